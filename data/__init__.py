@@ -1,0 +1,1 @@
+"""Datasets, split files, the video manifest, snippet sampling and the synthetic video generator."""

@@ -1,0 +1,1 @@
+"""Stage two: fusion heads, late-fusion rules, training loops and evaluation on cached features."""
