@@ -10,10 +10,7 @@ from types import ModuleType
 from twostream.data.errors import TwostreamError
 
 # Each module in twostream.cli.commands defines NAME, HELP, add_arguments(parser) and run(args) -> int.
-COMMAND_MODULES = (
-    "index",
-    "make_synthetic",
-    "check_videos",
+COMMAND_MODULES: tuple[str, ...] = (
 )
 
 EXIT_OK = 0
