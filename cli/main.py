@@ -11,6 +11,9 @@ from twostream.data.errors import TwostreamError
 
 # Each module in twostream.cli.commands defines NAME, HELP, add_arguments(parser) and run(args) -> int.
 COMMAND_MODULES: tuple[str, ...] = (
+    "index",
+    "make_synthetic",
+    "check_videos",
 )
 
 EXIT_OK = 0

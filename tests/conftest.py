@@ -18,3 +18,14 @@ def shared_data() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return found
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory):
+    """A tiny synthetic dataset on disk (videos, UCF101-style splits) and its manifest."""
+    from twostream.data.splits import index_ucf101
+    from twostream.data.synthetic import PRESETS, make_synthetic
+
+    root = make_synthetic(tmp_path_factory.mktemp("synthetic"), PRESETS["tiny"], workers=2)
+    manifest = index_ucf101(root / "splits", root / "videos")
+    return root, manifest

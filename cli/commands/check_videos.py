@@ -1,0 +1,38 @@
+"""`twostream check-videos`: decode every video of a manifest and report frame counts or errors."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from twostream.cli.progress import ProgressPrinter
+from twostream.data.manifest import load_manifest, write_text_atomic
+from twostream.pipeline.decode import FrameSize
+from twostream.pipeline.inspect import check_videos
+
+NAME = "check-videos"
+HELP = "decode every video of a manifest; report frames, fps and size, and list the videos that fail"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the command's options."""
+    parser.add_argument("manifest", help="manifest written by `twostream index`")
+    parser.add_argument("--frame-size", default="340x256", help="WxH, shortN or native (default 340x256)")
+    parser.add_argument("--workers", type=int, default=2, help="videos decoded at once")
+    parser.add_argument("--report", help="write the per-video results to this JSON file")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Decode the videos and print a summary; exit 1 if any failed."""
+    manifest = load_manifest(args.manifest)
+    results = check_videos(manifest, FrameSize.parse(args.frame_size), args.workers, ProgressPrinter("videos"))
+    if args.report:
+        Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(Path(args.report), json.dumps(results, indent=1) + "\n")
+    good = [r for r in results if r["ok"]]
+    bad = [r for r in results if not r["ok"]]
+    frames = sum(r["frames"] for r in good)
+    print(f"{len(good)}/{len(results)} videos decode ({frames} frames)")
+    for record in bad:
+        print(f"  FAILED {record['video_id']}: {record['error']}")
+    return 1 if bad else 0

@@ -1,0 +1,46 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from twostream.cli.main import COMMAND_MODULES, build_parser, main
+
+
+def test_help_for_the_program_and_every_command(capsys):
+    result = subprocess.run([sys.executable, "-m", "twostream.cli", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "COMMAND" in result.stdout
+    names = [action for action in build_parser()._subparsers._group_actions[0].choices]
+    assert len(names) == len(COMMAND_MODULES)
+    for name in names:
+        with pytest.raises(SystemExit) as done:
+            main([name, "--help"])
+        assert done.value.code == 0
+        assert "usage: twostream " + name in capsys.readouterr().out
+
+
+def test_make_synthetic_index_and_check_videos(tmp_path, capsys):
+    root = tmp_path / "syn"
+    assert main(["make-synthetic", "--preset", "tiny", "--classes", "3", "--out", str(root)]) == 0
+    manifest = tmp_path / "manifest.json"
+    assert main(["index", "--dataset", "ucf101", "--splits", str(root / "splits"),
+                 "--videos", str(root / "videos"), "--out", str(manifest)]) == 0
+    assert len(json.loads(manifest.read_text())["videos"]) == 9
+    report = tmp_path / "report.json"
+    assert main(["check-videos", str(manifest), "--frame-size", "native", "--report", str(report)]) == 0
+    assert all(r["ok"] and r["frames"] == 10 for r in json.loads(report.read_text()))
+    # A video that no longer decodes is listed and the exit code says so.
+    broken = next((root / "videos").rglob("*.mp4"))
+    broken.write_bytes(b"garbage")
+    assert main(["check-videos", str(manifest), "--report", str(report)]) == 1
+    assert f"FAILED {broken.stem}" in capsys.readouterr().out
+
+
+def test_bad_input_gives_one_line_and_exit_2_without_traceback(tmp_path):
+    args = [sys.executable, "-m", "twostream.cli", "check-videos", str(tmp_path / "absent.json")]
+    result = subprocess.run(args, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "does not exist" in result.stderr
+    assert "Traceback" not in result.stderr
+    debug = subprocess.run(args[:3] + ["--debug"] + args[3:], capture_output=True, text=True)
+    assert "Traceback" in debug.stderr
