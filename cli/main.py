@@ -14,6 +14,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "index",
     "make_synthetic",
     "check_videos",
+    "extract_frames",
+    "export_rawframes",
 )
 
 EXIT_OK = 0

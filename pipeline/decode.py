@@ -147,9 +147,9 @@ class _StderrWatcher(threading.Thread):
         self.messages.append(line)
 
     def last_error(self) -> str:
-        """The most telling lines ffmpeg printed, joined."""
-        interesting = [m for m in self.messages if not m.startswith(("frame=", "[out#", "Input #", "Output #"))]
-        return " | ".join(interesting[-3:])
+        """The most telling lines ffmpeg printed, joined: its errors where it printed any."""
+        errors = [m for m in self.messages if re.search(r"error|invalid|corrupt|failed|not found|no such", m, re.I)]
+        return " | ".join(errors[-3:])
 
 
 class VideoReader:

@@ -1,0 +1,65 @@
+"""`twostream extract-frames`: RGB frames and TV-L1 optical flow of every video into frames.zarr."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from twostream.cli.execution_args import add_execution_arguments, execution_from_args
+from twostream.cli.progress import ProgressPrinter
+from twostream.data.errors import TwostreamError
+from twostream.data.manifest import load_manifest
+from twostream.pipeline.extract_frames import FrameExtractionConfig, extract_frames
+from twostream.pipeline.flow import FLOW_ALGORITHMS
+
+NAME = "extract-frames"
+HELP = "decode videos and compute optical flow into a resumable frames.zarr store (one dask task per video)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the command's options."""
+    parser.add_argument("manifest", help="manifest written by `twostream index`")
+    parser.add_argument("--store", required=True, help="frames.zarr store to create or extend")
+    parser.add_argument("--frame-size", default="340x256", help="WxH (TSN: 340x256), shortN (short256) or native")
+    parser.add_argument("--flow", choices=FLOW_ALGORITHMS, default="tvl1-opencv", help="optical flow algorithm")
+    parser.add_argument("--flow-param", action="append", default=[], metavar="NAME=VALUE",
+                        help="override a flow parameter, e.g. --flow-param iterations=100 (repeatable)")
+    parser.add_argument("--bound", type=float, default=20.0, help="flow quantisation bound in pixels (TSN: 20)")
+    parser.add_argument("--rgb-encoding", choices=("jpeg", "raw"), default="jpeg")
+    parser.add_argument("--jpeg-quality", type=int, default=95)
+    parser.add_argument("--flow-batch", type=int, default=8, help="frame pairs per flow call")
+    parser.add_argument("--from-rawframes", metavar="DIR",
+                        help="import <DIR>/<video_id>/img_*.jpg, flow_x_*, flow_y_* (mmaction2, TSN, denseflow) "
+                             "instead of decoding and computing flow")
+    parser.add_argument("--overwrite", action="store_true", help="redo videos already in the store")
+    add_execution_arguments(parser)
+
+
+def parse_params(items: list[str]) -> dict:
+    """Turn NAME=VALUE strings into a dict, reading each VALUE as JSON where it parses (numbers, booleans)."""
+    params = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise TwostreamError(f"--flow-param {item!r}: expected NAME=VALUE")
+        try:
+            params[name] = json.loads(value)
+        except json.JSONDecodeError:
+            params[name] = value
+    return params
+
+
+def run(args: argparse.Namespace) -> int:
+    """Extract frames and flow; exit 1 if any video failed."""
+    manifest = load_manifest(args.manifest)
+    config = FrameExtractionConfig(frame_size=args.frame_size, flow=args.flow,
+                                   flow_params=parse_params(args.flow_param), bound=args.bound,
+                                   rgb_encoding=args.rgb_encoding, jpeg_quality=args.jpeg_quality,
+                                   flow_batch=args.flow_batch)
+    summary = extract_frames(manifest, args.store, config, execution_from_args(args), args.overwrite,
+                             ProgressPrinter("videos"), from_rawframes=args.from_rawframes)
+    rate = summary.frames / summary.seconds if summary.seconds else 0.0
+    print(f"{summary.store}: {len(summary.written)} videos written ({summary.frames} frames, {rate:.1f} frames/s), "
+          f"{summary.skipped} already present, {len(summary.failed)} failed")
+    for video_id, error in summary.failed.items():
+        print(f"  FAILED {video_id}: {error}")
+    return 1 if summary.failed else 0

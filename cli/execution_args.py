@@ -1,0 +1,23 @@
+"""Command-line options shared by every batch command: where tasks run and how failures are retried."""
+from __future__ import annotations
+
+import argparse
+
+from twostream.pipeline.batch import Execution
+
+
+def add_execution_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register --scheduler, --workers, --no-cluster and --retries."""
+    group = parser.add_argument_group("execution")
+    group.add_argument("--scheduler", metavar="ADDRESS",
+                       help="submit the tasks to an existing dask scheduler (tcp://HOST:PORT)")
+    group.add_argument("--workers", type=int,
+                       help="worker processes of the local dask cluster (default: one per core)")
+    group.add_argument("--no-cluster", action="store_true", help="run every task in this process (debugging)")
+    group.add_argument("--retries", type=int, default=2, help="retries of a failed video before it is recorded")
+
+
+def execution_from_args(args: argparse.Namespace) -> Execution:
+    """Build the Execution the options describe."""
+    return Execution(scheduler=args.scheduler, workers=args.workers, no_cluster=args.no_cluster,
+                     retries=args.retries)

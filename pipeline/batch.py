@@ -1,0 +1,130 @@
+"""Running one task per video as a batch: on a dask cluster (local by default) or in-process.
+
+A failed task is retried, then reported with its error; the batch goes on with the rest.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of work: `function(*args)` identified by `key` (a video id)."""
+
+    key: str
+    function: Callable[..., Any]
+    args: tuple = ()
+
+
+@dataclass
+class BatchResult:
+    """What a batch produced: results of the tasks that succeeded and errors of those that failed."""
+
+    results: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    attempts: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Execution:
+    """Where tasks run: an existing cluster (`scheduler`), a LocalCluster of `workers`, or in-process."""
+
+    scheduler: str | None = None
+    workers: int | None = None
+    no_cluster: bool = False
+    retries: int = 2
+    threads_per_worker: int = 1
+
+    def local_workers(self) -> int:
+        """Worker processes for a LocalCluster: one per core unless told."""
+        return max(1, self.workers or os.cpu_count() or 1)
+
+
+Progress = Callable[[int, int, int], None]  # (done, total, failed)
+
+
+def run_batch(tasks: Sequence[Task], execution: Execution = Execution(),
+              progress: Progress | None = None,
+              on_result: Callable[[str, Any], None] | None = None,
+              on_error: Callable[[str, str, int], None] | None = None) -> BatchResult:
+    """Run every task, retrying failures; call `on_result`/`on_error` in the driver as each one ends."""
+    started = time.monotonic()
+    batch = BatchResult()
+    if tasks:
+        if execution.no_cluster:
+            _run_in_process(tasks, execution.retries, batch, progress, on_result, on_error)
+        else:
+            _run_on_dask(tasks, execution, batch, progress, on_result, on_error)
+    batch.seconds = time.monotonic() - started
+    return batch
+
+
+def _record(batch: BatchResult, key: str, outcome: Any, error: str | None, attempts: int,
+            on_result, on_error) -> None:
+    batch.attempts[key] = attempts
+    if error is None:
+        batch.results[key] = outcome
+        if on_result:
+            on_result(key, outcome)
+    else:
+        batch.errors[key] = error
+        log.debug("task %s failed after %d attempts: %s", key, attempts, error)
+        if on_error:
+            on_error(key, error, attempts)
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    if not hasattr(error, "path") and type(error).__module__.split(".")[0] != "twostream":
+        text = f"{type(error).__name__}: {text}"
+    return text
+
+
+def _run_in_process(tasks, retries, batch, progress, on_result, on_error) -> None:
+    for index, task in enumerate(tasks, 1):
+        error, outcome, attempts = None, None, 0
+        for attempts in range(1, retries + 2):
+            try:
+                outcome, error = task.function(*task.args), None
+                break
+            except Exception as caught:  # noqa: BLE001 - recorded and reported per task
+                error = _describe(caught)
+                log.debug("%s", traceback.format_exc())
+        _record(batch, task.key, outcome, error, attempts, on_result, on_error)
+        if progress:
+            progress(index, len(tasks), len(batch.errors))
+
+
+def _run_on_dask(tasks, execution: Execution, batch, progress, on_result, on_error) -> None:
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if execution.scheduler:
+        client = Client(execution.scheduler)
+    else:
+        cluster = LocalCluster(n_workers=execution.local_workers(), threads_per_worker=execution.threads_per_worker,
+                               processes=True, dashboard_address=None, silence_logs=logging.ERROR)
+        client = Client(cluster)
+    try:
+        futures = {client.submit(task.function, *task.args, key=f"twostream-{task.key}-{os.urandom(4).hex()}",
+                                 retries=execution.retries, pure=False): task.key for task in tasks}
+        for done, future in enumerate(as_completed(futures), 1):
+            key = futures[future]
+            if future.status == "finished":
+                _record(batch, key, future.result(), None, 1, on_result, on_error)
+            else:
+                _record(batch, key, None, _describe(future.exception()), execution.retries + 1, on_result, on_error)
+            if progress:
+                progress(done, len(tasks), len(batch.errors))
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

@@ -1,0 +1,140 @@
+"""extract-frames: decode each video, compute its optical flow, and write both to frames.zarr."""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import cv2
+import numpy as np
+
+from twostream.data.manifest import Manifest
+from twostream.pipeline.batch import Execution, Task, run_batch
+from twostream.pipeline.decode import FrameSize, VideoDecodeError, VideoReader
+from twostream.pipeline.flow import get_flow_algorithm, quantize_flow
+from twostream.pipeline.frame_store import FrameGroupWriter, FrameStore, source_fingerprint
+from twostream.pipeline.rawframes import import_rawframes_video
+from twostream.pipeline.video_store import tool_version
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FrameExtractionConfig:
+    """What decides the content of frames.zarr (recorded in its attributes) and how work is batched."""
+
+    frame_size: str = "340x256"
+    flow: str = "tvl1-opencv"
+    flow_params: dict[str, Any] = field(default_factory=dict)
+    bound: float = 20.0
+    rgb_encoding: str = "jpeg"
+    jpeg_quality: int = 95
+    flow_batch: int = 8  # frame pairs per flow call; changes speed and memory, not results
+
+    def store_config(self, from_rawframes: bool = False) -> dict[str, Any]:
+        """The store attributes this configuration writes (flow parameters resolved to their values)."""
+        if from_rawframes:
+            return {"frame_size": "as imported", "flow": "imported", "flow_params": {}, "bound": float(self.bound),
+                    "rgb_encoding": self.rgb_encoding, "jpeg_quality": int(self.jpeg_quality)}
+        algorithm = get_flow_algorithm(self.flow, **self.flow_params)
+        return {"frame_size": str(FrameSize.parse(self.frame_size)), "flow": algorithm.name,
+                "flow_params": algorithm.params, "bound": float(self.bound),
+                "rgb_encoding": self.rgb_encoding, "jpeg_quality": int(self.jpeg_quality)}
+
+
+@dataclass
+class ExtractionSummary:
+    """The outcome of one extract-frames run."""
+
+    store: str
+    total: int
+    skipped: int
+    written: list[str]
+    failed: dict[str, str]
+    frames: int
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        """Whether every video of the manifest is now in the store."""
+        return not self.failed
+
+
+def extract_video_frames(store_path: str, video_id: str, source: str, config: dict[str, Any],
+                         overwrite: bool = False) -> dict[str, Any]:
+    """Decode one video, compute its flow and publish its group in the store; return counts."""
+    cv2.setNumThreads(1)  # one task per core: OpenCV must not oversubscribe the machine
+    settings = FrameExtractionConfig(**config)
+    store = FrameStore.open(store_path)
+    algorithm = get_flow_algorithm(settings.flow, **settings.flow_params)
+    started = time.monotonic()
+    reader = VideoReader(source, FrameSize.parse(settings.frame_size))
+    with store.write_video(video_id, overwrite=overwrite) as group, reader:
+        writer: FrameGroupWriter | None = None
+        window: list[np.ndarray] = []
+        for frame in reader:
+            if writer is None:
+                writer = FrameGroupWriter(group, frame.shape[0], frame.shape[1], settings.rgb_encoding)
+            writer.add_frame(frame, settings.jpeg_quality)
+            window.append(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY))
+            if len(window) > settings.flow_batch:
+                writer.add_flow(quantize_flow(algorithm.compute(np.stack(window)), settings.bound))
+                window = window[-1:]  # the last frame starts the next window: fields stay aligned
+        info = reader.info
+        if writer is None or info is None or info.frames < 2:
+            raise VideoDecodeError(source, f"has {0 if info is None else info.frames} frame(s); "
+                                           "optical flow needs at least 2")
+        if len(window) > 1:
+            writer.add_flow(quantize_flow(algorithm.compute(np.stack(window)), settings.bound))
+        writer.close()
+        group.attrs.update({**source_fingerprint(source), **asdict(info), "flow_fields": info.frames - 1,
+                            "flow": algorithm.name, "flow_params": algorithm.params, "bound": settings.bound,
+                            "frame_size": settings.frame_size, "rgb_encoding": settings.rgb_encoding,
+                            "tool_version": tool_version()})
+    return {"frames": info.frames, "seconds": time.monotonic() - started}
+
+
+def extract_frames(
+    manifest: Manifest,
+    store: str | Path,
+    config: FrameExtractionConfig = FrameExtractionConfig(),
+    execution: Execution = Execution(),
+    overwrite: bool = False,
+    progress: Callable[[int, int, int], None] | None = None,
+    from_rawframes: str | Path | None = None,
+) -> ExtractionSummary:
+    """Extract RGB frames and quantised flow of every manifest video into a frames.zarr store.
+
+    With `from_rawframes`, frames and flow are imported from `<from_rawframes>/<video_id>/` folders
+    instead of being decoded and computed. Completed videos are skipped (unless `overwrite`);
+    failures are retried, then recorded in the store with their error, and the batch goes on.
+    """
+    frame_store = FrameStore.create_or_open(store, config.store_config(from_rawframes is not None),
+                                            dataset=manifest.dataset, classes=list(manifest.classes))
+    removed = frame_store.remove_stale_staging()
+    if removed:
+        log.info("removed %d unfinished video groups left by an interrupted run", len(removed))
+    todo = [v for v in manifest.videos if overwrite or not frame_store.is_complete(v.video_id)]
+    if from_rawframes is not None:
+        tasks = [Task(v.video_id, import_rawframes_video,
+                      (str(frame_store.path), v.video_id, str(Path(from_rawframes) / v.video_id), overwrite))
+                 for v in todo]
+    else:
+        tasks = [Task(v.video_id, extract_video_frames,
+                      (str(frame_store.path), v.video_id, str(manifest.video_path(v)), asdict(config), overwrite))
+                 for v in todo]
+    frames = 0
+
+    def on_result(video_id: str, outcome: dict[str, Any]) -> None:
+        nonlocal frames
+        frames += outcome["frames"]
+        frame_store.clear_failure(video_id)
+
+    def on_error(video_id: str, error: str, attempts: int) -> None:
+        frame_store.record_failure(video_id, error, attempts)
+
+    batch = run_batch(tasks, execution, progress, on_result, on_error)
+    return ExtractionSummary(str(frame_store.path), len(manifest), len(manifest) - len(todo),
+                             sorted(batch.results), dict(sorted(batch.errors.items())), frames, batch.seconds)
