@@ -33,7 +33,20 @@ def _to_sample(video: VideoFeatures, fields: Sequence[str], index: int, take) ->
     return sample
 
 
-class SegmentDataset(Dataset[Sample]):
+class _VideoDataset(Dataset[Sample]):
+    """One item per video of `source`, holding the named fields."""
+
+    def __init__(self, source: FeatureSource, fields: Sequence[str]) -> None:
+        require_fields(source, fields)
+        self.source = source
+        self.fields = tuple(fields)
+
+    def __len__(self) -> int:
+        """Number of videos."""
+        return len(self.source)
+
+
+class SegmentDataset(_VideoDataset):
     """One item per video: the named fields at K snippets (one per segment) of one crop, shape (K, ...).
 
     Training mode draws the snippet within each segment and the crop at random, reproducibly from
@@ -50,11 +63,9 @@ class SegmentDataset(Dataset[Sample]):
         eval_crop: int = 0,
     ) -> None:
         """Sample `fields` of `source` with `segments` segments; see the class docstring for the modes."""
-        require_fields(source, fields)
+        super().__init__(source, fields)
         if segments < 1:
             raise FusionError(f"segments must be at least 1, got {segments}")
-        self.source = source
-        self.fields = tuple(fields)
         self.segments = segments
         self.train = train
         self.seed = seed
@@ -64,10 +75,6 @@ class SegmentDataset(Dataset[Sample]):
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch whose random draws the next items use."""
         self.epoch = epoch
-
-    def __len__(self) -> int:
-        """Number of videos."""
-        return len(self.source)
 
     def __getitem__(self, index: int) -> Sample:
         """Return the fields at the K chosen (snippet, crop) views, plus 'label' and 'index'."""
@@ -83,18 +90,8 @@ class SegmentDataset(Dataset[Sample]):
         return _to_sample(video, self.fields, index, lambda array: array[snippets, crop])
 
 
-class AllViewsDataset(Dataset[Sample]):
+class AllViewsDataset(_VideoDataset):
     """One item per video: the named fields at every snippet and crop (TSN test protocol), shape (S*crops, ...)."""
-
-    def __init__(self, source: FeatureSource, fields: Sequence[str]) -> None:
-        """Serve every view of `fields` of `source`."""
-        require_fields(source, fields)
-        self.source = source
-        self.fields = tuple(fields)
-
-    def __len__(self) -> int:
-        """Number of videos."""
-        return len(self.source)
 
     def __getitem__(self, index: int) -> Sample:
         """Return the fields flattened over (snippets, crops), plus 'label' and 'index'."""

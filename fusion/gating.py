@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from twostream.fusion.errors import FusionError
-from twostream.fusion.layers import pool_features
+from twostream.fusion.layers import check_pair, pool_features
 from twostream.fusion.map_fusion import make_map_fusion
 
 GATE_ACTIVATIONS: tuple[str, ...] = ("relu", "softmax")
@@ -43,15 +43,19 @@ class GateWeights(NamedTuple):
     fallback: torch.Tensor
 
 
+def _check_activation(activation: str) -> None:
+    if activation not in GATE_ACTIVATIONS:
+        raise FusionError(f"unknown gate activation {activation!r}; expected one of {', '.join(GATE_ACTIVATIONS)}")
+
+
 def gate_weights(gate: torch.Tensor, activation: str = "relu") -> GateWeights:
     """Turn gate pre-activations (N, 2) into stream weights, replacing all-zero ReLU rows by (0.5, 0.5)."""
     if gate.ndim != 2 or gate.shape[1] != 2:
         raise FusionError(f"gate outputs must be (N, 2), got {tuple(gate.shape)}")
+    _check_activation(activation)
     if activation == "softmax":
         weights = torch.softmax(gate, dim=1)
         return GateWeights(weights, torch.zeros(gate.shape[0], dtype=torch.bool, device=gate.device))
-    if activation != "relu":
-        raise FusionError(f"unknown gate activation {activation!r}; expected one of {', '.join(GATE_ACTIVATIONS)}")
     weights = torch.relu(gate)
     fallback = (weights == 0).all(dim=1)
     weights = torch.where(fallback[:, None], torch.full_like(weights, FALLBACK_WEIGHT), weights)
@@ -85,8 +89,7 @@ class GatedFusionHead(nn.Module):
         softmax gate's bias starts at zero (equal weights as well).
         """
         super().__init__()
-        if activation not in GATE_ACTIVATIONS:
-            raise FusionError(f"unknown gate activation {activation!r}; expected one of {', '.join(GATE_ACTIVATIONS)}")
+        _check_activation(activation)
         if not 0.0 <= dropout < 1.0:
             raise FusionError(f"dropout must be in [0, 1), got {dropout}")
         self.activation = activation
@@ -102,10 +105,11 @@ class GatedFusionHead(nn.Module):
     @property
     def body_channels(self) -> int:
         """Width of the maps the body receives."""
-        return self.fusion.out_channels
+        return self.fusion.out_dim
 
     def forward(self, rgb_map: torch.Tensor, flow_map: torch.Tensor) -> GateOutput:
         """Return gate pre-activations (N, 2) and class logits (N, C) for N pairs of (N, C, H, W) maps."""
+        check_pair(rgb_map, flow_map, maps=True)
         features = self.dropout(pool_features(self.body(self.fusion(rgb_map, flow_map))))
         return GateOutput(self.gate(features), self.classifier(features))
 

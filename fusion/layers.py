@@ -18,6 +18,34 @@ def pool_features(features: torch.Tensor) -> torch.Tensor:
     raise FusionError(f"expected (N, F, H, W) maps or (N, F) vectors, got {tuple(features.shape)}")
 
 
+def check_pair(a: torch.Tensor, b: torch.Tensor, maps: bool | None = None) -> None:
+    """Raise FusionError unless a and b pair up: same batch, both maps or both vectors, same map grid.
+
+    `maps` True or False also requires (N, C, H, W) maps or (N, D) vectors.
+    """
+    wanted = {True: (4,), False: (2,), None: (2, 4)}[maps]
+    if a.ndim not in wanted or a.ndim != b.ndim or a.shape[0] != b.shape[0] or a.shape[2:] != b.shape[2:]:
+        kind = {True: "maps (N, C, H, W)", False: "vectors (N, D)", None: "maps or vectors"}[maps]
+        raise FusionError(
+            f"the two streams' features do not pair as {kind} of one batch and grid: "
+            f"{tuple(a.shape)} vs {tuple(b.shape)}; cache both at taps of the same resolution"
+        )
+
+
+class Concat(nn.Module):
+    """Concatenation of two streams' features along channels (maps) or features (vectors)."""
+
+    def __init__(self, a_dim: int, b_dim: int) -> None:
+        """Join a_dim and b_dim channels; `out_dim` is their sum."""
+        super().__init__()
+        self.out_dim = a_dim + b_dim
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """Return the concatenation (N, a_dim + b_dim[, H, W])."""
+        check_pair(a, b)
+        return torch.cat([a, b], dim=1)
+
+
 def pointwise(in_dim: int, out_dim: int, maps: bool, bias: bool = True) -> nn.Module:
     """Return a 1x1 convolution (maps) or a linear layer (vectors) from in_dim to out_dim features."""
     if in_dim < 1 or out_dim < 1:

@@ -5,32 +5,9 @@ import torch
 from torch import nn
 
 from twostream.fusion.errors import FusionError
+from twostream.fusion.layers import Concat, check_pair
 
 MAP_FUSIONS: tuple[str, ...] = ("concat", "conv")
-
-
-def _check_maps(rgb: torch.Tensor, flow: torch.Tensor) -> None:
-    if rgb.ndim != 4 or flow.ndim != 4:
-        raise FusionError(f"feature maps must be (N, C, H, W); got {tuple(rgb.shape)} and {tuple(flow.shape)}")
-    if rgb.shape[0] != flow.shape[0] or rgb.shape[2:] != flow.shape[2:]:
-        raise FusionError(
-            f"rgb and flow maps differ in batch or grid: {tuple(rgb.shape)} vs {tuple(flow.shape)}; "
-            "cache both streams at taps of the same resolution"
-        )
-
-
-class ConcatFusion(nn.Module):
-    """Concatenate the rgb and flow maps along channels: (N, Cr + Cf, H, W)."""
-
-    def __init__(self, rgb_channels: int, flow_channels: int) -> None:
-        """Join maps of `rgb_channels` and `flow_channels` channels."""
-        super().__init__()
-        self.out_channels = rgb_channels + flow_channels
-
-    def forward(self, rgb: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-        """Return the concatenated maps."""
-        _check_maps(rgb, flow)
-        return torch.cat([rgb, flow], dim=1)
 
 
 class ConvFusion(nn.Module):
@@ -44,31 +21,31 @@ class ConvFusion(nn.Module):
                  average_init: bool = True, bias: bool = True) -> None:
         """A 1x1 conv from rgb_channels + flow_channels to out_channels (default: rgb_channels)."""
         super().__init__()
-        self.out_channels = out_channels or rgb_channels
-        self.conv = nn.Conv2d(rgb_channels + flow_channels, self.out_channels, kernel_size=1, bias=bias)
+        self.out_dim = out_channels or rgb_channels
+        self.conv = nn.Conv2d(rgb_channels + flow_channels, self.out_dim, kernel_size=1, bias=bias)
         if average_init:
-            if not rgb_channels == flow_channels == self.out_channels:
+            if not rgb_channels == flow_channels == self.out_dim:
                 raise FusionError(
                     "averaging initialisation needs equal rgb, flow and output widths; "
-                    f"got {rgb_channels}, {flow_channels}, {self.out_channels}"
+                    f"got {rgb_channels}, {flow_channels}, {self.out_dim}"
                 )
             with torch.no_grad():
-                identity = torch.eye(self.out_channels) / 2
+                identity = torch.eye(self.out_dim) / 2
                 self.conv.weight.copy_(torch.cat([identity, identity], dim=1)[:, :, None, None])
                 if bias:
                     self.conv.bias.zero_()
 
     def forward(self, rgb: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
         """Return the convolved concatenation, (N, out_channels, H, W)."""
-        _check_maps(rgb, flow)
+        check_pair(rgb, flow, maps=True)
         return self.conv(torch.cat([rgb, flow], dim=1))
 
 
-def make_map_fusion(kind: str, rgb_channels: int, flow_channels: int | None = None) -> ConcatFusion | ConvFusion:
+def make_map_fusion(kind: str, rgb_channels: int, flow_channels: int | None = None) -> Concat | ConvFusion:
     """Return the map fusion named `kind` ('concat' or 'conv'; conv maps back to rgb_channels, averaging)."""
     flow_channels = rgb_channels if flow_channels is None else flow_channels
     if kind == "concat":
-        return ConcatFusion(rgb_channels, flow_channels)
+        return Concat(rgb_channels, flow_channels)
     if kind == "conv":
         return ConvFusion(rgb_channels, flow_channels)
     raise FusionError(f"unknown map fusion {kind!r}; expected one of {', '.join(MAP_FUSIONS)}")

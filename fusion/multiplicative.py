@@ -12,15 +12,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from twostream.fusion.errors import FusionError
-from twostream.fusion.layers import mlp_classifier, pointwise, pool_features
+from twostream.fusion.layers import Concat, check_pair, mlp_classifier, pointwise, pool_features
 
 DEFAULT_MFUSION_WIDTH = 2048
-
-
-def _check_pair(a: torch.Tensor, b: torch.Tensor) -> None:
-    if a.ndim != b.ndim or a.shape[0] != b.shape[0] or a.shape[2:] != b.shape[2:]:
-        raise FusionError(f"spatial and temporal features do not pair: {tuple(a.shape)} vs {tuple(b.shape)}")
 
 
 class MultiplicativeFusion(nn.Module):
@@ -35,22 +29,8 @@ class MultiplicativeFusion(nn.Module):
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """Return the (N, K[, H, W]) multiplicative fusion of spatial `a` and temporal `b`."""
-        _check_pair(a, b)
+        check_pair(a, b)
         return (1 + self.alpha(a)) * (1 + self.beta(b))
-
-
-class ConcatFront(nn.Module):
-    """Baseline A's join: concatenation of the spatial and temporal features along channels."""
-
-    def __init__(self, a_dim: int, b_dim: int) -> None:
-        """Join a_dim and b_dim channels."""
-        super().__init__()
-        self.out_dim = a_dim + b_dim
-
-    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """Return the concatenation (N, a_dim + b_dim[, H, W])."""
-        _check_pair(a, b)
-        return torch.cat([a, b], dim=1)
 
 
 class LinearCombinationFront(nn.Module):
@@ -59,7 +39,7 @@ class LinearCombinationFront(nn.Module):
     def __init__(self, a_dim: int, b_dim: int, out_dim: int, maps: bool = True) -> None:
         """Combine a_dim + b_dim concatenated channels into out_dim."""
         super().__init__()
-        self.concat = ConcatFront(a_dim, b_dim)
+        self.concat = Concat(a_dim, b_dim)
         self.combine = pointwise(a_dim + b_dim, out_dim, maps)
         self.out_dim = out_dim
 
@@ -94,7 +74,7 @@ def baseline_a_head(
     a_dim: int, b_dim: int, num_classes: int, hidden: Sequence[int] = (1024,), dropout: float = 0.5,
 ) -> TwoStreamClassifier:
     """Return baseline A: concatenated features, then FC layers with dropout."""
-    return TwoStreamClassifier(ConcatFront(a_dim, b_dim), num_classes, hidden, dropout)
+    return TwoStreamClassifier(Concat(a_dim, b_dim), num_classes, hidden, dropout)
 
 
 def baseline_b_head(

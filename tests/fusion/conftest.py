@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+import torch
 
 from twostream.fusion.features import InMemoryFeatureSource
 
@@ -42,7 +43,22 @@ def switching_source(videos: int, seed: int, num_classes: int = 4, snippets: int
     )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def single_thread_torch():
+    """Run torch on one thread: the tensors here are tiny, and on busy cores thread hand-offs cost more than they save."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def make_source() -> SourceFactory:
     """Factory for switching_source(videos, seed, ...)."""
     return switching_source
+
+
+@pytest.fixture(scope="session")
+def switching_splits() -> tuple[InMemoryFeatureSource, InMemoryFeatureSource, InMemoryFeatureSource]:
+    """Train (96 videos), validation (48) and test (48) sets of switching_source, independently drawn."""
+    return switching_source(96, seed=1), switching_source(48, seed=2), switching_source(48, seed=3)

@@ -41,7 +41,7 @@ def test_widened_conv_on_concatenated_maps_equals_the_conv_on_their_mean():
 def test_map_fusion_refuses_unknown_kinds_and_mismatched_grids():
     with pytest.raises(FusionError, match="unknown map fusion"):
         make_map_fusion("sum", 4)
-    with pytest.raises(FusionError, match="differ in batch or grid"):
+    with pytest.raises(FusionError, match="do not pair"):
         make_map_fusion("concat", 4)(torch.randn(1, 4, 3, 3), torch.randn(1, 4, 4, 4))
 
 
