@@ -55,7 +55,8 @@ def pointwise(in_dim: int, out_dim: int, maps: bool, bias: bool = True) -> nn.Mo
     return nn.Linear(in_dim, out_dim, bias=bias)
 
 
-def mlp_classifier(in_dim: int, num_classes: int, hidden: Sequence[int] = (1024,), dropout: float = 0.5) -> nn.Sequential:
+def mlp_classifier(in_dim: int, num_classes: int, hidden: Sequence[int] = (1024,),
+                   dropout: float = 0.5) -> nn.Sequential:
     """Return fully connected layers in_dim -> hidden... -> num_classes, ReLU and dropout after each hidden one.
 
     Without hidden layers, dropout is applied to the input of the single linear layer.

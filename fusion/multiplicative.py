@@ -51,7 +51,8 @@ class LinearCombinationFront(nn.Module):
 class TwoStreamClassifier(nn.Module):
     """A front joining spatial and temporal features, global average pooling of maps, then FC layers."""
 
-    def __init__(self, front: nn.Module, num_classes: int, hidden: Sequence[int] = (1024,), dropout: float = 0.5) -> None:
+    def __init__(self, front: nn.Module, num_classes: int, hidden: Sequence[int] = (1024,),
+                 dropout: float = 0.5) -> None:
         """Classify the output of `front` (which has an `out_dim` attribute) into num_classes."""
         super().__init__()
         self.front = front

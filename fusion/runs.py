@@ -28,7 +28,9 @@ class RunDir:
     def create(cls, root: Path | str, name: str, overwrite: bool = False) -> "RunDir":
         """Create `root/name`; an existing non-empty one is refused unless `overwrite` (which empties its outputs)."""
         if not _NAME.match(name):
-            raise FusionError(f"run name {name!r}: use letters, digits, '.', '_' and '-', starting with a letter or digit")
+            raise FusionError(
+                f"run name {name!r}: use letters, digits, '.', '_' and '-', starting with a letter or digit"
+            )
         path = Path(root) / name
         if path.exists() and any(path.iterdir()):
             if not overwrite:

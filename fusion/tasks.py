@@ -77,7 +77,8 @@ class GateTask:
         weights = self.model.weights(_consensus(output.gate, size, segments))
         fused = fuse_scores(weights.weights, batch["rgb_logits"].mean(dim=1), batch["flow_logits"].mean(dim=1))
         loss = gated_fusion_loss(fused, _consensus(output.logits, size, segments), batch["label"], lam)
-        parts = {"fused_ce": loss.fused.item(), "head_ce": loss.head.item(), "zero_gate_count": float(weights.fallback.sum())}
+        parts = {"fused_ce": loss.fused.item(), "head_ce": loss.head.item(),
+                 "zero_gate_count": float(weights.fallback.sum())}
         return loss.total, parts
 
     def view_scores(self, views: Sample) -> ViewScores:

@@ -45,7 +45,7 @@ def switching_source(videos: int, seed: int, num_classes: int = 4, snippets: int
 
 @pytest.fixture(scope="session", autouse=True)
 def single_thread_torch():
-    """Run torch on one thread: the tensors here are tiny, and on busy cores thread hand-offs cost more than they save."""
+    """Run torch on one thread: the tensors here are tiny, and on busy cores thread hand-offs cost more."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
