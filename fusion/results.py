@@ -1,0 +1,79 @@
+"""The comparison table: methods x splits, mean per-class accuracy and top-1, with the mean over splits."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from twostream.fusion.errors import FusionError
+from twostream.fusion.metrics import mean_class_accuracy, top1_accuracy
+
+METRICS: tuple[str, str] = ("mean_class_accuracy", "top1")
+_HEADINGS = {"mean_class_accuracy": "mean class acc.", "top1": "top-1"}
+
+
+@dataclass
+class ResultsTable:
+    """Accuracies by method and split; a method's mean is given only where it has every split of the table."""
+
+    cells: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+
+    def add(self, method: str, split: str, mean_class: float, top1: float) -> None:
+        """Record one method's accuracies (fractions in [0, 1]) on one split."""
+        for value in (mean_class, top1):
+            if not 0.0 <= value <= 1.0:
+                raise FusionError(f"accuracies are fractions in [0, 1]; {method} on {split} got {value}")
+        self.cells.setdefault(method, {})[split] = {"mean_class_accuracy": float(mean_class), "top1": float(top1)}
+
+    def add_scores(self, method: str, split: str, scores: np.ndarray, labels: np.ndarray) -> None:
+        """Record one method's accuracies on one split, computed from its scores (N, C)."""
+        self.add(method, split, mean_class_accuracy(scores, labels), top1_accuracy(scores, labels))
+
+    @property
+    def methods(self) -> list[str]:
+        """Methods in the order they were first added."""
+        return list(self.cells)
+
+    @property
+    def splits(self) -> list[str]:
+        """Splits in the order they were first seen."""
+        seen: dict[str, None] = {}
+        for by_split in self.cells.values():
+            seen.update(dict.fromkeys(by_split))
+        return list(seen)
+
+    def mean(self, method: str) -> dict[str, float] | None:
+        """Return the method's metrics averaged over the table's splits, or None if it lacks one."""
+        by_split = self.cells[method]
+        if any(split not in by_split for split in self.splits):
+            return None
+        return {m: float(np.mean([by_split[s][m] for s in self.splits])) for m in METRICS}
+
+    def to_dict(self) -> dict:
+        """Return the table as plain data: splits, and per method its cells and mean."""
+        return {
+            "splits": self.splits,
+            "metrics": list(METRICS),
+            "rows": [{"method": m, "splits": self.cells[m], "mean": self.mean(m)} for m in self.methods],
+        }
+
+    def to_json(self) -> str:
+        """Return the table as indented JSON."""
+        return json.dumps(self.to_dict(), indent=2)
+
+    def to_markdown(self) -> str:
+        """Return the table in Markdown, accuracies in percent with one decimal, '-' for missing cells."""
+        columns = [(s, m) for s in [*self.splits, "mean"] for m in METRICS]
+        header = "| method | " + " | ".join(f"{s} {_HEADINGS[m]}" for s, m in columns) + " |"
+        rule = "|---|" + "---:|" * len(columns)
+        lines = [header, rule]
+        for method in self.methods:
+            values = {**self.cells[method], "mean": self.mean(method)}
+            row = [_percent((values.get(s) or {}).get(m)) for s, m in columns]
+            lines.append(f"| {method} | " + " | ".join(row) + " |")
+        return "\n".join(lines) + "\n"
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"

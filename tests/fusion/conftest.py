@@ -1,0 +1,64 @@
+"""Synthetic cached features for the fusion tests: one stream is right for half the videos, the other for the rest."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+import torch
+
+from twostream.fusion.features import InMemoryFeatureSource
+
+SourceFactory = Callable[..., InMemoryFeatureSource]
+
+
+def switching_source(videos: int, seed: int, num_classes: int = 4, snippets: int = 5, crops: int = 2,
+                     channels: int = 8, grid: int = 4) -> InMemoryFeatureSource:
+    """Features where per video one stream's logits are right and the other's confidently wrong.
+
+    Which stream is right is visible in the maps: channel 0 of the reliable stream's map is shifted
+    up, the unreliable stream's down. Any fixed weighting of the two streams is right on about half
+    the videos; a gate that reads the maps can be right on all.
+    """
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(num_classes, size=videos)
+    reliable = rng.integers(2, size=videos)
+    shape = (videos, snippets, crops, channels, grid, grid)
+    maps = {stream: rng.normal(0.0, 1.0, shape).astype(np.float32) for stream in ("rgb", "flow")}
+    logits = {}
+    for index, stream in enumerate(("rgb", "flow")):
+        cue = np.where(reliable == index, 2.0, -2.0)
+        maps[stream][:, :, :, 0] += cue[:, None, None, None, None]
+        wrong = (labels + rng.integers(1, num_classes, size=videos)) % num_classes
+        peak = np.where(reliable == index, labels, wrong)
+        stream_logits = rng.normal(0.0, 0.3, (videos, snippets, crops, num_classes)).astype(np.float32)
+        stream_logits[np.arange(videos), :, :, peak] += rng.uniform(2.0, 4.0, size=videos)[:, None, None]
+        logits[stream] = stream_logits
+    flowmag = np.abs(rng.normal(0.0, 1.0, (videos, snippets, crops, grid, grid))).astype(np.float32)
+    return InMemoryFeatureSource.from_arrays(
+        [f"s{seed}_v{i:03d}" for i in range(videos)], labels, num_classes,
+        rgb_map=maps["rgb"], flow_map=maps["flow"], rgb_vec=maps["rgb"].mean(axis=(-2, -1)),
+        flow_vec=maps["flow"].mean(axis=(-2, -1)), rgb_logits=logits["rgb"], flow_logits=logits["flow"],
+        flowmag=flowmag,
+    )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def single_thread_torch():
+    """Run torch on one thread: the tensors here are tiny, and on busy cores thread hand-offs cost more."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def make_source() -> SourceFactory:
+    """Factory for switching_source(videos, seed, ...)."""
+    return switching_source
+
+
+@pytest.fixture(scope="session")
+def switching_splits() -> tuple[InMemoryFeatureSource, InMemoryFeatureSource, InMemoryFeatureSource]:
+    """Train (96 videos), validation (48) and test (48) sets of switching_source, independently drawn."""
+    return switching_source(96, seed=1), switching_source(48, seed=2), switching_source(48, seed=3)
