@@ -1,0 +1,127 @@
+"""TSN sampling: which snippets of a video are used, and which crops of each frame.
+
+A snippet is one RGB frame and the stack of `stack` flow fields around it. With F = N - 1 flow
+fields for N frames, snippet k starts its flow stack at field t_k and takes RGB frame
+t_k + stack // 2 (the stack's middle frame), so both streams look at the same moment.
+Test time: S snippets evenly spaced (TSN: 25). Training: K segments, one random snippet each.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from twostream.data.errors import TwostreamError
+
+FLOW_STACK = 5
+CROP_MODES = (1, 3, 10)
+TSN_SCALES = (1.0, 0.875, 0.75, 0.66)
+
+
+class SamplingError(TwostreamError):
+    """A video is too short for the requested sampling, or a crop does not fit the frames."""
+
+
+def stack_starts(num_frames: int, stack: int = FLOW_STACK) -> int:
+    """Number of valid flow-stack start positions in a video of `num_frames` frames."""
+    starts = (num_frames - 1) - stack + 1
+    if starts < 1:
+        raise SamplingError(f"a video of {num_frames} frames is shorter than a flow stack of {stack} fields "
+                            f"(needs at least {stack + 1} frames)")
+    return starts
+
+
+def evaluation_snippets(num_frames: int, snippets: int, stack: int = FLOW_STACK) -> np.ndarray:
+    """Flow-stack starts of S evenly spaced snippets (TSN's test protocol); repeats when the video is short."""
+    starts = stack_starts(num_frames, stack)
+    tick = starts / snippets
+    return np.minimum((tick / 2.0 + tick * np.arange(snippets)).astype(np.int64), starts - 1)
+
+
+def training_snippets(num_frames: int, segments: int, rng: np.random.Generator, stack: int = FLOW_STACK) -> np.ndarray:
+    """Flow-stack starts of one random snippet in each of K equal segments (TSN's training sampling)."""
+    starts = stack_starts(num_frames, stack)
+    edges = np.linspace(0, starts, segments + 1)
+    low = np.floor(edges[:-1]).astype(np.int64)
+    high = np.maximum(np.floor(edges[1:]).astype(np.int64), low + 1)
+    return np.minimum(rng.integers(low, high), starts - 1)
+
+
+def rgb_index(start: np.ndarray | int, stack: int = FLOW_STACK) -> np.ndarray | int:
+    """The RGB frame of a snippet whose flow stack starts at `start`: the stack's middle frame."""
+    return start + stack // 2
+
+
+@dataclass(frozen=True)
+class Crop:
+    """A square crop at (top, left) of side `size`, optionally mirrored horizontally."""
+
+    top: int
+    left: int
+    size: int
+    flip: bool = False
+
+
+def evaluation_crops(height: int, width: int, size: int, mode: int = 10) -> list[Crop]:
+    """TSN's test crops: 1 = centre; 3 = start, centre, end along the longer side; 10 = 4 corners + centre, and flips."""
+    if mode not in CROP_MODES:
+        raise SamplingError(f"crops must be one of {CROP_MODES}, got {mode}")
+    if size > min(height, width):
+        raise SamplingError(f"a {size}px crop does not fit {width}x{height} frames; use a smaller --crop-size "
+                            "or a larger --frame-size")
+    centre = Crop((height - size) // 2, (width - size) // 2, size)
+    if mode == 1:
+        return [centre]
+    if mode == 3:
+        if width >= height:
+            return [Crop(centre.top, 0, size), centre, Crop(centre.top, width - size, size)]
+        return [Crop(0, centre.left, size), centre, Crop(height - size, centre.left, size)]
+    corners = [Crop(0, 0, size), Crop(0, width - size, size), Crop(height - size, 0, size),
+               Crop(height - size, width - size, size), centre]
+    return corners + [Crop(c.top, c.left, c.size, True) for c in corners]
+
+
+def train_crop(height: int, width: int, rng: np.random.Generator, scales: tuple[float, ...] = TSN_SCALES,
+               max_distort: int = 1, fixed_corners: bool = True) -> tuple[int, int, int, int, bool]:
+    """TSN's multi-scale corner cropping with a random flip: returns (top, left, crop_h, crop_w, flip).
+
+    The crop's sides are scales of the short side, at most `max_distort` scale steps apart; its
+    position is one of the 4 corners, the centre, or the quarter points of the edges (TSN's 13 spots).
+    """
+    base = min(height, width)
+    sizes = [int(base * s) for s in scales]
+    pairs = [(h, w) for i, h in enumerate(sizes) for j, w in enumerate(sizes) if abs(i - j) <= max_distort]
+    crop_h, crop_w = pairs[int(rng.integers(len(pairs)))]
+    if fixed_corners:
+        h_step, w_step = (height - crop_h) // 4, (width - crop_w) // 4
+        spots = [(0, 0), (0, 4), (4, 0), (4, 4), (2, 2), (0, 2), (4, 2), (2, 0), (2, 4), (1, 1), (1, 3), (3, 1), (3, 3)]
+        row, col = spots[int(rng.integers(len(spots)))]
+        top, left = row * h_step, col * w_step
+    else:
+        top, left = int(rng.integers(height - crop_h + 1)), int(rng.integers(width - crop_w + 1))
+    return top, left, crop_h, crop_w, bool(rng.integers(2))
+
+
+def cut(image: np.ndarray, crop: Crop) -> np.ndarray:
+    """Cut a crop out of an (H, W, C) image, mirrored when the crop says so (a view, no flip of values)."""
+    piece = image[crop.top : crop.top + crop.size, crop.left : crop.left + crop.size]
+    return piece[:, ::-1] if crop.flip else piece
+
+
+def flip_flow(quantised: np.ndarray) -> np.ndarray:
+    """Mirror a quantised flow field (..., W, 2) horizontally: x is reversed in position and sign (255 - x)."""
+    mirrored = quantised[..., ::-1, :].copy()
+    mirrored[..., 0] = 255 - mirrored[..., 0]
+    return mirrored
+
+
+def cut_flow(stack: np.ndarray, crop: Crop) -> np.ndarray:
+    """Cut a crop out of a quantised flow stack (L, H, W, 2); a mirrored crop also inverts x (255 - x)."""
+    piece = stack[:, crop.top : crop.top + crop.size, crop.left : crop.left + crop.size]
+    return flip_flow(piece) if crop.flip else piece
+
+
+def flow_channels(stack: np.ndarray) -> np.ndarray:
+    """Arrange a flow stack (L, H, W, 2) as TSN's (2L, H, W) input: x and y interleaved per field."""
+    length, height, width, _ = stack.shape
+    return np.ascontiguousarray(stack.transpose(0, 3, 1, 2).reshape(2 * length, height, width))
