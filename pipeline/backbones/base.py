@@ -47,6 +47,7 @@ class Backbone(nn.Module):
         self.normalization = normalization
         self._config = dict(config)
         self.stages = self._check_stages(stages)
+        self._shapes: dict[tuple[int, int], dict[str, tuple[int, ...]]] = {}
 
     @property
     def taps(self) -> tuple[str, ...]:
@@ -126,10 +127,13 @@ class Backbone(nn.Module):
         """Shape of one sample's output at a tap, (channels, h, w) for maps or (length,) for vectors."""
         self._require_tap(tap)
         height, width = (input_size, input_size) if isinstance(input_size, int) else input_size
-        with torch.device("meta"):
-            skeleton = self._rebuild(stages=None).eval()
-            probe = torch.empty(1, self.in_channels, height, width)
-        return tuple(skeleton.forward_taps(probe, [tap])[tap].shape[1:])
+        if (height, width) not in self._shapes:
+            with torch.device("meta"):
+                skeleton = self._rebuild(stages=None).eval()
+                probe = torch.empty(1, self.in_channels, height, width)
+            outputs = skeleton.forward_taps(probe, self.TAPS)
+            self._shapes[(height, width)] = {name: tuple(value.shape[1:]) for name, value in outputs.items()}
+        return self._shapes[(height, width)][tap]
 
     def layers_after(self, tap: str) -> Backbone:
         """A fresh trainable copy of the layers after `tap` up to the pooled feature vector."""
