@@ -1,0 +1,316 @@
+"""Loading checkpoints of every supported kind into backbones, and saving this project's own format.
+
+A file is read with `torch.load(weights_only=True)` or as safetensors. Its layout (this project's
+format, mmaction 0.x, tsn-pytorch, converted Caffe TSN, torchvision VGG, plain state dict) is
+recognised from its keys; the architecture, modality and number of classes come from the weights;
+the input normalisation comes from the layout (or is stored, in this project's format).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from twostream.pipeline.backbones.base import Backbone, modality_of
+from twostream.pipeline.backbones.checkpoint_layouts import (
+    first_conv_and_classifier,
+    fits,
+    format_name,
+    identify_architecture,
+    key_differences,
+    layout_normalization,
+    name_classifier,
+    recognise_layout,
+    skeleton_shapes,
+    unwrap,
+)
+from twostream.pipeline.backbones.errors import BackboneError, CheckpointError, CheckpointMismatchError
+from twostream.pipeline.backbones.normalization import Normalization
+from twostream.pipeline.backbones.registry import architecture, create_backbone
+
+FORMAT = "twostream"
+FORMAT_VERSION = 1
+SAFETENSORS_SUFFIX = ".safetensors"
+
+
+@dataclass(frozen=True)
+class LoadedCheckpoint:
+    """A checkpoint's weights in backbone names, with everything needed to rebuild the network."""
+
+    path: Path
+    sha256: str
+    format: str
+    container: str
+    backbone: str
+    modality: str
+    num_classes: int
+    in_channels: int
+    normalization: Normalization
+    state_dict: dict[str, Tensor] = field(repr=False)
+    class_names: tuple[str, ...] | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    missing_keys: tuple[str, ...] = ()
+    unexpected_keys: tuple[str, ...] = ()
+    mismatched_keys: tuple[str, ...] = ()
+
+    def build(self, device: str | torch.device = "cpu", dropout: float | None = None) -> Backbone:
+        """The backbone with these weights and this normalisation, in eval mode on `device`.
+
+        Keys the checkpoint lacks (only possible when loaded with strict=False) keep their fresh
+        initialisation.
+        """
+        if dropout is None:
+            dropout = self.config.get("dropout") if isinstance(self.config.get("dropout"), float) else None
+        if self.missing_keys:
+            net = create_backbone(self.backbone, self.num_classes, self.in_channels, dropout)
+            net.load_state_dict(self.state_dict, strict=False)
+        else:
+            with torch.device("meta"):
+                net = create_backbone(self.backbone, self.num_classes, self.in_channels, dropout)
+            net = net.rebuild_with(self.state_dict)
+        net.normalization = self.normalization
+        return net.to(device).eval()
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_checkpoint(
+    path: str | Path,
+    *,
+    strict: bool = True,
+    backbone: str | None = None,
+    modality: str | None = None,
+    num_classes: int | None = None,
+    normalization: Normalization | None = None,
+) -> LoadedCheckpoint:
+    """Read a checkpoint of any supported kind and check it against its backbone.
+
+    The architecture is recognised from the keys unless `backbone` names it; `modality` and
+    `num_classes`, when given, must agree with the weights. Missing, unexpected or wrongly shaped
+    keys are refused by name unless `strict` is False, in which case the matching weights are kept.
+    `normalization` overrides the one the checkpoint's kind implies.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint file not found")
+    container, obj, metadata = _read(path)
+    if _is_own_format(obj, metadata):
+        record = _own_record(obj, metadata, path)
+        weights, layout_format = record.pop("state_dict"), FORMAT
+        backbone = _agree(backbone, record["backbone"], "backbone", path)
+    else:
+        tensors, wrapper = unwrap(obj, path)
+        layout = recognise_layout(tensors)
+        weights, layout_format = layout.state_dict, layout.format
+        backbone = backbone or identify_architecture(weights, path)
+        architecture(backbone)
+        record = {"config": _scalars(wrapper)}
+    first_conv, classifier = first_conv_and_classifier(backbone)
+    weights = name_classifier(weights, classifier)
+    in_channels = _first_conv_channels(weights, first_conv, path)
+    found_classes = _classifier_outputs(weights, classifier)
+    num_classes = _resolve_classes(found_classes, num_classes, classifier, path)
+    found_modality = modality_of(in_channels)
+    if modality is not None and modality != found_modality:
+        raise CheckpointError(f"{path}: holds a {found_modality} network ({in_channels} input channels), not {modality}")
+    if "modality" in record:
+        _agree(record["modality"], found_modality, "modality", path)
+    expected = skeleton_shapes(backbone, num_classes, in_channels)
+    missing, unexpected, mismatched = key_differences(weights, expected)
+    if strict and (missing or unexpected or mismatched):
+        raise CheckpointMismatchError(path, backbone, missing, unexpected, mismatched)
+    kept = _kept_weights(weights, expected)
+    class_names = record.get("class_names")
+    if class_names is not None and len(class_names) != num_classes:
+        raise CheckpointError(f"{path}: lists {len(class_names)} class names for {num_classes} classifier outputs")
+    if normalization is None:
+        normalization = record.get("normalization") or layout_normalization(
+            layout_format, backbone, default_normalization(backbone)
+        )
+    return LoadedCheckpoint(
+        path=path,
+        sha256=file_sha256(path),
+        format=format_name(layout_format, backbone),
+        container=container,
+        backbone=backbone,
+        modality=found_modality,
+        num_classes=num_classes,
+        in_channels=in_channels,
+        normalization=normalization,
+        state_dict=kept,
+        class_names=tuple(class_names) if class_names is not None else None,
+        config=record.get("config") or {},
+        missing_keys=tuple(missing),
+        unexpected_keys=tuple(unexpected),
+        mismatched_keys=tuple(mismatched),
+    )
+
+
+def save_checkpoint(
+    path: str | Path,
+    backbone: Backbone,
+    *,
+    class_names: list[str] | tuple[str, ...] | None = None,
+    config: dict[str, Any] | None = None,
+) -> str:
+    """Write a backbone in this project's format (safetensors when the name ends in .safetensors); return its sha256.
+
+    The file records the backbone name, modality, class names, normalisation and `config`
+    (JSON-serialisable), so `load_checkpoint` needs no further arguments.
+    """
+    path = Path(path)
+    if backbone.stages != backbone.taps:
+        raise BackboneError(f"backbone {backbone.name!r}: only a full network can be saved as a checkpoint, not a part")
+    if class_names is not None and len(class_names) != backbone.num_classes:
+        raise CheckpointError(
+            f"{path}: {len(class_names)} class names given for a backbone with {backbone.num_classes} outputs"
+        )
+    merged_config = {**backbone.config, **(config or {})}
+    try:
+        json.dumps(merged_config)
+    except TypeError as error:
+        raise CheckpointError(f"{path}: config must be JSON-serialisable ({error})") from None
+    weights = {key: value.detach().cpu().contiguous() for key, value in backbone.state_dict().items()}
+    record: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "backbone": backbone.name,
+        "modality": backbone.modality,
+        "num_classes": backbone.num_classes,
+        "class_names": list(class_names) if class_names is not None else None,
+        "normalization": backbone.normalization.to_dict(),
+        "config": merged_config,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == SAFETENSORS_SUFFIX:
+        from safetensors.torch import save_file
+
+        save_file(weights, str(path), metadata={key: json.dumps(value) for key, value in record.items()})
+    else:
+        torch.save({**record, "state_dict": weights}, path)
+    return file_sha256(path)
+
+
+def default_normalization(name: str) -> Normalization:
+    """The normalisation an architecture assumes when a checkpoint says nothing about it."""
+    with torch.device("meta"):
+        return create_backbone(name, 1).normalization
+
+
+def _read(path: Path) -> tuple[str, Any, dict[str, str]]:
+    with open(path, "rb") as handle:
+        head = handle.read(9)
+    # safetensors: an 8-byte little-endian header length, then the JSON header.
+    if path.suffix == SAFETENSORS_SUFFIX or head[8:9] == b"{":
+        return "safetensors", *_read_safetensors(path)
+    try:
+        return "torch", torch.load(path, map_location="cpu", weights_only=True), {}
+    except pickle.UnpicklingError as error:
+        raise CheckpointError(
+            f"{path}: holds Python objects that safe loading refuses ({str(error).splitlines()[0]}); "
+            "re-save it as a plain state dict of tensors"
+        ) from None
+    except (RuntimeError, EOFError, OSError) as error:
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({str(error).splitlines()[0]})") from None
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            metadata = dict(handle.metadata() or {})
+            return {key: handle.get_tensor(key) for key in handle.keys()}, metadata
+    except (SafetensorError, OSError) as error:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({error})") from None
+
+
+def _is_own_format(obj: Any, metadata: dict[str, str]) -> bool:
+    if metadata:
+        return metadata.get("format") == json.dumps(FORMAT)
+    return isinstance(obj, dict) and obj.get("format") == FORMAT
+
+
+def _own_record(obj: Any, metadata: dict[str, str], path: Path) -> dict[str, Any]:
+    try:
+        record = {key: json.loads(value) for key, value in metadata.items()} if metadata else dict(obj)
+        if metadata:
+            record["state_dict"] = obj
+        if record.get("format_version") != FORMAT_VERSION:
+            raise CheckpointError(
+                f"{path}: {FORMAT} checkpoint version {record.get('format_version')!r} is not supported "
+                f"(this version reads {FORMAT_VERSION}); upgrade twostream"
+            )
+        absent = [key for key in ("backbone", "modality", "normalization", "state_dict") if key not in record]
+        if absent:
+            raise CheckpointError(f"{path}: malformed {FORMAT} checkpoint, missing {', '.join(absent)}")
+        record["normalization"] = Normalization.from_dict(record["normalization"])
+    except json.JSONDecodeError as error:
+        raise CheckpointError(f"{path}: malformed {FORMAT} checkpoint metadata ({error})") from None
+    record["state_dict"], _ = unwrap(record["state_dict"], path)
+    return record
+
+
+def _kept_weights(weights: dict[str, Tensor], expected: dict[str, torch.Size]) -> dict[str, Tensor]:
+    """The weights that fit, in the backbone's shapes and float32, with absent batch-norm step counters at zero."""
+    kept = {
+        key: value.reshape(expected[key]).float() if value.is_floating_point() else value.reshape(expected[key])
+        for key, value in weights.items()
+        if key in expected and fits(value, expected[key])
+    }
+    for key in expected:
+        if key.endswith("num_batches_tracked") and key not in kept:
+            kept[key] = torch.zeros((), dtype=torch.long)
+    return kept
+
+
+def _agree(given: str | None, found: str, what: str, path: Path) -> str:
+    if given is not None and given != found:
+        raise CheckpointError(f"{path}: holds {what} {found!r}, not {given!r}")
+    return found
+
+
+def _first_conv_channels(weights: dict[str, Tensor], first_conv: str, path: Path) -> int:
+    key = f"{first_conv}.weight"
+    if key not in weights or weights[key].dim() != 4:
+        raise CheckpointError(f"{path}: has no first convolution {key!r}, so its input channels are unknown")
+    return int(weights[key].shape[1])
+
+
+def _classifier_outputs(weights: dict[str, Tensor], classifier: str) -> int | None:
+    value = weights.get(f"{classifier}.weight")
+    return int(value.shape[0]) if value is not None and value.dim() == 2 else None
+
+
+def _resolve_classes(found: int | None, given: int | None, classifier: str, path: Path) -> int:
+    if found is None:
+        if given is None:
+            raise CheckpointError(f"{path}: has no final classifier {classifier!r}, so pass num_classes")
+        return given
+    if given is not None and given != found:
+        raise CheckpointError(f"{path}: classifier has {found} outputs, not the {given} classes asked for")
+    return found
+
+
+def _scalars(wrapper: dict[str, Any]) -> dict[str, Any]:
+    """The wrapper's plain entries (arch, epoch, best accuracy ...) kept as information."""
+    kept: dict[str, Any] = {}
+    for key, value in wrapper.items():
+        if isinstance(value, Tensor) and value.numel() == 1:
+            value = value.item()
+        if isinstance(value, (str, int, float, bool)):
+            kept[str(key)] = value
+    return kept

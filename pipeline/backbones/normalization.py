@@ -1,0 +1,92 @@
+"""Input normalisation that travels with a checkpoint: channel order, value range, mean and std, flow offset."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from twostream.pipeline.backbones.errors import BackboneError
+
+MODALITIES = ("rgb", "flow")
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """How raw 0-255 pixels (RGB order) or quantised flow (0-255) become a network's input.
+
+    `mean` and `std` are listed in `channel_order` and expressed in units where full intensity is
+    `input_range` (255 for Caffe-style nets, 1 for torchvision-style ones). Flow channels are all
+    shifted by `flow_mean` and divided by `flow_std`, in the same units.
+    """
+
+    name: str
+    channel_order: str
+    input_range: float
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    flow_mean: float
+    flow_std: float
+
+    def __post_init__(self) -> None:
+        if self.channel_order not in ("rgb", "bgr"):
+            raise BackboneError(f"normalisation {self.name!r}: channel_order must be 'rgb' or 'bgr', not {self.channel_order!r}")
+        if self.input_range not in (1.0, 255.0):
+            raise BackboneError(f"normalisation {self.name!r}: input_range must be 1 or 255, not {self.input_range!r}")
+
+    def apply(self, x: Tensor, modality: str) -> Tensor:
+        """Normalise a float or uint8 batch (N, C, H, W) of 0-255 values: RGB frames in RGB order, or flow stacks."""
+        if modality not in MODALITIES:
+            raise BackboneError(f"unknown modality {modality!r}: use one of {', '.join(MODALITIES)}")
+        x = x.float()
+        if self.input_range != 255.0:
+            x = x * (self.input_range / 255.0)
+        if modality == "flow":
+            return (x - self.flow_mean) / self.flow_std
+        if x.shape[-3] != 3:
+            raise BackboneError(f"normalisation {self.name!r}: RGB input needs 3 channels, got {x.shape[-3]}")
+        if self.channel_order == "bgr":
+            x = x.flip(-3)
+        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(3, 1, 1)
+        std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(3, 1, 1)
+        return (x - mean) / std
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready form, as stored in checkpoints and store attributes."""
+        data = asdict(self)
+        data["mean"] = list(self.mean)
+        data["std"] = list(self.std)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Normalization:
+        """Rebuild from `to_dict` output; a missing or malformed field is an error naming it."""
+        try:
+            return cls(
+                name=str(data["name"]),
+                channel_order=str(data["channel_order"]),
+                input_range=float(data["input_range"]),
+                mean=_triple(data["mean"]),
+                std=_triple(data["std"]),
+                flow_mean=float(data["flow_mean"]),
+                flow_std=float(data["flow_std"]),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise BackboneError(f"malformed normalisation record {data!r}: {error}") from None
+
+
+def _triple(values: Any) -> tuple[float, float, float]:
+    items = tuple(float(v) for v in values)
+    if len(items) != 3:
+        raise ValueError(f"expected 3 values, got {len(items)}")
+    return items  # type: ignore[return-value]
+
+
+# Caffe TSN BN-Inception: BGR pixels 0-255 minus the per-channel means of its prototxt; flow minus 128.
+CAFFE_TSN = Normalization("caffe_tsn", "bgr", 255.0, (104.0, 117.0, 123.0), (1.0, 1.0, 1.0), 128.0, 1.0)
+# tsn-pytorch and mmaction 0.x train BN-Inception on BGR 0-255 with a red mean of 128 instead of 123.
+TSN_PYTORCH = Normalization("tsn_pytorch", "bgr", 255.0, (104.0, 117.0, 128.0), (1.0, 1.0, 1.0), 128.0, 1.0)
+# torchvision-style and EfficientNet weights. Flow is centred and scaled by the mean ImageNet std so
+# that a cross-modality initialised first conv sees inputs on the scale its RGB weights were trained on.
+IMAGENET = Normalization("imagenet", "rgb", 1.0, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 0.5, 0.226)

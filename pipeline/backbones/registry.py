@@ -1,0 +1,98 @@
+"""Backbone names, construction, and offline ImageNet weights."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+
+from twostream.pipeline.backbones.base import FLOW_CHANNELS, RGB_CHANNELS, Backbone
+from twostream.pipeline.backbones.bninception import BNInception
+from twostream.pipeline.backbones.efficientnet import EfficientNetLite0, imagenet_weights_path
+from twostream.pipeline.backbones.errors import BackboneError
+from twostream.pipeline.backbones.normalization import MODALITIES
+from twostream.pipeline.backbones.temporal import to_flow
+from twostream.pipeline.backbones.tiny import TinyNet
+from twostream.pipeline.backbones.vgg import VGG
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """How to construct one named backbone, and its dropout before the classifier per modality."""
+
+    factory: Callable[..., Backbone]
+    rgb_dropout: float
+    flow_dropout: float
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    # TSN trains the spatial net with dropout 0.8 and the temporal net with 0.7.
+    "bninception": Architecture(BNInception, 0.8, 0.7),
+    "vgg16": Architecture(partial(VGG, 16), 0.5, 0.5),
+    "vgg19": Architecture(partial(VGG, 19), 0.5, 0.5),
+    "efficientnet_lite0": Architecture(EfficientNetLite0, 0.2, 0.2),
+    "tiny": Architecture(TinyNet, 0.0, 0.0),
+}
+BACKBONES: tuple[str, ...] = tuple(ARCHITECTURES)
+IMAGENET_CLASSES = 1000
+
+
+def architecture(name: str) -> Architecture:
+    """The architecture registered under `name`, or an error listing the known names."""
+    try:
+        return ARCHITECTURES[name]
+    except KeyError:
+        raise BackboneError(f"unknown backbone {name!r}: use one of {', '.join(BACKBONES)}") from None
+
+
+def create_backbone(name: str, num_classes: int, in_channels: int = RGB_CHANNELS, dropout: float | None = None) -> Backbone:
+    """A randomly initialised backbone with the given first-conv input channels (no cross-modality step)."""
+    arch = architecture(name)
+    if num_classes < 1:
+        raise BackboneError(f"backbone {name!r}: num_classes must be at least 1, got {num_classes}")
+    if dropout is None:
+        dropout = arch.rgb_dropout if in_channels == RGB_CHANNELS else arch.flow_dropout
+    if not 0.0 <= dropout < 1.0:
+        raise BackboneError(f"backbone {name!r}: dropout must lie in [0, 1), got {dropout}")
+    return arch.factory(num_classes=num_classes, in_channels=in_channels, dropout=dropout)
+
+
+def build_backbone(
+    name: str,
+    modality: str,
+    num_classes: int,
+    pretrained: bool = False,
+    dropout: float | None = None,
+) -> Backbone:
+    """Build a backbone by name for 'rgb' or 'flow' input.
+
+    A flow network is made from the RGB one by cross-modality initialisation. `pretrained` loads
+    the ImageNet weights that install offline (EfficientNet-Lite0 only); with num_classes other
+    than 1000 the classifier stays freshly initialised. `dropout` None means the architecture's
+    default for that modality.
+    """
+    if modality not in MODALITIES:
+        raise BackboneError(f"unknown modality {modality!r}: use one of {', '.join(MODALITIES)}")
+    arch = architecture(name)
+    if dropout is None:
+        dropout = arch.rgb_dropout if modality == "rgb" else arch.flow_dropout
+    net = create_backbone(name, num_classes, RGB_CHANNELS, dropout)
+    if pretrained:
+        _load_imagenet(net)
+    return to_flow(net, FLOW_CHANNELS) if modality == "flow" else net
+
+
+def _load_imagenet(net: Backbone) -> None:
+    if net.name != "efficientnet_lite0":
+        raise BackboneError(
+            f"no ImageNet weights for {net.name!r} install offline (only efficientnet_lite0 has them); "
+            "load a checkpoint with load_checkpoint (--checkpoint) instead"
+        )
+    weights = torch.load(imagenet_weights_path(), map_location="cpu", weights_only=True)
+    if net.num_classes != IMAGENET_CLASSES:
+        weights = {key: value for key, value in weights.items() if not key.startswith(f"{net.CLASSIFIER}.")}
+    missing, unexpected = net.load_state_dict(weights, strict=False)
+    classifier_keys = {f"{net.CLASSIFIER}.weight", f"{net.CLASSIFIER}.bias"}
+    if unexpected or set(missing) - classifier_keys:
+        raise BackboneError(f"EfficientNet-Lite0 weights do not fit: missing {missing}, unexpected {unexpected}")

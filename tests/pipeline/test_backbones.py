@@ -1,0 +1,171 @@
+"""Backbone architectures: tap shapes at 224, partial forward passes, reusable tails, bad requests."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from twostream.data.errors import TwostreamError
+from twostream.pipeline.backbones import BACKBONES, Backbone, BackboneError, build_backbone, create_backbone
+
+NUM_CLASSES = 7
+
+# Output shape per tap at 224x224, from the published architectures (TSN's BN-Inception halves the
+# grid in inception3c and inception4e; VGG's conv5 is 14x14 before pool5; EfficientNet-Lite0's
+# stride-2 stages are 2, 3, 4 and 6).
+EXPECTED_SHAPES: dict[str, dict[str, tuple[int, ...]]] = {
+    "bninception": {
+        "conv1": (64, 112, 112),
+        "conv2": (192, 56, 56),
+        "inception3a": (256, 28, 28),
+        "inception3b": (320, 28, 28),
+        "inception3c": (576, 14, 14),
+        "inception4a": (576, 14, 14),
+        "inception4b": (576, 14, 14),
+        "inception4c": (608, 14, 14),
+        "inception4d": (608, 14, 14),
+        "inception4e": (1056, 7, 7),
+        "inception5a": (1024, 7, 7),
+        "inception5b": (1024, 7, 7),
+        "global_pool": (1024,),
+        "logits": (NUM_CLASSES,),
+    },
+    "vgg16": {
+        "conv1": (64, 224, 224),
+        "conv2": (128, 112, 112),
+        "conv3": (256, 56, 56),
+        "conv4": (512, 28, 28),
+        "conv5": (512, 14, 14),
+        "pool5": (512, 7, 7),
+        "fc6": (4096,),
+        "fc7": (4096,),
+        "logits": (NUM_CLASSES,),
+    },
+    "efficientnet_lite0": {
+        "stem": (32, 112, 112),
+        "stage1": (16, 112, 112),
+        "stage2": (24, 56, 56),
+        "stage3": (40, 28, 28),
+        "stage4": (80, 14, 14),
+        "stage5": (112, 14, 14),
+        "stage6": (192, 7, 7),
+        "stage7": (320, 7, 7),
+        "head": (1280, 7, 7),
+        "global_pool": (1280,),
+        "logits": (NUM_CLASSES,),
+    },
+    "tiny": {
+        "conv1": (8, 112, 112),
+        "conv2": (16, 56, 56),
+        "conv3": (32, 28, 28),
+        "conv4": (32, 28, 28),
+        "global_pool": (32,),
+        "logits": (NUM_CLASSES,),
+    },
+}
+EXPECTED_SHAPES["vgg19"] = EXPECTED_SHAPES["vgg16"]
+MAP_TAPS = {"bninception": "inception4e", "vgg16": "conv5", "vgg19": "conv5", "efficientnet_lite0": "stage6", "tiny": "conv3"}
+FEATURE_DIMS = {"bninception": 1024, "vgg16": 4096, "vgg19": 4096, "efficientnet_lite0": 1280, "tiny": 32}
+
+
+@pytest.fixture(scope="module", params=BACKBONES)
+def rgb_net(request: pytest.FixtureRequest) -> Backbone:
+    torch.manual_seed(0)
+    return build_backbone(request.param, "rgb", NUM_CLASSES).eval()
+
+
+def test_every_backbone_has_expected_shapes() -> None:
+    assert set(EXPECTED_SHAPES) == set(BACKBONES)
+
+
+def test_every_tap_has_its_shape_at_224(rgb_net: Backbone) -> None:
+    expected = EXPECTED_SHAPES[rgb_net.name]
+    assert rgb_net.taps == tuple(expected)
+    with torch.no_grad():
+        outputs = rgb_net.forward_taps(torch.randn(1, 3, 224, 224), rgb_net.taps)
+    assert {tap: tuple(value.shape[1:]) for tap, value in outputs.items()} == expected
+    assert {tap: rgb_net.tap_shape(tap) for tap in rgb_net.taps} == expected
+    assert rgb_net.feature_dim == FEATURE_DIMS[rgb_net.name]
+    assert rgb_net.map_tap == MAP_TAPS[rgb_net.name]
+    assert set(rgb_net.default_taps) <= set(rgb_net.taps) and rgb_net.default_taps[-1] == "logits"
+    assert rgb_net.map_tap in rgb_net.default_taps
+
+
+def test_layers_after_map_tap_reproduce_the_pooled_vector(rgb_net: Backbone) -> None:
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        outputs = rgb_net.forward_taps(x, [rgb_net.map_tap, rgb_net.pooled_tap])
+        tail = rgb_net.layers_after(rgb_net.map_tap)
+        assert tail.training and all(p.requires_grad for p in tail.parameters())
+        pooled = tail.eval()(outputs[rgb_net.map_tap])
+    assert pooled.shape == (1, rgb_net.feature_dim)
+    torch.testing.assert_close(pooled, outputs[rgb_net.pooled_tap], rtol=1e-4, atol=1e-4)
+
+
+def test_layers_after_is_an_independent_copy() -> None:
+    net = build_backbone("tiny", "rgb", NUM_CLASSES)
+    tail = net.layers_after("conv3")
+    assert tail.stages == ("conv4", "global_pool")
+    before = net.conv4.conv.weight.detach().clone()
+    with torch.no_grad():
+        tail.conv4.conv.weight.add_(1.0)
+    torch.testing.assert_close(net.conv4.conv.weight, before)
+
+
+def test_bninception_tail_after_inception4e_holds_inception5() -> None:
+    with torch.device("meta"):
+        net = create_backbone("bninception", NUM_CLASSES)
+    tail = net.layers_after("inception4e")
+    assert tail.stages == ("inception5a", "inception5b", "global_pool")
+    prefixes = {key.split("_")[1] for key in tail.state_dict()}
+    assert prefixes == {"5a", "5b"}
+
+
+def test_vgg_classifier_after_conv5_reproduces_logits() -> None:
+    torch.manual_seed(0)
+    net = build_backbone("vgg16", "rgb", NUM_CLASSES).eval()
+    with torch.no_grad():
+        outputs = net.forward_taps(torch.randn(1, 3, 224, 224), ["conv5", "logits"])
+        head = net.classifier_after("conv5")
+        assert head.stages == ("pool5", "fc6", "fc7", "logits")
+        assert {key.split(".")[0] for key in head.state_dict()} == {"classifier"}
+        logits = head.eval()(outputs["conv5"])
+    torch.testing.assert_close(logits, outputs["logits"], rtol=1e-4, atol=1e-4)
+
+
+def test_forward_taps_stops_after_the_last_requested_tap() -> None:
+    net = build_backbone("tiny", "rgb", NUM_CLASSES)
+    reached: list[str] = []
+    net.conv3.register_forward_hook(lambda *_: reached.append("conv3"))
+    net.fc.register_forward_hook(lambda *_: reached.append("fc"))
+    outputs = net.forward_taps(torch.randn(2, 3, 64, 64), ["conv2", "conv1"])
+    assert list(outputs) == ["conv1", "conv2"] and reached == []
+    net(torch.randn(2, 3, 64, 64))
+    assert reached == ["conv3", "fc"]
+
+
+def test_forward_returns_logits_for_any_input_size() -> None:
+    net = build_backbone("bninception", "rgb", NUM_CLASSES).eval()
+    with torch.no_grad():
+        assert net(torch.randn(2, 3, 160, 192)).shape == (2, NUM_CLASSES)
+    assert net.tap_shape("inception4e", (160, 192)) == (1056, 5, 6)
+
+
+@pytest.mark.parametrize(
+    ("call", "fragment"),
+    [
+        (lambda: build_backbone("resnet50", "rgb", 3), "unknown backbone 'resnet50'"),
+        (lambda: build_backbone("tiny", "depth", 3), "unknown modality 'depth'"),
+        (lambda: build_backbone("tiny", "rgb", 0), "num_classes"),
+        (lambda: build_backbone("tiny", "rgb", 3, dropout=1.5), "dropout"),
+        (lambda: build_backbone("bninception", "rgb", 3, pretrained=True), "no ImageNet weights"),
+        (lambda: build_backbone("tiny", "rgb", 3).forward_taps(torch.zeros(1, 3, 32, 32), ["fc9"]), "no tap 'fc9'"),
+        (lambda: build_backbone("tiny", "rgb", 3).forward_taps(torch.zeros(1, 3, 32, 32), []), "no taps requested"),
+        (lambda: build_backbone("tiny", "rgb", 3).layers_after("logits"), "no layers between"),
+        (lambda: build_backbone("tiny", "rgb", 3).layers_after("conv3").layers_after("conv1"), "lacks the stages"),
+        (lambda: build_backbone("tiny", "rgb", 3).tap_shape("pool9"), "no tap 'pool9'"),
+    ],
+)
+def test_bad_requests_raise_clear_errors(call, fragment: str) -> None:
+    with pytest.raises(BackboneError, match=fragment) as raised:
+        call()
+    assert isinstance(raised.value, TwostreamError)
