@@ -11,6 +11,7 @@ from twostream.data.errors import TwostreamError
 
 # Each module in twostream.cli.commands defines NAME, HELP, add_arguments(parser) and run(args) -> int.
 COMMAND_MODULES: tuple[str, ...] = (
+    "flow",
 )
 
 EXIT_OK = 0
