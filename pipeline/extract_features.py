@@ -1,0 +1,238 @@
+"""extract-features: run the frozen spatial and temporal nets over TSN snippets and crops of each
+video in frames.zarr, and write their taps to features.zarr."""
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import cv2
+import numpy as np
+import torch
+
+from twostream.data.manifest import Manifest
+from twostream.data.sampling import (FLOW_STACK, Crop, cut, cut_flow, evaluation_crops, evaluation_snippets,
+                                     flow_channels, rgb_index)
+from twostream.pipeline.backbones import Backbone, load_checkpoint
+from twostream.pipeline.batch import Execution, Task, run_batch
+from twostream.pipeline.feature_store import FLOWMAG, STREAMS, FeatureStore, tap_dtype, write_array
+from twostream.pipeline.flow import dequantize_flow
+from twostream.pipeline.frame_store import FrameStore
+from twostream.pipeline.prefetch import prefetch
+from twostream.pipeline.video_store import StoreError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FeatureExtractionConfig:
+    """Which checkpoints run, which taps are kept, and how snippets and crops are sampled."""
+
+    rgb_checkpoint: str
+    flow_checkpoint: str
+    rgb_taps: tuple[str, ...] | None = None  # None: the backbone's default taps
+    flow_taps: tuple[str, ...] | None = None
+    snippets: int = 25
+    crops: int = 10
+    crop_size: int = 224
+    input_size: int | None = None  # resize crops to this side before the network (None: crop size)
+    batch_size: int = 50  # views per forward pass
+    device: str = "cpu"
+    amp: bool = True  # bf16/fp16 autocast on CUDA; CPU stays exact
+    strict: bool = True
+
+
+@dataclass
+class StreamModel:
+    """A loaded frozen stream: the network, its checkpoint's identity and the taps to keep."""
+
+    stream: str
+    net: Backbone
+    sha256: str
+    taps: tuple[str, ...]
+    class_names: tuple[str, ...] | None
+
+    def describe(self) -> dict[str, Any]:
+        """What the store records of this stream."""
+        return {"backbone": self.net.name, "checkpoint_sha256": self.sha256, "num_classes": self.net.num_classes,
+                "normalization": self.net.normalization.to_dict(), "taps": list(self.taps),
+                "map_tap": self.net.map_tap}
+
+
+@functools.lru_cache(maxsize=4)
+def load_stream(stream: str, checkpoint: str, taps: tuple[str, ...] | None, device: str, strict: bool) -> StreamModel:
+    """Load a stream's checkpoint once per process, on `device`, in eval mode."""
+    loaded = load_checkpoint(checkpoint, strict=strict)
+    expected = "rgb" if stream == "rgb" else "flow"
+    if loaded.modality != expected:
+        raise StoreError(f"checkpoint {checkpoint} is a {loaded.modality} network, but it was given for the "
+                         f"{stream} stream")
+    net = loaded.build(device)
+    if device.startswith("cuda"):
+        net = net.to(memory_format=torch.channels_last)
+    chosen = tuple(taps) if taps else tuple(net.default_taps)
+    for tap in chosen:
+        if tap not in net.taps:
+            raise StoreError(f"{net.name} has no tap {tap!r}; it has {', '.join(net.taps)}")
+    return StreamModel(stream, net, loaded.sha256, chosen, loaded.class_names)
+
+
+def store_config(config: FeatureExtractionConfig, frames: FrameStore) -> dict[str, Any]:
+    """The configuration a features store records (and requires of later runs)."""
+    models = {s: _model(config, s) for s in STREAMS}
+    return {"streams": {s: m.describe() for s, m in models.items()},
+            "sampling": {"snippets": config.snippets, "crops": config.crops, "crop_size": config.crop_size,
+                         "input_size": config.input_size or config.crop_size, "flow_stack": FLOW_STACK,
+                         "rgb_frame": "middle frame of the flow stack"},
+            "frames": {"config": frames.config, "path": str(frames.path)}}
+
+
+def _model(config: FeatureExtractionConfig, stream: str) -> StreamModel:
+    checkpoint = config.rgb_checkpoint if stream == "rgb" else config.flow_checkpoint
+    taps = config.rgb_taps if stream == "rgb" else config.flow_taps
+    return load_stream(stream, str(checkpoint), tuple(taps) if taps else None, config.device, config.strict)
+
+
+@dataclass
+class _Views:
+    """One batch of network inputs (uint8, N x C x H x W) for both streams, and the flow magnitudes."""
+
+    rgb: np.ndarray
+    flow: np.ndarray
+    flowmag: np.ndarray
+
+
+def _resize(piece: np.ndarray, size: int) -> np.ndarray:
+    if piece.shape[0] == size:
+        return piece
+    return cv2.resize(piece, (size, size), interpolation=cv2.INTER_LINEAR)
+
+
+def _snippet_views(frames: FrameStore, video_id: str, starts: np.ndarray, crops: list[Crop],
+                   input_size: int, bound: float) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """For each snippet: RGB crops (crops, 3, s, s), flow crops (crops, 10, s, s), magnitude crops (crops, c, c)."""
+    rgb_frames = frames.rgb(video_id, [int(i) for i in rgb_index(starts)])
+    for snippet, start in enumerate(starts):
+        stack = frames.flow(video_id, int(start), FLOW_STACK)
+        field = dequantize_flow(stack[FLOW_STACK // 2], bound)  # the field leaving the snippet's RGB frame
+        magnitude = np.hypot(field[..., 0], field[..., 1]).astype(np.float32)
+        rgb = np.stack([_resize(np.ascontiguousarray(cut(rgb_frames[snippet], c)), input_size).transpose(2, 0, 1)
+                        for c in crops])
+        flow = np.stack([flow_channels(np.stack([_resize(np.ascontiguousarray(f), input_size)
+                                                 for f in cut_flow(stack, c)])) for c in crops])
+        mag = np.stack([np.ascontiguousarray(cut(magnitude[..., None], c))[..., 0] for c in crops])
+        yield rgb, flow, mag
+
+
+def _batches(views: Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]], per_batch: int) -> Iterator[_Views]:
+    pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for item in views:
+        pending.append(item)
+        if len(pending) == per_batch:
+            yield _Views(*(np.stack(part) for part in zip(*pending)))
+            pending = []
+    if pending:
+        yield _Views(*(np.stack(part) for part in zip(*pending)))
+
+
+def _forward(model: StreamModel, batch: np.ndarray, device: str, amp: bool) -> dict[str, np.ndarray]:
+    """Run one stream on a (snippets, crops, C, s, s) uint8 batch; return its taps shaped (snippets, crops, ...)."""
+    snippets, crops = batch.shape[:2]
+    x = torch.from_numpy(batch.reshape(snippets * crops, *batch.shape[2:])).to(device, non_blocking=True)
+    x = model.net.normalization.apply(x, model.stream)
+    cuda = device.startswith("cuda")
+    if cuda:
+        x = x.contiguous(memory_format=torch.channels_last)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda and amp else contextlib.nullcontext()
+    with torch.inference_mode(), autocast:
+        outputs = model.net.forward_taps(x, model.taps)
+    return {tap: value.float().cpu().numpy().reshape(snippets, crops, *value.shape[1:])
+            for tap, value in outputs.items()}
+
+
+def extract_video_features(frames_path: str, store_path: str, video_id: str, label: int, class_name: str,
+                           config: dict[str, Any], overwrite: bool = False) -> dict[str, Any]:
+    """Compute and publish one video's features; return its snippet count."""
+    cv2.setNumThreads(1)
+    settings = FeatureExtractionConfig(**config)
+    frames, store = FrameStore.open(frames_path), FeatureStore.open(store_path)
+    models = {s: _model(settings, s) for s in STREAMS}
+    num_frames = frames.num_frames(video_id)
+    height, width = frames.rgb(video_id, [0]).shape[1:3]
+    starts = evaluation_snippets(num_frames, settings.snippets)
+    crops = evaluation_crops(height, width, settings.crop_size, settings.crops)
+    input_size = settings.input_size or settings.crop_size
+    map_grid = models["rgb"].net.tap_shape(models["rgb"].net.map_tap, input_size)[1:]
+    per_batch = max(1, settings.batch_size // len(crops))
+    outputs: dict[str, list[np.ndarray]] = {}
+    views = _snippet_views(frames, video_id, starts, crops, input_size, float(frames.config["bound"]))
+    for batch in prefetch(_batches(views, per_batch)):
+        for stream in STREAMS:
+            for tap, value in _forward(models[stream], getattr(batch, stream), settings.device, settings.amp).items():
+                outputs.setdefault(f"{stream}/{tap}", []).append(value)
+        mags = [[cv2.resize(m, map_grid[::-1], interpolation=cv2.INTER_AREA) for m in snippet] for snippet in batch.flowmag]
+        outputs.setdefault(FLOWMAG, []).append(np.asarray(mags, dtype=np.float32))
+    with store.write_video(video_id, overwrite=overwrite) as group:
+        for name, parts in outputs.items():
+            write_array(group, name, np.concatenate(parts), "float16" if name == FLOWMAG else tap_dtype(name.split("/")[1]))
+        group.attrs.update({"label": int(label), "class_name": class_name, "frames": num_frames,
+                            "flow_stack_starts": starts.tolist(), "rgb_frames": rgb_index(starts).tolist(),
+                            "crops": [asdict(c) for c in crops]})
+    return {"snippets": len(starts)}
+
+
+def extract_features(
+    manifest: Manifest,
+    frames_store: str | Path,
+    store: str | Path,
+    config: FeatureExtractionConfig,
+    execution: Execution = Execution(),
+    overwrite: bool = False,
+    progress: Callable[[int, int, int], None] | None = None,
+) -> "FeatureExtractionSummary":
+    """Extract both streams' features of every manifest video found in `frames_store` into `store`.
+
+    The checkpoints' class counts must match the manifest's. Completed videos are skipped (unless
+    `overwrite`); failures are retried, recorded with their error, and the batch goes on.
+    """
+    frames = FrameStore.open(frames_store)
+    for stream in STREAMS:
+        model = _model(config, stream)
+        if model.net.num_classes != len(manifest.classes):
+            raise StoreError(f"the {stream} checkpoint has {model.net.num_classes} classes but the manifest has "
+                             f"{len(manifest.classes)}; use checkpoints trained on this dataset")
+    feature_store = FeatureStore.create_or_open(store, store_config(config, frames), dataset=manifest.dataset,
+                                                classes=list(manifest.classes))
+    feature_store.remove_stale_staging()
+    missing = [v.video_id for v in manifest if not frames.is_complete(v.video_id)]
+    todo = [v for v in manifest if (overwrite or not feature_store.is_complete(v.video_id))
+            and v.video_id not in missing]
+    settings = asdict(config)
+    tasks = [Task(v.video_id, extract_video_features, (str(frames.path), str(feature_store.path), v.video_id,
+                                                        v.label, v.class_name, settings, overwrite)) for v in todo]
+    batch = run_batch(tasks, execution, progress,
+                      on_result=lambda video_id, _: feature_store.clear_failure(video_id),
+                      on_error=lambda video_id, error, attempts: feature_store.record_failure(video_id, error, attempts))
+    return FeatureExtractionSummary(str(feature_store.path), len(manifest), len(manifest) - len(todo) - len(missing),
+                                    sorted(batch.results), dict(sorted(batch.errors.items())), missing, batch.seconds)
+
+
+@dataclass
+class FeatureExtractionSummary:
+    """The outcome of one extract-features run."""
+
+    store: str
+    total: int
+    skipped: int
+    written: list[str]
+    failed: dict[str, str]
+    not_in_frames: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """Whether every video that has frames now has features."""
+        return not self.failed
