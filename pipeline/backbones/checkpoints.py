@@ -107,17 +107,7 @@ def load_checkpoint(
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
     container, obj, metadata = _read(path)
-    if _is_own_format(obj, metadata):
-        record = _own_record(obj, metadata, path)
-        weights, layout_format = record.pop("state_dict"), FORMAT
-        backbone = _agree(backbone, record["backbone"], "backbone", path)
-    else:
-        tensors, wrapper = unwrap(obj, path)
-        layout = recognise_layout(tensors)
-        weights, layout_format = layout.state_dict, layout.format
-        backbone = backbone or identify_architecture(weights, path)
-        architecture(backbone)
-        record = {"config": _scalars(wrapper)}
+    record, weights, layout_format, backbone = _recognise(obj, metadata, backbone, path)
     first_conv, classifier = first_conv_and_classifier(backbone)
     weights = name_classifier(weights, classifier)
     in_channels = _first_conv_channels(weights, first_conv, modality)
@@ -157,6 +147,21 @@ def load_checkpoint(
         unexpected_keys=tuple(unexpected),
         mismatched_keys=tuple(mismatched),
     )
+
+
+def _recognise(
+    obj: Any, metadata: dict[str, str], backbone: str | None, path: Path
+) -> tuple[dict[str, Any], dict[str, Tensor], str, str]:
+    """The checkpoint's own record, its weights in backbone names, its layout and its architecture."""
+    if _is_own_format(obj, metadata):
+        record = _own_record(obj, metadata, path)
+        backbone = _agree(backbone, record["backbone"], "backbone", path)
+        return record, record.pop("state_dict"), FORMAT, backbone
+    tensors, wrapper = unwrap(obj, path)
+    layout = recognise_layout(tensors)
+    backbone = backbone or identify_architecture(layout.state_dict, path)
+    architecture(backbone)
+    return {"config": _scalars(wrapper)}, layout.state_dict, layout.format, backbone
 
 
 def save_checkpoint(

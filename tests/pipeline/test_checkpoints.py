@@ -219,7 +219,7 @@ def _broken_tiny_checkpoint(tmp_path: Path) -> tuple[Backbone, Path]:
 
 
 def test_mismatch_is_refused_naming_the_keys(tmp_path: Path) -> None:
-    source, path = _broken_tiny_checkpoint(tmp_path)
+    _, path = _broken_tiny_checkpoint(tmp_path)
     with pytest.raises(CheckpointMismatchError) as raised:
         load_checkpoint(path)
     message = str(raised.value)
