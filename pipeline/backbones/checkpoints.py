@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from twostream.pipeline.backbones.base import Backbone, modality_of
+from twostream.pipeline.backbones.base import FLOW_CHANNELS, RGB_CHANNELS, Backbone, modality_of
 from twostream.pipeline.backbones.checkpoint_layouts import (
     first_conv_and_classifier,
     fits,
@@ -107,20 +107,10 @@ def load_checkpoint(
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
     container, obj, metadata = _read(path)
-    if _is_own_format(obj, metadata):
-        record = _own_record(obj, metadata, path)
-        weights, layout_format = record.pop("state_dict"), FORMAT
-        backbone = _agree(backbone, record["backbone"], "backbone", path)
-    else:
-        tensors, wrapper = unwrap(obj, path)
-        layout = recognise_layout(tensors)
-        weights, layout_format = layout.state_dict, layout.format
-        backbone = backbone or identify_architecture(weights, path)
-        architecture(backbone)
-        record = {"config": _scalars(wrapper)}
+    record, weights, layout_format, backbone = _recognise(obj, metadata, backbone, path)
     first_conv, classifier = first_conv_and_classifier(backbone)
     weights = name_classifier(weights, classifier)
-    in_channels = _first_conv_channels(weights, first_conv, path)
+    in_channels = _first_conv_channels(weights, first_conv, modality)
     found_classes = _classifier_outputs(weights, classifier)
     num_classes = _resolve_classes(found_classes, num_classes, classifier, path)
     found_modality = modality_of(in_channels)
@@ -157,6 +147,21 @@ def load_checkpoint(
         unexpected_keys=tuple(unexpected),
         mismatched_keys=tuple(mismatched),
     )
+
+
+def _recognise(
+    obj: Any, metadata: dict[str, str], backbone: str | None, path: Path
+) -> tuple[dict[str, Any], dict[str, Tensor], str, str]:
+    """The checkpoint's own record, its weights in backbone names, its layout and its architecture."""
+    if _is_own_format(obj, metadata):
+        record = _own_record(obj, metadata, path)
+        backbone = _agree(backbone, record["backbone"], "backbone", path)
+        return record, record.pop("state_dict"), FORMAT, backbone
+    tensors, wrapper = unwrap(obj, path)
+    layout = recognise_layout(tensors)
+    backbone = backbone or identify_architecture(layout.state_dict, path)
+    architecture(backbone)
+    return {"config": _scalars(wrapper)}, layout.state_dict, layout.format, backbone
 
 
 def save_checkpoint(
@@ -219,12 +224,24 @@ def _read(path: Path) -> tuple[str, Any, dict[str, str]]:
     try:
         return "torch", torch.load(path, map_location="cpu", weights_only=True), {}
     except pickle.UnpicklingError as error:
-        raise CheckpointError(
-            f"{path}: holds Python objects that safe loading refuses ({str(error).splitlines()[0]}); "
-            "re-save it as a plain state dict of tensors"
-        ) from None
+        detail = _unpickler_detail(str(error))
+        if "Unsupported global" in detail:
+            raise CheckpointError(
+                f"{path}: holds Python objects that safe loading refuses ({detail}); "
+                "re-save it as a plain state dict of tensors"
+            ) from None
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({detail})") from None
     except (RuntimeError, EOFError, OSError) as error:
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({str(error).splitlines()[0]})") from None
+
+
+def _unpickler_detail(message: str) -> str:
+    """The informative part of torch's weights-only unpickling error."""
+    marker = "WeightsUnpickler error:"
+    if marker not in message:
+        return message.splitlines()[0] if message else "unpickling failed"
+    detail = " ".join(message.split(marker, 1)[1].split())
+    return detail.split(" Check the documentation")[0].split(". Please use")[0]
 
 
 def _read_safetensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
@@ -283,11 +300,12 @@ def _agree(given: str | None, found: str, what: str, path: Path) -> str:
     return found
 
 
-def _first_conv_channels(weights: dict[str, Tensor], first_conv: str, path: Path) -> int:
-    key = f"{first_conv}.weight"
-    if key not in weights or weights[key].dim() != 4:
-        raise CheckpointError(f"{path}: has no first convolution {key!r}, so its input channels are unknown")
-    return int(weights[key].shape[1])
+def _first_conv_channels(weights: dict[str, Tensor], first_conv: str, modality: str | None) -> int:
+    """Input channels of the checkpoint's first conv; without one, those of the requested modality."""
+    value = weights.get(f"{first_conv}.weight")
+    if value is not None and value.dim() == 4:
+        return int(value.shape[1])
+    return FLOW_CHANNELS if modality == "flow" else RGB_CHANNELS
 
 
 def _classifier_outputs(weights: dict[str, Tensor], classifier: str) -> int | None:
