@@ -1,0 +1,54 @@
+"""`twostream extract-features`: the frozen streams' taps over TSN snippets and crops into features.zarr."""
+from __future__ import annotations
+
+import argparse
+
+from twostream.cli.execution_args import add_execution_arguments, execution_from_args
+from twostream.cli.progress import ProgressPrinter
+from twostream.data.manifest import load_manifest
+from twostream.data.sampling import CROP_MODES
+from twostream.pipeline.extract_features import FeatureExtractionConfig, extract_features
+
+NAME = "extract-features"
+HELP = "run the frozen spatial and temporal nets over frames.zarr and cache their taps in features.zarr"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the command's options."""
+    parser.add_argument("manifest", help="manifest written by `twostream index`")
+    parser.add_argument("--frames", required=True, help="frames.zarr written by `twostream extract-frames`")
+    parser.add_argument("--store", required=True, help="features.zarr store to create or extend")
+    parser.add_argument("--rgb-checkpoint", required=True, help="spatial net checkpoint (any supported format)")
+    parser.add_argument("--flow-checkpoint", required=True, help="temporal net checkpoint (any supported format)")
+    parser.add_argument("--rgb-taps", nargs="+", help="taps to keep (default: the backbone's, e.g. inception4e "
+                                                      "inception5b logits)")
+    parser.add_argument("--flow-taps", nargs="+", help="taps to keep for the temporal net")
+    parser.add_argument("--snippets", type=int, default=25, help="snippets per video, evenly spaced (TSN: 25)")
+    parser.add_argument("--crops", type=int, choices=CROP_MODES, default=10, help="1 centre, 3, or 10 (TSN)")
+    parser.add_argument("--crop-size", type=int, default=224)
+    parser.add_argument("--input-size", type=int, help="resize crops to this side for the networks")
+    parser.add_argument("--batch-size", type=int, default=50, help="views per forward pass")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--no-amp", action="store_true", help="full precision on CUDA too")
+    parser.add_argument("--strict", choices=("true", "false"), default="true",
+                        help="refuse checkpoints with missing or unexpected keys (default true)")
+    parser.add_argument("--overwrite", action="store_true", help="redo videos already in the store")
+    add_execution_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Extract the features; exit 1 if any video failed."""
+    manifest = load_manifest(args.manifest)
+    config = FeatureExtractionConfig(
+        rgb_checkpoint=args.rgb_checkpoint, flow_checkpoint=args.flow_checkpoint,
+        rgb_taps=tuple(args.rgb_taps) if args.rgb_taps else None,
+        flow_taps=tuple(args.flow_taps) if args.flow_taps else None,
+        snippets=args.snippets, crops=args.crops, crop_size=args.crop_size, input_size=args.input_size,
+        batch_size=args.batch_size, device=args.device, amp=not args.no_amp, strict=args.strict == "true")
+    summary = extract_features(manifest, args.frames, args.store, config, execution_from_args(args),
+                               args.overwrite, ProgressPrinter("videos"))
+    print(f"{summary.store}: {len(summary.written)} videos written, {summary.skipped} already present, "
+          f"{len(summary.failed)} failed, {len(summary.not_in_frames)} missing from the frames store")
+    for video_id, error in summary.failed.items():
+        print(f"  FAILED {video_id}: {error}")
+    return 1 if summary.failed else 0

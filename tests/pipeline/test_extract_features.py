@@ -1,0 +1,138 @@
+"""extract-features end to end on a small real frames store with tiny checkpoints."""
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from twostream.data.sampling import FLOW_STACK, cut, evaluation_crops, evaluation_snippets, rgb_index
+from twostream.pipeline.backbones import build_backbone, save_checkpoint
+from twostream.pipeline.batch import Execution
+from twostream.pipeline.extract_features import FeatureExtractionConfig, extract_features
+from twostream.pipeline.feature_store import FeatureStore
+from twostream.pipeline.flow import dequantize_flow
+from twostream.pipeline.frame_store import FrameStore
+from twostream.pipeline.video_store import StoreError
+
+IN_PROCESS = Execution(no_cluster=True, retries=0)
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tiny_dataset, tmp_path_factory):
+    _, manifest = tiny_dataset
+    folder = tmp_path_factory.mktemp("checkpoints")
+    torch.manual_seed(0)
+    paths = {}
+    for modality in ("rgb", "flow"):
+        paths[modality] = folder / f"{modality}.pt"
+        save_checkpoint(paths[modality], build_backbone("tiny", modality, len(manifest.classes)),
+                        class_names=manifest.classes)
+    return paths
+
+
+def _config(checkpoints, **changes) -> FeatureExtractionConfig:
+    settings = dict(rgb_checkpoint=str(checkpoints["rgb"]), flow_checkpoint=str(checkpoints["flow"]),
+                    snippets=3, crops=10, crop_size=40, input_size=56, batch_size=16)
+    return FeatureExtractionConfig(**{**settings, **changes})
+
+
+@pytest.fixture(scope="module")
+def feature_store(tiny_dataset, reference_store, checkpoints, tmp_path_factory):
+    _, manifest = tiny_dataset
+    path = tmp_path_factory.mktemp("features") / "features.zarr"
+    summary = extract_features(manifest, reference_store, path, _config(checkpoints), IN_PROCESS)
+    assert summary.ok and len(summary.written) == len(manifest)
+    return path
+
+
+def test_every_tap_has_the_snippet_and_crop_layout(tiny_dataset, feature_store):
+    _, manifest = tiny_dataset
+    store = FeatureStore.open(feature_store)
+    video_id = manifest.videos[0].video_id
+    assert store.video_ids() == sorted(v.video_id for v in manifest)
+    assert store.taps("rgb") == ["conv3", "global_pool", "logits"]
+    assert store.read(video_id, "rgb/conv3").shape == (3, 10, 32, 7, 7)
+    assert store.read(video_id, "flow/global_pool").shape == (3, 10, 32)
+    assert store.read(video_id, "rgb/logits").shape == (3, 10, len(manifest.classes))
+    assert store.array(video_id, "rgb/conv3").dtype == np.float16
+    assert store.array(video_id, "flow/logits").dtype == np.float32
+    assert store.read(video_id, "flowmag").shape == (3, 10, 7, 7)
+    assert store.label(video_id) == manifest.videos[0].label
+    assert store.read(video_id, "rgb/conv3", snippets=[2], crops=[4]).shape == (1, 1, 32, 7, 7)
+    sampling = store.config["sampling"]
+    assert sampling["snippets"] == 3 and sampling["crops"] == 10 and sampling["input_size"] == 56
+
+
+def test_stored_logits_equal_the_network_on_the_same_view(tiny_dataset, reference_store, feature_store, checkpoints):
+    _, manifest = tiny_dataset
+    frames, store = FrameStore.open(reference_store), FeatureStore.open(feature_store)
+    video_id = manifest.videos[1].video_id
+    starts = evaluation_snippets(frames.num_frames(video_id), 3)
+    crop = evaluation_crops(48, 64, 40, 10)[7]  # a mirrored corner
+    frame = frames.rgb(video_id, [int(rgb_index(starts[1]))])[0]
+    import cv2
+    view = cv2.resize(np.ascontiguousarray(cut(frame, crop)), (56, 56), interpolation=cv2.INTER_LINEAR)
+    from twostream.pipeline.backbones import load_checkpoint
+    net = load_checkpoint(checkpoints["rgb"]).build()
+    x = net.normalization.apply(torch.from_numpy(view.transpose(2, 0, 1)[None].copy()), "rgb")
+    with torch.no_grad():
+        expected = net(x)[0].numpy()
+    np.testing.assert_allclose(store.read(video_id, "rgb/logits")[1, 7], expected, rtol=1e-5, atol=1e-5)
+    stack = frames.flow(video_id, int(starts[1]), FLOW_STACK)
+    field = dequantize_flow(stack[FLOW_STACK // 2], 20.0)
+    magnitude = np.hypot(field[..., 0], field[..., 1])
+    piece = np.ascontiguousarray(cut(magnitude[..., None], crop))[..., 0].astype(np.float32)
+    expected_mag = cv2.resize(piece, (7, 7), interpolation=cv2.INTER_AREA)
+    np.testing.assert_allclose(store.read(video_id, "flowmag")[1, 7], expected_mag, rtol=2e-3, atol=2e-3)
+
+
+def test_mismatched_checkpoints_and_configurations_are_refused(tiny_dataset, reference_store, feature_store,
+                                                             checkpoints, tmp_path):
+    _, manifest = tiny_dataset
+    with pytest.raises(StoreError, match="another configuration"):
+        extract_features(manifest, reference_store, feature_store, _config(checkpoints, snippets=4), IN_PROCESS)
+    wrong = tmp_path / "wrong.pt"
+    save_checkpoint(wrong, build_backbone("tiny", "rgb", len(manifest.classes) + 1))
+    with pytest.raises(StoreError, match="classes but the manifest has"):
+        extract_features(manifest, reference_store, tmp_path / "f.zarr", _config(checkpoints, rgb_checkpoint=str(wrong)),
+                         IN_PROCESS)
+    with pytest.raises(StoreError, match="is a rgb network, but it was given for the flow stream"):
+        extract_features(manifest, reference_store, tmp_path / "g.zarr",
+                         _config(checkpoints, flow_checkpoint=str(checkpoints["rgb"])), IN_PROCESS)
+    with pytest.raises(StoreError, match="is a frames store, not a features store"):
+        FeatureStore.open(reference_store)
+
+
+def test_a_crop_larger_than_the_frames_is_recorded_per_video(tiny_dataset, reference_store, checkpoints, tmp_path):
+    _, manifest = tiny_dataset
+    summary = extract_features(manifest.subset([manifest.videos[0].video_id]), reference_store, tmp_path / "f.zarr",
+                               _config(checkpoints, crop_size=80), IN_PROCESS)
+    assert "does not fit 64x48 frames" in summary.failed[manifest.videos[0].video_id]
+
+
+def test_sigkill_then_rerun_gives_the_same_features(tiny_dataset, reference_store, feature_store, checkpoints,
+                                                    tmp_path):
+    _, manifest = tiny_dataset
+    manifest_path = manifest.save(tmp_path / "manifest.json")
+    store = tmp_path / "features.zarr"
+    command = [sys.executable, "-m", "twostream.cli", "extract-features", str(manifest_path), "--frames",
+               str(reference_store), "--store", str(store), "--rgb-checkpoint", str(checkpoints["rgb"]),
+               "--flow-checkpoint", str(checkpoints["flow"]), "--snippets", "3", "--crops", "10", "--crop-size", "40",
+               "--input-size", "56", "--batch-size", "16", "--no-cluster"]
+    job = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    import time
+    deadline = time.monotonic() + 120
+    while not ((store / "videos").is_dir() and sum(p.is_dir() for p in (store / "videos").iterdir()) >= 3):
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    job.send_signal(signal.SIGKILL)
+    job.wait()
+    assert len(FeatureStore.open(store).video_ids()) < len(manifest)
+    assert subprocess.run(command, capture_output=True).returncode == 0
+    first, second = FeatureStore.open(feature_store), FeatureStore.open(store)
+    assert first.video_ids() == second.video_ids()
+    for video_id in first.video_ids():
+        for name in ("rgb/conv3", "flow/logits", "flowmag"):
+            assert np.array_equal(first.read(video_id, name), second.read(video_id, name))
