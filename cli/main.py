@@ -17,6 +17,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "extract_frames",
     "export_rawframes",
     "extract_features",
+    "train_gate",
+    "train_mfuse",
+    "evaluate",
     "flow",
 )
 

@@ -69,3 +69,44 @@ def widen_conv_input(conv: nn.Conv2d, streams: int = 2) -> nn.Conv2d:
         if conv.bias is not None:
             wide.bias.copy_(conv.bias)
     return wide
+
+
+def widen_body_for_concat(body: nn.Module, channels: int, height: int, width: int) -> nn.Module:
+    """Make a body that reads `channels`-wide maps read the two streams' concatenation (2x wide), in place.
+
+    Every convolution that receives the concatenated width where it expects `channels` is widened
+    with `widen_conv_input`, so at the start the body computes on the concatenation what it computed
+    on the streams' mean. Found by one traced forward pass, so branches (pooling paths too) are covered.
+    """
+    widened: list[str] = []
+
+    def swap(module: nn.Module, name: str) -> None:
+        parent_name, _, child = name.rpartition(".")
+        parent = body.get_submodule(parent_name) if parent_name else body
+        setattr(parent, child, widen_conv_input(getattr(parent, child)))
+
+    names = {module: name for name, module in body.named_modules() if isinstance(module, nn.Conv2d)}
+    pending: list[nn.Module] = []
+
+    def hook(module: nn.Module, args: tuple) -> tuple | None:
+        if args[0].shape[1] == 2 * channels and module.in_channels == channels:
+            pending.append(module)
+            return (args[0][:, :channels],)  # carry on tracing with the expected width
+        return None
+
+    handles = [module.register_forward_pre_hook(hook) for module in names]
+    was_training = body.training
+    body.eval()
+    try:
+        with torch.no_grad():
+            body(torch.zeros(1, 2 * channels, height, width))
+    finally:
+        for handle in handles:
+            handle.remove()
+        body.train(was_training)
+    if not pending:
+        raise FusionError(f"no convolution of the body reads the {channels}-channel tap; use conv fusion instead")
+    for module in pending:
+        swap(module, names[module])
+        widened.append(names[module])
+    return body

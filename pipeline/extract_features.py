@@ -204,8 +204,10 @@ def extract_features(
         if model.net.num_classes != len(manifest.classes):
             raise StoreError(f"the {stream} checkpoint has {model.net.num_classes} classes but the manifest has "
                              f"{len(manifest.classes)}; use checkpoints trained on this dataset")
-    feature_store = FeatureStore.create_or_open(store, store_config(config, frames), dataset=manifest.dataset,
-                                                classes=list(manifest.classes))
+    feature_store = FeatureStore.create_or_open(
+        store, store_config(config, frames), dataset=manifest.dataset, classes=list(manifest.classes),
+        checkpoints={"rgb": str(Path(config.rgb_checkpoint).resolve()),
+                     "flow": str(Path(config.flow_checkpoint).resolve())})
     feature_store.remove_stale_staging()
     missing = [v.video_id for v in manifest if not frames.is_complete(v.video_id)]
     todo = [v for v in manifest if (overwrite or not feature_store.is_complete(v.video_id))

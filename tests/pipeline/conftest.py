@@ -19,3 +19,48 @@ def reference_store(tiny_dataset, tmp_path_factory, fast_frames_config):
     summary = extract_frames(manifest, path, fast_frames_config, Execution(no_cluster=True, retries=0))
     assert summary.ok and len(summary.written) == len(manifest)
     return path
+
+
+@pytest.fixture(scope="session")
+def features_config(checkpoints):
+    """A function giving feature extraction settings for the tiny dataset (3 snippets, 10 crops of 40px
+    resized to 56), with fields changed by keyword."""
+    from twostream.pipeline.extract_features import FeatureExtractionConfig
+
+    def make(**changes) -> FeatureExtractionConfig:
+        settings = dict(rgb_checkpoint=str(checkpoints["rgb"]), flow_checkpoint=str(checkpoints["flow"]),
+                        snippets=3, crops=10, crop_size=40, input_size=56, batch_size=16)
+        return FeatureExtractionConfig(**{**settings, **changes})
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def checkpoints(tiny_dataset, tmp_path_factory):
+    """Tiny spatial and temporal checkpoints (random weights, this dataset's classes)."""
+    import torch
+
+    from twostream.pipeline.backbones import build_backbone, save_checkpoint
+
+    _, manifest = tiny_dataset
+    folder = tmp_path_factory.mktemp("checkpoints")
+    torch.manual_seed(0)
+    paths = {}
+    for modality in ("rgb", "flow"):
+        paths[modality] = folder / f"{modality}.pt"
+        save_checkpoint(paths[modality], build_backbone("tiny", modality, len(manifest.classes)),
+                        class_names=manifest.classes)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def feature_store(tiny_dataset, reference_store, features_config, tmp_path_factory):
+    """The tiny dataset's features from the tiny checkpoints."""
+    from twostream.pipeline.extract_features import extract_features
+
+    _, manifest = tiny_dataset
+    path = tmp_path_factory.mktemp("features") / "features.zarr"
+    summary = extract_features(manifest, reference_store, path, features_config(),
+                               Execution(no_cluster=True, retries=0))
+    assert summary.ok and len(summary.written) == len(manifest)
+    return path

@@ -19,34 +19,6 @@ from twostream.pipeline.video_store import StoreError
 IN_PROCESS = Execution(no_cluster=True, retries=0)
 
 
-@pytest.fixture(scope="module")
-def checkpoints(tiny_dataset, tmp_path_factory):
-    _, manifest = tiny_dataset
-    folder = tmp_path_factory.mktemp("checkpoints")
-    torch.manual_seed(0)
-    paths = {}
-    for modality in ("rgb", "flow"):
-        paths[modality] = folder / f"{modality}.pt"
-        save_checkpoint(paths[modality], build_backbone("tiny", modality, len(manifest.classes)),
-                        class_names=manifest.classes)
-    return paths
-
-
-def _config(checkpoints, **changes) -> FeatureExtractionConfig:
-    settings = dict(rgb_checkpoint=str(checkpoints["rgb"]), flow_checkpoint=str(checkpoints["flow"]),
-                    snippets=3, crops=10, crop_size=40, input_size=56, batch_size=16)
-    return FeatureExtractionConfig(**{**settings, **changes})
-
-
-@pytest.fixture(scope="module")
-def feature_store(tiny_dataset, reference_store, checkpoints, tmp_path_factory):
-    _, manifest = tiny_dataset
-    path = tmp_path_factory.mktemp("features") / "features.zarr"
-    summary = extract_features(manifest, reference_store, path, _config(checkpoints), IN_PROCESS)
-    assert summary.ok and len(summary.written) == len(manifest)
-    return path
-
-
 def test_every_tap_has_the_snippet_and_crop_layout(tiny_dataset, feature_store):
     _, manifest = tiny_dataset
     store = FeatureStore.open(feature_store)
@@ -89,26 +61,26 @@ def test_stored_logits_equal_the_network_on_the_same_view(tiny_dataset, referenc
 
 
 def test_mismatched_checkpoints_and_configurations_are_refused(tiny_dataset, reference_store, feature_store,
-                                                             checkpoints, tmp_path):
+                                                             checkpoints, tmp_path, features_config):
     _, manifest = tiny_dataset
     with pytest.raises(StoreError, match="another configuration"):
-        extract_features(manifest, reference_store, feature_store, _config(checkpoints, snippets=4), IN_PROCESS)
+        extract_features(manifest, reference_store, feature_store, features_config(snippets=4), IN_PROCESS)
     wrong = tmp_path / "wrong.pt"
     save_checkpoint(wrong, build_backbone("tiny", "rgb", len(manifest.classes) + 1))
     with pytest.raises(StoreError, match="classes but the manifest has"):
-        extract_features(manifest, reference_store, tmp_path / "f.zarr", _config(checkpoints, rgb_checkpoint=str(wrong)),
+        extract_features(manifest, reference_store, tmp_path / "f.zarr", features_config(rgb_checkpoint=str(wrong)),
                          IN_PROCESS)
     with pytest.raises(StoreError, match="is a rgb network, but it was given for the flow stream"):
         extract_features(manifest, reference_store, tmp_path / "g.zarr",
-                         _config(checkpoints, flow_checkpoint=str(checkpoints["rgb"])), IN_PROCESS)
+                         features_config(flow_checkpoint=str(checkpoints["rgb"])), IN_PROCESS)
     with pytest.raises(StoreError, match="is a frames store, not a features store"):
         FeatureStore.open(reference_store)
 
 
-def test_a_crop_larger_than_the_frames_is_recorded_per_video(tiny_dataset, reference_store, checkpoints, tmp_path):
+def test_a_crop_larger_than_the_frames_is_recorded_per_video(tiny_dataset, reference_store, checkpoints, tmp_path, features_config):
     _, manifest = tiny_dataset
     summary = extract_features(manifest.subset([manifest.videos[0].video_id]), reference_store, tmp_path / "f.zarr",
-                               _config(checkpoints, crop_size=80), IN_PROCESS)
+                               features_config(crop_size=80), IN_PROCESS)
     assert "does not fit 64x48 frames" in summary.failed[manifest.videos[0].video_id]
 
 

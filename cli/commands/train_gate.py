@@ -1,0 +1,34 @@
+"""`twostream train-gate`: gated fusion (gated TSN) trained with Algorithm 1 on cached features."""
+from __future__ import annotations
+
+import argparse
+
+from twostream.cli.fusion_args import add_data_arguments, add_training_arguments, print_results, train_config
+from twostream.data.manifest import load_manifest
+from twostream.fusion.experiment import train_gate
+
+NAME = "train-gate"
+HELP = "train gated fusion (a gating ConvNet weighting the two streams' scores) from features.zarr"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the command's options."""
+    add_data_arguments(parser)
+    add_training_arguments(parser)
+    parser.add_argument("--fusion", choices=("conv", "concat"), default="conv",
+                        help="join the two maps by a 1x1 conv (initialised to their mean) or by concatenation")
+    parser.add_argument("--activation", choices=("relu", "softmax"), default="relu", help="gate output activation")
+    parser.add_argument("--lam", type=float, default=1.0,
+                        help="weight of the gate's own classification loss in phase 2 (0: no multi-task; the "
+                             "authors' released configuration used 0.1)")
+    parser.add_argument("--tap", help="feature map the gate reads (default: the store's map tap, e.g. inception4e)")
+    parser.add_argument("--dropout", type=float, default=0.8)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train and print the results per split."""
+    results = train_gate(args.features, load_manifest(args.manifest), args.runs, args.name, args.split,
+                         args.fusion, args.activation, args.lam, args.tap, args.rgb_checkpoint, args.dropout,
+                         args.val_fraction, train_config(args), args.overwrite)
+    print_results(results)
+    return 0

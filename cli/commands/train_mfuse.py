@@ -1,0 +1,35 @@
+"""`twostream train-mfuse`: multiplicative fusion, feature amplification or baselines A/B on cached features."""
+from __future__ import annotations
+
+import argparse
+
+from twostream.cli.fusion_args import add_data_arguments, add_training_arguments, print_results, train_config
+from twostream.data.manifest import load_manifest
+from twostream.fusion.experiment import HEADS, train_mfuse
+
+NAME = "train-mfuse"
+HELP = "train multiplicative fusion (or feature amplification, baseline A or B) from features.zarr"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the command's options."""
+    add_data_arguments(parser)
+    add_training_arguments(parser)
+    parser.add_argument("--head", choices=HEADS, default="mfusion")
+    parser.add_argument("--on", choices=("maps", "vectors"), default="maps",
+                        help="fuse the map tap (conv5-like) or the pooled vectors (fc7-like)")
+    parser.add_argument("--width", type=int, default=2048, help="m-fusion channels K")
+    parser.add_argument("--score-weights", type=float, nargs=3, default=[2, 3, 4], metavar=("HEAD", "RGB", "FLOW"),
+                        help="final score: weighted average of the head, spatial and temporal scores (2:3:4)")
+    parser.add_argument("--head-only", action="store_true", help="score with the head alone")
+    parser.add_argument("--dropout", type=float, default=0.5)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train and print the results per split."""
+    weights = None if args.head_only else tuple(args.score_weights)
+    results = train_mfuse(args.features, load_manifest(args.manifest), args.runs, args.name, args.split, args.head,
+                          args.on, args.width, weights, args.rgb_checkpoint, args.dropout, args.val_fraction,
+                          train_config(args), args.overwrite)
+    print_results(results)
+    return 0

@@ -1,0 +1,51 @@
+"""Command-line options shared by the fusion commands (train-gate, train-mfuse, evaluate)."""
+from __future__ import annotations
+
+import argparse
+
+from twostream.fusion.training import TrainConfig
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the manifest, the feature store, the split and the validation carve."""
+    parser.add_argument("manifest", help="manifest written by `twostream index`")
+    parser.add_argument("--features", required=True, help="features.zarr written by `twostream extract-features`")
+    parser.add_argument("--split", default="1", help="split number, or 'all' for every split (default 1)")
+    parser.add_argument("--val-fraction", type=float, default=0.2,
+                        help="share of training videos held out for validation, by whole groups")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register where runs go and how heads are trained."""
+    parser.add_argument("--runs", default="runs", help="folder of run folders (default runs/)")
+    parser.add_argument("--name", required=True, help="run name: runs/<name>/split<N>/")
+    parser.add_argument("--rgb-checkpoint", help="spatial checkpoint the features came from (default: recorded)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lrs", type=float, nargs="+", default=[1e-3, 1e-4], help="learning rates, step on plateau")
+    parser.add_argument("--patience", type=int, default=3, help="epochs without improvement before a step or stop")
+    parser.add_argument("--max-epochs-per-phase", type=int, default=100)
+    parser.add_argument("--segments", type=int, default=3, help="K segments per video (TSN)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--amp", action="store_true", help="mixed precision on CUDA")
+    parser.add_argument("--loader-workers", type=int, default=0, help="DataLoader worker processes")
+    parser.add_argument("--overwrite", action="store_true", help="replace a run folder of the same name")
+
+
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """Build the TrainConfig the options describe."""
+    return TrainConfig(segments=args.segments, batch_size=args.batch_size, lrs=tuple(args.lrs),
+                       patience=args.patience, max_epochs_per_phase=args.max_epochs_per_phase, seed=args.seed,
+                       device=args.device, amp=args.amp, num_workers=args.loader_workers)
+
+
+def print_results(results: dict) -> None:
+    """Print each split's best validation accuracy and test accuracy of a training command."""
+    for split, fit in results.items():
+        test = fit.predictions.get("test")
+        line = f"split {split}: best validation accuracy {fit.best_accuracy:.3f} (epoch {fit.best_epoch})"
+        if test is not None:
+            line += f", test mean class accuracy {test.mean_class_accuracy:.3f}, top-1 {test.top1:.3f}"
+        if fit.zero_gate_total:
+            line += f", {fit.zero_gate_total} zero-gate views fell back to equal weights"
+        print(f"{line} -> {fit.run_dir}")
