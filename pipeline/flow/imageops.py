@@ -68,18 +68,15 @@ def remap_bicubic(images: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     interpolates float maps at full precision (earlier versions rounded positions to 1/32 pixel).
     """
     _, _, height, width = images.shape
-    # float64 positions: the normalise/unnormalise round trip of grid_sample is then exact to float32,
-    # so a zero flow reproduces the image exactly, as cv2.remap does
-    xs = torch.arange(width, device=flow.device, dtype=torch.float64)
-    ys = torch.arange(height, device=flow.device, dtype=torch.float64)
+    xs = torch.arange(width, device=flow.device, dtype=flow.dtype)
+    ys = torch.arange(height, device=flow.device, dtype=flow.dtype)
     # Clamping far-away positions keeps them outside (zero) and the arithmetic finite.
-    map_x = (flow[:, 0].double() + xs).clamp_(-8.0 - width, 2.0 * width + 8.0)
-    map_y = (flow[:, 1].double() + ys[:, None]).clamp_(-8.0 - height, 2.0 * height + 8.0)
+    map_x = (flow[:, 0] + xs).clamp_(-8.0 - width, 2.0 * width + 8.0)
+    map_y = (flow[:, 1] + ys[:, None]).clamp_(-8.0 - height, 2.0 * height + 8.0)
     grid = torch.stack(
         (map_x * (2.0 / max(width - 1, 1)) - 1.0, map_y * (2.0 / max(height - 1, 1)) - 1.0), dim=-1
     )
-    sampled = F.grid_sample(images.double(), grid, mode="bicubic", padding_mode="zeros", align_corners=True)
-    return sampled.to(images.dtype)
+    return F.grid_sample(images, grid, mode="bicubic", padding_mode="zeros", align_corners=True)
 
 
 def _batcher_network(count: int) -> list[tuple[int, int]]:
