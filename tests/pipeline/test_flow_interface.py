@@ -6,10 +6,12 @@ import json
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from twostream.cli.main import main
 from twostream.data.errors import TwostreamError
 from twostream.pipeline.flow import FLOW_ALGORITHMS, get_flow_algorithm, read_flo
+from twostream.pipeline.flow.tvl1 import tvl1_flow
 
 TSN = {"tau": 0.25, "lambda": 0.15, "theta": 0.3, "scales": 5, "scale_step": 0.8, "warps": 5,
        "epsilon": 0.01, "iterations": 300}
@@ -112,3 +114,11 @@ def test_flow_command_reports_bad_input(tmp_path, capsys):
     code = main(["flow", str(tmp_path / "missing.png"), str(tmp_path / "also.png"), "-o", str(tmp_path / "o.flo")])
     assert code == 2
     assert "missing.png: no such image file" in capsys.readouterr().err
+
+
+def test_infrequent_convergence_checks_do_not_change_the_flow():
+    # GPUs check convergence every few iterations; converged pairs must stay frozen in between
+    frames = torch.from_numpy(_moving_frames(3)).float()
+    every_step = tvl1_flow(frames[:-1], frames[1:], sync_every=1)
+    every_seventh = tvl1_flow(frames[:-1], frames[1:], sync_every=7)
+    torch.testing.assert_close(every_seventh, every_step, atol=1e-4, rtol=0)
