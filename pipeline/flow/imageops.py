@@ -67,14 +67,12 @@ def remap_bicubic(images: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     images (B, C, H, W), flow (B, 2, H, W) in pixels; taps outside the image read zero. OpenCV 5
     interpolates float maps at full precision (earlier versions rounded positions to 1/32 pixel).
     """
-    batch, _, height, width = images.shape
+    _, _, height, width = images.shape
     xs = torch.arange(width, device=flow.device, dtype=flow.dtype)
     ys = torch.arange(height, device=flow.device, dtype=flow.dtype)
-    map_x = flow[:, 0] + xs
-    map_y = flow[:, 1] + ys[:, None]
     # Clamping far-away positions keeps them outside (zero) and the arithmetic finite.
-    map_x = map_x.clamp(-8.0 - width, 2.0 * width + 8.0)
-    map_y = map_y.clamp(-8.0 - height, 2.0 * height + 8.0)
+    map_x = (flow[:, 0] + xs).clamp_(-8.0 - width, 2.0 * width + 8.0)
+    map_y = (flow[:, 1] + ys[:, None]).clamp_(-8.0 - height, 2.0 * height + 8.0)
     grid = torch.stack(
         (map_x * (2.0 / max(width - 1, 1)) - 1.0, map_y * (2.0 / max(height - 1, 1)) - 1.0), dim=-1
     )

@@ -1,0 +1,118 @@
+"""Optical flow benchmark: pairs/s at 340x256 with TSN's TV-L1 parameters, and EPE on the Sintel pair.
+
+Run: python bench/flow.py [--out bench/results/flow.json] [--pairs 8]
+Rows: OpenCV TV-L1 (1 process; all cores as processes), our PyTorch TV-L1 on the CPU (batch 1 and
+batch N; all cores as processes) and on CUDA when present (batch 1..64). One run each; prints a
+table and writes JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from twostream.data.ffmpeg_tools import ffmpeg_executable
+from twostream.data.reference_data import shared_data_dir
+from twostream.pipeline.flow import get_flow_algorithm, read_flo
+
+WIDTH, HEIGHT = 340, 256
+CLIP = "videos/kinetics_sample_340x256.mp4"
+
+
+def load_frames(data: Path, count: int) -> np.ndarray:
+    """`count` consecutive grayscale frames of the Kinetics clip at 340x256."""
+    command = [ffmpeg_executable(), "-v", "error", "-i", str(data / CLIP), "-frames:v", str(count + 30),
+               "-vf", f"scale={WIDTH}:{HEIGHT}", "-pix_fmt", "gray", "-f", "rawvideo", "-"]
+    raw = subprocess.run(command, check=True, capture_output=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(-1, HEIGHT, WIDTH)[30:30 + count].copy()
+
+
+def sintel_epe(data: Path, name: str, options: dict) -> float:
+    """Average endpoint error of one algorithm on the Sintel pair against its ground truth."""
+    folder = data / "flow" / "sintel"
+    first, second = (cv2.imread(str(folder / f"frame_000{i}.png"), cv2.IMREAD_GRAYSCALE) for i in (1, 2))
+    flow = get_flow_algorithm(name, **options).compute_pair(first, second)
+    return float(np.linalg.norm(flow - read_flo(folder / "frame_0001.flo"), axis=-1).mean())
+
+
+def _run_chunk(args: tuple[str, dict, np.ndarray]) -> int:
+    name, options, frames = args
+    get_flow_algorithm(name, **options).compute(frames)
+    return frames.shape[0] - 1
+
+
+def pairs_per_second(name: str, options: dict, frames: np.ndarray, processes: int = 1) -> float:
+    """Throughput over the consecutive pairs of `frames`, split across `processes` worker processes."""
+    if processes == 1:
+        start = time.perf_counter()
+        done = _run_chunk((name, options, frames))
+        return done / (time.perf_counter() - start)
+    bounds = np.linspace(0, frames.shape[0] - 1, processes + 1).astype(int)
+    chunks = [(name, options, frames[a:b + 1]) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    with ProcessPoolExecutor(processes) as pool:
+        list(pool.map(_run_chunk, [(name, options, frames[:2])] * processes))  # start-up excluded
+        start = time.perf_counter()
+        done = sum(pool.map(_run_chunk, chunks))
+    return done / (time.perf_counter() - start)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="bench/results/flow.json", help="JSON results file")
+    parser.add_argument("--pairs", type=int, default=8, help="pairs timed per CPU row (default 8)")
+    parser.add_argument("--gpu-pairs", type=int, default=256, help="pairs timed per CUDA row (default 256)")
+    args = parser.parse_args()
+    data = shared_data_dir()
+    if data is None:
+        print("shared data not found: set TWOSTREAM_SHARED_DATA", file=sys.stderr)
+        return 2
+    cores = os.cpu_count() or 1
+    frames = load_frames(data, args.pairs + 1)
+    rows = []
+
+    def add(label: str, name: str, options: dict, processes: int = 1, epe_options: dict | None = None,
+            timed_frames: np.ndarray = frames) -> None:
+        rate = pairs_per_second(name, options, timed_frames, processes)
+        epe = sintel_epe(data, name, epe_options if epe_options is not None else options)
+        rows.append({"row": label, "algorithm": name, "options": options, "processes": processes,
+                     "pairs": timed_frames.shape[0] - 1, "pairs_per_s": rate, "sintel_epe": epe})
+        print(f"{label:<44} {rate:9.2f} pairs/s   Sintel EPE {epe:.4f}", flush=True)
+
+    add("tvl1-opencv, 1 process, 1 thread", "tvl1-opencv", {"threads": 1})
+    add(f"tvl1-opencv, {cores} processes x 1 thread", "tvl1-opencv", {"threads": 1}, cores)
+    add("tvl1 (ours) CPU, batch 1, 1 thread", "tvl1", {"device": "cpu", "batch_size": 1, "threads": 1})
+    add(f"tvl1 (ours) CPU, batch {args.pairs}, {cores} threads", "tvl1",
+        {"device": "cpu", "batch_size": args.pairs, "threads": cores})
+    add(f"tvl1 (ours) CPU, {cores} processes x batch 1", "tvl1",
+        {"device": "cpu", "batch_size": 1, "threads": 1}, cores)
+    gpu = None
+    if torch.cuda.is_available():
+        gpu = torch.cuda.get_device_name(0)
+        gpu_frames = np.concatenate([frames] * (args.gpu_pairs // args.pairs + 1))[:args.gpu_pairs + 1]
+        for batch in (1, 8, 16, 32, 64):
+            options = {"device": "cuda", "batch_size": batch}
+            pairs_per_second("tvl1", options, gpu_frames[:batch + 1])  # warm-up
+            add(f"tvl1 (ours) CUDA, batch {batch}", "tvl1", options, epe_options={"device": "cuda"},
+                timed_frames=gpu_frames)
+    result = {"size": [WIDTH, HEIGHT], "params": get_flow_algorithm("tvl1").params, "cpu_cores": cores,
+              "cpu": platform.processor() or platform.machine(), "gpu": gpu, "torch": torch.__version__,
+              "opencv": cv2.__version__, "rows": rows}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
