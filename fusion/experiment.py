@@ -31,9 +31,9 @@ log = logging.getLogger(__name__)
 
 HEADS = ("mfusion", "baseline-a", "baseline-b", "amplification")
 HEAD_INPUTS = {"maps": ("rgb_map", "flow_map"), "vectors": ("rgb_vec", "flow_vec")}
-LATE_NAMES = {"spatial_only": "spatial only", "temporal_only": "temporal only", "average": "average of scores",
-              "tsn_weighted": "weighted average 1:1.5 (TSN)", "weighted_search": "weighted average (grid search)",
-              "l2_softmax_average": "average of l2-normalised softmax", "sci_weighted": "SCI weighting"}
+LATE_NAMES = {"spatial": "spatial only", "temporal": "temporal only", "average": "average of scores",
+              "tsn_1_1.5": "weighted average 1:1.5 (TSN)", "weighted_search": "weighted average (grid search)",
+              "l2_softmax_average": "average of l2-normalised softmax", "sci": "SCI weighting"}
 
 
 @dataclass
@@ -178,7 +178,7 @@ def evaluate(store_path: str | Path, manifest: Manifest, run_roots: Sequence[str
         fused, flow_weight = late_fusion_scores(val_rgb, val_flow, sources.val.labels, test_rgb, test_flow)
         log.info("split %s: grid search chose flow weight %.2f", each, flow_weight)
         for rule, scores in fused.items():
-            table.add_scores(LATE_NAMES.get(rule, rule), f"split {each}", scores, sources.test.labels)
+            table.add_scores(LATE_NAMES[rule], f"split {each}", scores, sources.test.labels)
         for root in run_roots:
             method, scores, labels = _run_scores(Path(root) / f"split{each}", sources.test)
             table.add_scores(method, f"split {each}", scores, labels)

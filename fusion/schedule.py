@@ -26,11 +26,15 @@ class Phase:
     lam: float = 0.0
 
 
-def algorithm1_phases(lam: float = 1.0) -> tuple[Phase, Phase]:
-    """Return Algorithm 1's phases: the gate alone (lambda 0), then joint training with `lam`."""
-    if lam <= 0:
-        raise FusionError(f"the second phase needs lambda > 0, got {lam}")
-    return (Phase("gate", 0.0), Phase("joint", lam))
+def algorithm1_phases(lam: float = 1.0) -> tuple[Phase, ...]:
+    """Return Algorithm 1's phases: the gate alone (lambda 0), then joint training with `lam`.
+
+    With `lam` 0 there is no multi-task phase: the gate is trained alone (the papers' ablation
+    "without the classification loss").
+    """
+    if lam < 0:
+        raise FusionError(f"lambda must be 0 (no multi-task phase) or positive, got {lam}")
+    return (Phase("gate", 0.0),) if lam == 0 else (Phase("gate", 0.0), Phase("joint", lam))
 
 
 SINGLE_PHASE: tuple[Phase] = (Phase("train", 0.0),)

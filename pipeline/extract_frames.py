@@ -26,7 +26,7 @@ class FrameExtractionConfig:
     """What decides the content of frames.zarr (recorded in its attributes) and how work is batched."""
 
     frame_size: str = "340x256"
-    flow: str = "tvl1-opencv"
+    flow: str = "tvl1"
     flow_params: dict[str, Any] = field(default_factory=dict)
     bound: float = 20.0
     rgb_encoding: str = "jpeg"

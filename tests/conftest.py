@@ -5,6 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from twostream.pipeline.batch import Execution
+from twostream.pipeline.extract_frames import FrameExtractionConfig, extract_frames
+
 from twostream.data.reference_data import shared_data_dir, shared_data_required
 
 
@@ -29,3 +32,64 @@ def tiny_dataset(tmp_path_factory):
     root = make_synthetic(tmp_path_factory.mktemp("synthetic"), PRESETS["tiny"], workers=2)
     manifest = index_ucf101(root / "splits", root / "videos")
     return root, manifest
+
+
+@pytest.fixture(scope="session")
+def fast_frames_config() -> FrameExtractionConfig:
+    """Native frame size and Farneback flow: the quickest real extraction."""
+    return FrameExtractionConfig(frame_size="native", flow="farneback")
+
+
+@pytest.fixture(scope="session")
+def reference_store(tiny_dataset, tmp_path_factory, fast_frames_config):
+    """The tiny dataset extracted once, uninterrupted, in-process."""
+    _, manifest = tiny_dataset
+    path = tmp_path_factory.mktemp("reference") / "frames.zarr"
+    summary = extract_frames(manifest, path, fast_frames_config, Execution(no_cluster=True, retries=0))
+    assert summary.ok and len(summary.written) == len(manifest)
+    return path
+
+
+@pytest.fixture(scope="session")
+def features_config(checkpoints):
+    """A function giving feature extraction settings for the tiny dataset (3 snippets, 10 crops of 40px
+    resized to 56), with fields changed by keyword."""
+    from twostream.pipeline.extract_features import FeatureExtractionConfig
+
+    def make(**changes) -> FeatureExtractionConfig:
+        settings = dict(rgb_checkpoint=str(checkpoints["rgb"]), flow_checkpoint=str(checkpoints["flow"]),
+                        snippets=3, crops=10, crop_size=40, input_size=56, batch_size=16)
+        return FeatureExtractionConfig(**{**settings, **changes})
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def checkpoints(tiny_dataset, tmp_path_factory):
+    """Tiny spatial and temporal checkpoints (random weights, this dataset's classes)."""
+    import torch
+
+    from twostream.pipeline.backbones import build_backbone, save_checkpoint
+
+    _, manifest = tiny_dataset
+    folder = tmp_path_factory.mktemp("checkpoints")
+    torch.manual_seed(0)
+    paths = {}
+    for modality in ("rgb", "flow"):
+        paths[modality] = folder / f"{modality}.pt"
+        save_checkpoint(paths[modality], build_backbone("tiny", modality, len(manifest.classes)),
+                        class_names=manifest.classes)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def feature_store(tiny_dataset, reference_store, features_config, tmp_path_factory):
+    """The tiny dataset's features from the tiny checkpoints."""
+    from twostream.pipeline.extract_features import extract_features
+
+    _, manifest = tiny_dataset
+    path = tmp_path_factory.mktemp("features") / "features.zarr"
+    summary = extract_features(manifest, reference_store, path, features_config(),
+                               Execution(no_cluster=True, retries=0))
+    assert summary.ok and len(summary.written) == len(manifest)
+    return path

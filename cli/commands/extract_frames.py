@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("manifest", help="manifest written by `twostream index`")
     parser.add_argument("--store", required=True, help="frames.zarr store to create or extend")
     parser.add_argument("--frame-size", default="340x256", help="WxH (TSN: 340x256), shortN (short256) or native")
-    parser.add_argument("--flow", choices=FLOW_ALGORITHMS, default="tvl1-opencv", help="optical flow algorithm")
+    parser.add_argument("--flow", choices=FLOW_ALGORITHMS, default="tvl1", help="optical flow algorithm")
     parser.add_argument("--flow-param", action="append", default=[], metavar="NAME=VALUE",
                         help="override a flow parameter, e.g. --flow-param iterations=100 (repeatable)")
     parser.add_argument("--bound", type=float, default=20.0, help="flow quantisation bound in pixels (TSN: 20)")

@@ -51,5 +51,6 @@ def test_bad_schedules_are_refused():
         PhaseSchedule(phases=())
     with pytest.raises(FusionError):
         PhaseSchedule(lrs=(0.0,))
-    with pytest.raises(FusionError, match="lambda > 0"):
-        algorithm1_phases(0.0)
+    with pytest.raises(FusionError, match="0 \\(no multi-task phase\\) or positive"):
+        algorithm1_phases(-1.0)
+    assert [phase.lam for phase in algorithm1_phases(0.0)] == [0.0]

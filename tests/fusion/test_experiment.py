@@ -1,0 +1,68 @@
+"""The fusion commands end to end on a real (tiny) features store: train-gate, train-mfuse, evaluate."""
+import json
+
+import pytest
+
+from twostream.cli.main import main
+from twostream.fusion.errors import FusionError
+from twostream.fusion.experiment import evaluate, train_gate
+from twostream.fusion.training import TrainConfig
+
+QUICK = ["--max-epochs-per-phase", "2", "--patience", "1", "--batch-size", "4"]
+
+
+@pytest.fixture(scope="module")
+def runs(tiny_dataset, feature_store, tmp_path_factory, checkpoints):
+    _, manifest = tiny_dataset
+    folder = tmp_path_factory.mktemp("runs")
+    manifest_path = manifest.save(folder / "manifest.json")
+    common = [str(manifest_path), "--features", str(feature_store), "--runs", str(folder / "runs"), *QUICK]
+    assert main(["train-gate", *common, "--name", "gate"]) == 0
+    assert main(["train-gate", *common, "--name", "gate-concat", "--fusion", "concat", "--lam", "0"]) == 0
+    assert main(["train-mfuse", *common, "--name", "mfuse", "--width", "16"]) == 0
+    assert main(["train-mfuse", *common, "--name", "base-a", "--head", "baseline-a", "--on", "vectors"]) == 0
+    assert main(["train-mfuse", *common, "--name", "amp", "--head", "amplification"]) == 0
+    return folder, manifest_path
+
+
+def test_runs_hold_checkpoint_metrics_and_test_predictions(runs, tiny_dataset):
+    folder, _ = runs
+    _, manifest = tiny_dataset
+    gate = folder / "runs" / "gate" / "split1"
+    for name in ("config.json", "metrics.jsonl", "checkpoint.pt", "predictions.json"):
+        assert (gate / name).is_file()
+    predictions = json.loads((gate / "predictions.json").read_text())
+    tested = {v.video_id for v in manifest.select(1, "test")}
+    assert {r["video_id"] for r in predictions["test"]} == tested
+    assert all(len(r["gate_weights"]) == 2 and min(r["gate_weights"]) >= 0 for r in predictions["test"])
+    assert json.loads((gate / "config.json").read_text())["method"] == "gated fusion (conv, relu, lambda=1)"
+
+
+def test_evaluate_compares_every_method_in_one_table(runs, feature_store, capsys):
+    folder, manifest_path = runs
+    out = folder / "results.json"
+    run_args = [str(folder / "runs" / name) for name in ("gate", "gate-concat", "mfuse", "base-a", "amp")]
+    assert main(["evaluate", str(manifest_path), "--features", str(feature_store), "--runs", *run_args,
+                 "--out", str(out)]) == 0
+    table = json.loads(out.read_text())
+    methods = {row["method"] for row in table["rows"]}
+    assert {"spatial only", "temporal only", "weighted average (grid search)", "SCI weighting",
+            "average of l2-normalised softmax", "gated fusion (conv, relu, lambda=1)",
+            "gated fusion (concat, relu, lambda=0)", "mfusion on maps (2:3:4)", "baseline-a on vectors (2:3:4)",
+            "amplification on flow magnitude (2:3:4)"} <= methods
+    assert out.with_suffix(".md").read_text().startswith("|")
+    assert "gated fusion" in capsys.readouterr().out
+
+
+def test_a_missing_split_and_a_foreign_checkpoint_are_refused(tiny_dataset, feature_store, tmp_path):
+    _, manifest = tiny_dataset
+    with pytest.raises(FusionError, match="split 7 is not in the manifest"):
+        evaluate(feature_store, manifest, [], "7")
+    with pytest.raises(FusionError, match="no predictions.json"):
+        evaluate(feature_store, manifest, [tmp_path], "1")
+    other = tmp_path / "other.pt"
+    from twostream.pipeline.backbones import build_backbone, save_checkpoint
+    save_checkpoint(other, build_backbone("tiny", "rgb", len(manifest.classes)))
+    with pytest.raises(FusionError, match="not the spatial checkpoint"):
+        train_gate(feature_store, manifest, tmp_path / "runs", "x", checkpoint=str(other),
+                   config=TrainConfig(max_epochs_per_phase=1))
