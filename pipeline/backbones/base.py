@@ -1,6 +1,8 @@
 """The uniform backbone interface: named taps, partial forward passes, reusable tails, tap shapes."""
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
+
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -20,7 +22,7 @@ def modality_of(in_channels: int) -> str:
     return "rgb" if in_channels == RGB_CHANNELS else "flow"
 
 
-class Backbone(nn.Module):
+class Backbone(nn.Module, metaclass=ABCMeta):
     """A network cut into consecutive stages, each ending at a named tap.
 
     Subclasses set the class attributes below, build the layers of the stages they are given
@@ -94,8 +96,9 @@ class Backbone(nn.Module):
         """Constructor arguments (num_classes, in_channels, dropout, ...) that rebuild this architecture."""
         return dict(self._config)
 
+    @abstractmethod
     def _forward_stage(self, stage: str, x: Tensor) -> Tensor:
-        raise NotImplementedError
+        """Run one named stage on its input."""
 
     def forward_taps(self, x: Tensor, taps: Iterable[str]) -> dict[str, Tensor]:
         """Run from this network's first stage only as far as the last requested tap; return each tap's output."""
