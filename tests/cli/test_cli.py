@@ -44,3 +44,13 @@ def test_bad_input_gives_one_line_and_exit_2_without_traceback(tmp_path):
     assert "Traceback" not in result.stderr
     debug = subprocess.run(args[:3] + ["--debug"] + args[3:], capture_output=True, text=True)
     assert "Traceback" in debug.stderr
+
+
+def test_readme_cli_reference_is_the_current_help():
+    from pathlib import Path
+
+    from twostream.cli.reference import BEGIN, END, render_reference
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    block = readme.split(BEGIN, 1)[1].split(END, 1)[0].strip()
+    assert block == render_reference().strip(), "run: python -m twostream.cli.reference --write README.md"
