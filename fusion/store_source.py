@@ -48,6 +48,12 @@ class ZarrFeatureSource:
                                      "run extract-features for them or leave them out")
         if not ids:
             raise FeatureSourceError(f"{self.store.path} holds no complete video")
+        for stream in STREAMS:
+            outputs = self.store.stream_config(stream)["num_classes"]
+            if outputs != len(self.store.classes):
+                raise FeatureSourceError(
+                    f"{self.store.path}: the {stream} net scores {outputs} classes but the dataset has "
+                    f"{len(self.store.classes)}; fusion needs streams trained on this dataset's classes")
         self._ids = ids
         self._arrays = field_arrays(self.store, map_tap, vec_tap)
         self._labels = np.array([self.store.label(v) for v in ids], dtype=np.int64)

@@ -43,6 +43,7 @@ class FeatureExtractionConfig:
     device: str = "cpu"
     amp: bool = True  # bf16/fp16 autocast on CUDA; CPU stays exact
     strict: bool = True
+    any_classes: bool = False  # allow checkpoints trained on another label set (features only)
 
 
 @dataclass
@@ -201,9 +202,10 @@ def extract_features(
     frames = FrameStore.open(frames_store)
     for stream in STREAMS:
         model = _model(config, stream)
-        if model.net.num_classes != len(manifest.classes):
+        if model.net.num_classes != len(manifest.classes) and not config.any_classes:
             raise StoreError(f"the {stream} checkpoint has {model.net.num_classes} classes but the manifest has "
-                             f"{len(manifest.classes)}; use checkpoints trained on this dataset")
+                             f"{len(manifest.classes)}; use checkpoints trained on this dataset, or pass "
+                             "--any-classes to extract features anyway (fusion training then needs other logits)")
     feature_store = FeatureStore.create_or_open(
         store, store_config(config, frames), dataset=manifest.dataset, classes=list(manifest.classes),
         checkpoints={"rgb": str(Path(config.rgb_checkpoint).resolve()),

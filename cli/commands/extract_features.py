@@ -32,6 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-amp", action="store_true", help="full precision on CUDA too")
     parser.add_argument("--strict", choices=("true", "false"), default="true",
                         help="refuse checkpoints with missing or unexpected keys (default true)")
+    parser.add_argument("--any-classes", action="store_true",
+                        help="allow checkpoints whose classes differ from the manifest's (features of other videos)")
     parser.add_argument("--overwrite", action="store_true", help="redo videos already in the store")
     add_execution_arguments(parser)
 
@@ -44,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
         rgb_taps=tuple(args.rgb_taps) if args.rgb_taps else None,
         flow_taps=tuple(args.flow_taps) if args.flow_taps else None,
         snippets=args.snippets, crops=args.crops, crop_size=args.crop_size, input_size=args.input_size,
-        batch_size=args.batch_size, device=args.device, amp=not args.no_amp, strict=args.strict == "true")
+        batch_size=args.batch_size, device=args.device, amp=not args.no_amp, strict=args.strict == "true",
+        any_classes=args.any_classes)
     summary = extract_features(manifest, args.frames, args.store, config, execution_from_args(args),
                                args.overwrite, ProgressPrinter("videos"))
     print(f"{summary.store}: {len(summary.written)} videos written, {summary.skipped} already present, "

@@ -70,6 +70,16 @@ def test_mismatched_checkpoints_and_configurations_are_refused(tiny_dataset, ref
     with pytest.raises(StoreError, match="classes but the manifest has"):
         extract_features(manifest, reference_store, tmp_path / "f.zarr", features_config(rgb_checkpoint=str(wrong)),
                          IN_PROCESS)
+    foreign = tmp_path / "foreign.pt"
+    save_checkpoint(foreign, build_backbone("tiny", "flow", len(manifest.classes) + 1))
+    summary = extract_features(manifest.subset([manifest.videos[0].video_id]), reference_store, tmp_path / "h.zarr",
+                               features_config(rgb_checkpoint=str(wrong), flow_checkpoint=str(foreign),
+                                               any_classes=True), IN_PROCESS)
+    assert summary.ok
+    from twostream.fusion.errors import FeatureSourceError
+    from twostream.fusion.store_source import ZarrFeatureSource
+    with pytest.raises(FeatureSourceError, match="scores 5 classes but the dataset has 4"):
+        ZarrFeatureSource(tmp_path / "h.zarr")
     with pytest.raises(StoreError, match="is a rgb network, but it was given for the flow stream"):
         extract_features(manifest, reference_store, tmp_path / "g.zarr",
                          features_config(flow_checkpoint=str(checkpoints["rgb"])), IN_PROCESS)
