@@ -16,6 +16,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "check_videos",
     "extract_frames",
     "export_rawframes",
+    "report",
 )
 
 EXIT_OK = 0

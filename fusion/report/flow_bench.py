@@ -23,7 +23,10 @@ def read_flo(path: Path | str) -> np.ndarray:
         tag = np.fromfile(stream, np.float32, count=1)
         if tag.size != 1 or tag[0] != FLO_TAG:
             raise ReportError(f"{path}: not a .flo file (bad tag)")
-        width, height = (int(v) for v in np.fromfile(stream, np.int32, count=2))
+        size = np.fromfile(stream, np.int32, count=2)
+        if size.size != 2 or (size <= 0).any():
+            raise ReportError(f"{path}: truncated .flo file (no valid width and height)")
+        width, height = (int(v) for v in size)
         data = np.fromfile(stream, np.float32, count=2 * width * height)
     if data.size != 2 * width * height:
         raise ReportError(f"{path}: truncated .flo file ({data.size} of {2 * width * height} values)")
