@@ -3,7 +3,7 @@
 For each scored set ('val', 'test', ...): each stream's video-level pre-softmax scores (so late
 fusion can be compared video by video with a trained head) and, for gated fusion, the gating
 ConvNet's last feature layer averaged over the video's views (for a t-SNE of what the gate sees).
-Written as `analysis.npz` beside the run's other outputs; read back without pickling.
+Written as `analysis.npz` (runs.ANALYSIS) beside the run's other outputs; read back without pickling.
 """
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from twostream.fusion.datasets import AllViewsDataset
 from twostream.fusion.errors import FusionError
 from twostream.fusion.features import FeatureSource, averaged_logits
 from twostream.fusion.gating import GatedFusionHead
+from twostream.fusion.runs import ANALYSIS
 
-ANALYSIS = "analysis.npz"
 _SET_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 _ARRAYS = ("video_ids", "labels", "rgb_scores", "flow_scores")
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from matplotlib.figure import Figure
 
+from twostream.fusion.analysis import VideoAnalysis
 from twostream.fusion.metrics import mean_class_accuracy
 from twostream.fusion.report.confusion_plot import class_gain_figure, confusion_figure
 from twostream.fusion.report.curves_plot import training_curves_figure
@@ -15,7 +16,7 @@ from twostream.fusion.report.flow_plot import flow_quality_figure
 from twostream.fusion.report.html import EmbeddedFigure
 from twostream.fusion.report.methods import SetMethods, aligned
 from twostream.fusion.report.plotting import figure_png
-from twostream.fusion.report.runs import RunRecord
+from twostream.fusion.report.runs import RunRecord, ScoredSet
 from twostream.fusion.report.tsne_plot import MIN_POINTS, gate_features_figure
 from twostream.fusion.report.weights_plot import fusion_weights_figure
 
@@ -68,7 +69,8 @@ def _multitask_note(runs: Sequence[RunRecord]) -> str:
     if without and with_:
         return ""
     missing = "with" if without else "without"
-    return f" Only runs {'without' if without else 'with'} the multi-task loss were given; add one {missing} it to compare."
+    given = "without" if without else "with"
+    return f" Only runs {given} the multi-task loss were given; add one {missing} it to compare."
 
 
 def draw_weights(inputs: ReportInputs) -> Drawn:
@@ -103,7 +105,7 @@ def draw_gate_features(inputs: ReportInputs) -> Drawn:
     return "Gate features", caption, figure
 
 
-def _gated_and_average(inputs: ReportInputs):
+def _gated_and_average(inputs: ReportInputs) -> tuple[RunRecord, str, VideoAnalysis, ScoredSet, ScoredSet]:
     run = inputs.best_gated()
     average_name = inputs.weighted_average_name()
     streams = inputs.methods.streams
@@ -120,7 +122,7 @@ def draw_examples(inputs: ReportInputs) -> Drawn:
     if not any(chosen.values()):
         raise NotDrawn(f"{run.name} and {average_name} are right and wrong on the same videos")
     figure = examples_figure(chosen, inputs.class_names, inputs.frame_and_flow, average_name.removeprefix("late: "))
-    frames = "" if inputs.frame_and_flow is not None else " No frame source was given, so frames and flow are not shown."
+    frames = "" if inputs.frame_and_flow else " No frame source was given, so frames and flow are not shown."
     caption = (f"{inputs.methods.set_name} videos where {run.name} is right and {average_name} is wrong, and the "
                f"reverse: each stream's five highest softmax scores (true class green), the gate's mean weights "
                f"and both fused predictions." + frames)

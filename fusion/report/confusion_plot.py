@@ -17,7 +17,8 @@ def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: i
     labels, predictions = np.asarray(labels, dtype=np.int64), np.asarray(predictions, dtype=np.int64)
     if labels.shape != predictions.shape or labels.ndim != 1:
         raise ReportError(f"labels and predictions must be two (N,) arrays, got {labels.shape} and {predictions.shape}")
-    if len(labels) and (min(labels.min(), predictions.min()) < 0 or max(labels.max(), predictions.max()) >= num_classes):
+    values = np.concatenate([labels, predictions])
+    if len(values) and (values.min() < 0 or values.max() >= num_classes):
         raise ReportError(f"labels and predictions must lie in 0..{num_classes - 1}")
     matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(matrix, (labels, predictions), 1)
@@ -26,7 +27,7 @@ def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: i
 
 def confusion_figure(labels: np.ndarray, predictions: np.ndarray, num_classes: int,
                      class_names: Sequence[str] | None = None, title: str = "") -> Figure:
-    """Return the row-normalised confusion matrix (each true class's share of predictions), counts written in small ones."""
+    """Return the row-normalised confusion matrix (each true class's shares), with counts written when small."""
     matrix = confusion_matrix(labels, predictions, num_classes)
     totals = matrix.sum(axis=1, keepdims=True)
     shares = np.divide(matrix, totals, out=np.zeros(matrix.shape), where=totals > 0)

@@ -22,7 +22,7 @@ TOP_K = 5
 
 @dataclass(frozen=True)
 class Example:
-    """One video: its label, each stream's scores (C,), the gate's mean weights (spatial, temporal), both predictions."""
+    """One video: label, each stream's scores (C,), the gate's mean weights (spatial, temporal), both predictions."""
 
     video_id: str
     label: int

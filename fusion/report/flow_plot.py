@@ -20,7 +20,7 @@ def endpoint_error(first: np.ndarray, second: np.ndarray) -> np.ndarray:
 
 
 def flow_quality_figure(flows: Mapping[str, np.ndarray]) -> Figure:
-    """Return the two named flow fields colour-coded on one speed scale, their endpoint difference, and the colour key."""
+    """Return two named flow fields colour-coded on one speed scale, their endpoint difference and the colour key."""
     if len(flows) != 2:
         raise ReportError(f"the flow-quality figure compares exactly two flow fields, got {len(flows)}")
     (name_a, flow_a), (name_b, flow_b) = ((name, np.asarray(flow, dtype=np.float64)) for name, flow in flows.items())

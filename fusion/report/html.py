@@ -14,10 +14,12 @@ _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1400px; padding: 0 1em; color: #222; }
 h1 { margin-bottom: 0.2em; } .meta { color: #666; margin-top: 0; }
 table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; } td.number { text-align: right; font-variant-numeric: tabular-nums; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; }
+td.number { text-align: right; font-variant-numeric: tabular-nums; }
 th { background: #f2f2f2; } td.best { font-weight: bold; background: #eaf4ea; }
 figure { margin: 1.5em 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
-figcaption { color: #444; font-size: 0.9em; max-width: 70em; } pre { background: #f7f7f7; padding: 0.6em; overflow-x: auto; }
+figcaption { color: #444; font-size: 0.9em; max-width: 70em; }
+pre { background: #f7f7f7; padding: 0.6em; overflow-x: auto; }
 .notes { color: #8a4b00; } table.mapping td:first-child { font-family: monospace; white-space: nowrap; }
 """
 

@@ -1,7 +1,8 @@
-"""Figures without pyplot: matplotlib Figure objects render with Agg, so plotting needs no display and no global state."""
+"""Figures without pyplot: matplotlib Figures render with Agg, so plotting needs no display and no global state."""
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
 
 from matplotlib.figure import Figure
@@ -33,7 +34,7 @@ def save_png(figure: Figure, path: Path | str) -> Path:
     return path
 
 
-def class_name(index: int, class_names: list[str] | None) -> str:
+def class_name(index: int, class_names: Sequence[str] | None) -> str:
     """Return a class's name, or 'class <index>' when names are unknown."""
     if class_names is not None and 0 <= index < len(class_names):
         return class_names[index]

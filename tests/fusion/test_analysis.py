@@ -11,6 +11,7 @@ from twostream.fusion.datasets import AllViewsDataset
 from twostream.fusion.errors import FusionError
 from twostream.fusion.features import averaged_logits
 from twostream.fusion.gating import GatedFusionHead
+from twostream.fusion.runs import RunDir
 
 
 def _head() -> GatedFusionHead:
@@ -61,3 +62,10 @@ def test_inconsistent_analysis_is_refused(tmp_path):
     good = VideoAnalysis(["a"], np.zeros(1, int), np.zeros((1, 3)), np.zeros((1, 3)))
     with pytest.raises(FusionError, match="set name"):
         write_analysis(tmp_path, {"no/slash": good})
+
+
+def test_overwriting_a_run_folder_removes_its_old_analysis(make_source, tmp_path):
+    run = RunDir.create(tmp_path, "gate")
+    write_analysis(run.path, {"test": analyse(make_source(4, seed=7))})
+    RunDir.create(tmp_path, "gate", overwrite=True)
+    assert read_analysis(run.path) == {}

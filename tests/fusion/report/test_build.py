@@ -16,7 +16,8 @@ from twostream.fusion.report.assemble import FIGURES
 from twostream.fusion.report.flow_bench import FLO_TAG, read_flo
 from twostream.fusion.results import ResultsTable
 
-IMAGE = re.compile(r'<figure id="([a-z_]+)"><h3>[^<]*</h3><img alt="[^"]*" src="data:image/png;base64,([A-Za-z0-9+/=]+)">')
+IMAGE = re.compile(r'<figure id="([a-z_]+)"><h3>[^<]*</h3>'
+                   r'<img alt="[^"]*" src="data:image/png;base64,([A-Za-z0-9+/=]+)">')
 ALL_FIGURES = [name for name, _ in FIGURES]
 
 
