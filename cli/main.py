@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "train_mfuse",
     "evaluate",
     "flow",
+    "report",
 )
 
 EXIT_OK = 0

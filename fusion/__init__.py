@@ -6,5 +6,7 @@
   their building blocks in `map_fusion` and `layers`.
 - `late`: fusion rules without training; `metrics` and `results`: accuracies and the comparison table.
 - Training: `losses`, `schedule` (Algorithm 1's phases), `tasks`, `training` (fit and its entry
-  points), `evaluation` (per-video predictions), `runs` (the run folder).
+  points), `evaluation` (per-video predictions), `runs` (the run folder), `analysis` (per-video stream
+  scores and gate features stored beside a run).
+- `report`: the HTML report and its figures, from finished run folders.
 """

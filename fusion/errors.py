@@ -10,3 +10,7 @@ class FusionError(TwostreamError):
 
 class FeatureSourceError(FusionError):
     """Cached features that are missing a field or whose shapes do not agree."""
+
+
+class ReportError(FusionError):
+    """A run folder, results file or figure input that the report cannot use."""

@@ -107,10 +107,14 @@ class GatedFusionHead(nn.Module):
         """Width of the maps the body receives."""
         return self.fusion.out_dim
 
+    def features(self, rgb_map: torch.Tensor, flow_map: torch.Tensor) -> torch.Tensor:
+        """Return the gating ConvNet's last feature layer (N, body_dim): the pooled body output, before dropout."""
+        check_pair(rgb_map, flow_map, maps=True)
+        return pool_features(self.body(self.fusion(rgb_map, flow_map)))
+
     def forward(self, rgb_map: torch.Tensor, flow_map: torch.Tensor) -> GateOutput:
         """Return gate pre-activations (N, 2) and class logits (N, C) for N pairs of (N, C, H, W) maps."""
-        check_pair(rgb_map, flow_map, maps=True)
-        features = self.dropout(pool_features(self.body(self.fusion(rgb_map, flow_map))))
+        features = self.dropout(self.features(rgb_map, flow_map))
         return GateOutput(self.gate(features), self.classifier(features))
 
     def weights(self, gate: torch.Tensor) -> GateWeights:

@@ -58,6 +58,19 @@ class ResultsTable:
             "rows": [{"method": m, "splits": self.cells[m], "mean": self.mean(m)} for m in self.methods],
         }
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "ResultsTable":
+        """Rebuild a table from `to_dict`'s plain data (a results JSON file, loaded)."""
+        table = cls()
+        try:
+            for row in data["rows"]:
+                for split, cell in row["splits"].items():
+                    table.add(row["method"], split, cell["mean_class_accuracy"], cell["top1"])
+        except (KeyError, TypeError) as error:
+            raise FusionError(f"not a results table: {type(error).__name__} {error}; expected the JSON that "
+                              "ResultsTable.to_json writes (rows of method, splits, mean)") from None
+        return table
+
     def to_json(self) -> str:
         """Return the table as indented JSON."""
         return json.dumps(self.to_dict(), indent=2)

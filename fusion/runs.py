@@ -1,4 +1,7 @@
-"""A training run's folder `runs/<name>/`: config.json, metrics.jsonl, checkpoint.pt, predictions.json."""
+"""A training run's folder `runs/<name>/`: config.json, metrics.jsonl, checkpoint.pt, predictions.json.
+
+analysis.npz (per-video stream scores and gate features, see `twostream.fusion.analysis`) may sit beside them.
+"""
 from __future__ import annotations
 
 import json
@@ -14,6 +17,7 @@ CONFIG = "config.json"
 METRICS = "metrics.jsonl"
 CHECKPOINT = "checkpoint.pt"
 PREDICTIONS = "predictions.json"
+ANALYSIS = "analysis.npz"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -35,7 +39,7 @@ class RunDir:
         if path.exists() and any(path.iterdir()):
             if not overwrite:
                 raise FusionError(f"run folder {path} exists and is not empty; pick another name or overwrite it")
-            for output in (CONFIG, METRICS, CHECKPOINT, PREDICTIONS):
+            for output in (CONFIG, METRICS, CHECKPOINT, PREDICTIONS, ANALYSIS):
                 (path / output).unlink(missing_ok=True)
         path.mkdir(parents=True, exist_ok=True)
         return cls(path)

@@ -50,3 +50,15 @@ def test_results_table_means_over_splits_and_renders():
 def test_results_table_refuses_percentages():
     with pytest.raises(FusionError, match="fractions"):
         ResultsTable().add("gated", "split1", 90.0, 0.9)
+
+
+def test_results_table_round_trips_through_json():
+    table = ResultsTable()
+    table.add("gated", "split1", 0.9, 0.92)
+    table.add("gated", "split2", 0.8, 0.84)
+    table.add("average", "split2", 0.7, 0.75)
+    again = ResultsTable.from_dict(json.loads(table.to_json()))
+    assert again.cells == table.cells and again.splits == ["split1", "split2"]
+    assert again.to_markdown() == table.to_markdown()
+    with pytest.raises(FusionError, match="not a results table"):
+        ResultsTable.from_dict({"rows": [{"method": "gated"}]})

@@ -1,0 +1,41 @@
+"""Figures without pyplot: matplotlib Figures render with Agg, so plotting needs no display and no global state."""
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+DPI = 100
+CORRECT_COLOR = "#1a9850"
+WRONG_COLOR = "#d73027"
+SPATIAL_COLOR = "#4575b4"
+TEMPORAL_COLOR = "#f46d43"
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """Return an empty figure of the given size in inches, laid out with constrained layout."""
+    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+
+
+def figure_png(figure: Figure) -> bytes:
+    """Return the figure rendered as PNG bytes."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI, facecolor="white")
+    return buffer.getvalue()
+
+
+def save_png(figure: Figure, path: Path | str) -> Path:
+    """Write the figure as a PNG file and return its path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(figure_png(figure))
+    return path
+
+
+def class_name(index: int, class_names: Sequence[str] | None) -> str:
+    """Return a class's name, or 'class <index>' when names are unknown."""
+    if class_names is not None and 0 <= index < len(class_names):
+        return class_names[index]
+    return f"class {index}"
