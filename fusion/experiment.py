@@ -13,6 +13,7 @@ import numpy as np
 
 from twostream.data.manifest import Manifest
 from twostream.data.validation import carve_validation
+from twostream.fusion.analysis import analyse, write_analysis
 from twostream.fusion.amplification import FeatureAmplificationHead
 from twostream.fusion.errors import FusionError
 from twostream.fusion.features import FeatureSource, InMemoryFeatureSource, averaged_logits
@@ -135,6 +136,9 @@ def train_gate(store_path: str | Path, manifest: Manifest, runs: str | Path, nam
         settings = TrainConfig(**{**config.__dict__, "eval_crop": sources.centre_crop})
         results[each] = train_gated_fusion(head, sources.train, sources.val, settings, lam, run,
                                            evaluate_on={"val": sources.val, "test": sources.test})
+        trained = results[each].model
+        write_analysis(run.path, {name: analyse(source, trained, config.device)
+                                  for name, source in (("val", sources.val), ("test", sources.test))})
         _write_method(run, f"gated fusion ({fusion}, {activation}, lambda={lam:g})")
     return results
 
@@ -155,6 +159,8 @@ def train_mfuse(store_path: str | Path, manifest: Manifest, runs: str | Path, na
         settings = TrainConfig(**{**config.__dict__, "eval_crop": sources.centre_crop})
         results[each] = train_fusion_head(model, inputs, head, sources.train, sources.val, settings, score_weights,
                                           run, evaluate_on={"val": sources.val, "test": sources.test})
+        write_analysis(run.path, {name: analyse(source) for name, source in (("val", sources.val),
+                                                                                ("test", sources.test))})
         weights = ":".join(f"{w:g}" for w in score_weights) if score_weights else "head only"
         _write_method(run, f"{head} on {'flow magnitude' if head == 'amplification' else on} ({weights})")
     return results

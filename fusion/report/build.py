@@ -97,7 +97,7 @@ def build_report(run_dirs: Sequence[Path | str], out_dir: Path | str,
     runs = [load_run(path) for path in run_dirs]
     names = [run.name for run in runs]
     if len(set(names)) != len(names):
-        raise ReportError(f"run folder names must differ, they name the methods: {', '.join(names)}")
+        raise ReportError(f"runs must differ in method or folder name, they name the table's rows: {', '.join(names)}")
     set_name = common_set(runs)
     methods = methods_on(runs, set_name)
     table = load_comparison(comparison) if comparison is not None else table_from_methods(methods)

@@ -47,8 +47,8 @@ class RunRecord:
 
     @property
     def name(self) -> str:
-        """The run's name (its folder's name)."""
-        return self.path.name
+        """The run's name: the method label training recorded, else its folder's name."""
+        return str(self.config.get("method") or self.path.name)
 
     @property
     def method(self) -> str:
@@ -68,7 +68,9 @@ class RunRecord:
     @property
     def title(self) -> str:
         """The run's name with its lambda, for figure panels."""
-        return f"{self.name} (lambda = {self.multitask_lambda:g})" if self.is_gated else self.name
+        if self.is_gated and "lambda" not in self.name:
+            return f"{self.name} (lambda = {self.multitask_lambda:g})"
+        return self.name
 
     def scored(self, set_name: str) -> ScoredSet:
         """Return the run's per-video results on set `set_name`."""

@@ -66,3 +66,15 @@ def test_a_missing_split_and_a_foreign_checkpoint_are_refused(tiny_dataset, feat
     with pytest.raises(FusionError, match="not the spatial checkpoint"):
         train_gate(feature_store, manifest, tmp_path / "runs", "x", checkpoint=str(other),
                    config=TrainConfig(max_epochs_per_phase=1))
+
+
+def test_report_of_the_runs_shows_examples_with_frames_and_provenance(runs, reference_store, feature_store):
+    folder, manifest_path = runs
+    out = folder / "report"
+    split_runs = [str(folder / "runs" / name / "split1") for name in ("gate", "gate-concat", "mfuse")]
+    assert main(["report", *split_runs, "--out", str(out), "--manifest", str(manifest_path),
+                 "--frames", str(reference_store), "--features", str(feature_store)]) == 0
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 4
+    assert "checkpoint_sha256" in html and "frames store" in html
+    assert (out / "results.md").is_file()
