@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import torch
 
 from twostream.data.manifest import Manifest
 from twostream.data.validation import carve_validation
@@ -131,6 +132,7 @@ def train_gate(store_path: str | Path, manifest: Manifest, runs: str | Path, nam
     for each in resolve_splits(manifest, split):
         sources = split_sources(store, manifest, each, ["rgb_map", "flow_map", "rgb_logits", "flow_logits"],
                                 val_fraction, config.seed, tap)
+        torch.manual_seed(config.seed)  # the head's new layers start from the run's seed, whatever ran before
         head = build_gate(store, sources, checkpoint, tap, fusion, activation, dropout)
         run = RunDir.create(Path(runs) / name, f"split{each}", overwrite)
         settings = TrainConfig(**{**config.__dict__, "eval_crop": sources.centre_crop})
@@ -151,6 +153,7 @@ def train_mfuse(store_path: str | Path, manifest: Manifest, runs: str | Path, na
     for each in resolve_splits(manifest, split):
         sources = split_sources(store, manifest, each, [*inputs, "rgb_logits", "flow_logits"], val_fraction,
                                 config.seed)
+        torch.manual_seed(config.seed)  # the head's new layers start from the run's seed, whatever ran before
         model = build_head(head, on, store, sources, checkpoint, width, dropout)
         run = RunDir.create(Path(runs) / name, f"split{each}", overwrite)
         settings = TrainConfig(**{**config.__dict__, "eval_crop": sources.centre_crop})
