@@ -160,8 +160,11 @@ def export_features(store_path: str | os.PathLike, out: str | os.PathLike, forma
     arrays = select_arrays(store, streams, taps)
     wanted, skipped = select_videos(store, video_ids)
     if not wanted:
-        raise ExportError(f"{store.path} has no complete video to export" + (f" ({len(skipped)} skipped)" if skipped else ""))
+        raise ExportError(f"{store.path} has no complete video to export"
+                          + (f" ({len(skipped)} skipped)" if skipped else ""))
     out = Path(out)
+    if out.resolve() == store.path.resolve() or store.path.resolve() in out.resolve().parents:
+        raise ExportError(f"{out} is the store being exported (or inside it); write the export elsewhere")
     if out.exists() and not overwrite:
         raise ExportError(f"{out} exists; pass --overwrite to replace it")
     out.parent.mkdir(parents=True, exist_ok=True)
