@@ -9,7 +9,8 @@ from twostream.fusion.training import TrainConfig
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the manifest, the feature store, the split and the validation carve."""
     parser.add_argument("manifest", help="manifest written by `twostream index`")
-    parser.add_argument("--features", required=True, help="features.zarr written by `twostream extract-features`")
+    parser.add_argument("--features", required=True, help="features.zarr written by `twostream extract-features`, or its HDF5 export "
+                        "(`twostream export-features --format h5`)")
     parser.add_argument("--split", default="1", help="split number, or 'all' for every split (default 1)")
     parser.add_argument("--val-fraction", type=float, default=0.2,
                         help="share of training videos held out for validation, by whole groups")

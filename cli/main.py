@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "extract_frames",
     "export_rawframes",
     "extract_features",
+    "export_features",
     "train_gate",
     "train_mfuse",
     "evaluate",

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import torch
 
 from twostream.data.manifest import Manifest
 from twostream.data.validation import carve_validation
@@ -26,7 +27,8 @@ from twostream.fusion.runs import PREDICTIONS, RunDir
 from twostream.fusion.store_source import ZarrFeatureSource
 from twostream.fusion.training import FitResult, TrainConfig, train_fusion_head, train_gated_fusion
 from twostream.pipeline.backbones import load_checkpoint
-from twostream.pipeline.feature_store import FeatureStore
+from twostream.pipeline.feature_readers import open_feature_store
+from twostream.pipeline.feature_store import FeatureReader
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +59,7 @@ def resolve_splits(manifest: Manifest, split: str) -> list[str]:
     return [split]
 
 
-def split_sources(store: FeatureStore, manifest: Manifest, split: str, fields: Sequence[str],
+def split_sources(store: FeatureReader, manifest: Manifest, split: str, fields: Sequence[str],
                   val_fraction: float = 0.2, seed: int = 0, map_tap: str | None = None,
                   vec_tap: str | None = None) -> SplitSources:
     """Carve validation from a split's training videos by group and load the needed fields in memory."""
@@ -70,7 +72,7 @@ def split_sources(store: FeatureStore, manifest: Manifest, split: str, fields: S
     return SplitSources(split, sources["train"], sources["val"], sources["test"], lazy.centre_crop())
 
 
-def _spatial_checkpoint(store: FeatureStore, checkpoint: str | None) -> str:
+def _spatial_checkpoint(store: FeatureReader, checkpoint: str | None) -> str:
     path = checkpoint or store.attrs.get("checkpoints", {}).get("rgb")
     if not path or not Path(path).is_file():
         raise FusionError(f"the spatial checkpoint {path or '(not recorded in the store)'} is not available; "
@@ -81,7 +83,7 @@ def _spatial_checkpoint(store: FeatureStore, checkpoint: str | None) -> str:
     return path
 
 
-def build_gate(store: FeatureStore, sources: SplitSources, checkpoint: str | None, tap: str | None,
+def build_gate(store: FeatureReader, sources: SplitSources, checkpoint: str | None, tap: str | None,
                fusion: str, activation: str, dropout: float) -> GatedFusionHead:
     """The gating ConvNet: the spatial net's layers after the tap (trainable copy), two FC heads."""
     net = load_checkpoint(_spatial_checkpoint(store, checkpoint)).build()
@@ -96,7 +98,7 @@ def build_gate(store: FeatureStore, sources: SplitSources, checkpoint: str | Non
                            fusion=fusion, activation=activation, dropout=dropout)
 
 
-def build_head(kind: str, on: str, store: FeatureStore, sources: SplitSources, checkpoint: str | None,
+def build_head(kind: str, on: str, store: FeatureReader, sources: SplitSources, checkpoint: str | None,
                width: int, dropout: float):
     """An m-fusion, baseline A/B or amplification head sized to the cached features."""
     num_classes = sources.train.num_classes
@@ -126,11 +128,12 @@ def train_gate(store_path: str | Path, manifest: Manifest, runs: str | Path, nam
                checkpoint: str | None = None, dropout: float = 0.8, val_fraction: float = 0.2,
                config: TrainConfig = TrainConfig(), overwrite: bool = False) -> dict[str, FitResult]:
     """Train gated fusion with Algorithm 1 on each requested split; write runs/<name>/split<N>/."""
-    store = FeatureStore.open(store_path)
+    store = open_feature_store(store_path)
     results = {}
     for each in resolve_splits(manifest, split):
         sources = split_sources(store, manifest, each, ["rgb_map", "flow_map", "rgb_logits", "flow_logits"],
                                 val_fraction, config.seed, tap)
+        torch.manual_seed(config.seed)  # the head's new layers start from the run's seed, whatever ran before
         head = build_gate(store, sources, checkpoint, tap, fusion, activation, dropout)
         run = RunDir.create(Path(runs) / name, f"split{each}", overwrite)
         settings = TrainConfig(**{**config.__dict__, "eval_crop": sources.centre_crop})
@@ -148,12 +151,13 @@ def train_mfuse(store_path: str | Path, manifest: Manifest, runs: str | Path, na
                 checkpoint: str | None = None, dropout: float = 0.5, val_fraction: float = 0.2,
                 config: TrainConfig = TrainConfig(), overwrite: bool = False) -> dict[str, FitResult]:
     """Train an m-fusion, amplification or baseline head on each requested split; write runs/<name>/split<N>/."""
-    store = FeatureStore.open(store_path)
+    store = open_feature_store(store_path)
     inputs = head_inputs(head, on)
     results = {}
     for each in resolve_splits(manifest, split):
         sources = split_sources(store, manifest, each, [*inputs, "rgb_logits", "flow_logits"], val_fraction,
                                 config.seed)
+        torch.manual_seed(config.seed)  # the head's new layers start from the run's seed, whatever ran before
         model = build_head(head, on, store, sources, checkpoint, width, dropout)
         run = RunDir.create(Path(runs) / name, f"split{each}", overwrite)
         settings = TrainConfig(**{**config.__dict__, "eval_crop": sources.centre_crop})
@@ -175,7 +179,7 @@ def _write_method(run: RunDir, method: str) -> None:
 def evaluate(store_path: str | Path, manifest: Manifest, run_roots: Sequence[str | Path], split: str = "1",
              val_fraction: float = 0.2, seed: int = 0) -> ResultsTable:
     """Every method's mean class accuracy and top-1 per split: late-fusion rules and the trained runs."""
-    store = FeatureStore.open(store_path)
+    store = open_feature_store(store_path)
     table = ResultsTable()
     for each in resolve_splits(manifest, split):
         sources = split_sources(store, manifest, each, ["rgb_logits", "flow_logits"], val_fraction, seed)

@@ -1,17 +1,18 @@
-"""Feature sources over a features.zarr store (lazy) or loaded from it into memory."""
+"""Feature sources over a features store (features.zarr or its HDF5 export; lazy) or loaded from it into memory."""
 from __future__ import annotations
 
+import os
 from collections.abc import Collection, Sequence
-from pathlib import Path
 
 import numpy as np
 
 from twostream.fusion.errors import FeatureSourceError
 from twostream.fusion.features import STREAMS, InMemoryFeatureSource, VideoFeatures, require_fields
-from twostream.pipeline.feature_store import FLOWMAG, FeatureStore
+from twostream.pipeline.feature_readers import open_feature_store
+from twostream.pipeline.feature_store import FLOWMAG, FeatureReader
 
 
-def field_arrays(store: FeatureStore, map_tap: str | None = None, vec_tap: str | None = None) -> dict[str, str]:
+def field_arrays(store: FeatureReader, map_tap: str | None = None, vec_tap: str | None = None) -> dict[str, str]:
     """Map each feature-source field to the store array holding it (maps at `map_tap`, vectors at `vec_tap`)."""
     mapping = {FLOWMAG: FLOWMAG}
     for stream in STREAMS:
@@ -32,12 +33,12 @@ def field_arrays(store: FeatureStore, map_tap: str | None = None, vec_tap: str |
 
 
 class ZarrFeatureSource:
-    """A FeatureSource reading each video's requested fields from a features store when asked."""
+    """A FeatureSource reading each video's requested fields from a features store (zarr or HDF5) when asked."""
 
-    def __init__(self, store: str | Path | FeatureStore, video_ids: Sequence[str] | None = None,
+    def __init__(self, store: str | os.PathLike | FeatureReader, video_ids: Sequence[str] | None = None,
                  map_tap: str | None = None, vec_tap: str | None = None) -> None:
-        """Serve `video_ids` (default: every complete video) of a features store."""
-        self.store = store if isinstance(store, FeatureStore) else FeatureStore.open(store)
+        """Serve `video_ids` (default: every complete video) of a features store or its HDF5 export."""
+        self.store = store if isinstance(store, FeatureReader) else open_feature_store(store)
         available = set(self.store.video_ids())
         ids = list(video_ids) if video_ids is not None else sorted(available)
         absent = [v for v in ids if v not in available]

@@ -16,6 +16,8 @@ frames store's configuration. A store refuses to be extended with another config
 """
 from __future__ import annotations
 
+import abc
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,10 +29,29 @@ STREAMS = ("rgb", "flow")
 FLOWMAG = "flowmag"
 
 
-class FeatureStore(VideoStore):
-    """Reader (and, through `write_video`, writer) of a features.zarr store."""
+class FeatureReader(abc.ABC):
+    """What every reader of the features layout offers, over its `attrs`, `path` and `video(video_id)` group
+    (a zarr group in features.zarr, an HDF5 group in the HDF5 export)."""
 
-    kind = "features"
+    path: Path
+    attrs: dict[str, Any]
+
+    @abc.abstractmethod
+    def video(self, video_id: str) -> Any:
+        """The group of a complete video."""
+
+    @abc.abstractmethod
+    def video_ids(self) -> list[str]:
+        """Ids of the complete videos, sorted."""
+
+    @abc.abstractmethod
+    def failures(self) -> dict[str, dict[str, Any]]:
+        """Videos that could not be stored, with their "error" text."""
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The configuration the features were extracted with."""
+        return dict(self.attrs.get("config", {}))
 
     @property
     def classes(self) -> list[str]:
@@ -39,21 +60,35 @@ class FeatureStore(VideoStore):
 
     def taps(self, stream: str) -> list[str]:
         """The taps stored for a stream."""
-        return list(self.config["streams"][stream]["taps"])
+        return list(self.stream_config(stream)["taps"])
 
     def stream_config(self, stream: str) -> dict[str, Any]:
         """Backbone, checkpoint and taps of one stream."""
         if stream not in STREAMS:
             raise StoreError(f"unknown stream {stream!r}; use one of {', '.join(STREAMS)}")
-        return dict(self.config["streams"][stream])
+        streams = self.config.get("streams", {})
+        if stream not in streams:
+            raise StoreError(f"{self.path} holds no {stream} stream (it has {', '.join(streams) or 'none'})")
+        return dict(streams[stream])
 
-    def array(self, video_id: str, name: str) -> zarr.Array:
+    def array(self, video_id: str, name: str) -> Any:
         """A video's array by name: "rgb/<tap>", "flow/<tap>" or "flowmag"."""
         group = self.video(video_id)
         if name not in group:
-            stored = sorted(f"{s}/{t}" for s in STREAMS for t in self.taps(s)) + [FLOWMAG]
+            stored = sorted(f"{s}/{t}" for s in self.config.get("streams", {}) for t in self.taps(s))
+            stored += [FLOWMAG] if FLOWMAG in group else []
             raise StoreError(f"{self.path} holds no {name!r} for {video_id!r}; it has {', '.join(stored)}")
         return group[name]
+
+    def label(self, video_id: str) -> int:
+        """A video's class index."""
+        return int(self.video(video_id).attrs["label"])
+
+
+class FeatureStore(VideoStore, FeatureReader):
+    """Reader (and, through `write_video`, writer) of a features.zarr store."""
+
+    kind = "features"
 
     def read(self, video_id: str, name: str, snippets: Any = slice(None), crops: Any = slice(None)) -> np.ndarray:
         """Read (a selection of snippets and crops of) one array as float32."""
@@ -63,10 +98,6 @@ class FeatureStore(VideoStore):
         else:
             data = array.get_orthogonal_selection((_index(snippets), _index(crops)))
         return np.asarray(data, dtype=np.float32)
-
-    def label(self, video_id: str) -> int:
-        """A video's class index."""
-        return int(self.video(video_id).attrs["label"])
 
 
 def _index(selection: Any) -> Any:
@@ -81,6 +112,23 @@ def write_array(group: zarr.Group, name: str, data: np.ndarray, dtype: str) -> N
     group[name][...] = data.astype(dtype, copy=False)
 
 
+def axis_names(name: str, ndim: int) -> tuple[str, ...]:
+    """What each axis of a video's array means: ("snippet", "crop", then "channel", "y", "x" for maps,
+    "channel" for pooled vectors, "class" for logits, "y", "x" for flowmag)."""
+    trailing = {3: ("channel", "y", "x"), 2: ("y", "x"),
+                1: ("class",) if name.endswith("/logits") else ("channel",)}.get(ndim - 2)
+    if trailing is None:
+        raise StoreError(f"array {name!r} has {ndim} dimensions; features arrays have 3 to 5")
+    return ("snippet", "crop", *trailing)
+
+
 def tap_dtype(tap: str) -> str:
     """Storage type of a tap: float32 for logits, float16 for maps and vectors."""
     return "float32" if tap == "logits" else "float16"
+
+
+def snippet_blocks(shape: tuple[int, ...], itemsize: int, block_bytes: int) -> list[slice]:
+    """Consecutive ranges of snippets (first axis) of an array, each at most `block_bytes` (at least one snippet)."""
+    per_snippet = max(1, int(np.prod(shape[1:], dtype=np.int64)) * itemsize)
+    step = max(1, block_bytes // per_snippet)
+    return [slice(start, min(start + step, shape[0])) for start in range(0, shape[0], step)]

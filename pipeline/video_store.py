@@ -126,6 +126,13 @@ class VideoStore:
             return []
         return sorted(name for name in os.listdir(folder) if self.is_complete(name))
 
+    def incomplete_ids(self) -> list[str]:
+        """Ids of groups under videos/ that lack the completion mark (left by an older layout or a crash), sorted."""
+        folder = self.path / "videos"
+        if not folder.is_dir():
+            return []
+        return sorted(name for name in os.listdir(folder) if (folder / name).is_dir() and not self.is_complete(name))
+
     def is_complete(self, video_id: str) -> bool:
         """Whether a video's group is published and marked complete."""
         meta = self.path / "videos" / video_id / "zarr.json"

@@ -1,0 +1,217 @@
+"""export-features: npy and HDF5 exports of a real tiny features store, skipped videos, overwrite,
+bounded memory on a store larger than the limit, and an export killed midway."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+import zarr
+
+from twostream.cli.main import main
+from twostream.pipeline.export_features import ExportError, export_features
+from twostream.pipeline.feature_h5 import H5FeatureStore, read_attrs
+from twostream.pipeline.feature_readers import open_feature_store
+from twostream.pipeline.feature_store import FeatureStore, write_array
+from twostream.pipeline.video_store import StoreError
+
+
+def test_npy_export_matches_the_store(feature_store, tmp_path, capsys):
+    out = tmp_path / "npy"
+    assert main(["export-features", str(feature_store), "--format", "npy", "--out", str(out)]) == 0
+    assert "videos written" in capsys.readouterr().out
+    store = FeatureStore.open(feature_store)
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == store.video_ids()
+    names = [f"{s}/{t}" for s in ("rgb", "flow") for t in store.taps(s)] + ["flowmag"]
+    for video_id in store.video_ids():
+        sidecar = json.loads((out / video_id / "features.json").read_text())
+        assert sidecar["label"] == store.label(video_id)
+        assert sidecar["class_name"] == store.classes[store.label(video_id)]
+        assert sidecar["attrs"]["flow_stack_starts"] == store.video(video_id).attrs["flow_stack_starts"]
+        for name in names:
+            file = name.replace("/", "_") + ".npy"
+            loaded, stored = np.load(out / video_id / file), store.array(video_id, name)[...]
+            assert loaded.dtype == stored.dtype and np.array_equal(loaded, stored)
+            assert len(sidecar["files"][file]["axes"]) == stored.ndim
+    described = json.loads((out / store.video_ids()[0] / "features.json").read_text())["files"]
+    assert described["rgb_conv3.npy"]["axes"] == ["snippet", "crop", "channel", "y", "x"]
+    assert described["flow_logits.npy"]["axes"] == ["snippet", "crop", "class"]
+    assert described["flowmag.npy"]["axes"] == ["snippet", "crop", "y", "x"]
+    assert json.loads((out / "store.json").read_text())["twostream"]["classes"] == store.classes
+
+
+def test_h5_export_mirrors_groups_and_attributes(feature_store, tmp_path):
+    out = tmp_path / "features.h5"
+    summary = export_features(feature_store, out, "h5", compression="lzf")
+    store = FeatureStore.open(feature_store)
+    assert summary.written == store.video_ids() and not summary.skipped
+    with h5py.File(out, "r") as handle:
+        dataset = handle[f"videos/{store.video_ids()[0]}/rgb/conv3"]
+        assert dataset.compression == "lzf" and dataset.chunks[0] == 1
+        assert [d.label for d in dataset.dims] == ["snippet", "crop", "channel", "y", "x"]
+    with H5FeatureStore.open(out) as exported:
+        assert exported.attrs == store.attrs
+        assert exported.video_ids() == store.video_ids()
+        for video_id in store.video_ids():
+            assert read_attrs(exported.video(video_id).attrs) == dict(store.video(video_id).attrs)
+            for name in ("rgb/conv3", "flow/logits", "flowmag"):
+                assert np.array_equal(exported.array(video_id, name)[...], store.array(video_id, name)[...])
+
+
+def test_selected_taps_streams_and_videos(feature_store, tmp_path):
+    store = FeatureStore.open(feature_store)
+    chosen = store.video_ids()[:2]
+    out = tmp_path / "rgb.h5"
+    summary = export_features(feature_store, out, "h5", taps=["conv3", "logits"], streams=["rgb"], video_ids=chosen)
+    assert summary.arrays == ["rgb/conv3", "rgb/logits"] and summary.written == chosen
+    with H5FeatureStore.open(out) as exported:
+        assert exported.video_ids() == chosen and exported.taps("rgb") == ["conv3", "logits"]
+        with pytest.raises(StoreError, match="holds no flow stream"):
+            exported.stream_config("flow")
+        with pytest.raises(StoreError, match="holds no 'rgb/global_pool'"):
+            exported.array(chosen[0], "rgb/global_pool")
+    with pytest.raises(ExportError, match="no tap 'conv9'"):
+        export_features(feature_store, tmp_path / "x.h5", "h5", taps=["conv9"])
+    with pytest.raises(ExportError, match="not in"):
+        export_features(feature_store, tmp_path / "x.h5", "h5", video_ids=["v_nowhere"])
+    with pytest.raises(ExportError, match="uncompressed"):
+        export_features(feature_store, tmp_path / "x", "npy", compression="gzip")
+    assert not (tmp_path / "x.h5").exists() and not (tmp_path / "x").exists()
+
+
+def test_failed_and_incomplete_videos_are_skipped_and_reported(feature_store, tmp_path, capsys):
+    copy = tmp_path / "features.zarr"
+    shutil.copytree(feature_store, copy)
+    store = FeatureStore.open(copy)
+    complete = store.video_ids()
+    store.record_failure("v_Broken_g09_c01", "ffmpeg could not decode", 3)
+    partial = zarr.open_group(str(copy / "videos" / "v_Partial_g09_c01"), mode="w")
+    partial.create_array("flowmag", shape=(1, 1, 2, 2), dtype="float16")
+    out = tmp_path / "features.h5"
+    assert main(["export-features", str(copy), "--format", "h5", "--out", str(out)]) == 0
+    report = capsys.readouterr()
+    assert f"{len(complete)} videos written" in report.out and "2 skipped" in report.out
+    assert "SKIPPED v_Broken_g09_c01: failed: ffmpeg could not decode" in report.err
+    assert "SKIPPED v_Partial_g09_c01: incomplete" in report.err
+    with H5FeatureStore.open(out) as exported:
+        assert exported.video_ids() == complete
+        assert "ffmpeg" in exported.failures()["v_Broken_g09_c01"]["error"]
+        with pytest.raises(StoreError, match="it was skipped: incomplete"):
+            exported.video("v_Partial_g09_c01")
+    summary = export_features(copy, tmp_path / "npy", "npy", video_ids=[complete[0], "v_Broken_g09_c01"])
+    assert summary.written == [complete[0]] and list(summary.skipped) == ["v_Broken_g09_c01"]
+    assert not (tmp_path / "npy" / "v_Broken_g09_c01").exists()
+
+
+def test_an_existing_output_is_refused_unless_overwrite(feature_store, tmp_path):
+    store = FeatureStore.open(feature_store)
+    for fmt, out in (("h5", tmp_path / "features.h5"), ("npy", tmp_path / "npy")):
+        export_features(feature_store, out, fmt, video_ids=store.video_ids()[:1])
+        with pytest.raises(ExportError, match="exists; pass --overwrite"):
+            export_features(feature_store, out, fmt)
+        export_features(feature_store, out, fmt, overwrite=True)
+        written = open_feature_store(out).video_ids() if fmt == "h5" else sorted(p.name for p in out.iterdir()
+                                                                                 if p.is_dir())
+        assert written == store.video_ids()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["features.h5", "npy"]  # nothing left beside them
+    with pytest.raises(ExportError, match="is the store being exported"):
+        export_features(feature_store, feature_store, "h5", overwrite=True)
+    assert FeatureStore.open(feature_store).video_ids() == store.video_ids()
+    assert main(["export-features", str(feature_store), "--format", "h5", "--out", str(tmp_path / "features.h5")]) == 2
+
+
+# ---- a store larger than the memory limit -----------------------------------------------------------------
+SNIPPETS, CROPS, CHANNELS, GRID = 25, 10, 128, 16
+VIDEOS = 4
+ARRAY_BYTES = SNIPPETS * CROPS * CHANNELS * GRID * GRID * 2  # float16: 16 MiB
+STORE_BYTES = VIDEOS * 2 * ARRAY_BYTES  # two streams: 128 MiB
+LIMIT_BYTES = 8 << 20
+BLOCK_BYTES = 2 << 20
+
+
+@pytest.fixture(scope="module")
+def large_store(tmp_path_factory):
+    """A features store of synthetic maps holding more bytes (uncompressed) than the memory limit."""
+    path = tmp_path_factory.mktemp("large") / "features.zarr"
+    streams = {s: {"backbone": "synthetic", "taps": ["map"], "map_tap": "map", "num_classes": 2}
+               for s in ("rgb", "flow")}
+    config = {"streams": streams, "sampling": {"snippets": SNIPPETS, "crops": CROPS}}
+    store = FeatureStore.create_or_open(path, config, classes=["a", "b"])
+    pattern = np.arange(GRID * GRID, dtype=np.float16).reshape(GRID, GRID)
+    for index in range(VIDEOS):
+        data = np.broadcast_to(pattern + index, (SNIPPETS, CROPS, CHANNELS, GRID, GRID))
+        with store.write_video(f"v_{index}") as group:
+            for stream in ("rgb", "flow"):
+                write_array(group, f"{stream}/map", np.ascontiguousarray(data), "float16")
+            write_array(group, "flowmag", np.ascontiguousarray(data[:, :, 0]), "float16")
+            group.attrs.update({"label": index % 2, "class_name": "ab"[index % 2]})
+    return path
+
+
+MEASURE = """
+import json, sys
+from twostream.pipeline.export_features import export_features
+
+def status(key):
+    return int(next(l.split()[1] for l in open("/proc/self/status") if l.startswith(key))) * 1024
+
+store, out, fmt, block = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+options = {"block_bytes": block, **({"compression": "lzf"} if fmt == "h5" else {})}
+export_features(store, out + ".warm", fmt, video_ids=["v_0"], **options)  # libraries and caches loaded
+open("/proc/self/clear_refs", "w").write("5")  # restart the peak (VmHWM) from here
+before = status("VmRSS")
+export_features(store, out, fmt, **options)
+print(json.dumps({"before": before, "peak": status("VmHWM")}))
+"""
+
+
+@pytest.mark.parametrize("fmt", ["h5", "npy"])
+def test_export_memory_stays_bounded_on_a_store_larger_than_the_limit(large_store, tmp_path, fmt):
+    assert STORE_BYTES > 10 * LIMIT_BYTES and ARRAY_BYTES > LIMIT_BYTES  # one array read whole would exceed it
+    out = tmp_path / ("features.h5" if fmt == "h5" else "npy")
+    # One malloc arena: the per-thread arenas of zarr's reader threads would otherwise add megabytes of noise.
+    env = {**os.environ, "MALLOC_ARENA_MAX": "1"}
+    done = subprocess.run([sys.executable, "-c", MEASURE, str(large_store), str(out), fmt, str(BLOCK_BYTES)],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    measured = json.loads(done.stdout.strip().splitlines()[-1])
+    grown = measured["peak"] - measured["before"]
+    print(f"{fmt}: peak RSS {measured['peak'] / 2**20:.1f} MiB, grew {grown / 2**20:.1f} MiB "
+          f"exporting {STORE_BYTES / 2**20:.0f} MiB")
+    assert grown < LIMIT_BYTES
+    stored = FeatureStore.open(large_store).array("v_3", "flow/map")
+    if fmt == "h5":
+        exported = open_feature_store(out)
+        assert exported.video_ids() == [f"v_{i}" for i in range(VIDEOS)]
+        assert np.array_equal(exported.array("v_3", "flow/map")[24, 9], stored[24, 9])
+    else:
+        written = np.load(out / "v_3" / "flow_map.npy", mmap_mode="r")
+        assert written.shape == stored.shape and np.array_equal(written[24, 9], stored[24, 9])
+
+
+def test_a_killed_export_leaves_nothing_that_looks_complete(large_store, tmp_path):
+    out = tmp_path / "features.h5"
+    command = [sys.executable, "-m", "twostream.cli", "export-features", str(large_store), "--format", "h5",
+               "--out", str(out), "--compression", "gzip"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    partial = []
+    while not partial and process.poll() is None and time.monotonic() < deadline:
+        partial = [p for p in tmp_path.iterdir() if p.name.startswith(".features.h5.partial-")]
+        time.sleep(0.01)
+    time.sleep(0.2)  # into the copy (the whole export takes over a second)
+    assert process.poll() is None, f"the export ended before it could be killed: {process.stderr.read()}"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    assert not out.exists()
+    assert partial and all(p.exists() for p in partial)
+    for leftover in partial:
+        with pytest.raises(StoreError, match="unfinished export"):
+            H5FeatureStore.open(leftover)
+    with pytest.raises(StoreError, match="does not exist"):
+        open_feature_store(out)
