@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "extract_frames",
     "export_rawframes",
     "flow",
+    "train_streams",
 )
 
 EXIT_OK = 0
