@@ -27,3 +27,15 @@ def freeze_partial_bn(model: nn.Module) -> int:
         for parameter in layer.parameters(recurse=False):
             parameter.requires_grad_(False)
     return len(frozen)
+
+
+def quicken_statistics(model: nn.Module, momentum: float = 0.1) -> None:
+    """Let BatchNorm layers that are still learning follow their new input within a short run.
+
+    EfficientNet's TensorFlow-style momentum (0.01) would leave the running statistics of the
+    first layer near ImageNet's RGB values after a few hundred steps on flow, so that evaluation
+    (which uses them) would see inputs on another scale than training did.
+    """
+    for layer in batch_norms(model):
+        if layer.momentum is not None and layer.momentum < momentum:
+            layer.momentum = momentum

@@ -28,7 +28,7 @@ from twostream.data.manifest import Manifest, VideoEntry
 from twostream.data.validation import carve_validation
 from twostream.pipeline.backbones import Backbone, save_checkpoint
 from twostream.pipeline.frame_store import FrameStore
-from twostream.pipeline.partial_bn import freeze_partial_bn
+from twostream.pipeline.partial_bn import freeze_partial_bn, quicken_statistics
 from twostream.pipeline.stream_dataset import ClipSampling, EpochShuffle, StreamClips, init_worker
 from twostream.pipeline.stream_eval import Evaluation, autocast, evaluate_stream, segment_consensus
 from twostream.pipeline.stream_init import initial_network
@@ -222,6 +222,7 @@ def _prepare(manifest: Manifest, frames: str | os.PathLike, stream: str, config:
                             config.init_checkpoints.get(stream)).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
+    quicken_statistics(model)
     record = config.record()
     if record["partial_bn"]:
         freeze_partial_bn(model)  # before the optimiser is built, so frozen parameters stay out of it
