@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "evaluate",
     "flow",
     "report",
+    "train_streams",
 )
 
 EXIT_OK = 0

@@ -24,9 +24,9 @@ def carve_validation(manifest: Manifest, split: int | str, fraction: float = 0.2
                      seed: int = 0) -> tuple[list[VideoEntry], list[VideoEntry]]:
     """Divide a split's training videos into (train, validation), keeping every group on one side.
 
-    About `fraction` of each class's videos go to validation: whole groups are chosen first so that
-    the per-class counts come as close as they can to that share, then videos without a group fill
-    what each class still lacks. The same manifest, split, fraction and seed give the same division.
+    About `fraction` of each class's videos go to validation: whole groups are chosen first (one
+    drawn by the seed, then those that bring the per-class counts closest to that share), then
+    videos without a group fill what each class still lacks. The same manifest, split, fraction and seed give the same division.
     Both lists keep the manifest's order.
     """
     if not 0.0 < fraction < 1.0:
@@ -44,7 +44,7 @@ def carve_validation(manifest: Manifest, split: int | str, fraction: float = 0.2
         raise ValidationSplitError(f"every training video of split {split} is in group {only}; "
                                    "a group-wise validation set needs at least two groups")
     target = fraction * _class_counts(videos, num_classes)
-    chosen_groups = _choose_groups(grouped, target, num_classes, seed, len(grouped) < 2 or bool(loose))
+    chosen_groups = _choose_groups(grouped, target, num_classes, seed)
     held_out = {video.video_id for group in chosen_groups for video in grouped[group]}
     taken = _class_counts([v for g in chosen_groups for v in grouped[g]], num_classes)
     held_out |= _choose_loose(loose, target - taken, seed)
@@ -68,20 +68,19 @@ def _stable_order(keys: list, seed: int) -> list:
 
 
 def _choose_groups(grouped: dict[int, list[VideoEntry]], target: np.ndarray, num_classes: int,
-                   seed: int, may_choose_none: bool) -> list[int]:
-    """Greedily add the group that brings the per-class validation counts nearest the target.
+                   seed: int) -> list[int]:
+    """A group picked by the seed, then greedily the groups that bring the per-class counts nearest the target.
 
-    At least one group is chosen unless ungrouped videos can make the validation set, and never all.
+    Never all groups: training keeps at least one.
     """
     counts = {group: _class_counts(members, num_classes) for group, members in grouped.items()}
     remaining = _stable_order(list(grouped), seed)
     chosen: list[int] = []
     current = np.zeros(num_classes)
     while len(remaining) > 1:
-        error = float(np.square(target - current).sum())
-        best = min(remaining, key=lambda g: float(np.square(target - current - counts[g]).sum()))
-        best_error = float(np.square(target - current - counts[best]).sum())
-        if best_error >= error and (chosen or may_choose_none):
+        best = remaining[0] if not chosen else min(
+            remaining, key=lambda g: float(np.square(target - current - counts[g]).sum()))
+        if chosen and np.square(target - current - counts[best]).sum() >= np.square(target - current).sum():
             break
         chosen.append(best)
         remaining.remove(best)

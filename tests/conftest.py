@@ -93,3 +93,26 @@ def feature_store(tiny_dataset, reference_store, features_config, tmp_path_facto
                                Execution(no_cluster=True, retries=0))
     assert summary.ok and len(summary.written) == len(manifest)
     return path
+
+
+@pytest.fixture(scope="session")
+def streams_data(tmp_path_factory):
+    """A synthetic set whose cues are all intact (3 classes, 6 groups, 64x48), its manifest, and a frames
+    store (native size, Farneback flow) holding split 1's training videos."""
+    from twostream.data.splits import index_ucf101
+    from twostream.data.synthetic import SyntheticConfig, make_synthetic
+    from twostream.pipeline.batch import Execution
+    from twostream.pipeline.extract_frames import FrameExtractionConfig, extract_frames
+
+    config = SyntheticConfig(classes=3, videos_per_class=24, groups=6, width=64, height=48, frames=12, fps=10.0,
+                             degrade_fraction=0.0)
+    folder = tmp_path_factory.mktemp("streams")
+    root = make_synthetic(folder / "synthetic", config, workers=2)
+    manifest = index_ucf101(root / "splits", root / "videos")
+    training = manifest.subset(video.video_id for video in manifest.select(1, "train"))
+    store = folder / "frames.zarr"
+    summary = extract_frames(training, store, FrameExtractionConfig(frame_size="native", flow="farneback"),
+                             Execution(no_cluster=True, retries=0))
+    assert summary.ok
+    manifest_path = manifest.save(folder / "manifest.json")
+    return manifest, manifest_path, store

@@ -1,0 +1,53 @@
+"""TSN's optimiser for a stream: SGD with momentum, weight decay on weights only, a step schedule."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from twostream.pipeline.backbones import Backbone
+
+# TSN lets the first convolution of a temporal net learn five times faster: its cross-modality
+# initialised weights are furthest from what flow input needs.
+FLOW_FIRST_CONV_LR_MULT = 5.0
+
+
+def parameter_groups(model: Backbone, lr: float, weight_decay: float) -> list[dict]:
+    """Trainable parameters in groups: weights (decayed), biases and norm parameters (not decayed).
+
+    The first convolution's weight of a flow network gets its own group with a higher rate.
+    """
+    first_conv = f"{model.FIRST_CONV}.weight"
+    first, decayed, plain = [], [], []
+    for name, parameter in model.named_parameters():
+        if not parameter.requires_grad:
+            continue
+        if name == first_conv and model.modality == "flow":
+            first.append(parameter)
+        elif parameter.dim() > 1:
+            decayed.append(parameter)
+        else:
+            plain.append(parameter)
+    groups = [
+        {"params": first, "lr": lr * FLOW_FIRST_CONV_LR_MULT, "weight_decay": weight_decay},
+        {"params": decayed, "lr": lr, "weight_decay": weight_decay},
+        {"params": plain, "lr": lr, "weight_decay": 0.0},
+    ]
+    return [group for group in groups if group["params"]]
+
+
+def make_optimizer(model: Backbone, lr: float, momentum: float, weight_decay: float) -> torch.optim.SGD:
+    """SGD over the model's trainable parameters, grouped as `parameter_groups` says."""
+    return torch.optim.SGD(parameter_groups(model, lr, weight_decay), lr=lr, momentum=momentum)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, steps: Sequence[int],
+                   decay: float) -> torch.optim.lr_scheduler.MultiStepLR:
+    """Multiply every group's rate by `decay` at each epoch in `steps` (stepped once per epoch)."""
+    return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(steps), gamma=decay)
+
+
+def default_lr_steps(epochs: int) -> tuple[int, ...]:
+    """Epochs at which the rate drops when none are given: after half and three quarters of the run."""
+    return tuple(sorted({max(1, epochs // 2), max(1, (3 * epochs) // 4)}))
+
