@@ -1,0 +1,121 @@
+"""Benchmark of extract-features: the backbones alone against the whole path (read, crop, normalise,
+forward, write) on the same videos in one run; bytes per video per tap; projected size for UCF101.
+
+Run: python bench/extract_features.py [--backbone efficientnet_lite0] [--videos 6] [--device cpu] [--out FILE]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import report  # noqa: E402
+
+from twostream.data.splits import index_ucf101  # noqa: E402
+from twostream.data.synthetic import PRESETS, make_synthetic  # noqa: E402
+from twostream.pipeline.backbones import build_backbone, save_checkpoint  # noqa: E402
+from twostream.pipeline.batch import Execution  # noqa: E402
+from twostream.pipeline.extract_features import FeatureExtractionConfig, extract_features  # noqa: E402
+from twostream.pipeline.extract_frames import FrameExtractionConfig, extract_frames  # noqa: E402
+from twostream.pipeline.feature_store import FeatureStore  # noqa: E402
+
+UCF101_VIDEOS = 13_320
+
+
+def _inputs(work: Path, videos: int):
+    root = make_synthetic(work / "synthetic", PRESETS["test"], workers=2)
+    manifest = index_ucf101(root / "splits", root / "videos")
+    manifest = manifest.subset([v.video_id for v in manifest.videos[:videos]])
+    frames = work / "frames.zarr"
+    extract_frames(manifest, frames, FrameExtractionConfig(frame_size="340x256", flow="farneback"),
+                   Execution(no_cluster=True))
+    return manifest, frames
+
+
+def _checkpoints(work: Path, backbone: str, classes: list[str]) -> dict[str, str]:
+    paths = {}
+    for modality in ("rgb", "flow"):
+        net = build_backbone(backbone, modality, len(classes), pretrained=backbone == "efficientnet_lite0")
+        paths[modality] = str(work / f"{modality}.pt")
+        save_checkpoint(paths[modality], net, class_names=classes)
+    return paths
+
+
+def backbone_alone(backbone: str, views: int, batch: int, size: int, device: str, classes: int) -> float:
+    """Images per second of both frozen nets' forward passes on ready uint8 batches (normalisation included)."""
+    nets = {m: build_backbone(backbone, m, classes).to(device).eval() for m in ("rgb", "flow")}
+    taps = {m: list(net.default_taps) for m, net in nets.items()}
+    data = {"rgb": torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8, device=device),
+            "flow": torch.randint(0, 256, (batch, 10, size, size), dtype=torch.uint8, device=device)}
+    with torch.inference_mode():
+        for m, net in nets.items():
+            net.forward_taps(net.normalization.apply(data[m], m), taps[m])
+        start = time.perf_counter()
+        done = 0
+        while done < views:
+            for m, net in nets.items():
+                net.forward_taps(net.normalization.apply(data[m], m), taps[m])
+            done += batch
+    return 2 * done / (time.perf_counter() - start)
+
+
+def _bytes(store: Path, video_id: str, name: str) -> int:
+    return sum(p.stat().st_size for p in (store / "videos" / video_id / name).rglob("*") if p.is_file())
+
+
+def main() -> None:
+    """Measure, print the table and write the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backbone", default="efficientnet_lite0")
+    parser.add_argument("--videos", type=int, default=6)
+    parser.add_argument("--snippets", type=int, default=5)
+    parser.add_argument("--crops", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=50)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--out")
+    args = parser.parse_args()
+    torch.set_num_threads(torch.get_num_threads())
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        manifest, frames = _inputs(work, args.videos)
+        checkpoints = _checkpoints(work, args.backbone, manifest.classes)
+        config = FeatureExtractionConfig(rgb_checkpoint=checkpoints["rgb"], flow_checkpoint=checkpoints["flow"],
+                                         snippets=args.snippets, crops=args.crops, batch_size=args.batch_size,
+                                         device=args.device)
+        views = args.videos * args.snippets * args.crops
+        alone = backbone_alone(args.backbone, views, args.batch_size, 224, args.device, len(manifest.classes))
+        store = work / "features.zarr"
+        extract_features(manifest.subset([manifest.videos[0].video_id]), frames, work / "warm.zarr", config,
+                         Execution(no_cluster=True))  # loads the checkpoints once, as a worker would
+        start = time.perf_counter()
+        summary = extract_features(manifest, frames, store, config, Execution(no_cluster=True))
+        whole = 2 * views / (time.perf_counter() - start)
+        assert summary.ok, summary.failed
+        rows = [{"measure": "backbones alone", "value": alone, "unit": "images/s"},
+                {"measure": "whole extract-features path", "value": whole, "unit": "images/s"},
+                {"measure": "whole path / backbones alone", "value": whole / alone, "unit": "ratio (goal >= 0.9)"}]
+        features = FeatureStore.open(store)
+        video_id = features.video_ids()[0]
+        names = [f"{s}/{t}" for s in ("rgb", "flow") for t in features.taps(s)] + ["flowmag"]
+        per_view = args.snippets * args.crops
+        for name in names:
+            stored = _bytes(store, video_id, name)
+            raw = features.array(video_id, name).nbytes
+            rows.append({"measure": f"bytes/video {name}", "value": stored, "unit": f"bytes at {args.snippets}x{args.crops}",
+                         "compression": raw / stored})
+            for label, views_per_video in (("25x10", 250), ("5x1 training", 5)):
+                projected = stored / per_view * views_per_video * UCF101_VIDEOS
+                rows.append({"measure": f"UCF101 projection {name}", "value": projected / 1e9,
+                             "unit": f"GB at {label}"})
+    report("extract_features", rows, args.out, backbone=args.backbone, device=args.device,
+           videos=args.videos, snippets=args.snippets, crops=args.crops, input_size=224)
+
+
+if __name__ == "__main__":
+    main()
