@@ -8,7 +8,7 @@ PIP := $(BIN)/python -m pip install --disable-pip-version-check -q -c constraint
 DEMO_DIR ?= demo_out
 DEMO_WORKERS ?= 2
 
-.PHONY: demo test install install-test clean
+.PHONY: demo demo-real test install install-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,24 @@ demo: install
 		--title "twostream demo: fusion on the synthetic dataset"
 	@echo "demo outputs under $(DEMO_DIR)/: frames.zarr, streams/, features.zarr, runs/, results/results.md"
 	@echo "report: $(DEMO_DIR)/report/report.html"
+
+# Real videos through stage one with the demo's streams: the shared UCF101 and Kinetics clips by default,
+# or REAL_VIDEOS=<folder>/<class>/<video>. TSN sampling: 340x256 frames, full TV-L1, 25 snippets x 10 crops.
+SHARED_VIDEOS ?= $(abspath ..)/shared/data/videos
+REAL_VIDEOS ?= $(DEMO_DIR)/real-videos
+
+demo-real: install
+	@test -f $(DEMO_DIR)/streams/rgb.pt || { echo "demo-real uses the streams make demo trains: run make demo first"; exit 2; }
+	@if [ "$(REAL_VIDEOS)" = "$(DEMO_DIR)/real-videos" ]; then \
+		mkdir -p $(REAL_VIDEOS)/ucf101 $(REAL_VIDEOS)/kinetics && \
+		ln -sf $(SHARED_VIDEOS)/v_ApplyEyeMakeup_sample.avi $(REAL_VIDEOS)/ucf101/ && \
+		ln -sf $(SHARED_VIDEOS)/kinetics_sample_340x256.mp4 $(REAL_VIDEOS)/kinetics/; fi
+	$(TS) index --dataset folder --videos $(REAL_VIDEOS) --test-fraction 0 --out $(DEMO_DIR)/real.json
+	$(TS) extract-frames $(DEMO_DIR)/real.json --store $(DEMO_DIR)/real-frames.zarr --workers $(DEMO_WORKERS)
+	$(TS) extract-features $(DEMO_DIR)/real.json --frames $(DEMO_DIR)/real-frames.zarr \
+		--store $(DEMO_DIR)/real-features.zarr --rgb-checkpoint $(DEMO_DIR)/streams/rgb.pt \
+		--flow-checkpoint $(DEMO_DIR)/streams/flow.pt --any-classes --workers $(DEMO_WORKERS)
+	@echo "real clips: $(DEMO_DIR)/real-frames.zarr and $(DEMO_DIR)/real-features.zarr"
 
 test: install-test
 	$(BIN)/python -m pytest

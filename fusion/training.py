@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from twostream.data.devices import resolve_device
 from twostream.fusion.datasets import AllViewsDataset, Sample, SegmentDataset
 from twostream.fusion.errors import FusionError
 from twostream.fusion.evaluation import Predictions, autocast_context, predict
@@ -81,16 +82,6 @@ class FitResult:
         return int(sum(record.get("train_zero_gate_count", 0) for record in self.history))
 
 
-def _device(name: str) -> torch.device:
-    try:
-        device = torch.device(name)
-    except RuntimeError as error:
-        raise FusionError(f"unknown device {name!r}: {error}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise FusionError(f"device {name!r} asked for, but torch sees no CUDA device; use --device cpu")
-    return device
-
-
 def _sgd(model: nn.Module, lr: float, config: TrainConfig) -> torch.optim.SGD:
     params = [p for p in model.parameters() if p.requires_grad]
     return torch.optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=config.weight_decay)
@@ -152,7 +143,7 @@ def fit(task: FusionTask, train: FeatureSource, val: FeatureSource, config: Trai
     config = config or TrainConfig()
     if train.num_classes != val.num_classes:
         raise FusionError(f"train has {train.num_classes} classes, validation {val.num_classes}")
-    device = _device(config.device)
+    device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     model = task.model.to(device)
     description = _describe(task, train, val, config, phases)

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from twostream.data.devices import resolve_device
 from twostream.data.errors import TwostreamError
 from twostream.data.manifest import Manifest, VideoEntry
 from twostream.data.validation import carve_validation
@@ -164,17 +165,6 @@ def stream_paths(out: str | os.PathLike, stream: str) -> dict[str, Path]:
     folder = Path(out)
     return {"checkpoint": folder / f"{stream}.pt", "state": folder / f"{stream}.state.pt",
             "log": folder / f"{stream}.metrics.jsonl"}
-
-
-def resolve_device(name: str) -> torch.device:
-    """The torch device `name` means, refusing CUDA when torch sees none."""
-    try:
-        device = torch.device(name)
-    except RuntimeError as error:
-        raise TwostreamError(f"unknown device {name!r}: {error}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise TwostreamError(f"device {name!r} asked for, but torch sees no CUDA device; use --device cpu")
-    return device
 
 
 def train_streams(manifest: Manifest, frames: str | os.PathLike, out: str | os.PathLike,

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import torch
 
+from twostream.data.devices import resolve_device
 from twostream.pipeline.flow.base import FlowAlgorithm, check_frames
 from twostream.pipeline.flow.errors import FlowError
 from twostream.pipeline.flow.params import TVL1Params
@@ -21,17 +22,11 @@ GPU_MEMORY_SHARE = 0.6  # of the free memory, leaving room for the allocator and
 GPU_SYNC_EVERY = 10  # iterations between convergence checks on a GPU (each check waits for the device)
 
 
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """The torch device to run on: `device`, else CUDA when available, else the CPU; FlowError if unusable."""
+def flow_device(device: str | torch.device | None) -> torch.device:
+    """The torch device to run on: `device`, else CUDA when available, else the CPU."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as error:
-        raise FlowError(f"unknown device {device!r}: use 'cpu', 'cuda' or 'cuda:N'") from error
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise FlowError(f"device {device!r} requested but CUDA is not available; use --device cpu")
-    return resolved
+    return resolve_device(str(device))
 
 
 def auto_batch_size(device: torch.device, height: int, width: int) -> int:
@@ -72,7 +67,7 @@ class TorchTVL1(FlowAlgorithm):
     def __init__(self, device: str | torch.device | None = None, batch_size: int | None = None,
                  threads: int = 1, **params: Any) -> None:
         self.tvl1 = TVL1Params.from_kwargs(**params)
-        self.device = resolve_device(device)
+        self.device = flow_device(device)
         if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
             raise FlowError(f"batch_size must be a whole number >= 1, got {batch_size}")
         if int(threads) != threads or threads < 0:

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from twostream.data.errors import TwostreamError
 from twostream.fusion import late
 from twostream.fusion.amplification import FeatureAmplificationHead
 from twostream.fusion.datasets import AllViewsDataset
@@ -153,7 +154,7 @@ def test_inconsistent_sources_and_settings_are_refused(switching_splits, make_so
         train_gated_fusion(_gated_head(), train, make_source(8, seed=4, num_classes=5), FAST)
     with pytest.raises(FusionError, match="validate_views"):
         TrainConfig(validate_views="some")
-    with pytest.raises(FusionError, match="unknown device"):
+    with pytest.raises(TwostreamError, match="unknown device"):
         train_gated_fusion(_gated_head(), train, train, TrainConfig(device="toaster"))
     with pytest.raises(FusionError, match="two of"):
         HeadTask(nn.Identity(), ("rgb_map",), "broken")
