@@ -8,7 +8,7 @@ PIP := $(BIN)/python -m pip install --disable-pip-version-check -q -c constraint
 DEMO_DIR ?= demo_out
 DEMO_WORKERS ?= 2
 
-.PHONY: demo demo-real test install install-test clean
+.PHONY: demo demo-real bench test install install-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -81,6 +81,15 @@ demo-real: install
 		--store $(DEMO_DIR)/real-features.zarr --rgb-checkpoint $(DEMO_DIR)/streams/rgb.pt \
 		--flow-checkpoint $(DEMO_DIR)/streams/flow.pt --any-classes --workers $(DEMO_WORKERS)
 	@echo "real clips: $(DEMO_DIR)/real-frames.zarr and $(DEMO_DIR)/real-features.zarr"
+
+# Every benchmark in one run: a table each on stdout, JSON in bench/results/. BENCH_DEVICE=cuda adds the GPU rows.
+BENCH_DEVICE ?= cpu
+
+bench: install
+	$(BIN)/python bench/flow.py
+	$(BIN)/python bench/extract_frames.py
+	$(BIN)/python bench/extract_features.py --videos 4 --device $(BENCH_DEVICE)
+	$(BIN)/python bench/fusion_cache.py --device $(BENCH_DEVICE)
 
 test: install-test
 	$(BIN)/python -m pytest

@@ -1,8 +1,11 @@
 """What the feature cache buys: one gated-fusion training step from cached inception4e maps against the
 same step end to end through both frozen BN-Inception backbones from frames, same batch, one run.
 
-Each path runs in a fresh process; peak memory is the rise of the process's peak resident size (CPU)
-or torch's peak allocation (CUDA) during the timed steps.
+Each path runs in a fresh process and holds only what it needs: the cached path the gate, its optimiser
+state and the cached tensors; the end-to-end path also both backbones and the frames. Peak memory is, on
+CUDA, torch's peak allocation during the timed steps; on the CPU, the bytes of every tensor the path holds
+between steps plus the rise of the peak resident size during the steps (resident size alone would also
+count the allocator's freed but unreturned pages).
 Run: python bench/fusion_cache.py [--videos 4] [--steps 3] [--device cpu|cuda] [--out FILE]
 """
 from __future__ import annotations
@@ -33,6 +36,14 @@ def _reset_peak() -> None:
     Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current resident size
 
 
+def _held_bytes(modules: list, optimizer, tensors: list) -> int:
+    """Bytes of the parameters, buffers, gradients, optimiser state and inputs a path keeps between steps."""
+    held = [t for m in modules for t in (*m.parameters(), *m.buffers())]
+    held += [p.grad for m in modules for p in m.parameters() if p.grad is not None]
+    held += [v for state in optimizer.state.values() for v in state.values() if hasattr(v, "nbytes")]
+    return sum(t.nbytes for t in held + tensors)
+
+
 def measure(path: str, videos: int, steps: int, device: str) -> dict:
     """Time `steps` training steps of the gate on one path; return seconds per step and peak bytes."""
     import torch
@@ -42,6 +53,7 @@ def measure(path: str, videos: int, steps: int, device: str) -> dict:
     from twostream.pipeline.backbones import build_backbone
 
     torch.manual_seed(0)
+    cuda = device.startswith("cuda")
     views = videos * SEGMENTS
     rgb_net = build_backbone("bninception", "rgb", NUM_CLASSES).to(device).eval()
     flow_net = build_backbone("bninception", "flow", NUM_CLASSES).to(device).eval()
@@ -53,9 +65,12 @@ def measure(path: str, videos: int, steps: int, device: str) -> dict:
         flow_map = torch.randn(views, 1056, 7, 7, device=device)
         rgb_logits = torch.randn(views, NUM_CLASSES, device=device)
         flow_logits = torch.randn(views, NUM_CLASSES, device=device)
+        inputs, modules = [rgb_map, flow_map, rgb_logits, flow_logits, labels], [head]
+        del rgb_net, flow_net  # the cached path never needs the backbones
     else:
         frames = torch.randint(0, 256, (views, 3, 224, 224), dtype=torch.uint8, device=device)
         stacks = torch.randint(0, 256, (views, 10, 224, 224), dtype=torch.uint8, device=device)
+        inputs, modules = [frames, stacks, labels], [rgb_net, flow_net, head]
 
     def step() -> None:
         if path == "cached":
@@ -76,12 +91,11 @@ def measure(path: str, videos: int, steps: int, device: str) -> dict:
         optimizer.step()
 
     step()  # warm-up
-    cuda = device.startswith("cuda")
     if cuda:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
     else:
+        held = _held_bytes(modules, optimizer, inputs)
         _reset_peak()
         base = _rss_kib("VmRSS:") * 1024
     start = time.perf_counter()
@@ -90,7 +104,7 @@ def measure(path: str, videos: int, steps: int, device: str) -> dict:
     if cuda:
         torch.cuda.synchronize()
     seconds = (time.perf_counter() - start) / steps
-    peak = (torch.cuda.max_memory_allocated() if cuda else _rss_kib("VmHWM:") * 1024) - base
+    peak = torch.cuda.max_memory_allocated() if cuda else held + _rss_kib("VmHWM:") * 1024 - base
     return {"path": path, "seconds_per_step": seconds, "peak_bytes": max(peak, 1)}
 
 
