@@ -13,7 +13,7 @@ import numpy as np
 from twostream.data.manifest import Manifest
 from twostream.pipeline.batch import Execution, Task, run_batch
 from twostream.pipeline.decode import FrameSize, VideoDecodeError, VideoReader
-from twostream.pipeline.flow import get_flow_algorithm, quantize_flow
+from twostream.pipeline.flow import FlowError, get_flow_algorithm, quantize_flow
 from twostream.pipeline.frame_store import FrameGroupWriter, FrameStore, source_fingerprint
 from twostream.pipeline.rawframes import import_rawframes_video
 from twostream.pipeline.video_store import tool_version
@@ -31,13 +31,16 @@ class FrameExtractionConfig:
     bound: float = 20.0
     rgb_encoding: str = "jpeg"
     jpeg_quality: int = 95
-    flow_batch: int = 8  # frame pairs per flow call; changes speed and memory, not results
+    flow_batch: int | None = None  # frame pairs solved together (None: the algorithm's choice); not results
 
     def store_config(self, from_rawframes: bool = False) -> dict[str, Any]:
         """The store attributes this configuration writes (flow parameters resolved to their values)."""
         if from_rawframes:
             return {"frame_size": "as imported", "flow": "imported", "flow_params": {}, "bound": float(self.bound),
                     "rgb_encoding": self.rgb_encoding, "jpeg_quality": int(self.jpeg_quality)}
+        if self.flow_batch is not None and (int(self.flow_batch) != self.flow_batch or self.flow_batch < 1):
+            raise FlowError(f"flow_batch (--flow-batch) must be a whole number of frame pairs >= 1, "
+                            f"got {self.flow_batch}")
         algorithm = get_flow_algorithm(self.flow, **self.flow_params)
         return {"frame_size": str(FrameSize.parse(self.frame_size)), "flow": algorithm.name,
                 "flow_params": algorithm.params, "bound": float(self.bound),
@@ -69,6 +72,8 @@ def extract_video_frames(store_path: str, video_id: str, source: str, config: di
     settings = FrameExtractionConfig(**config)
     store = FrameStore.open(store_path)
     algorithm = get_flow_algorithm(settings.flow, **settings.flow_params)
+    if settings.flow_batch:
+        algorithm = algorithm.batched(settings.flow_batch)
     started = time.monotonic()
     reader = VideoReader(source, FrameSize.parse(settings.frame_size))
     with store.write_video(video_id, overwrite=overwrite) as group, reader:
@@ -77,9 +82,10 @@ def extract_video_frames(store_path: str, video_id: str, source: str, config: di
         for frame in reader:
             if writer is None:
                 writer = FrameGroupWriter(group, frame.shape[0], frame.shape[1], settings.rgb_encoding)
+                pairs_per_call = algorithm.pairs_per_call(frame.shape[0], frame.shape[1])
             writer.add_frame(frame, settings.jpeg_quality)
             window.append(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY))
-            if len(window) > settings.flow_batch:
+            if len(window) > pairs_per_call:
                 writer.add_flow(quantize_flow(algorithm.compute(np.stack(window)), settings.bound))
                 window = window[-1:]  # the last frame starts the next window: fields stay aligned
         info = reader.info

@@ -26,7 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bound", type=float, default=20.0, help="flow quantisation bound in pixels (TSN: 20)")
     parser.add_argument("--rgb-encoding", choices=("jpeg", "raw"), default="jpeg")
     parser.add_argument("--jpeg-quality", type=int, default=95)
-    parser.add_argument("--flow-batch", type=int, default=8, help="frame pairs per flow call")
+    parser.add_argument("--flow-batch", type=int, metavar="PAIRS",
+                        help="frame pairs of a video solved together by tvl1, and handed to each flow call "
+                             "(default: tvl1 one pair on the CPU, as many as fit in free GPU memory; others 8); "
+                             "changes speed and memory, never the flow")
     parser.add_argument("--from-rawframes", metavar="DIR",
                         help="import <DIR>/<video_id>/img_*.jpg, flow_x_*, flow_y_* (mmaction2, TSN, denseflow) "
                              "instead of decoding and computing flow")

@@ -9,6 +9,7 @@ import numpy as np
 from twostream.pipeline.flow.errors import FlowError
 
 MIN_SIDE = 3  # the gradients and the median filter need at least three pixels a side
+PAIRS_PER_CALL = 8  # frame pairs handed to one compute call by algorithms that solve pairs one at a time
 
 
 def check_frames(frames: np.ndarray) -> np.ndarray:
@@ -57,6 +58,14 @@ class FlowAlgorithm(ABC):
     @abstractmethod
     def _compute_checked(self, frames: np.ndarray) -> np.ndarray:
         """Flow of validated (N, H, W) uint8 frames as (N-1, H, W, 2) float32."""
+
+    def batched(self, pairs: int) -> FlowAlgorithm:
+        """This algorithm solving `pairs` frame pairs at once where it batches; the result never changes."""
+        return self
+
+    def pairs_per_call(self, height: int, width: int) -> int:
+        """How many frame pairs of height x width to hand to one compute call: bounds memory, not results."""
+        return PAIRS_PER_CALL
 
     def compute(self, frames: np.ndarray) -> np.ndarray:
         """Return the flow between consecutive frames: (N, H, W) uint8 -> (N-1, H, W, 2) float32."""

@@ -79,6 +79,14 @@ class TorchTVL1(FlowAlgorithm):
     def params(self) -> dict[str, Any]:
         return self.tvl1.as_dict()
 
+    def batched(self, pairs: int) -> TorchTVL1:
+        """This TV-L1 solving `pairs` frame pairs per batch (the flow is the same for any batch size)."""
+        return TorchTVL1(self.device, pairs, self.threads, **self.params)
+
+    def pairs_per_call(self, height: int, width: int) -> int:
+        """One batch: `batch_size`, else 1 pair on the CPU and as many as fit in free GPU memory."""
+        return self.batch_size or auto_batch_size(self.device, height, width)
+
     def iter_batches(self, frames: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
         """Yield (start, flow) for consecutive batches of pairs: flow[i] is the field from frame start+i.
 
@@ -86,7 +94,7 @@ class TorchTVL1(FlowAlgorithm):
         """
         frames = check_frames(frames)
         pairs = frames.shape[0] - 1
-        batch = self.batch_size or auto_batch_size(self.device, *frames.shape[1:])
+        batch = self.pairs_per_call(*frames.shape[1:])
         sync_every = GPU_SYNC_EVERY if self.device.type == "cuda" else 1
         with _cpu_threads(self.threads):
             for start in range(0, pairs, batch):

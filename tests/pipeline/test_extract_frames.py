@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from twostream.data.errors import TwostreamError
 from twostream.data.ffmpeg_tools import ffmpeg_executable
 from twostream.data.manifest import Manifest, VideoEntry
 from twostream.pipeline.batch import Execution
@@ -52,6 +53,15 @@ def test_store_holds_frames_and_flow_as_computed_directly(tiny_dataset, referenc
     assert attrs["frames"] == info.frames and attrs["fps"] == info.fps and attrs["flow"] == "farneback"
     assert attrs["source_bytes"] == manifest.video_path(video).stat().st_size and attrs["tool_version"]
     assert store.attrs["config"]["flow_params"] == get_flow_algorithm("farneback").params
+
+
+def test_flow_batch_changes_nothing_in_the_store_and_is_checked(tiny_dataset, reference_store, tmp_path):
+    _, manifest = tiny_dataset
+    config = FrameExtractionConfig(frame_size="native", flow="farneback", flow_batch=3)
+    extract_frames(manifest, tmp_path / "batched.zarr", config, IN_PROCESS)
+    _assert_same_stores(reference_store, tmp_path / "batched.zarr")
+    with pytest.raises(TwostreamError, match="--flow-batch"):
+        extract_frames(manifest, tmp_path / "zero.zarr", FrameExtractionConfig(flow_batch=0), IN_PROCESS)
 
 
 def test_layout_is_few_files_and_stack_sized_chunks(reference_store):

@@ -91,6 +91,17 @@ def test_batches_give_the_same_flow_as_single_pairs():
     np.testing.assert_allclose(batched, single, atol=1e-4)
 
 
+def test_batched_sets_how_many_pairs_each_algorithm_takes_at_once():
+    tvl1 = get_flow_algorithm("tvl1", device="cpu", scales=2, warps=2, iterations=30)
+    assert tvl1.pairs_per_call(96, 128) == 1  # one pair at a time on the CPU unless told
+    four = tvl1.batched(4)
+    assert four.pairs_per_call(96, 128) == 4 and four.params == tvl1.params
+    frames = _moving_frames(6)
+    np.testing.assert_allclose(four.compute(frames), tvl1.compute(frames), atol=1e-4)
+    farneback = get_flow_algorithm("farneback")
+    assert farneback.batched(4) is farneback and farneback.pairs_per_call(96, 128) == 8
+
+
 def test_torch_tvl1_option_errors():
     with pytest.raises(TwostreamError, match="batch_size"):
         get_flow_algorithm("tvl1", batch_size=0)
