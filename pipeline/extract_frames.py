@@ -13,7 +13,8 @@ import numpy as np
 from twostream.data.manifest import Manifest
 from twostream.pipeline.batch import Execution, Task, run_batch
 from twostream.pipeline.decode import FrameSize, VideoDecodeError, VideoReader
-from twostream.pipeline.flow import FlowError, get_flow_algorithm, quantize_flow
+from twostream.pipeline.flow import get_flow_algorithm, quantize_flow
+from twostream.pipeline.flow.base import check_pair_count
 from twostream.pipeline.frame_store import FrameGroupWriter, FrameStore, source_fingerprint
 from twostream.pipeline.rawframes import import_rawframes_video
 from twostream.pipeline.video_store import tool_version
@@ -38,9 +39,7 @@ class FrameExtractionConfig:
         if from_rawframes:
             return {"frame_size": "as imported", "flow": "imported", "flow_params": {}, "bound": float(self.bound),
                     "rgb_encoding": self.rgb_encoding, "jpeg_quality": int(self.jpeg_quality)}
-        if self.flow_batch is not None and (int(self.flow_batch) != self.flow_batch or self.flow_batch < 1):
-            raise FlowError(f"flow_batch (--flow-batch) must be a whole number of frame pairs >= 1, "
-                            f"got {self.flow_batch}")
+        check_pair_count(self.flow_batch, "flow_batch (--flow-batch)")
         algorithm = get_flow_algorithm(self.flow, **self.flow_params)
         return {"frame_size": str(FrameSize.parse(self.frame_size)), "flow": algorithm.name,
                 "flow_params": algorithm.params, "bound": float(self.bound),

@@ -12,6 +12,12 @@ MIN_SIDE = 3  # the gradients and the median filter need at least three pixels a
 PAIRS_PER_CALL = 8  # frame pairs handed to one compute call by algorithms that solve pairs one at a time
 
 
+def check_pair_count(pairs: int | None, name: str) -> None:
+    """Raise FlowError naming `name` unless `pairs` (a batch of frame pairs) is None or a whole number >= 1."""
+    if pairs is not None and (int(pairs) != pairs or pairs < 1):
+        raise FlowError(f"{name} must be a whole number of frame pairs >= 1, got {pairs}")
+
+
 def check_frames(frames: np.ndarray) -> np.ndarray:
     """Return `frames` as a C-contiguous (N, H, W) uint8 array, or raise FlowError saying what is wrong."""
     if not isinstance(frames, np.ndarray):

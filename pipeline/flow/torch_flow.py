@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from twostream.data.devices import resolve_device
-from twostream.pipeline.flow.base import FlowAlgorithm, check_frames
+from twostream.pipeline.flow.base import FlowAlgorithm, check_frames, check_pair_count
 from twostream.pipeline.flow.errors import FlowError
 from twostream.pipeline.flow.params import TVL1Params
 from twostream.pipeline.flow.tvl1 import tvl1_flow
@@ -68,8 +68,7 @@ class TorchTVL1(FlowAlgorithm):
                  threads: int = 1, **params: Any) -> None:
         self.tvl1 = TVL1Params.from_kwargs(**params)
         self.device = flow_device(device)
-        if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
-            raise FlowError(f"batch_size must be a whole number >= 1, got {batch_size}")
+        check_pair_count(batch_size, "batch_size")
         if int(threads) != threads or threads < 0:
             raise FlowError(f"threads must be a whole number >= 0 (0: torch's default), got {threads}")
         self.batch_size = batch_size
