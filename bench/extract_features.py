@@ -11,7 +11,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -23,7 +22,7 @@ from twostream.pipeline.backbones import build_backbone, save_checkpoint  # noqa
 from twostream.pipeline.batch import Execution  # noqa: E402
 from twostream.pipeline.extract_features import FeatureExtractionConfig, extract_features  # noqa: E402
 from twostream.pipeline.extract_frames import FrameExtractionConfig, extract_frames  # noqa: E402
-from twostream.pipeline.feature_store import FeatureStore  # noqa: E402
+from twostream.pipeline.stores.feature_store import FeatureStore  # noqa: E402
 
 UCF101_VIDEOS = 13_320
 

@@ -17,15 +17,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import report, shared_clips, timed  # noqa: E402
 
-from twostream.data.ffmpeg_tools import ffmpeg_executable  # noqa: E402
 from twostream.data.manifest import Manifest, VideoEntry  # noqa: E402
+from twostream.data.runtime import ffmpeg_executable  # noqa: E402
 from twostream.data.splits import index_ucf101  # noqa: E402
 from twostream.data.synthetic import PRESETS, make_synthetic  # noqa: E402
 from twostream.pipeline.batch import Execution  # noqa: E402
-from twostream.pipeline.decode import TSN_SIZE, FrameSize, VideoReader, read_video  # noqa: E402
+from twostream.pipeline.decode import TSN_SIZE, VideoReader, read_video  # noqa: E402
 from twostream.pipeline.extract_frames import FrameExtractionConfig, extract_frames  # noqa: E402
 from twostream.pipeline.flow import FLOW_ALGORITHMS, get_flow_algorithm  # noqa: E402
-from twostream.pipeline.rawframes import export_rawframes  # noqa: E402
+from twostream.pipeline.stores.rawframes import export_rawframes  # noqa: E402
 
 
 def decode_rows(clips: dict[str, Path]) -> list[dict]:

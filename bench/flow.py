@@ -21,8 +21,8 @@ import cv2
 import numpy as np
 import torch
 
-from twostream.data.ffmpeg_tools import ffmpeg_executable
 from twostream.data.reference_data import shared_data_dir
+from twostream.data.runtime import ffmpeg_executable
 from twostream.pipeline.flow import get_flow_algorithm, read_flo
 
 WIDTH, HEIGHT = 340, 256

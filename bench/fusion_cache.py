@@ -48,8 +48,8 @@ def measure(path: str, videos: int, steps: int, device: str) -> dict:
     """Time `steps` training steps of the gate on one path; return seconds per step and peak bytes."""
     import torch
 
-    from twostream.fusion.gating import GatedFusionHead
-    from twostream.fusion.losses import gated_fusion_loss
+    from twostream.fusion.heads.gating import GatedFusionHead
+    from twostream.fusion.training.losses import gated_fusion_loss
     from twostream.pipeline.backbones import build_backbone
 
     torch.manual_seed(0)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from twostream.fusion.training import TrainConfig
+from twostream.fusion.training.loop import TrainConfig
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:

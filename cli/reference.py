@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from twostream.cli.main import build_parser
+from twostream.data.io import write_text_atomic
 
 BEGIN = "<!-- cli-reference:begin -->"
 END = "<!-- cli-reference:end -->"
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     reference = render_reference()
     if args.write:
         path = Path(args.write)
-        path.write_text(replace_block(path.read_text(encoding="utf-8"), reference), encoding="utf-8")
+        write_text_atomic(path, replace_block(path.read_text(encoding="utf-8"), reference))
     else:
         sys.stdout.write(reference + "\n")
     return 0

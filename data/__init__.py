@@ -1,1 +1,1 @@
-"""Datasets, split files, the video manifest, snippet sampling and the synthetic video generator."""
+"""What every stage shares and that needs no model: errors, file I/O, runtime, datasets, sampling, metrics."""

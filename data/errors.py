@@ -19,3 +19,7 @@ class SplitFileError(TwostreamError):
 
 class ManifestError(TwostreamError):
     """A manifest file is missing, malformed, or does not fit the request."""
+
+
+class MetricsError(TwostreamError):
+    """Scores and labels that an accuracy cannot be computed on (mismatched shapes, an empty set)."""

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from twostream.data.errors import ManifestError
+from twostream.data.io import write_text_atomic
 
 MANIFEST_SCHEMA = 1
 SPLIT_ROLES = ("train", "test", "unused")
@@ -117,18 +117,6 @@ def load_manifest(path: str | os.PathLike) -> Manifest:
         return Manifest(payload["dataset"], payload["root"], list(payload["classes"]), videos)
     except (KeyError, TypeError) as error:
         raise ManifestError(f"manifest {source} lacks a field ({error}); rewrite it with `twostream index`") from None
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write text to a file through a temporary file and a rename, so it is never seen half-written."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _split_sort_key(name: str) -> tuple[int, str]:

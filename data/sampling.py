@@ -13,7 +13,8 @@ import numpy as np
 
 from twostream.data.errors import TwostreamError
 
-FLOW_STACK = 5
+STREAMS: tuple[str, str] = ("rgb", "flow")  # the spatial and the temporal stream
+FLOW_STACK = 5  # flow fields per snippet (TSN): 10 input channels, x and y interleaved
 CROP_MODES = (1, 3, 10)
 TSN_SCALES = (1.0, 0.875, 0.75, 0.66)
 

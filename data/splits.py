@@ -175,6 +175,35 @@ def index_folder_tree(root: str | Path, test_fraction: float = 0.3, seed: int = 
     return Manifest("folder", str(root.resolve()), classes, videos)
 
 
+DATASETS: tuple[str, ...] = ("ucf101", "hmdb51", "folder")
+
+
+def index_dataset(
+    dataset: str,
+    videos: str | Path,
+    *,
+    splits: str | Path | None = None,
+    split_numbers: tuple[int, ...] | None = None,
+    allow_missing: bool = False,
+    test_fraction: float = 0.3,
+    seed: int = 0,
+) -> Manifest:
+    """Index a dataset into a Manifest: UCF101 or HMDB51 from their split files, or a folder-per-class tree.
+
+    `splits` is the folder of split files (UCF101, HMDB51), `split_numbers` narrows the splits read,
+    `allow_missing` leaves out listed videos that are not on disk; a folder tree gets one split with
+    `test_fraction` of its videos tested, chosen by a hash seeded with `seed`.
+    """
+    if dataset not in DATASETS:
+        raise TwostreamError(f"unknown dataset kind {dataset!r}; use one of {', '.join(DATASETS)}")
+    if dataset == "folder":
+        return index_folder_tree(videos, test_fraction, seed)
+    if not splits:
+        raise TwostreamError(f"--splits is required for --dataset {dataset}")
+    index = index_ucf101 if dataset == "ucf101" else index_hmdb51
+    return index(splits, videos, split_numbers, allow_missing)
+
+
 def _record(collected: _Collected, relative: str, split: str, role: str, path: Path, number: int, **fields) -> None:
     entry = collected.entries.get(relative)
     if entry is None:

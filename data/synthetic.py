@@ -29,8 +29,8 @@ import ffmpeg
 import numpy as np
 
 from twostream.data.errors import TwostreamError
-from twostream.data.ffmpeg_tools import ffmpeg_executable
-from twostream.data.manifest import write_text_atomic
+from twostream.data.io import atomic_path, write_text_atomic
+from twostream.data.runtime import ffmpeg_executable
 
 SHAPES = ("Disc", "Square", "Triangle", "Cross", "Ring", "Diamond")
 COLOURS = {
@@ -288,21 +288,24 @@ def render_video(config: SyntheticConfig, spec: VideoSpec) -> np.ndarray:
 def encode_video(frames: np.ndarray, path: Path, fps: float, container: str) -> None:
     """Encode RGB frames to an mp4 (h264) or avi (xvid) file, atomically."""
     n, h, w, _ = frames.shape
-    temporary = path.with_name(f".{path.stem}.partial{path.suffix}")
+    with atomic_path(path) as temporary:
+        _encode(frames, temporary, fps, container)
+
+
+def _encode(frames: np.ndarray, path: Path, fps: float, container: str) -> None:
+    n, h, w, _ = frames.shape
     codec = {"mp4": {"vcodec": "libx264", "preset": "veryfast", "crf": 16, "movflags": "+faststart"},
              "avi": {"vcodec": "libxvid", "q:v": 3, "vtag": "XVID"}}[container]
     process = (
         ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{w}x{h}", framerate=fps)
-        .output("file:" + str(temporary), format=container, pix_fmt="yuv420p", threads=1, **codec)
+        .output("file:" + str(path), format=container, pix_fmt="yuv420p", threads=1, **codec)
         .overwrite_output()
         .global_args("-hide_banner", "-loglevel", "error", "-nostdin")
         .run_async(cmd=ffmpeg_executable(), pipe_stdin=True, pipe_stderr=True)
     )
     _, err = process.communicate(np.ascontiguousarray(frames).tobytes())
     if process.returncode != 0:
-        temporary.unlink(missing_ok=True)
         raise TwostreamError(f"ffmpeg could not encode {path}: {err.decode('utf-8', 'replace').strip()}")
-    os.replace(temporary, path)
 
 
 def split_test_groups(split: int, groups: int) -> set[int]:

@@ -3,40 +3,105 @@ the cached features, train a head (gated fusion, m-fusion, amplification, baseli
 compare every method on the test list in one table."""
 from __future__ import annotations
 
-import json
+import dataclasses
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import torch
 
 from twostream.data.manifest import Manifest
+from twostream.data.metrics import VideoScores
 from twostream.data.validation import carve_validation
-from twostream.fusion.analysis import analyse, write_analysis
-from twostream.fusion.amplification import FeatureAmplificationHead
-from twostream.fusion.errors import FusionError
+from twostream.fusion import late
+from twostream.fusion.errors import FusionError, ReportError
 from twostream.fusion.features import FeatureSource, InMemoryFeatureSource, averaged_logits
-from twostream.fusion.gating import GatedFusionHead
-from twostream.fusion.late import late_fusion_scores
-from twostream.fusion.map_fusion import widen_body_for_concat
-from twostream.fusion.multiplicative import baseline_a_head, baseline_b_head, multiplicative_fusion_head
+from twostream.fusion.heads.amplification import FeatureAmplificationHead
+from twostream.fusion.heads.gating import GatedFusionHead
+from twostream.fusion.heads.map_fusion import widen_body_for_concat
+from twostream.fusion.heads.multiplicative import baseline_a_head, baseline_b_head, multiplicative_fusion_head
 from twostream.fusion.results import ResultsTable
-from twostream.fusion.runs import PREDICTIONS, RunDir
-from twostream.fusion.store_source import ZarrFeatureSource
-from twostream.fusion.training import FitResult, TrainConfig, train_fusion_head, train_gated_fusion
+from twostream.fusion.sources import ZarrFeatureSource
+from twostream.fusion.training.analysis import analyse
+from twostream.fusion.training.loop import FitResult, TrainConfig, train_fusion_head, train_gated_fusion
+from twostream.fusion.training.runs import PREDICTIONS, RunDir, load_run
 from twostream.pipeline.backbones import load_checkpoint
-from twostream.pipeline.feature_readers import open_feature_store
-from twostream.pipeline.feature_store import FeatureReader
+from twostream.pipeline.stores.feature_readers import open_feature_store
+from twostream.pipeline.stores.feature_store import FeatureReader
 
 log = logging.getLogger(__name__)
 
 HEADS = ("mfusion", "baseline-a", "baseline-b", "amplification")
 HEAD_INPUTS = {"maps": ("rgb_map", "flow_map"), "vectors": ("rgb_vec", "flow_vec")}
-LATE_NAMES = {"spatial": "spatial only", "temporal": "temporal only", "average": "average of scores",
-              "tsn_1_1.5": "weighted average 1:1.5 (TSN)", "weighted_search": "weighted average (grid search)",
-              "l2_softmax_average": "average of l2-normalised softmax", "sci": "SCI weighting"}
+GATE_FUSIONS = ("conv", "concat")
+GATE_ACTIVATIONS = ("relu", "softmax")
+
+
+def _check_common(split: str, dropout: float, val_fraction: float) -> None:
+    if not split:
+        raise FusionError("split must be a split name such as '1', or 'all'")
+    if not 0.0 <= dropout < 1.0:
+        raise FusionError(f"dropout must be in [0, 1), got {dropout}")
+    if not 0.0 < val_fraction < 1.0:
+        raise FusionError(f"val_fraction must be in (0, 1), got {val_fraction}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class GateConfig:
+    """Settings of train-gate (defaults: gated TSN's): the gate's make-up, Algorithm 1's lambda, the data carve."""
+
+    split: str = "1"
+    fusion: str = "conv"
+    activation: str = "relu"
+    lam: float = 1.0
+    tap: str | None = None  # the map the gate reads (None: the store's map tap)
+    checkpoint: str | None = None  # the spatial checkpoint (None: the one the store records)
+    dropout: float = 0.8
+    val_fraction: float = 0.2
+    training: TrainConfig = field(default_factory=TrainConfig)
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        """Refuse settings the gate cannot be trained with."""
+        _check_common(self.split, self.dropout, self.val_fraction)
+        if self.fusion not in GATE_FUSIONS:
+            raise FusionError(f"gate fusion {self.fusion!r}: use one of {', '.join(GATE_FUSIONS)}")
+        if self.activation not in GATE_ACTIVATIONS:
+            raise FusionError(f"gate activation {self.activation!r}: use one of {', '.join(GATE_ACTIVATIONS)}")
+        if self.lam < 0:
+            raise FusionError(f"lambda must be non-negative, got {self.lam}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class HeadConfig:
+    """Settings of train-mfuse: which head, on which features, its final score weights and the data carve."""
+
+    split: str = "1"
+    head: str = "mfusion"
+    on: str = "maps"
+    width: int = 2048
+    score_weights: tuple[float, ...] | None = (2.0, 3.0, 4.0)  # head:spatial:temporal; None scores the head alone
+    checkpoint: str | None = None
+    dropout: float = 0.5
+    val_fraction: float = 0.2
+    training: TrainConfig = field(default_factory=TrainConfig)
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        """Refuse settings the head cannot be trained with."""
+        _check_common(self.split, self.dropout, self.val_fraction)
+        if self.head not in HEADS:
+            raise FusionError(f"unknown head {self.head!r}; choose from {', '.join(HEADS)}")
+        if self.on not in HEAD_INPUTS:
+            raise FusionError(f"--on {self.on!r}: use one of {', '.join(HEAD_INPUTS)}")
+        if self.width < 1:
+            raise FusionError(f"m-fusion width must be at least 1, got {self.width}")
+        if self.score_weights is not None:
+            object.__setattr__(self, "score_weights", tuple(float(w) for w in self.score_weights))
+            if len(self.score_weights) != 3 or min(self.score_weights) < 0 or sum(self.score_weights) <= 0:
+                raise FusionError(f"score weights are three non-negative numbers, not all zero (head, spatial, "
+                                  f"temporal); got {list(self.score_weights)}")
 
 
 @dataclass
@@ -123,57 +188,51 @@ def head_inputs(kind: str, on: str) -> tuple[str, str]:
     return ("rgb_map", "flowmag") if kind == "amplification" else HEAD_INPUTS[on]
 
 
-def train_gate(store_path: str | Path, manifest: Manifest, runs: str | Path, name: str, split: str = "1",
-               fusion: str = "conv", activation: str = "relu", lam: float = 1.0, tap: str | None = None,
-               checkpoint: str | None = None, dropout: float = 0.8, val_fraction: float = 0.2,
-               config: TrainConfig = TrainConfig(), overwrite: bool = False) -> dict[str, FitResult]:
+def train_gate(store_path: str | Path, manifest: Manifest, runs: str | Path, name: str,
+               config: GateConfig = GateConfig()) -> dict[str, FitResult]:
     """Train gated fusion with Algorithm 1 on each requested split; write runs/<name>/split<N>/."""
     store = open_feature_store(store_path)
+    training = config.training
     results = {}
-    for each in resolve_splits(manifest, split):
+    for each in resolve_splits(manifest, config.split):
         sources = split_sources(store, manifest, each, ["rgb_map", "flow_map", "rgb_logits", "flow_logits"],
-                                val_fraction, config.seed, tap)
-        torch.manual_seed(config.seed)  # the head's new layers start from the run's seed, whatever ran before
-        head = build_gate(store, sources, checkpoint, tap, fusion, activation, dropout)
-        run = RunDir.create(Path(runs) / name, f"split{each}", overwrite)
-        settings = TrainConfig(**{**config.__dict__, "eval_crop": sources.centre_crop})
-        results[each] = train_gated_fusion(head, sources.train, sources.val, settings, lam, run,
+                                config.val_fraction, training.seed, config.tap)
+        torch.manual_seed(training.seed)  # the head's new layers start from the run's seed, whatever ran before
+        head = build_gate(store, sources, config.checkpoint, config.tap, config.fusion, config.activation,
+                          config.dropout)
+        run = RunDir.create(Path(runs) / name, f"split{each}", config.overwrite)
+        settings = dataclasses.replace(training, eval_crop=sources.centre_crop)
+        results[each] = train_gated_fusion(head, sources.train, sources.val, settings, config.lam, run,
                                            evaluate_on={"val": sources.val, "test": sources.test})
         trained = results[each].model
-        write_analysis(run.path, {name: analyse(source, trained, config.device)
-                                  for name, source in (("val", sources.val), ("test", sources.test))})
-        _write_method(run, f"gated fusion ({fusion}, {activation}, lambda={lam:g})")
+        run.write_analysis({name: analyse(source, trained, training.device)
+                            for name, source in (("val", sources.val), ("test", sources.test))})
+        run.update_config(method=f"gated fusion ({config.fusion}, {config.activation}, lambda={config.lam:g})")
     return results
 
 
-def train_mfuse(store_path: str | Path, manifest: Manifest, runs: str | Path, name: str, split: str = "1",
-                head: str = "mfusion", on: str = "maps", width: int = 2048, score_weights: Sequence[float] = (2, 3, 4),
-                checkpoint: str | None = None, dropout: float = 0.5, val_fraction: float = 0.2,
-                config: TrainConfig = TrainConfig(), overwrite: bool = False) -> dict[str, FitResult]:
+def train_mfuse(store_path: str | Path, manifest: Manifest, runs: str | Path, name: str,
+                config: HeadConfig = HeadConfig()) -> dict[str, FitResult]:
     """Train an m-fusion, amplification or baseline head on each requested split; write runs/<name>/split<N>/."""
     store = open_feature_store(store_path)
-    inputs = head_inputs(head, on)
+    training = config.training
+    inputs = head_inputs(config.head, config.on)
     results = {}
-    for each in resolve_splits(manifest, split):
-        sources = split_sources(store, manifest, each, [*inputs, "rgb_logits", "flow_logits"], val_fraction,
-                                config.seed)
-        torch.manual_seed(config.seed)  # the head's new layers start from the run's seed, whatever ran before
-        model = build_head(head, on, store, sources, checkpoint, width, dropout)
-        run = RunDir.create(Path(runs) / name, f"split{each}", overwrite)
-        settings = TrainConfig(**{**config.__dict__, "eval_crop": sources.centre_crop})
-        results[each] = train_fusion_head(model, inputs, head, sources.train, sources.val, settings, score_weights,
-                                          run, evaluate_on={"val": sources.val, "test": sources.test})
-        write_analysis(run.path, {name: analyse(source) for name, source in (("val", sources.val),
-                                                                                ("test", sources.test))})
-        weights = ":".join(f"{w:g}" for w in score_weights) if score_weights else "head only"
-        _write_method(run, f"{head} on {'flow magnitude' if head == 'amplification' else on} ({weights})")
+    for each in resolve_splits(manifest, config.split):
+        sources = split_sources(store, manifest, each, [*inputs, "rgb_logits", "flow_logits"], config.val_fraction,
+                                training.seed)
+        torch.manual_seed(training.seed)  # the head's new layers start from the run's seed, whatever ran before
+        model = build_head(config.head, config.on, store, sources, config.checkpoint, config.width, config.dropout)
+        run = RunDir.create(Path(runs) / name, f"split{each}", config.overwrite)
+        settings = dataclasses.replace(training, eval_crop=sources.centre_crop)
+        results[each] = train_fusion_head(model, inputs, config.head, sources.train, sources.val, settings,
+                                          config.score_weights, run,
+                                          evaluate_on={"val": sources.val, "test": sources.test})
+        run.write_analysis({name: analyse(source) for name, source in (("val", sources.val), ("test", sources.test))})
+        weights = ":".join(f"{w:g}" for w in config.score_weights) if config.score_weights else "head only"
+        fused = "flow magnitude" if config.head == "amplification" else config.on
+        run.update_config(method=f"{config.head} on {fused} ({weights})")
     return results
-
-
-def _write_method(run: RunDir, method: str) -> None:
-    config = json.loads((run.path / "config.json").read_text())
-    config["method"] = method
-    run.write_config(config)
 
 
 def evaluate(store_path: str | Path, manifest: Manifest, run_roots: Sequence[str | Path], split: str = "1",
@@ -185,25 +244,29 @@ def evaluate(store_path: str | Path, manifest: Manifest, run_roots: Sequence[str
         sources = split_sources(store, manifest, each, ["rgb_logits", "flow_logits"], val_fraction, seed)
         val_rgb, val_flow = averaged_logits(sources.val, "rgb"), averaged_logits(sources.val, "flow")
         test_rgb, test_flow = averaged_logits(sources.test, "rgb"), averaged_logits(sources.test, "flow")
-        fused, flow_weight = late_fusion_scores(val_rgb, val_flow, sources.val.labels, test_rgb, test_flow)
+        fused, flow_weight = late.late_fusion_scores(val_rgb, val_flow, sources.val.labels, test_rgb, test_flow)
         log.info("split %s: grid search chose flow weight %.2f", each, flow_weight)
         for rule, scores in fused.items():
-            table.add_scores(LATE_NAMES[rule], f"split {each}", scores, sources.test.labels)
+            table.add_scores(late.TITLES[rule], f"split {each}", scores, sources.test.labels)
         for root in run_roots:
-            method, scores, labels = _run_scores(Path(root) / f"split{each}", sources.test)
-            table.add_scores(method, f"split {each}", scores, labels)
+            method, scored = _run_scores(Path(root) / f"split{each}", sources.test)
+            table.add_scores(method, f"split {each}", scored.scores, scored.labels)
     return table
 
 
-def _run_scores(folder: Path, test: InMemoryFeatureSource) -> tuple[str, np.ndarray, np.ndarray]:
-    predictions = folder / PREDICTIONS
-    if not predictions.is_file():
+def _run_scores(folder: Path, test: InMemoryFeatureSource) -> tuple[str, VideoScores]:
+    """A run's name and its test results, in the order of `test`'s videos."""
+    if not (folder / PREDICTIONS).is_file():
         raise FusionError(f"{folder} has no {PREDICTIONS}; train it with train-gate or train-mfuse for this split")
-    records = {r["video_id"]: r for r in json.loads(predictions.read_text()).get("test", [])}
-    missing = [v for v in test.video_ids if v not in records]
+    try:
+        run = load_run(folder)
+    except ReportError as error:
+        raise FusionError(str(error)) from None
+    records = run.predictions.get("test", [])
+    present = {record["video_id"] for record in records}
+    missing = [v for v in test.video_ids if v not in present]
     if missing:
-        raise FusionError(f"{predictions} lacks test predictions for {len(missing)} videos (e.g. {missing[0]!r}); "
-                          "was it trained on another manifest or split?")
-    config = json.loads((folder / "config.json").read_text())
-    scores = np.array([records[v]["scores"] for v in test.video_ids], dtype=np.float32)
-    return config.get("method", folder.parent.name), scores, test.labels
+        raise FusionError(f"{folder / PREDICTIONS} lacks test predictions for {len(missing)} videos (e.g. "
+                          f"{missing[0]!r}); was it trained on another manifest or split?")
+    scored = VideoScores.from_records([r for r in records if r["video_id"] in set(test.video_ids)])
+    return str(run.config.get("method", folder.parent.name)), scored.aligned(test.video_ids)

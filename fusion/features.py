@@ -23,9 +23,9 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from twostream.data.sampling import STREAMS
 from twostream.fusion.errors import FeatureSourceError
 
-STREAMS: tuple[str, str] = ("rgb", "flow")
 # Number of dimensions after the leading (snippets, crops) pair, per field.
 FIELD_TRAILING_DIMS: Mapping[str, int] = {
     "rgb_map": 3,

@@ -10,8 +10,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from twostream.data.metrics import mean_class_accuracy, top1_accuracy
 from twostream.fusion.errors import FusionError
-from twostream.fusion.metrics import mean_class_accuracy, top1_accuracy
 
 TSN_RATIO: tuple[float, float] = (1.0, 1.5)
 DEFAULT_WEIGHT_GRID: tuple[float, ...] = tuple(float(x) for x in np.round(np.linspace(0.0, 1.0, 21), 4))
@@ -126,6 +126,18 @@ def weighted_scores(scores: Sequence[np.ndarray], weights: Sequence[float]) -> n
     return sum(w * np.asarray(s, dtype=np.float64) for w, s in zip(weights, scores)) / total
 
 
+# The rules' titles in every table and figure, by rule name.
+TITLES: Mapping[str, str] = {
+    "spatial": "spatial only",
+    "temporal": "temporal only",
+    "average": "average of scores",
+    "tsn_1_1.5": "weighted average 1:1.5 (TSN)",
+    "weighted_search": "weighted average (grid search)",
+    "l2_softmax_average": "average of l2-normalised softmax",
+    "sci": "SCI weighting",
+}
+SEARCHED_RULE = "weighted_search"
+
 PARAMETER_FREE_RULES: Mapping[str, ScoreRule] = {
     "spatial": spatial_only,
     "temporal": temporal_only,
@@ -136,11 +148,16 @@ PARAMETER_FREE_RULES: Mapping[str, ScoreRule] = {
 }
 
 
-def late_fusion_scores(val_rgb: np.ndarray, val_flow: np.ndarray, val_labels: np.ndarray,
+def late_fusion_scores(val_rgb: np.ndarray | None, val_flow: np.ndarray | None, val_labels: np.ndarray | None,
                        test_rgb: np.ndarray, test_flow: np.ndarray,
-                       grid: Sequence[float] = DEFAULT_WEIGHT_GRID) -> tuple[dict[str, np.ndarray], float]:
-    """Return every late-fusion rule's test scores by name, and the flow weight the grid search chose on validation."""
-    flow_weight = search_flow_weight(val_rgb, val_flow, val_labels, grid)
+                       grid: Sequence[float] = DEFAULT_WEIGHT_GRID) -> tuple[dict[str, np.ndarray], float | None]:
+    """Return every late-fusion rule's test scores by name, and the flow weight the grid search chose on validation.
+
+    Without validation scores (all three None) the searched weighting is left out and the weight is None.
+    """
     fused = {name: rule(test_rgb, test_flow) for name, rule in PARAMETER_FREE_RULES.items()}
-    fused["weighted_search"] = weighted_average(test_rgb, test_flow, flow_weight)
+    if val_rgb is None or val_flow is None or val_labels is None:
+        return fused, None
+    flow_weight = search_flow_weight(val_rgb, val_flow, val_labels, grid)
+    fused[SEARCHED_RULE] = weighted_average(test_rgb, test_flow, flow_weight)
     return fused, flow_weight

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from twostream.data.metrics import mean_class_accuracy, top1_accuracy
 from twostream.fusion.errors import FusionError
-from twostream.fusion.metrics import mean_class_accuracy, top1_accuracy
 
 METRICS: tuple[str, str] = ("mean_class_accuracy", "top1")
 _HEADINGS = {"mean_class_accuracy": "mean class acc.", "top1": "top-1"}

@@ -48,11 +48,11 @@ class Execution:
         return max(1, self.workers or os.cpu_count() or 1)
 
 
-Progress = Callable[[int, int, int], None]  # (done, total, failed)
+BatchProgress = Callable[[int, int, int], None]  # called with (done, total, failed) as videos finish
 
 
 def run_batch(tasks: Sequence[Task], execution: Execution = Execution(),
-              progress: Progress | None = None,
+              progress: BatchProgress | None = None,
               on_result: Callable[[str, Any], None] | None = None,
               on_error: Callable[[str, str, int], None] | None = None) -> BatchResult:
     """Run every task, retrying failures; call `on_result`/`on_error` in the driver as each one ends."""

@@ -14,7 +14,7 @@ import ffmpeg
 import numpy as np
 
 from twostream.data.errors import TwostreamError
-from twostream.data.ffmpeg_tools import ffmpeg_executable
+from twostream.data.runtime import ffmpeg_executable
 
 # A decoded video shorter than this share of its container's duration is treated as truncated.
 DEFAULT_MIN_DURATION_RATIO = 0.75

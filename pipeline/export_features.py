@@ -10,9 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import os
-import shutil
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,10 +19,12 @@ from typing import Any
 import h5py
 
 from twostream.data.errors import TwostreamError
-from twostream.pipeline.feature_h5 import COMPRESSIONS, EXPORT_KEY, VIDEOS, create_dataset, write_attrs
-from twostream.pipeline.feature_npy import ROOT_SIDECAR, SIDECAR, npy_name, video_sidecar, write_npy
-from twostream.pipeline.feature_store import FLOWMAG, STREAMS, FeatureStore, snippet_blocks
-from twostream.pipeline.video_store import ATTRS_KEY, COMPLETE, tool_version
+from twostream.data.io import atomic_path
+from twostream.data.sampling import STREAMS
+from twostream.pipeline.stores.feature_h5 import COMPRESSIONS, EXPORT_KEY, VIDEOS, create_dataset, write_attrs
+from twostream.pipeline.stores.feature_npy import ROOT_SIDECAR, SIDECAR, npy_name, video_sidecar, write_npy
+from twostream.pipeline.stores.feature_store import FLOWMAG, FeatureStore, snippet_blocks
+from twostream.pipeline.stores.video_store import ATTRS_KEY, COMPLETE, tool_version
 
 FORMATS = ("npy", "h5")
 BLOCK_BYTES = 64 << 20
@@ -140,22 +140,42 @@ class _H5Writer:
             handle.attrs[COMPLETE] = True  # written last
 
 
-def export_features(store_path: str | os.PathLike, out: str | os.PathLike, format: str,
-                    taps: Sequence[str] | None = None, streams: Sequence[str] = STREAMS,
-                    video_ids: Sequence[str] | None = None, compression: str | None = None,
-                    overwrite: bool = False, progress: Callable[[int, int, int], None] | None = None,
-                    block_bytes: int = BLOCK_BYTES) -> ExportSummary:
-    """Export a features store's complete videos as npy files (a folder) or one HDF5 file.
+@dataclass(frozen=True, kw_only=True)
+class ExportConfig:
+    """What export-features writes: the format, which taps, streams and videos, compression, overwriting."""
 
-    `taps`, `streams` and `video_ids` narrow what is exported; `compression` (gzip, lzf) applies to h5;
-    at most `block_bytes` of an array are read at once. An existing `out` is refused unless `overwrite`.
+    format: str  # npy: a folder of .npy files per video; h5: one HDF5 file
+    taps: tuple[str, ...] | None = None  # TAP, STREAM/TAP or flowmag (None: every tap and flowmag)
+    streams: tuple[str, ...] = STREAMS
+    video_ids: tuple[str, ...] | None = None  # None: every complete video
+    compression: str | None = None  # h5 only: gzip (the default) or lzf
+    overwrite: bool = False
+    block_bytes: int = BLOCK_BYTES  # at most this much of an array is read at once
+
+    def __post_init__(self) -> None:
+        """Refuse a format, compression or block size that cannot be written."""
+        if self.format not in FORMATS:
+            raise ExportError(f"unknown format {self.format!r}; use one of {', '.join(FORMATS)}")
+        if self.format == "npy" and self.compression:
+            raise ExportError("npy files are written uncompressed; --compression applies to --format h5")
+        if self.compression and self.compression not in COMPRESSIONS:
+            raise ExportError(f"unknown compression {self.compression!r}; use one of {', '.join(COMPRESSIONS)}")
+        if self.block_bytes < 1:
+            raise ExportError(f"block_bytes must be positive, got {self.block_bytes}")
+        for name in ("taps", "streams", "video_ids"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, tuple(value))
+
+
+def export_features(store_path: str | os.PathLike, out: str | os.PathLike, config: ExportConfig,
+                    progress: Callable[[int, int, int], None] | None = None) -> ExportSummary:
+    """Export a features store's complete videos as npy files (a folder) or one HDF5 file, atomically.
+
+    `config` narrows what is exported; an existing `out` is refused unless `config.overwrite`.
     """
-    if format not in FORMATS:
-        raise ExportError(f"unknown format {format!r}; use one of {', '.join(FORMATS)}")
-    if format == "npy" and compression:
-        raise ExportError("npy files are written uncompressed; --compression applies to --format h5")
-    if compression and compression not in COMPRESSIONS:
-        raise ExportError(f"unknown compression {compression!r}; use one of {', '.join(COMPRESSIONS)}")
+    format, taps, streams, video_ids = config.format, config.taps, config.streams, config.video_ids
+    compression, overwrite, block_bytes = config.compression, config.overwrite, config.block_bytes
     store = FeatureStore.open(store_path)
     arrays = select_arrays(store, streams, taps)
     wanted, skipped = select_videos(store, video_ids)
@@ -169,8 +189,7 @@ def export_features(store_path: str | os.PathLike, out: str | os.PathLike, forma
         raise ExportError(f"{out} exists; pass --overwrite to replace it")
     out.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    partial = _partial_path(out, format)
-    try:
+    with atomic_path(out, directory=format == "npy") as partial:
         writer = (_NpyWriter(partial, store, arrays, block_bytes) if format == "npy"
                   else _H5Writer(partial, store, arrays, block_bytes, compression or "gzip"))
         for done, video_id in enumerate(wanted, 1):
@@ -180,34 +199,4 @@ def export_features(store_path: str | os.PathLike, out: str | os.PathLike, forma
         export = {"source": str(store.path.resolve()), "format": format, "arrays": arrays, "skipped": skipped,
                   "tool_version": tool_version(), "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         writer.finish(export)
-        _move_into_place(partial, out)
-    except BaseException:
-        _remove(partial)
-        raise
     return ExportSummary(str(out), format, arrays, wanted, skipped, time.monotonic() - started)
-
-
-def _partial_path(out: Path, format: str) -> Path:
-    partial = out.with_name(f".{out.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    if format == "npy":
-        partial.mkdir()
-    return partial
-
-
-def _move_into_place(partial: Path, out: Path) -> None:
-    if out.is_dir() and not out.is_symlink():
-        aside = out.with_name(f".{out.name}.replaced-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-        os.rename(out, aside)
-        os.rename(partial, out)
-        shutil.rmtree(aside, ignore_errors=True)
-        return
-    if partial.is_dir() and out.exists():
-        out.unlink()
-    os.replace(partial, out)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)

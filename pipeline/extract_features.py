@@ -2,7 +2,7 @@
 video in frames.zarr, and write their taps to features.zarr."""
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import functools
 import logging
 from dataclasses import asdict, dataclass, field
@@ -13,18 +13,29 @@ import cv2
 import numpy as np
 import torch
 
+from twostream.data.io import prefetch
 from twostream.data.manifest import Manifest
-from twostream.data.sampling import (FLOW_STACK, Crop, cut, cut_flow, evaluation_crops, evaluation_snippets,
-                                     flow_channels, rgb_index)
+from twostream.data.runtime import autocast, resolve_device
+from twostream.data.sampling import (
+    FLOW_STACK,
+    STREAMS,
+    Crop,
+    cut,
+    cut_flow,
+    evaluation_crops,
+    evaluation_snippets,
+    flow_channels,
+    rgb_index,
+)
 from twostream.pipeline.backbones import Backbone, load_checkpoint
 from twostream.pipeline.batch import Execution, Task, run_batch
-from twostream.pipeline.feature_store import FLOWMAG, STREAMS, FeatureStore, tap_dtype, write_array
 from twostream.pipeline.flow import dequantize_flow
-from twostream.pipeline.frame_store import FrameStore
-from twostream.pipeline.prefetch import prefetch
-from twostream.pipeline.video_store import StoreError
+from twostream.pipeline.stores.feature_store import FLOWMAG, FeatureStore, tap_dtype, write_array
+from twostream.pipeline.stores.frame_store import FrameStore
+from twostream.pipeline.stores.video_store import StoreError
 
 log = logging.getLogger(__name__)
+DEFAULT_CROP_SIZE = 224  # TSN's test crops
 
 
 @dataclass(frozen=True)
@@ -37,8 +48,9 @@ class FeatureExtractionConfig:
     flow_taps: tuple[str, ...] | None = None
     snippets: int = 25
     crops: int = 10
-    crop_size: int = 224
-    input_size: int | None = None  # resize crops to this side before the network (None: crop size)
+    # None: what the checkpoints record (input_size; a crop of that size), else TSN's 224 crops fed as they are
+    crop_size: int | None = None
+    input_size: int | None = None  # resize crops to this side before the network (None: see crop_size)
     batch_size: int = 50  # views per forward pass
     device: str = "cpu"
     amp: bool = True  # bf16/fp16 autocast on CUDA; CPU stays exact
@@ -55,6 +67,7 @@ class StreamModel:
     sha256: str
     taps: tuple[str, ...]
     class_names: tuple[str, ...] | None
+    preprocessing: dict[str, int] = field(default_factory=dict)  # input and crop size the checkpoint records
 
     def describe(self) -> dict[str, Any]:
         """What the store records of this stream."""
@@ -78,7 +91,29 @@ def load_stream(stream: str, checkpoint: str, taps: tuple[str, ...] | None, devi
     for tap in chosen:
         if tap not in net.taps:
             raise StoreError(f"{net.name} has no tap {tap!r}; it has {', '.join(net.taps)}")
-    return StreamModel(stream, net, loaded.sha256, chosen, loaded.class_names)
+    recorded = {key: int(loaded.config[key]) for key in ("input_size", "crop_size")
+                if isinstance(loaded.config.get(key), int)}
+    return StreamModel(stream, net, loaded.sha256, chosen, loaded.class_names, recorded)
+
+
+def with_checkpoint_sizes(config: FeatureExtractionConfig) -> FeatureExtractionConfig:
+    """Fill the crop and input sizes left unset from what the checkpoints record (their preprocessing).
+
+    A checkpoint trained at input size N records it: its crops are cut at N (unless it records a crop
+    size) and fed at N. Without a record, crops are TSN's 224 pixels, fed as they are. The two
+    checkpoints must agree on what they record when a size is left unset.
+    """
+    if config.crop_size is not None and config.input_size is not None:
+        return config
+    recorded: dict[str, int] = {}
+    for stream in STREAMS:
+        for key, value in _model(config, stream).preprocessing.items():
+            if recorded.setdefault(key, value) != value:
+                raise StoreError(f"the rgb and flow checkpoints record different {key.replace('_', ' ')}s "
+                                 f"({recorded[key]} and {value}); pass --{key.replace('_', '-')}")
+    crop_size = config.crop_size or recorded.get("crop_size") or recorded.get("input_size") or DEFAULT_CROP_SIZE
+    input_size = config.input_size or recorded.get("input_size") or crop_size
+    return dataclasses.replace(config, crop_size=crop_size, input_size=input_size)
 
 
 def store_config(config: FeatureExtractionConfig, frames: FrameStore) -> dict[str, Any]:
@@ -144,11 +179,9 @@ def _forward(model: StreamModel, batch: np.ndarray, device: str, amp: bool) -> d
     snippets, crops = batch.shape[:2]
     x = torch.from_numpy(batch.reshape(snippets * crops, *batch.shape[2:])).to(device, non_blocking=True)
     x = model.net.normalization.apply(x, model.stream)
-    cuda = device.startswith("cuda")
-    if cuda:
+    if device.startswith("cuda"):
         x = x.contiguous(memory_format=torch.channels_last)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda and amp else contextlib.nullcontext()
-    with torch.inference_mode(), autocast:
+    with torch.inference_mode(), autocast(device, amp):
         outputs = model.net.forward_taps(x, model.taps)
     return {tap: value.float().cpu().numpy().reshape(snippets, crops, *value.shape[1:])
             for tap, value in outputs.items()}
@@ -200,6 +233,8 @@ def extract_features(
     `overwrite`); failures are retried, recorded with their error, and the batch goes on.
     """
     frames = FrameStore.open(frames_store)
+    config = dataclasses.replace(config, device=str(resolve_device(config.device)))
+    config = with_checkpoint_sizes(config)
     for stream in STREAMS:
         model = _model(config, stream)
         if model.net.num_classes != len(manifest.classes) and not config.any_classes:

@@ -15,9 +15,9 @@ from twostream.pipeline.batch import Execution, Task, run_batch
 from twostream.pipeline.decode import FrameSize, VideoDecodeError, VideoReader
 from twostream.pipeline.flow import get_flow_algorithm, quantize_flow
 from twostream.pipeline.flow.base import check_pair_count
-from twostream.pipeline.frame_store import FrameGroupWriter, FrameStore, source_fingerprint
-from twostream.pipeline.rawframes import import_rawframes_video
-from twostream.pipeline.video_store import tool_version
+from twostream.pipeline.stores.frame_store import FrameGroupWriter, FrameStore, source_fingerprint
+from twostream.pipeline.stores.rawframes import import_rawframes_video
+from twostream.pipeline.stores.video_store import tool_version
 
 log = logging.getLogger(__name__)
 

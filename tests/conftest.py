@@ -5,10 +5,21 @@ from pathlib import Path
 
 import pytest
 
+from twostream.data.reference_data import shared_data_dir, shared_data_required
 from twostream.pipeline.batch import Execution
 from twostream.pipeline.extract_frames import FrameExtractionConfig, extract_frames
 
-from twostream.data.reference_data import shared_data_dir, shared_data_required
+
+@pytest.fixture(scope="session", autouse=True)
+def single_thread_torch():
+    """Run torch on one thread: the networks and tensors of the tests are tiny, and on two shared cores
+    thread hand-offs cost more than they save (and one thread gives one order of float sums)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")
@@ -96,14 +107,11 @@ def feature_store(tiny_dataset, reference_store, features_config, tmp_path_facto
 
 
 @pytest.fixture(scope="session")
-def streams_data(tmp_path_factory):
+def streams_data(tmp_path_factory, fast_frames_config):
     """A synthetic set whose cues are all intact (3 classes, 6 groups, 64x48), its manifest, and a frames
     store (native size, Farneback flow) holding split 1's training videos."""
     from twostream.data.splits import index_ucf101
     from twostream.data.synthetic import SyntheticConfig, make_synthetic
-    from twostream.pipeline.batch import Execution
-    from twostream.pipeline.extract_frames import FrameExtractionConfig, extract_frames
-
     config = SyntheticConfig(classes=3, videos_per_class=24, groups=6, width=64, height=48, frames=12, fps=10.0,
                              degrade_fraction=0.0)
     folder = tmp_path_factory.mktemp("streams")
@@ -111,8 +119,7 @@ def streams_data(tmp_path_factory):
     manifest = index_ucf101(root / "splits", root / "videos")
     training = manifest.subset(video.video_id for video in manifest.select(1, "train"))
     store = folder / "frames.zarr"
-    summary = extract_frames(training, store, FrameExtractionConfig(frame_size="native", flow="farneback"),
-                             Execution(no_cluster=True, retries=0))
+    summary = extract_frames(training, store, fast_frames_config, Execution(no_cluster=True, retries=0))
     assert summary.ok
     manifest_path = manifest.save(folder / "manifest.json")
     return manifest, manifest_path, store

@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
 from twostream.cli.progress import ProgressPrinter
-from twostream.data.manifest import load_manifest, write_text_atomic
+from twostream.data.manifest import load_manifest
+from twostream.pipeline.check_videos import check_videos
 from twostream.pipeline.decode import FrameSize
-from twostream.pipeline.inspect import check_videos
 
 NAME = "check-videos"
 HELP = "decode every video of a manifest; report frames, fps and size, and list the videos that fail"
@@ -25,10 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Decode the videos and print a summary; exit 1 if any failed."""
     manifest = load_manifest(args.manifest)
-    results = check_videos(manifest, FrameSize.parse(args.frame_size), args.workers, ProgressPrinter("videos"))
-    if args.report:
-        Path(args.report).parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(Path(args.report), json.dumps(results, indent=1) + "\n")
+    results = check_videos(manifest, FrameSize.parse(args.frame_size), args.workers, ProgressPrinter("videos"),
+                           report=args.report)
     good = [r for r in results if r["ok"]]
     bad = [r for r in results if not r["ok"]]
     frames = sum(r["frames"] for r in good)

@@ -5,7 +5,8 @@ import argparse
 from pathlib import Path
 
 from twostream.cli.fusion_args import add_data_arguments
-from twostream.data.manifest import load_manifest, write_text_atomic
+from twostream.data.io import write_text_atomic
+from twostream.data.manifest import load_manifest
 from twostream.fusion.experiment import evaluate
 
 NAME = "evaluate"

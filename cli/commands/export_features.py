@@ -5,8 +5,8 @@ import argparse
 import sys
 
 from twostream.cli.progress import ProgressPrinter
-from twostream.pipeline.export_features import FORMATS, export_features
-from twostream.pipeline.feature_h5 import COMPRESSIONS
+from twostream.pipeline.export_features import FORMATS, ExportConfig, export_features
+from twostream.pipeline.stores.feature_h5 import COMPRESSIONS
 
 NAME = "export-features"
 HELP = ("write features.zarr as <out>/<video>/<stream>_<tap>.npy files with a JSON sidecar, or as one HDF5 file "
@@ -29,8 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Export and report what was written and skipped."""
     streams = [s.strip() for s in args.streams.split(",") if s.strip()]
-    summary = export_features(args.store, args.out, args.format, args.taps, streams, args.videos, args.compression,
-                              args.overwrite, ProgressPrinter("videos"))
+    config = ExportConfig(format=args.format, taps=args.taps, streams=streams, video_ids=args.videos,
+                          compression=args.compression, overwrite=args.overwrite)
+    summary = export_features(args.store, args.out, config, ProgressPrinter("videos"))
     print(f"{summary.out}: {len(summary.written)} videos written ({', '.join(summary.arrays)}) "
           f"in {summary.seconds:.1f}s, {len(summary.skipped)} skipped")
     for video_id, reason in summary.skipped.items():

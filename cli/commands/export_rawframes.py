@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from twostream.cli.progress import ProgressPrinter
-from twostream.pipeline.rawframes import export_rawframes
+from twostream.pipeline.stores.rawframes import export_rawframes
 
 NAME = "export-rawframes"
 HELP = "write frames.zarr as <out>/<video>/img_00001.jpg, flow_x_00001.jpg, flow_y_00001.jpg folders"

@@ -25,8 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flow-taps", nargs="+", help="taps to keep for the temporal net")
     parser.add_argument("--snippets", type=int, default=25, help="snippets per video, evenly spaced (TSN: 25)")
     parser.add_argument("--crops", type=int, choices=CROP_MODES, default=10, help="1 centre, 3, or 10 (TSN)")
-    parser.add_argument("--crop-size", type=int, default=224)
-    parser.add_argument("--input-size", type=int, help="resize crops to this side for the networks")
+    parser.add_argument("--crop-size", type=int,
+                        help="side of the crops cut from the frames (default: the input size the checkpoints "
+                             "record, else 224)")
+    parser.add_argument("--input-size", type=int,
+                        help="resize crops to this side for the networks (default: the input size the checkpoints "
+                             "record, else the crop size)")
     parser.add_argument("--batch-size", type=int, default=50, help="views per forward pass")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--no-amp", action="store_true", help="full precision on CUDA too")

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from twostream.data.errors import TwostreamError
-from twostream.data.splits import index_folder_tree, index_hmdb51, index_ucf101
+from twostream.data.splits import DATASETS, index_dataset
 
 NAME = "index"
 HELP = "write the manifest (videos, labels, splits) of a UCF101, HMDB51 or folder-per-class dataset"
@@ -12,7 +11,7 @@ HELP = "write the manifest (videos, labels, splits) of a UCF101, HMDB51 or folde
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the command's options."""
-    parser.add_argument("--dataset", choices=("ucf101", "hmdb51", "folder"), required=True,
+    parser.add_argument("--dataset", choices=DATASETS, required=True,
                         help="split-file format: ucf101 (classInd/trainlist/testlist), hmdb51 (<class>_test_splitN), "
                              "or folder (<root>/<class>/<video>, split by a stable hash)")
     parser.add_argument("--videos", required=True, help="folder holding <class>/<video> files")
@@ -28,14 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Index the dataset and write the manifest."""
-    splits = tuple(args.split_numbers) if args.split_numbers else None
-    if args.dataset == "folder":
-        manifest = index_folder_tree(args.videos, args.test_fraction, args.seed)
-    else:
-        if not args.splits:
-            raise TwostreamError(f"--splits is required for --dataset {args.dataset}")
-        index = index_ucf101 if args.dataset == "ucf101" else index_hmdb51
-        manifest = index(args.splits, args.videos, splits, args.allow_missing)
+    manifest = index_dataset(args.dataset, args.videos, splits=args.splits,
+                             split_numbers=tuple(args.split_numbers) if args.split_numbers else None,
+                             allow_missing=args.allow_missing, test_fraction=args.test_fraction, seed=args.seed)
     path = manifest.save(args.out)
     counts = ", ".join(
         f"split {s}: {len(manifest.select(s, 'train'))} train / {len(manifest.select(s, 'test'))} test"

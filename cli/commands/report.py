@@ -2,15 +2,8 @@
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
-from twostream.data.errors import TwostreamError
-from twostream.data.manifest import load_manifest
-from twostream.pipeline.feature_store import FeatureStore
-from twostream.pipeline.frame_store import FrameStore
-from twostream.pipeline.frame_view import frame_and_flow_reader
-from twostream.fusion.report import build_report
+from twostream.fusion.report.build import ReportConfig, build_report
 
 NAME = "report"
 HELP = "write report.html (figures embedded), the figures as PNG and results.md from one or more run folders"
@@ -30,33 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--features", help="features.zarr: show its attributes (backbones, checkpoints) as provenance")
 
 
-def _provenance(args: argparse.Namespace) -> tuple[dict, list[str] | None]:
-    provenance: dict = {}
-    if args.provenance:
-        try:
-            provenance = json.loads(Path(args.provenance).read_text())
-        except json.JSONDecodeError as error:
-            raise TwostreamError(f"{args.provenance}: not JSON ({error})") from None
-        if not isinstance(provenance, dict):
-            raise TwostreamError(f"{args.provenance}: provenance must be a JSON object")
-    class_names = None
-    if args.manifest:
-        manifest = load_manifest(args.manifest)
-        class_names = list(manifest.classes)
-        provenance = {"dataset": manifest.dataset, "manifest": str(Path(args.manifest).resolve()),
-                      "classes": len(class_names), "videos": len(manifest), **provenance}
-    for label, path, kind in (("frames store", args.frames, FrameStore), ("features store", args.features,
-                                                                          FeatureStore)):
-        if path:
-            provenance[label] = {"path": str(Path(path).resolve()), **kind.open(path).attrs}
-    return provenance, class_names
-
-
 def run(args: argparse.Namespace) -> int:
     """Build the report and print its path."""
-    provenance, class_names = _provenance(args)
-    path = build_report(args.runs, args.out, comparison=args.results, flow_bench=args.flow_bench,
-                        provenance=provenance or None, title=args.title, class_names=class_names,
-                        frame_and_flow=frame_and_flow_reader(args.frames) if args.frames else None)
-    print(path)
+    config = ReportConfig(title=args.title, comparison=args.results, flow_bench=args.flow_bench,
+                          provenance=args.provenance, manifest=args.manifest, frames=args.frames,
+                          features=args.features)
+    print(build_report(args.runs, args.out, config))
     return 0

@@ -5,7 +5,7 @@ import argparse
 
 from twostream.cli.fusion_args import add_data_arguments, add_training_arguments, print_results, train_config
 from twostream.data.manifest import load_manifest
-from twostream.fusion.experiment import train_gate
+from twostream.fusion.experiment import GATE_ACTIVATIONS, GATE_FUSIONS, GateConfig, train_gate
 
 NAME = "train-gate"
 HELP = "train gated fusion (a gating ConvNet weighting the two streams' scores) from features.zarr"
@@ -15,9 +15,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the command's options."""
     add_data_arguments(parser)
     add_training_arguments(parser)
-    parser.add_argument("--fusion", choices=("conv", "concat"), default="conv",
+    parser.add_argument("--fusion", choices=GATE_FUSIONS, default="conv",
                         help="join the two maps by a 1x1 conv (initialised to their mean) or by concatenation")
-    parser.add_argument("--activation", choices=("relu", "softmax"), default="relu", help="gate output activation")
+    parser.add_argument("--activation", choices=GATE_ACTIVATIONS, default="relu", help="gate output activation")
     parser.add_argument("--lam", type=float, default=1.0,
                         help="weight of the gate's own classification loss in phase 2 (0: no multi-task; the "
                              "authors' released configuration used 0.1)")
@@ -27,8 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train and print the results per split."""
-    results = train_gate(args.features, load_manifest(args.manifest), args.runs, args.name, args.split,
-                         args.fusion, args.activation, args.lam, args.tap, args.rgb_checkpoint, args.dropout,
-                         args.val_fraction, train_config(args), args.overwrite)
+    config = GateConfig(split=args.split, fusion=args.fusion, activation=args.activation, lam=args.lam, tap=args.tap,
+                        checkpoint=args.rgb_checkpoint, dropout=args.dropout, val_fraction=args.val_fraction,
+                        training=train_config(args), overwrite=args.overwrite)
+    results = train_gate(args.features, load_manifest(args.manifest), args.runs, args.name, config)
     print_results(results)
     return 0

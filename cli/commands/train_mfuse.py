@@ -5,7 +5,7 @@ import argparse
 
 from twostream.cli.fusion_args import add_data_arguments, add_training_arguments, print_results, train_config
 from twostream.data.manifest import load_manifest
-from twostream.fusion.experiment import HEADS, train_mfuse
+from twostream.fusion.experiment import HEAD_INPUTS, HEADS, HeadConfig, train_mfuse
 
 NAME = "train-mfuse"
 HELP = "train multiplicative fusion (or feature amplification, baseline A or B) from features.zarr"
@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_data_arguments(parser)
     add_training_arguments(parser)
     parser.add_argument("--head", choices=HEADS, default="mfusion")
-    parser.add_argument("--on", choices=("maps", "vectors"), default="maps",
+    parser.add_argument("--on", choices=tuple(HEAD_INPUTS), default="maps",
                         help="fuse the map tap (conv5-like) or the pooled vectors (fc7-like)")
     parser.add_argument("--width", type=int, default=2048, help="m-fusion channels K")
     parser.add_argument("--score-weights", type=float, nargs=3, default=[2, 3, 4], metavar=("HEAD", "RGB", "FLOW"),
@@ -27,9 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train and print the results per split."""
-    weights = None if args.head_only else tuple(args.score_weights)
-    results = train_mfuse(args.features, load_manifest(args.manifest), args.runs, args.name, args.split, args.head,
-                          args.on, args.width, weights, args.rgb_checkpoint, args.dropout, args.val_fraction,
-                          train_config(args), args.overwrite)
+    config = HeadConfig(split=args.split, head=args.head, on=args.on, width=args.width,
+                        score_weights=None if args.head_only else tuple(args.score_weights),
+                        checkpoint=args.rgb_checkpoint, dropout=args.dropout, val_fraction=args.val_fraction,
+                        training=train_config(args), overwrite=args.overwrite)
+    results = train_mfuse(args.features, load_manifest(args.manifest), args.runs, args.name, config)
     print_results(results)
     return 0

@@ -3,23 +3,20 @@
 `build_report` is the entry point. Each figure is also a function of plain arrays, usable on its own:
 `fusion_weights_figure`, `gate_features_figure`, `examples_figure` (with `select_examples`),
 `training_curves_figure`, `confusion_figure`, `class_gain_figure`, `flow_quality_figure`; they return
-matplotlib Figures (rendered with Agg, no display needed) that `save_png` writes. `flow_to_color`
-colour-codes a flow field with the Middlebury wheel.
+matplotlib Figures (rendered with Agg, no display needed) that `save_png` writes. Flow is drawn with
+`twostream.pipeline.flow.color`, runs are read with `twostream.fusion.training.runs.load_run`.
 """
-from twostream.fusion.report.build import build_report, load_comparison
-from twostream.fusion.report.confusion_plot import class_gain_figure, confusion_figure, confusion_matrix
+from twostream.fusion.report.build import ReportConfig, build_report, load_comparison
+from twostream.fusion.report.confusion_plot import class_gain_figure, confusion_figure
 from twostream.fusion.report.curves_plot import training_curves_figure
 from twostream.fusion.report.examples_plot import Example, examples_figure, select_examples
-from twostream.fusion.report.flow_color import color_wheel, flow_to_color
 from twostream.fusion.report.flow_plot import flow_quality_figure
 from twostream.fusion.report.plotting import figure_png, save_png
-from twostream.fusion.report.runs import RunRecord, load_run
 from twostream.fusion.report.tsne_plot import embed_tsne, gate_features_figure
 from twostream.fusion.report.weights_plot import fusion_weights_figure, spatial_share
 
 __all__ = [
-    "Example", "RunRecord", "build_report", "class_gain_figure", "color_wheel", "confusion_figure",
-    "confusion_matrix", "embed_tsne", "examples_figure", "figure_png", "flow_quality_figure", "flow_to_color",
-    "fusion_weights_figure", "gate_features_figure", "load_comparison", "load_run", "save_png",
-    "select_examples", "spatial_share", "training_curves_figure",
+    "Example", "ReportConfig", "build_report", "class_gain_figure", "confusion_figure", "embed_tsne", "examples_figure",
+    "figure_png", "flow_quality_figure", "fusion_weights_figure", "gate_features_figure", "load_comparison",
+    "save_png", "select_examples", "spatial_share", "training_curves_figure",
 ]

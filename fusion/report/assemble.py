@@ -7,18 +7,17 @@ from dataclasses import dataclass
 import numpy as np
 from matplotlib.figure import Figure
 
-from twostream.fusion.analysis import VideoAnalysis
-from twostream.fusion.metrics import mean_class_accuracy
+from twostream.data.metrics import VideoScores, mean_class_accuracy
 from twostream.fusion.report.confusion_plot import class_gain_figure, confusion_figure
 from twostream.fusion.report.curves_plot import training_curves_figure
 from twostream.fusion.report.examples_plot import FrameAndFlow, examples_figure, select_examples
 from twostream.fusion.report.flow_plot import flow_quality_figure
 from twostream.fusion.report.html import EmbeddedFigure
-from twostream.fusion.report.methods import SetMethods, aligned
+from twostream.fusion.report.methods import SetMethods
 from twostream.fusion.report.plotting import figure_png
-from twostream.fusion.report.runs import RunRecord, ScoredSet
 from twostream.fusion.report.tsne_plot import MIN_POINTS, gate_features_figure
 from twostream.fusion.report.weights_plot import fusion_weights_figure
+from twostream.fusion.training.runs import RunRecord, VideoAnalysis
 
 
 class NotDrawn(Exception):
@@ -105,12 +104,12 @@ def draw_gate_features(inputs: ReportInputs) -> Drawn:
     return "Gate features", caption, figure
 
 
-def _gated_and_average(inputs: ReportInputs) -> tuple[RunRecord, str, VideoAnalysis, ScoredSet, ScoredSet]:
+def _gated_and_average(inputs: ReportInputs) -> tuple[RunRecord, str, VideoAnalysis, VideoScores, VideoScores]:
     run = inputs.best_gated()
     average_name = inputs.weighted_average_name()
     streams = inputs.methods.streams
-    gated = aligned(inputs.methods.methods[run.name], streams.video_ids)
-    average = aligned(inputs.methods.methods[average_name], streams.video_ids)
+    gated = inputs.methods.methods[run.name].aligned(streams.video_ids)
+    average = inputs.methods.methods[average_name].aligned(streams.video_ids)
     return run, average_name, streams, gated, average
 
 

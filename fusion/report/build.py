@@ -3,19 +3,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from html import escape
 from pathlib import Path
 from typing import Any
 
+from twostream.data.io import write_bytes_atomic, write_text_atomic
+from twostream.data.manifest import load_manifest
 from twostream.fusion.errors import FusionError, ReportError
 from twostream.fusion.report.assemble import ReportInputs, draw_figures
 from twostream.fusion.report.examples_plot import FrameAndFlow
 from twostream.fusion.report.flow_bench import flow_fields, load_flow_bench
+from twostream.fusion.report.frames import frame_and_flow_reader
 from twostream.fusion.report.html import figure_html, mapping_html, report_page, results_table_html
 from twostream.fusion.report.methods import common_set, methods_on, table_from_methods
-from twostream.fusion.report.runs import RunRecord, load_run
+from twostream.fusion.report.provenance import gather_provenance
 from twostream.fusion.results import ResultsTable
+from twostream.fusion.training.runs import RunRecord, load_run
 
 REPORT = "report.html"
 RESULTS_MARKDOWN = "results.md"
@@ -78,20 +83,40 @@ def _short(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def build_report(run_dirs: Sequence[Path | str], out_dir: Path | str,
-                 comparison: Mapping[str, Any] | Path | str | None = None,
-                 flow_bench: Mapping[str, Any] | Path | str | None = None,
-                 provenance: Mapping[str, Any] | None = None, *, title: str = "twostream report",
-                 class_names: Sequence[str] | None = None,
-                 frame_and_flow: FrameAndFlow | None = None) -> Path:
+@dataclass(frozen=True, kw_only=True)
+class ReportConfig:
+    """What a report shows beside the runs: its title, the comparison, the flow benchmark and the provenance.
+
+    `comparison` is a results JSON path or dict as ResultsTable.to_json writes (default: every run and
+    late-fusion rule on the runs' shared test set); `flow_bench` the flow benchmark's JSON (path or
+    dict); `provenance` extra provenance (a mapping or a JSON file's path). `manifest` gives the class
+    names and the dataset; `frames` a frame and its flow beside each example video; `features` its
+    attributes. `class_names` and `frame_and_flow` supply the same directly, for runs made without stores.
+    """
+
+    title: str = "twostream report"
+    comparison: Mapping[str, Any] | Path | str | None = None
+    flow_bench: Mapping[str, Any] | Path | str | None = None
+    provenance: Mapping[str, Any] | Path | str | None = None
+    manifest: Path | str | None = None
+    frames: Path | str | None = None
+    features: Path | str | None = None
+    class_names: Sequence[str] | None = None
+    frame_and_flow: FrameAndFlow | None = None
+
+
+def build_report(run_dirs: Sequence[Path | str], out_dir: Path | str, config: ReportConfig = ReportConfig()) -> Path:
     """Write `out_dir/report.html` (self-contained), the figures as PNG files and results.md; return the HTML's path.
 
-    The page opens with the comparison table (`comparison`: a results JSON path or dict as
-    ResultsTable.to_json writes; default: every run and late-fusion rule on the runs' shared test
-    set), then the figures the runs support (and why any other is missing), then each run's
-    configuration and checkpoint sha256, then `provenance` as given. `flow_bench` is the flow
-    benchmark's JSON (path or dict); `frame_and_flow` supplies a frame and flow field per video id.
+    The page opens with the comparison table, then the figures the runs support (and why any other
+    is missing), then each run's configuration and checkpoint sha256, then the provenance.
     """
+    manifest = load_manifest(config.manifest) if config.manifest else None
+    class_names = config.class_names or (list(manifest.classes) if manifest is not None else None)
+    frame_and_flow = config.frame_and_flow or (frame_and_flow_reader(config.frames) if config.frames else None)
+    provenance = gather_provenance(config.provenance, manifest=manifest, manifest_path=config.manifest,
+                                   frames=config.frames, features=config.features)
+    title, comparison, flow_bench = config.title, config.comparison, config.flow_bench
     if not run_dirs:
         raise ReportError("a report needs at least one run folder")
     runs = [load_run(path) for path in run_dirs]
@@ -109,8 +134,8 @@ def build_report(run_dirs: Sequence[Path | str], out_dir: Path | str,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for figure in figures:
-        (out / f"{figure.name}.png").write_bytes(figure.png)
-    (out / RESULTS_MARKDOWN).write_text(table.to_markdown())
+        write_bytes_atomic(out / f"{figure.name}.png", figure.png)
+    write_text_atomic(out / RESULTS_MARKDOWN, table.to_markdown())
     source = "given results file" if comparison is not None else f"computed from the runs' {set_name} predictions"
     notes_html = "".join(f"<li>{escape(note)}</li>" for note in notes)
     sections = [
@@ -125,7 +150,4 @@ def build_report(run_dirs: Sequence[Path | str], out_dir: Path | str,
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     subtitle = f"{len(runs)} run(s): {', '.join(names)}; figures on the {set_name} set; written {stamp}"
     target = out / REPORT
-    partial = out / (REPORT + ".partial")
-    partial.write_text(report_page(title, subtitle, sections), encoding="utf-8")
-    partial.replace(target)
-    return target
+    return write_text_atomic(target, report_page(title, subtitle, sections))

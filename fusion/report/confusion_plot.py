@@ -6,23 +6,11 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from twostream.data.metrics import confusion_matrix
 from twostream.fusion.errors import ReportError
 from twostream.fusion.report.plotting import CORRECT_COLOR, WRONG_COLOR, class_name, new_figure
 
 MAX_TICK_LABELS = 30
-
-
-def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> np.ndarray:
-    """Return the (C, C) count matrix: row = true class, column = predicted class."""
-    labels, predictions = np.asarray(labels, dtype=np.int64), np.asarray(predictions, dtype=np.int64)
-    if labels.shape != predictions.shape or labels.ndim != 1:
-        raise ReportError(f"labels and predictions must be two (N,) arrays, got {labels.shape} and {predictions.shape}")
-    values = np.concatenate([labels, predictions])
-    if len(values) and (values.min() < 0 or values.max() >= num_classes):
-        raise ReportError(f"labels and predictions must lie in 0..{num_classes - 1}")
-    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(matrix, (labels, predictions), 1)
-    return matrix
 
 
 def confusion_figure(labels: np.ndarray, predictions: np.ndarray, num_classes: int,

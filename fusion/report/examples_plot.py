@@ -10,8 +10,8 @@ from matplotlib.figure import Figure
 
 from twostream.fusion.errors import ReportError
 from twostream.fusion.late import softmax
-from twostream.fusion.report.flow_color import flow_to_color
 from twostream.fusion.report.plotting import CORRECT_COLOR, WRONG_COLOR, class_name, new_figure
+from twostream.pipeline.flow.color import flow_to_color
 
 # frame_and_flow(video_id) -> (RGB frame (H, W, 3) uint8, flow field (H, W, 2) in pixels)
 FrameAndFlow = Callable[[str], tuple[np.ndarray, np.ndarray]]

@@ -7,8 +7,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from twostream.fusion.errors import ReportError
-from twostream.fusion.report.flow_color import color_wheel_key, flow_to_color
 from twostream.fusion.report.plotting import new_figure
+from twostream.pipeline.flow.color import color_wheel_key, flow_to_color
 
 
 def endpoint_error(first: np.ndarray, second: np.ndarray) -> np.ndarray:

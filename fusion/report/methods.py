@@ -4,14 +4,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
+from twostream.data.metrics import VideoScores, mean_class_accuracy
 from twostream.fusion import late
-from twostream.fusion.analysis import VideoAnalysis
 from twostream.fusion.errors import ReportError
-from twostream.fusion.metrics import mean_class_accuracy
-from twostream.fusion.report.runs import RunRecord, ScoredSet
 from twostream.fusion.results import ResultsTable
+from twostream.fusion.training.runs import RunRecord, VideoAnalysis
 
 PREFERRED_SET = "test"
 SEARCH_SET = "val"
@@ -22,7 +19,7 @@ class SetMethods:
     """Per-video results by method name on one set, the streams' scores there, and the fixed weighted average's name."""
 
     set_name: str
-    methods: dict[str, ScoredSet]
+    methods: dict[str, VideoScores]
     streams: VideoAnalysis | None
     weighted_average: str | None
 
@@ -49,20 +46,20 @@ def _streams(runs: Sequence[RunRecord], set_name: str) -> tuple[VideoAnalysis | 
     return None, None
 
 
-def late_fusion_methods(streams: VideoAnalysis, validation: VideoAnalysis | None) -> tuple[dict[str, ScoredSet], str]:
+def late_fusion_methods(streams: VideoAnalysis, validation: VideoAnalysis | None) -> tuple[dict[str, VideoScores], str]:
     """Return the late-fusion rules' results on `streams`' videos, and the name of the fixed weighted average.
 
     The weighted average's flow weight is searched on `validation` when given, else TSN's 1:1.5.
     """
-    rgb, flow, labels = streams.rgb_scores, streams.flow_scores, streams.labels
-    fused = {name: rule(rgb, flow) for name, rule in late.PARAMETER_FREE_RULES.items()}
-    average = "tsn_1_1.5"
-    if validation is not None:
-        weight = late.search_flow_weight(validation.rgb_scores, validation.flow_scores, validation.labels)
-        average = f"weighted, flow weight {weight:.2f} searched on {SEARCH_SET}"
-        fused[average] = late.weighted_average(rgb, flow, weight)
-    named = {f"late: {name}": ScoredSet(list(streams.video_ids), labels, scores) for name, scores in fused.items()}
-    return named, f"late: {average}"
+    fused, weight = late.late_fusion_scores(
+        *((validation.rgb_scores, validation.flow_scores, validation.labels) if validation else (None, None, None)),
+        streams.rgb_scores, streams.flow_scores)
+    titles = {name: f"late: {late.TITLES[name]}" for name in fused}
+    if weight is not None:
+        titles[late.SEARCHED_RULE] += f", flow weight {weight:.2f} searched on {SEARCH_SET}"
+    ids = list(streams.video_ids)
+    named = {titles[name]: VideoScores(streams.labels, scores, ids) for name, scores in fused.items()}
+    return named, titles[late.SEARCHED_RULE if weight is not None else "tsn_1_1.5"]
 
 
 def methods_on(runs: Sequence[RunRecord], set_name: str) -> SetMethods:
@@ -74,16 +71,6 @@ def methods_on(runs: Sequence[RunRecord], set_name: str) -> SetMethods:
         late_methods, average = late_fusion_methods(streams, validation)
         methods.update(late_methods)
     return SetMethods(set_name, methods, streams, average)
-
-
-def aligned(scored: ScoredSet, video_ids: Sequence[str]) -> ScoredSet:
-    """Return `scored` reordered to `video_ids`, refusing sets that do not hold exactly those videos."""
-    position = {video_id: i for i, video_id in enumerate(scored.video_ids)}
-    if set(position) != set(video_ids):
-        raise ReportError("two methods were scored on different videos; score them on the same set")
-    order = np.array([position[video_id] for video_id in video_ids], dtype=np.int64)
-    weights = None if scored.gate_weights is None else scored.gate_weights[order]
-    return ScoredSet(list(video_ids), scored.labels[order], scored.scores[order], weights)
 
 
 def table_from_methods(methods: SetMethods) -> ResultsTable:

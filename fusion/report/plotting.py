@@ -7,6 +7,8 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from twostream.data.io import write_bytes_atomic
+
 DPI = 100
 CORRECT_COLOR = "#1a9850"
 WRONG_COLOR = "#d73027"
@@ -30,8 +32,7 @@ def save_png(figure: Figure, path: Path | str) -> Path:
     """Write the figure as a PNG file and return its path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(figure_png(figure))
-    return path
+    return write_bytes_atomic(path, figure_png(figure))
 
 
 def class_name(index: int, class_names: Sequence[str] | None) -> str:

@@ -2,18 +2,17 @@
 from __future__ import annotations
 
 from abc import ABCMeta, abstractmethod
-
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from twostream.data.sampling import FLOW_STACK
 from twostream.pipeline.backbones.errors import BackboneError
 from twostream.pipeline.backbones.normalization import Normalization
 
 RGB_CHANNELS = 3
-FLOW_STACK = 5
 FLOW_CHANNELS = 2 * FLOW_STACK  # x and y interleaved for each of the stacked flow frames
 
 

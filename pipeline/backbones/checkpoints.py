@@ -7,7 +7,6 @@ the input normalisation comes from the layout (or is stored, in this project's f
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import pickle
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from twostream.data.io import atomic_path, file_sha256
 from twostream.pipeline.backbones.base import FLOW_CHANNELS, RGB_CHANNELS, Backbone, modality_of
 from twostream.pipeline.backbones.checkpoint_layouts import (
     first_conv_and_classifier,
@@ -76,15 +76,6 @@ class LoadedCheckpoint:
             net = net.rebuild_with(self.state_dict)
         net.normalization = self.normalization
         return net.to(device).eval()
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_checkpoint(
@@ -174,7 +165,7 @@ def save_checkpoint(
     """Write a backbone in this project's format (safetensors when the name ends in .safetensors); return its sha256.
 
     The file records the backbone name, modality, class names, normalisation and `config`
-    (JSON-serialisable), so `load_checkpoint` needs no further arguments.
+    (JSON-serialisable), so `load_checkpoint` needs no further arguments. The file is written atomically.
     """
     path = Path(path)
     if backbone.stages != backbone.taps:
@@ -200,12 +191,13 @@ def save_checkpoint(
         "config": merged_config,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == SAFETENSORS_SUFFIX:
-        from safetensors.torch import save_file
+    with atomic_path(path) as partial:
+        if path.suffix == SAFETENSORS_SUFFIX:
+            from safetensors.torch import save_file
 
-        save_file(weights, str(path), metadata={key: json.dumps(value) for key, value in record.items()})
-    else:
-        torch.save({**record, "state_dict": weights}, path)
+            save_file(weights, str(partial), metadata={key: json.dumps(value) for key, value in record.items()})
+        else:
+            torch.save({**record, "state_dict": weights}, partial)
     return file_sha256(path)
 
 

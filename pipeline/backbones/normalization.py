@@ -7,9 +7,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from twostream.data.sampling import STREAMS
 from twostream.pipeline.backbones.errors import BackboneError
 
-MODALITIES = ("rgb", "flow")
+MODALITIES = STREAMS  # a network's input modality is the stream it serves
 
 
 @dataclass(frozen=True)

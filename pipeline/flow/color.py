@@ -1,52 +1,71 @@
-"""Middlebury colour coding of flow fields (hue = direction, saturation = magnitude) for PNGs."""
-from __future__ import annotations
+"""Colour coding of optical flow with the Middlebury colour wheel (Baker et al.): hue is direction, saturation speed.
 
-import functools
+The one colour coder: `twostream flow --png` and the report's figures both draw flow with it.
+"""
+from __future__ import annotations
 
 import numpy as np
 
 from twostream.pipeline.flow.errors import FlowError
 
-# Hue segments of the Middlebury wheel: red-yellow, yellow-green, green-cyan, cyan-blue, blue-magenta, magenta-red.
-_SEGMENTS = (15, 6, 4, 11, 13, 6)
+# The wheel's six hue ramps, as in the Middlebury code: (steps, channel held at full, channel that
+# ramps, whether it rises): red -> yellow -> green -> cyan -> blue -> magenta -> red.
+_RAMPS: tuple[tuple[int, int, int, bool], ...] = (
+    (15, 0, 1, True),
+    (6, 1, 0, False),
+    (4, 1, 2, True),
+    (11, 2, 1, False),
+    (13, 2, 0, True),
+    (6, 0, 2, False),
+)
 
 
-@functools.lru_cache(maxsize=1)
 def color_wheel() -> np.ndarray:
-    """The Middlebury colour wheel: (55, 3) float RGB in 0..255, in angle order."""
-    ramps = []
-    # each segment ramps one channel up or down while another stays at full intensity
-    plan = ((0, 1, True), (1, 0, False), (1, 2, True), (2, 1, False), (2, 0, True), (0, 2, False))
-    for length, (full, moving, rising) in zip(_SEGMENTS, plan):
-        segment = np.zeros((length, 3))
-        ramp = np.arange(length) / length
-        segment[:, full] = 255
-        segment[:, moving] = 255 * (ramp if rising else 1 - ramp)
-        ramps.append(segment)
-    return np.concatenate(ramps)
+    """Return the Middlebury colour wheel as (55, 3) RGB values in [0, 1]."""
+    parts = []
+    for steps, held, ramping, rising in _RAMPS:
+        part = np.zeros((steps, 3))
+        part[:, held] = 255
+        ramp = np.floor(255 * np.arange(steps) / steps)
+        part[:, ramping] = ramp if rising else 255 - ramp
+        parts.append(part)
+    return np.concatenate(parts) / 255
 
 
 def flow_to_color(flow: np.ndarray, max_magnitude: float | None = None) -> np.ndarray:
-    """Colour-code (H, W, 2) flow as (H, W, 3) uint8 RGB; magnitudes are scaled by `max_magnitude` (default: the largest)."""
-    flow = np.asarray(flow, np.float64)
+    """Return an (H, W, 3) uint8 image of a flow field (H, W, 2) in pixels, x then y.
+
+    Speeds are scaled by `max_magnitude` (default: the field's largest finite speed); faster motion
+    saturates and is dimmed. Non-finite vectors are drawn black.
+    """
+    flow = np.asarray(flow, dtype=np.float64)
     if flow.ndim != 3 or flow.shape[2] != 2:
-        raise FlowError(f"flow to colour must have shape (H, W, 2), got {flow.shape}")
-    u, v = flow[..., 0], flow[..., 1]
-    invalid = ~np.isfinite(u) | ~np.isfinite(v)
-    u, v = np.where(invalid, 0, u), np.where(invalid, 0, v)
+        raise FlowError(f"a flow field is (H, W, 2), got shape {flow.shape}")
+    valid = np.isfinite(flow).all(axis=2)
+    u = np.where(valid, flow[..., 0], 0.0)
+    v = np.where(valid, flow[..., 1], 0.0)
     radius = np.hypot(u, v)
-    scale = max_magnitude if max_magnitude is not None else float(radius.max(initial=0.0))
-    if scale > 0:
-        u, v, radius = u / scale, v / scale, radius / scale
+    scale = float(max_magnitude) if max_magnitude is not None else float(radius.max(initial=0.0))
+    if scale <= 0:
+        scale = 1.0
+    u, v, radius = u / scale, v / scale, radius / scale
     wheel = color_wheel()
-    count = len(wheel)
+    count = wheel.shape[0]
     position = (np.arctan2(-v, -u) / np.pi + 1) / 2 * (count - 1)
-    lower = np.floor(position).astype(int)
+    lower = np.floor(position).astype(np.int64)
     upper = (lower + 1) % count
-    weight = (position - lower)[..., None]
-    color = (1 - weight) * wheel[lower] / 255 + weight * wheel[upper] / 255
+    fraction = (position - lower)[..., None]
+    colour = (1 - fraction) * wheel[lower] + fraction * wheel[upper]
     inside = (radius <= 1)[..., None]
-    saturated = 1 - radius[..., None] * (1 - color)
-    color = np.where(inside, saturated, color * 0.75)
-    color[invalid] = 0
-    return np.clip(np.floor(255 * color), 0, 255).astype(np.uint8)
+    colour = np.where(inside, 1 - radius[..., None] * (1 - colour), colour * 0.75)
+    colour[~valid] = 0.0
+    return np.round(255 * colour).astype(np.uint8)
+
+
+def color_wheel_key(size: int = 101) -> np.ndarray:
+    """Return a (size, size, 3) uint8 key: the colour of each direction at speeds up to the scale."""
+    axis = np.linspace(-1.0, 1.0, size)
+    x, y = np.meshgrid(axis, axis)
+    image = flow_to_color(np.stack([x, y], axis=2), max_magnitude=1.0)
+    image[np.hypot(x, y) > 1] = 255
+    return image

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from twostream.data.io import write_bytes_atomic
 from twostream.pipeline.flow.errors import FlowError
 
 FLO_MAGIC = np.float32(202021.25)
@@ -39,7 +40,5 @@ def write_flo(path: str | os.PathLike[str], flow: np.ndarray) -> None:
     if flow.ndim != 3 or flow.shape[2] != 2 or min(flow.shape[:2]) < 1:
         raise FlowError(f"flow to write as .flo must have shape (H, W, 2), got {flow.shape}")
     height, width = flow.shape[:2]
-    with open(path, "wb") as handle:
-        handle.write(np.array([FLO_MAGIC], "<f4").tobytes())
-        handle.write(np.array([width, height], "<i4").tobytes())
-        handle.write(np.ascontiguousarray(flow, "<f4").tobytes())
+    write_bytes_atomic(path, np.array([FLO_MAGIC], "<f4").tobytes() + np.array([width, height], "<i4").tobytes()
+                       + np.ascontiguousarray(flow, "<f4").tobytes())

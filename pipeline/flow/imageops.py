@@ -12,7 +12,6 @@ import torch
 import torch.nn.functional as F
 
 
-
 def _linear_weights(size_in: int, size_out: int, inverse_scale: float) -> np.ndarray:
     """(size_out, size_in) interpolation matrix of OpenCV's INTER_LINEAR along one axis."""
     matrix = np.zeros((size_out, size_in), np.float64)

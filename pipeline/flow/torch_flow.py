@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import torch
 
-from twostream.data.devices import resolve_device
+from twostream.data.runtime import resolve_device
 from twostream.pipeline.flow.base import FlowAlgorithm, check_frames, check_pair_count
 from twostream.pipeline.flow.errors import FlowError
 from twostream.pipeline.flow.params import TVL1Params

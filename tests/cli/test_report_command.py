@@ -12,9 +12,9 @@ from twostream.cli.commands import report
 from twostream.data.errors import TwostreamError
 from twostream.data.manifest import Manifest
 from twostream.fusion.features import InMemoryFeatureSource
-from twostream.fusion.gating import GatedFusionHead
-from twostream.fusion.runs import RunDir
-from twostream.fusion.training import TrainConfig, train_gated_fusion
+from twostream.fusion.heads.gating import GatedFusionHead
+from twostream.fusion.training.loop import TrainConfig, train_gated_fusion
+from twostream.fusion.training.runs import RunDir
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:

@@ -1,8 +1,19 @@
 import numpy as np
 import pytest
 
-from twostream.data.sampling import (Crop, SamplingError, cut, cut_flow, flow_channels, rgb_index, stack_starts,
-                                     evaluation_crops, evaluation_snippets, train_crop, training_snippets)
+from twostream.data.sampling import (
+    Crop,
+    SamplingError,
+    cut,
+    cut_flow,
+    evaluation_crops,
+    evaluation_snippets,
+    flow_channels,
+    rgb_index,
+    stack_starts,
+    train_crop,
+    training_snippets,
+)
 
 
 def test_test_snippets_are_evenly_spaced_and_in_range():

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from twostream.data.errors import TwostreamError
-from twostream.data.splits import index_ucf101
 from twostream.data.synthetic import PRESETS, SyntheticConfig, class_cues, make_synthetic, plan_videos, render_video
 from twostream.pipeline.decode import FrameSize, read_video
 

@@ -5,9 +5,9 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-import torch
 
 from twostream.fusion.features import InMemoryFeatureSource
+from twostream.fusion.training.loop import TrainConfig
 
 SourceFactory = Callable[..., InMemoryFeatureSource]
 
@@ -43,13 +43,15 @@ def switching_source(videos: int, seed: int, num_classes: int = 4, snippets: int
     )
 
 
-@pytest.fixture(scope="session", autouse=True)
-def single_thread_torch():
-    """Run torch on one thread: the tensors here are tiny, and on busy cores thread hand-offs cost more."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+@pytest.fixture(scope="session")
+def quick_training() -> Callable[..., TrainConfig]:
+    """A function giving the fusion tests' quick training settings (batch 16, a tenfold learning rate,
+    12 epochs a phase at most, seed 3), with fields changed by keyword."""
+    def make(**changes) -> TrainConfig:
+        return TrainConfig(**{**dict(batch_size=16, lrs=(0.05, 0.005), patience=2, max_epochs_per_phase=12, seed=3),
+                              **changes})
+
+    return make
 
 
 @pytest.fixture

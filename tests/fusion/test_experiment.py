@@ -5,8 +5,8 @@ import pytest
 
 from twostream.cli.main import main
 from twostream.fusion.errors import FusionError
-from twostream.fusion.experiment import evaluate, train_gate
-from twostream.fusion.training import TrainConfig
+from twostream.fusion.experiment import GateConfig, evaluate, train_gate
+from twostream.fusion.training.loop import TrainConfig
 
 QUICK = ["--max-epochs-per-phase", "2", "--patience", "1", "--batch-size", "4"]
 
@@ -64,8 +64,8 @@ def test_a_missing_split_and_a_foreign_checkpoint_are_refused(tiny_dataset, feat
     from twostream.pipeline.backbones import build_backbone, save_checkpoint
     save_checkpoint(other, build_backbone("tiny", "rgb", len(manifest.classes)))
     with pytest.raises(FusionError, match="not the spatial checkpoint"):
-        train_gate(feature_store, manifest, tmp_path / "runs", "x", checkpoint=str(other),
-                   config=TrainConfig(max_epochs_per_phase=1))
+        train_gate(feature_store, manifest, tmp_path / "runs", "x",
+                   GateConfig(checkpoint=str(other), training=TrainConfig(max_epochs_per_phase=1)))
 
 
 def test_report_of_the_runs_shows_examples_with_frames_and_provenance(runs, reference_store, feature_store):

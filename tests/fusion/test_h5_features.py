@@ -5,22 +5,19 @@ import numpy as np
 import pytest
 
 from twostream.cli.main import main
-from twostream.fusion.experiment import evaluate, split_sources, train_gate
+from twostream.fusion.experiment import GateConfig, evaluate, split_sources, train_gate
 from twostream.fusion.features import FIELDS
-from twostream.fusion.store_source import ZarrFeatureSource
-from twostream.fusion.training import TrainConfig
-from twostream.pipeline.export_features import export_features
-from twostream.pipeline.feature_readers import open_feature_store
-from twostream.pipeline.feature_store import FeatureStore
-
-QUICK = TrainConfig(max_epochs_per_phase=2, patience=1, batch_size=4, seed=3)
+from twostream.fusion.sources import ZarrFeatureSource
+from twostream.pipeline.export_features import ExportConfig, export_features
+from twostream.pipeline.stores.feature_readers import open_feature_store
+from twostream.pipeline.stores.feature_store import FeatureStore
 
 
 @pytest.fixture(scope="module")
 def exported(feature_store, tmp_path_factory):
     """The tiny features store exported to HDF5 (gzip)."""
     path = tmp_path_factory.mktemp("h5") / "features.h5"
-    export_features(feature_store, path, "h5")
+    export_features(feature_store, path, ExportConfig(format="h5"))
     return path
 
 
@@ -48,9 +45,10 @@ def test_training_data_from_the_export_equals_the_store_bit_for_bit(feature_stor
 
 
 def test_a_gate_trained_from_the_export_predicts_as_one_trained_from_the_store(feature_store, exported,
-                                                                               tiny_dataset, tmp_path):
+                                                                               tiny_dataset, tmp_path, quick_training):
     _, manifest = tiny_dataset
-    train_gate(feature_store, manifest, tmp_path / "runs", "from-zarr", config=QUICK)
+    settings = quick_training(lrs=(1e-3, 1e-4), batch_size=4, patience=1, max_epochs_per_phase=2)
+    train_gate(feature_store, manifest, tmp_path / "runs", "from-zarr", GateConfig(training=settings))
     manifest_path = manifest.save(tmp_path / "manifest.json")
     assert main(["train-gate", str(manifest_path), "--features", str(exported), "--runs", str(tmp_path / "runs"),
                  "--name", "from-h5", "--max-epochs-per-phase", "2", "--patience", "1", "--batch-size", "4",

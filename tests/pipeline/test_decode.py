@@ -4,8 +4,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from twostream.data.ffmpeg_tools import ffmpeg_executable
-from twostream.pipeline.decode import (FrameSize, VideoDecodeError, VideoReader, iter_frame_batches, read_video)
+from twostream.data.runtime import ffmpeg_executable
+from twostream.pipeline.decode import FrameSize, VideoDecodeError, VideoReader, iter_frame_batches, read_video
 
 
 @pytest.mark.parametrize("name, frames, fps, source", [

@@ -14,11 +14,11 @@ import pytest
 import zarr
 
 from twostream.cli.main import main
-from twostream.pipeline.export_features import ExportError, export_features
-from twostream.pipeline.feature_h5 import H5FeatureStore, read_attrs
-from twostream.pipeline.feature_readers import open_feature_store
-from twostream.pipeline.feature_store import FeatureStore, write_array
-from twostream.pipeline.video_store import StoreError
+from twostream.pipeline.export_features import ExportConfig, ExportError, export_features
+from twostream.pipeline.stores.feature_h5 import H5FeatureStore, read_attrs
+from twostream.pipeline.stores.feature_readers import open_feature_store
+from twostream.pipeline.stores.feature_store import FeatureStore, write_array
+from twostream.pipeline.stores.video_store import StoreError
 
 
 def test_npy_export_matches_the_store(feature_store, tmp_path, capsys):
@@ -47,7 +47,7 @@ def test_npy_export_matches_the_store(feature_store, tmp_path, capsys):
 
 def test_h5_export_mirrors_groups_and_attributes(feature_store, tmp_path):
     out = tmp_path / "features.h5"
-    summary = export_features(feature_store, out, "h5", compression="lzf")
+    summary = export_features(feature_store, out, ExportConfig(format="h5", compression="lzf"))
     store = FeatureStore.open(feature_store)
     assert summary.written == store.video_ids() and not summary.skipped
     with h5py.File(out, "r") as handle:
@@ -67,7 +67,8 @@ def test_selected_taps_streams_and_videos(feature_store, tmp_path):
     store = FeatureStore.open(feature_store)
     chosen = store.video_ids()[:2]
     out = tmp_path / "rgb.h5"
-    summary = export_features(feature_store, out, "h5", taps=["conv3", "logits"], streams=["rgb"], video_ids=chosen)
+    summary = export_features(feature_store, out, ExportConfig(format="h5", taps=["conv3", "logits"], streams=["rgb"],
+                                                               video_ids=chosen))
     assert summary.arrays == ["rgb/conv3", "rgb/logits"] and summary.written == chosen
     with H5FeatureStore.open(out) as exported:
         assert exported.video_ids() == chosen and exported.taps("rgb") == ["conv3", "logits"]
@@ -76,11 +77,11 @@ def test_selected_taps_streams_and_videos(feature_store, tmp_path):
         with pytest.raises(StoreError, match="holds no 'rgb/global_pool'"):
             exported.array(chosen[0], "rgb/global_pool")
     with pytest.raises(ExportError, match="no tap 'conv9'"):
-        export_features(feature_store, tmp_path / "x.h5", "h5", taps=["conv9"])
+        export_features(feature_store, tmp_path / "x.h5", ExportConfig(format="h5", taps=["conv9"]))
     with pytest.raises(ExportError, match="not in"):
-        export_features(feature_store, tmp_path / "x.h5", "h5", video_ids=["v_nowhere"])
+        export_features(feature_store, tmp_path / "x.h5", ExportConfig(format="h5", video_ids=["v_nowhere"]))
     with pytest.raises(ExportError, match="uncompressed"):
-        export_features(feature_store, tmp_path / "x", "npy", compression="gzip")
+        export_features(feature_store, tmp_path / "x", ExportConfig(format="npy", compression="gzip"))
     assert not (tmp_path / "x.h5").exists() and not (tmp_path / "x").exists()
 
 
@@ -103,7 +104,8 @@ def test_failed_and_incomplete_videos_are_skipped_and_reported(feature_store, tm
         assert "ffmpeg" in exported.failures()["v_Broken_g09_c01"]["error"]
         with pytest.raises(StoreError, match="it was skipped: incomplete"):
             exported.video("v_Partial_g09_c01")
-    summary = export_features(copy, tmp_path / "npy", "npy", video_ids=[complete[0], "v_Broken_g09_c01"])
+    summary = export_features(copy, tmp_path / "npy",
+                              ExportConfig(format="npy", video_ids=[complete[0], "v_Broken_g09_c01"]))
     assert summary.written == [complete[0]] and list(summary.skipped) == ["v_Broken_g09_c01"]
     assert not (tmp_path / "npy" / "v_Broken_g09_c01").exists()
 
@@ -111,16 +113,16 @@ def test_failed_and_incomplete_videos_are_skipped_and_reported(feature_store, tm
 def test_an_existing_output_is_refused_unless_overwrite(feature_store, tmp_path):
     store = FeatureStore.open(feature_store)
     for fmt, out in (("h5", tmp_path / "features.h5"), ("npy", tmp_path / "npy")):
-        export_features(feature_store, out, fmt, video_ids=store.video_ids()[:1])
+        export_features(feature_store, out, ExportConfig(format=fmt, video_ids=store.video_ids()[:1]))
         with pytest.raises(ExportError, match="exists; pass --overwrite"):
-            export_features(feature_store, out, fmt)
-        export_features(feature_store, out, fmt, overwrite=True)
+            export_features(feature_store, out, ExportConfig(format=fmt))
+        export_features(feature_store, out, ExportConfig(format=fmt, overwrite=True))
         written = open_feature_store(out).video_ids() if fmt == "h5" else sorted(p.name for p in out.iterdir()
                                                                                  if p.is_dir())
         assert written == store.video_ids()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["features.h5", "npy"]  # nothing left beside them
     with pytest.raises(ExportError, match="is the store being exported"):
-        export_features(feature_store, feature_store, "h5", overwrite=True)
+        export_features(feature_store, feature_store, ExportConfig(format="h5", overwrite=True))
     assert FeatureStore.open(feature_store).video_ids() == store.video_ids()
     assert main(["export-features", str(feature_store), "--format", "h5", "--out", str(tmp_path / "features.h5")]) == 2
 
@@ -155,17 +157,17 @@ def large_store(tmp_path_factory):
 
 MEASURE = """
 import json, sys
-from twostream.pipeline.export_features import export_features
+from twostream.pipeline.export_features import ExportConfig, export_features
 
 def status(key):
     return int(next(l.split()[1] for l in open("/proc/self/status") if l.startswith(key))) * 1024
 
 store, out, fmt, block = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 options = {"block_bytes": block, **({"compression": "lzf"} if fmt == "h5" else {})}
-export_features(store, out + ".warm", fmt, video_ids=["v_0"], **options)  # libraries and caches loaded
+export_features(store, out + ".warm", ExportConfig(format=fmt, video_ids=["v_0"], **options))  # caches loaded
 open("/proc/self/clear_refs", "w").write("5")  # restart the peak (VmHWM) from here
 before = status("VmRSS")
-export_features(store, out, fmt, **options)
+export_features(store, out, ExportConfig(format=fmt, **options))
 print(json.dumps({"before": before, "peak": status("VmHWM")}))
 """
 

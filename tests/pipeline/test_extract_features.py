@@ -10,11 +10,11 @@ import torch
 from twostream.data.sampling import FLOW_STACK, cut, evaluation_crops, evaluation_snippets, rgb_index
 from twostream.pipeline.backbones import build_backbone, save_checkpoint
 from twostream.pipeline.batch import Execution
-from twostream.pipeline.extract_features import FeatureExtractionConfig, extract_features
-from twostream.pipeline.feature_store import FeatureStore
+from twostream.pipeline.extract_features import extract_features
 from twostream.pipeline.flow import dequantize_flow
-from twostream.pipeline.frame_store import FrameStore
-from twostream.pipeline.video_store import StoreError
+from twostream.pipeline.stores.feature_store import FeatureStore
+from twostream.pipeline.stores.frame_store import FrameStore
+from twostream.pipeline.stores.video_store import StoreError
 
 IN_PROCESS = Execution(no_cluster=True, retries=0)
 
@@ -77,7 +77,7 @@ def test_mismatched_checkpoints_and_configurations_are_refused(tiny_dataset, ref
                                                any_classes=True), IN_PROCESS)
     assert summary.ok
     from twostream.fusion.errors import FeatureSourceError
-    from twostream.fusion.store_source import ZarrFeatureSource
+    from twostream.fusion.sources import ZarrFeatureSource
     with pytest.raises(FeatureSourceError, match="scores 5 classes but the dataset has 4"):
         ZarrFeatureSource(tmp_path / "h.zarr")
     with pytest.raises(StoreError, match="is a rgb network, but it was given for the flow stream"):

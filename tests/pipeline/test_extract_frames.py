@@ -12,16 +12,15 @@ import numpy as np
 import pytest
 
 from twostream.data.errors import TwostreamError
-from twostream.data.ffmpeg_tools import ffmpeg_executable
 from twostream.data.manifest import Manifest, VideoEntry
+from twostream.data.runtime import ffmpeg_executable
 from twostream.pipeline.batch import Execution
 from twostream.pipeline.decode import FrameSize, read_video
 from twostream.pipeline.extract_frames import FrameExtractionConfig, extract_frames
 from twostream.pipeline.flow import get_flow_algorithm, quantize_flow
-from twostream.pipeline.frame_store import FLOW_CHUNK, FrameStore
-from twostream.pipeline.video_store import StoreError
+from twostream.pipeline.stores.frame_store import FLOW_CHUNK, FrameStore
+from twostream.pipeline.stores.video_store import StoreError
 
-FAST = FrameExtractionConfig(frame_size="native", flow="farneback")
 IN_PROCESS = Execution(no_cluster=True, retries=0)
 
 
@@ -73,11 +72,12 @@ def test_layout_is_few_files_and_stack_sized_chunks(reference_store):
     assert len(files) <= 6
 
 
-def test_rerun_skips_done_videos_and_another_config_is_refused(tiny_dataset, reference_store, tmp_path):
+def test_rerun_skips_done_videos_and_another_config_is_refused(tiny_dataset, reference_store, tmp_path,
+                                                               fast_frames_config):
     _, manifest = tiny_dataset
     copy = tmp_path / "frames.zarr"
     shutil.copytree(reference_store, copy)
-    again = extract_frames(manifest, copy, FAST, IN_PROCESS)
+    again = extract_frames(manifest, copy, fast_frames_config, IN_PROCESS)
     assert again.written == [] and again.skipped == len(manifest)
     with pytest.raises(StoreError, match="another configuration.*flow"):
         extract_frames(manifest, copy, FrameExtractionConfig(frame_size="native", flow="tvl1-opencv"), IN_PROCESS)
@@ -108,11 +108,11 @@ def _bad_batch(tmp_path: Path, good: Manifest) -> Manifest:
     return Manifest("mixed", str(root), list(good.classes), entries)
 
 
-def test_bad_videos_are_recorded_and_good_ones_land_on_a_local_cluster(tiny_dataset, tmp_path):
+def test_bad_videos_are_recorded_and_good_ones_land_on_a_local_cluster(tiny_dataset, tmp_path, fast_frames_config):
     _, good = tiny_dataset
     manifest = _bad_batch(tmp_path, good)
     store_path = tmp_path / "frames.zarr"
-    summary = extract_frames(manifest, store_path, FAST, Execution(workers=2, retries=1))
+    summary = extract_frames(manifest, store_path, fast_frames_config, Execution(workers=2, retries=1))
     store = FrameStore.open(store_path)
     assert set(store.video_ids()) == {v.video_id for v in good.videos[:4]} | {"odd_321x241"}
     assert store.rgb("odd_321x241").shape == (8, 241, 321, 3)
@@ -171,7 +171,8 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_store(tiny_dataset, referenc
     assert not [entry for entry in (store / "staging").iterdir() if entry.is_dir()]
 
 
-def test_a_killed_dask_worker_does_not_lose_or_duplicate_videos(tiny_dataset, reference_store, tmp_path):
+def test_a_killed_dask_worker_does_not_lose_or_duplicate_videos(tiny_dataset, reference_store, tmp_path,
+                                                                fast_frames_config):
     from dask.distributed import Client, LocalCluster
 
     _, manifest = tiny_dataset
@@ -185,19 +186,21 @@ def test_a_killed_dask_worker_does_not_lose_or_duplicate_videos(tiny_dataset, re
                 os.kill(pids[0], signal.SIGKILL)
                 killed.append(pids[0])
 
-        summary = extract_frames(manifest, tmp_path / "frames.zarr", FAST,
+        summary = extract_frames(manifest, tmp_path / "frames.zarr", fast_frames_config,
                                  Execution(scheduler=cluster.scheduler_address, retries=2), progress=kill_one_worker)
     assert killed and summary.ok and sorted(summary.written) == sorted(v.video_id for v in manifest)
     _assert_same_stores(tmp_path / "frames.zarr", reference_store)
 
 
-def test_two_jobs_with_overlapping_manifests_share_one_store(tiny_dataset, reference_store, tmp_path):
+def test_two_jobs_with_overlapping_manifests_share_one_store(tiny_dataset, reference_store, tmp_path,
+                                                             fast_frames_config):
     _, manifest = tiny_dataset
     ids = [v.video_id for v in manifest]
     first = manifest.subset(ids[:8]).save(tmp_path / "first.json")
     second = manifest.subset(ids[4:]).save(tmp_path / "second.json")
     store = tmp_path / "frames.zarr"
-    FrameStore.create_or_open(store, FAST.store_config(), dataset=manifest.dataset, classes=list(manifest.classes))
+    FrameStore.create_or_open(store, fast_frames_config.store_config(), dataset=manifest.dataset,
+                              classes=list(manifest.classes))
     jobs = [subprocess.Popen(_cli(m, store, "--no-cluster"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             for m in (first, second)]
     for job in jobs:

@@ -10,15 +10,13 @@ import pytest
 import torch
 from torch import nn
 
-from twostream.fusion.analysis import analyse, write_analysis
 from twostream.fusion.features import InMemoryFeatureSource
-from twostream.fusion.gating import GatedFusionHead
-from twostream.fusion.runs import RunDir
-from twostream.fusion.schedule import Phase
-from twostream.fusion.tasks import GateTask
-from twostream.fusion.training import TrainConfig, fit, train_gated_fusion
-
-FAST = TrainConfig(batch_size=16, lrs=(0.05, 0.005), patience=1, max_epochs_per_phase=6, seed=3)
+from twostream.fusion.heads.gating import GatedFusionHead
+from twostream.fusion.training.analysis import analyse
+from twostream.fusion.training.loop import fit, train_gated_fusion
+from twostream.fusion.training.runs import RunDir, write_analysis
+from twostream.fusion.training.schedule import Phase
+from twostream.fusion.training.tasks import GateTask
 
 
 @dataclass
@@ -39,18 +37,19 @@ def gated_head() -> GatedFusionHead:
 
 
 @pytest.fixture(scope="session")
-def trained_runs(switching_splits, tmp_path_factory) -> TrainedRuns:
+def trained_runs(switching_splits, tmp_path_factory, quick_training) -> TrainedRuns:
     """Two gated runs in real run folders, lambda 0 (gate loss alone) and lambda 1, with their analysis stored."""
     train, val, test = switching_splits
     root = tmp_path_factory.mktemp("runs")
+    settings = quick_training(patience=1, max_epochs_per_phase=6)
     paths, heads = [], []
     for lam in (0.0, 1.0):
         run, head = RunDir.create(root, f"gate-lambda{lam:g}"), gated_head()
         sets = {"val": val, "test": test}
         if lam:
-            train_gated_fusion(head, train, val, FAST, lam=lam, run=run, evaluate_on=sets)
+            train_gated_fusion(head, train, val, settings, lam=lam, run=run, evaluate_on=sets)
         else:
-            fit(GateTask(head), train, val, FAST, (Phase("gate", 0.0),), run, sets)
+            fit(GateTask(head), train, val, settings, (Phase("gate", 0.0),), run, sets)
         write_analysis(run.path, {"val": analyse(val), "test": analyse(test, head)})
         paths.append(run.path)
         heads.append(head)

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from twostream.fusion.errors import ReportError
-from twostream.fusion.report import build_report
 from twostream.fusion.report.assemble import FIGURES
+from twostream.fusion.report.build import ReportConfig, build_report
 from twostream.fusion.report.flow_bench import FLO_TAG, read_flo
 from twostream.fusion.results import ResultsTable
 
@@ -47,8 +47,9 @@ def full_report(trained_runs, flow_bench, tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
     provenance = {"dataset": "synthetic switching streams", "features store": {"schema_version": 1,
                                                                              "backbone": "tiny conv"}}
-    path = build_report(trained_runs.paths, out, flow_bench=flow_bench, provenance=provenance,
-                        title="Gated fusion on switching streams", class_names=["walk", "run", "jump", "wave"])
+    path = build_report(trained_runs.paths, out, ReportConfig(
+        flow_bench=flow_bench, provenance=provenance, title="Gated fusion on switching streams",
+        class_names=["walk", "run", "jump", "wave"]))
     return path
 
 
@@ -74,7 +75,8 @@ def test_report_opens_with_the_table_then_figures_runs_and_provenance(full_repor
     order = [html.index(f'<section id="{anchor}">') for anchor in ("comparison", "figures", "runs", "provenance")]
     assert order == sorted(order)
     table = html[order[0]:order[1]]
-    for method in ("gate-lambda0", "gate-lambda1", "late: spatial", "late: temporal", "late: tsn_1_1.5"):
+    for method in ("gate-lambda0", "gate-lambda1", "late: spatial only", "late: temporal only",
+                   "late: weighted average 1:1.5 (TSN)"):
         assert f"<td>{method}</td>" in table
     assert "searched on val" in table
     runs = html[order[2]:order[3]]
@@ -100,7 +102,7 @@ def test_given_comparison_table_is_used(trained_runs, tmp_path):
     table.add("TSN 1:1.5", "split1", 0.87, 0.88)
     results = tmp_path / "results.json"
     results.write_text(table.to_json())
-    path = build_report(trained_runs.paths[1:], tmp_path / "out", comparison=results)
+    path = build_report(trained_runs.paths[1:], tmp_path / "out", ReportConfig(comparison=results))
     html = path.read_text()
     assert "<td>gated TSN</td>" in html and "split2" in html and "<td>gate-lambda1</td>" not in html
     assert (tmp_path / "out" / "results.md").read_text() == table.to_markdown()
@@ -129,9 +131,10 @@ def test_bad_inputs_are_refused_with_what_to_do(trained_runs, tmp_path):
         build_report([trained_runs.paths[0], twin], tmp_path / "out")
     (tmp_path / "bad.json").write_text('{"rows": 3}')
     with pytest.raises(ReportError, match="not a results table"):
-        build_report(trained_runs.paths, tmp_path / "out", comparison=tmp_path / "bad.json")
+        build_report(trained_runs.paths, tmp_path / "out", ReportConfig(comparison=tmp_path / "bad.json"))
     with pytest.raises(ReportError, match="exactly two"):
-        build_report(trained_runs.paths, tmp_path / "out", flow_bench={"fields": {"ours": np.zeros((2, 2, 2))}})
+        build_report(trained_runs.paths, tmp_path / "out",
+                     ReportConfig(flow_bench={"fields": {"ours": np.zeros((2, 2, 2))}}))
 
 
 def test_flo_files_are_read_as_written(tmp_path):

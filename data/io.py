@@ -1,0 +1,144 @@
+"""Files written whole or not at all (atomic writes), file digests, JSON lines, and reading ahead.
+
+Every writer of the project goes through `atomic_path`: the content is written to a hidden sibling
+and renamed over the target only once complete, so a killed job never leaves a half-written file
+or folder where a reader looks.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import queue
+import shutil
+import threading
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+_DONE = object()
+
+
+def _sibling(path: Path, label: str) -> Path:
+    """A hidden name beside `path`, unique to this process and call: `.<name>.<label>-<pid>-<random>`."""
+    return path.with_name(f".{path.name}.{label}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _move_into_place(partial: Path, target: Path) -> None:
+    """Rename `partial` over `target`; a folder in the way is set aside first and removed after."""
+    if target.is_dir() and not target.is_symlink():
+        aside = _sibling(target, "replaced")
+        os.rename(target, aside)
+        os.rename(partial, target)
+        shutil.rmtree(aside, ignore_errors=True)
+        return
+    if partial.is_dir() and target.exists():
+        target.unlink()
+    os.replace(partial, target)
+
+
+@contextmanager
+def atomic_path(target: str | os.PathLike, *, directory: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside `target` to write to; on success it replaces `target`, on error it goes.
+
+    With `directory`, the temporary path is an empty folder (a folder of files written as one);
+    otherwise it does not exist yet and the caller creates the file.
+    """
+    target = Path(target)
+    partial = _sibling(target, "partial")
+    if directory:
+        partial.mkdir()
+    try:
+        yield partial
+        _move_into_place(partial, target)
+    except BaseException:
+        _remove(partial)
+        raise
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write `data` to `path` atomically; return the path."""
+    with atomic_path(path) as partial:
+        partial.write_bytes(data)
+    return Path(path)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write UTF-8 `text` to `path` atomically; return the path."""
+    return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_json_atomic(path: str | os.PathLike, payload: Any, **dumps: Any) -> Path:
+    """Write `payload` as JSON (json.dumps options in `dumps`, a newline at the end) to `path` atomically."""
+    return write_text_atomic(path, json.dumps(payload, **dumps) + "\n")
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Return the hex sha256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def append_jsonl(path: str | os.PathLike, record: Mapping[str, Any]) -> None:
+    """Append one record to a JSON-lines file (keys sorted)."""
+    with open(path, "a", encoding="utf-8") as stream:
+        stream.write(json.dumps(record, sort_keys=True) + "\n")
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    """Return the records of a JSON-lines file, none when it does not exist."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
+    """Yield the items of `items`, computing up to `depth` of them ahead in a background thread.
+
+    An exception raised while producing an item is raised again in the caller, at that item.
+    """
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                buffer.put((item, None))
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer
+            buffer.put((None, error))
+            return
+        buffer.put((_DONE, None))
+
+    worker = threading.Thread(target=produce, daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, error = buffer.get()
+            if error is not None:
+                raise error
+            if item is _DONE:
+                return
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                buffer.get_nowait()
+            except queue.Empty:
+                worker.join(timeout=0.01)

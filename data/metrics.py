@@ -1,0 +1,158 @@
+"""Accuracy measures of the field and the one container of per-video scores they are computed on.
+
+Mean per-class accuracy is the headline number (UCF101 and HMDB51 papers report it); overall
+top-1 is given beside it. `VideoScores` holds one method's scores of N videos, with the optional
+gate weights of gated fusion, and is what stream evaluation, fusion evaluation and the report share.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from twostream.data.errors import MetricsError
+
+
+def _predictions(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    scores = np.asarray(scores)
+    labels = np.asarray(labels)
+    if scores.ndim != 2 or labels.ndim != 1 or scores.shape[0] != labels.shape[0]:
+        raise MetricsError(f"need scores (N, C) and labels (N,); got {scores.shape} and {labels.shape}")
+    if labels.size == 0:
+        raise MetricsError("accuracy of an empty set is undefined")
+    return scores.argmax(axis=1), labels
+
+
+def top1_accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Return the fraction of rows whose highest score is at the label."""
+    predicted, labels = _predictions(scores, labels)
+    return float((predicted == labels).mean())
+
+
+def per_class_accuracy(scores: np.ndarray, labels: np.ndarray) -> dict[int, float]:
+    """Return, for each class present among the labels, the fraction of its videos classified right."""
+    predicted, labels = _predictions(scores, labels)
+    return {int(c): float((predicted[labels == c] == c).mean()) for c in np.unique(labels)}
+
+
+def mean_class_accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Return the mean over classes present among the labels of each class's accuracy."""
+    return float(np.mean(list(per_class_accuracy(scores, labels).values())))
+
+
+def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> np.ndarray:
+    """Return the (C, C) count matrix: row = true class, column = predicted class."""
+    labels, predictions = np.asarray(labels, dtype=np.int64), np.asarray(predictions, dtype=np.int64)
+    if labels.shape != predictions.shape or labels.ndim != 1:
+        raise MetricsError(f"labels and predictions must be two (N,) arrays, got {labels.shape} and "
+                           f"{predictions.shape}")
+    values = np.concatenate([labels, predictions])
+    if len(values) and (values.min() < 0 or values.max() >= num_classes):
+        raise MetricsError(f"labels and predictions must lie in 0..{num_classes - 1}")
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(matrix, (labels, predictions), 1)
+    return matrix
+
+
+@dataclass
+class VideoScores:
+    """One method's per-video results: labels (N,), scores (N, C), video ids when known, and for gated
+    fusion the mean gate weights (N, 2) and the count of views whose gate fell back to equal weights."""
+
+    labels: np.ndarray
+    scores: np.ndarray
+    video_ids: list[str] | None = None
+    gate_weights: np.ndarray | None = None
+    zero_gate_views: np.ndarray | None = None
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes scored."""
+        return int(self.scores.shape[1])
+
+    @property
+    def predictions(self) -> np.ndarray:
+        """The highest-scoring class of each video."""
+        return self.scores.argmax(axis=1)
+
+    @property
+    def correct(self) -> np.ndarray:
+        """Whether each video's prediction is its label."""
+        return self.predictions == self.labels
+
+    @property
+    def top1(self) -> float:
+        """Overall top-1 accuracy."""
+        return top1_accuracy(self.scores, self.labels)
+
+    @property
+    def accuracy(self) -> float:
+        """Overall top-1 accuracy (the stream trainer's name for it)."""
+        return self.top1
+
+    @property
+    def mean_class_accuracy(self) -> float:
+        """Mean over the classes present of each class's accuracy."""
+        return mean_class_accuracy(self.scores, self.labels)
+
+    def per_class_accuracy(self) -> dict[int, float]:
+        """Accuracy of each class that has videos here."""
+        return per_class_accuracy(self.scores, self.labels)
+
+    @property
+    def confusion(self) -> np.ndarray:
+        """Counts (C, C) of videos of class i predicted as class j."""
+        return confusion_matrix(self.labels, self.predictions, self.num_classes)
+
+    @property
+    def loss(self) -> float:
+        """Mean cross-entropy of the scores taken as logits."""
+        import torch
+        import torch.nn.functional as F
+
+        return float(F.cross_entropy(torch.from_numpy(np.asarray(self.scores)),
+                                     torch.from_numpy(np.asarray(self.labels))))
+
+    @property
+    def zero_gate_total(self) -> int:
+        """Views, over all videos, whose ReLU gate gave both weights zero (0 for other methods)."""
+        return 0 if self.zero_gate_views is None else int(self.zero_gate_views.sum())
+
+    def aligned(self, video_ids: list[str]) -> "VideoScores":
+        """Return these results reordered to `video_ids`, refusing a set that holds other videos."""
+        position = {video_id: i for i, video_id in enumerate(self.video_ids or [])}
+        if set(position) != set(video_ids):
+            raise MetricsError("two methods were scored on different videos; score them on the same set")
+        order = np.array([position[video_id] for video_id in video_ids], dtype=np.int64)
+        pick = (lambda array: None if array is None else array[order])
+        return VideoScores(self.labels[order], self.scores[order], list(video_ids), pick(self.gate_weights),
+                           pick(self.zero_gate_views))
+
+    def records(self) -> list[dict]:
+        """Return one JSON-ready record per video: id, label, prediction, scores, and gate weights if any."""
+        if self.video_ids is None:
+            raise MetricsError("per-video records need the videos' ids")
+        predicted = self.predictions
+        out = []
+        for i, video_id in enumerate(self.video_ids):
+            record = {"video_id": video_id, "label": int(self.labels[i]), "prediction": int(predicted[i]),
+                      "scores": [round(float(s), 6) for s in self.scores[i]]}
+            if self.gate_weights is not None:
+                record["gate_weights"] = [float(w) for w in self.gate_weights[i]]
+                if self.zero_gate_views is not None:
+                    record["zero_gate_views"] = int(self.zero_gate_views[i])
+            out.append(record)
+        return out
+
+    @classmethod
+    def from_records(cls, records: list[dict]) -> "VideoScores":
+        """Rebuild results from `records`' JSON-ready rows (a run's predictions file, loaded)."""
+        gated = bool(records) and "gate_weights" in records[0]
+        zero = gated and "zero_gate_views" in records[0]
+        return cls(
+            labels=np.array([int(r["label"]) for r in records], dtype=np.int64),
+            scores=np.array([r["scores"] for r in records], dtype=np.float64).reshape(len(records), -1),
+            video_ids=[str(r["video_id"]) for r in records],
+            gate_weights=np.array([r["gate_weights"] for r in records], dtype=np.float64) if gated else None,
+            zero_gate_views=np.array([int(r["zero_gate_views"]) for r in records], dtype=np.int64) if zero else None,
+        )

@@ -1,0 +1,100 @@
+"""Feature sources over a features store (features.zarr or its HDF5 export; lazy) or loaded from it into memory."""
+from __future__ import annotations
+
+import os
+from collections.abc import Collection, Sequence
+
+import numpy as np
+
+from twostream.data.sampling import STREAMS
+from twostream.fusion.errors import FeatureSourceError
+from twostream.fusion.features import InMemoryFeatureSource, VideoFeatures, require_fields
+from twostream.pipeline.stores.feature_readers import open_feature_store
+from twostream.pipeline.stores.feature_store import FLOWMAG, FeatureReader
+
+
+def field_arrays(store: FeatureReader, map_tap: str | None = None, vec_tap: str | None = None) -> dict[str, str]:
+    """Map each feature-source field to the store array holding it (maps at `map_tap`, vectors at `vec_tap`)."""
+    mapping = {FLOWMAG: FLOWMAG}
+    for stream in STREAMS:
+        described = store.stream_config(stream)
+        taps = described["taps"]
+        chosen_map = map_tap or described["map_tap"]
+        if chosen_map not in taps:
+            raise FeatureSourceError(f"{store.path} holds no {stream}/{chosen_map} (its {stream} taps: "
+                                     f"{', '.join(taps)}); extract features with --{stream}-taps {chosen_map} ...")
+        mapping[f"{stream}_map"] = f"{stream}/{chosen_map}"
+        vectors = [t for t in taps if t not in ("logits", chosen_map)]
+        chosen_vec = vec_tap or next((t for t in vectors if "pool" in t or t.startswith("fc")), None)
+        if chosen_vec is not None and chosen_vec in taps:
+            mapping[f"{stream}_vec"] = f"{stream}/{chosen_vec}"
+        if "logits" in taps:
+            mapping[f"{stream}_logits"] = f"{stream}/logits"
+    return mapping
+
+
+class ZarrFeatureSource:
+    """A FeatureSource reading each video's requested fields from a features store (zarr or HDF5) when asked."""
+
+    def __init__(self, store: str | os.PathLike | FeatureReader, video_ids: Sequence[str] | None = None,
+                 map_tap: str | None = None, vec_tap: str | None = None) -> None:
+        """Serve `video_ids` (default: every complete video) of a features store or its HDF5 export."""
+        self.store = store if isinstance(store, FeatureReader) else open_feature_store(store)
+        available = set(self.store.video_ids())
+        ids = list(video_ids) if video_ids is not None else sorted(available)
+        absent = [v for v in ids if v not in available]
+        if absent:
+            failures = self.store.failures()
+            reason = f" (it failed: {failures[absent[0]]['error']})" if absent[0] in failures else ""
+            raise FeatureSourceError(f"{len(absent)} videos are not in {self.store.path}, e.g. {absent[0]!r}{reason}; "
+                                     "run extract-features for them or leave them out")
+        if not ids:
+            raise FeatureSourceError(f"{self.store.path} holds no complete video")
+        for stream in STREAMS:
+            outputs = self.store.stream_config(stream)["num_classes"]
+            if outputs != len(self.store.classes):
+                raise FeatureSourceError(
+                    f"{self.store.path}: the {stream} net scores {outputs} classes but the dataset has "
+                    f"{len(self.store.classes)}; fusion needs streams trained on this dataset's classes")
+        self._ids = ids
+        self._arrays = field_arrays(self.store, map_tap, vec_tap)
+        self._labels = np.array([self.store.label(v) for v in ids], dtype=np.int64)
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes."""
+        return len(self.store.classes)
+
+    @property
+    def fields(self) -> frozenset[str]:
+        """The fields the store holds."""
+        return frozenset(self._arrays)
+
+    @property
+    def video_ids(self) -> list[str]:
+        """Video ids in index order."""
+        return list(self._ids)
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Labels in index order."""
+        return self._labels.copy()
+
+    def __len__(self) -> int:
+        """Number of videos."""
+        return len(self._ids)
+
+    def load(self, index: int, fields: Collection[str]) -> VideoFeatures:
+        """Read one video's requested fields (as stored: float16 maps, float32 logits)."""
+        require_fields(self, fields)
+        video_id = self._ids[index]
+        arrays = {name: np.asarray(self.store.array(video_id, self._arrays[name])[...]) for name in fields}
+        return VideoFeatures(video_id, int(self._labels[index]), arrays)
+
+    def centre_crop(self) -> int:
+        """Index of the centre crop among the store's crops (1 crop: 0; 3: 1; 10: 4)."""
+        return {1: 0, 3: 1, 10: 4}[int(self.store.config["sampling"]["crops"])]
+
+    def in_memory(self, fields: Collection[str]) -> InMemoryFeatureSource:
+        """Load the requested fields of every video into memory, once."""
+        return InMemoryFeatureSource([self.load(i, fields) for i in range(len(self))], self.num_classes)

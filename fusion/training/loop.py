@@ -1,0 +1,222 @@
+"""The training loop every fusion head shares: K-segment batches, SGD, a phase schedule, keep the best.
+
+`fit` trains any FusionTask; `train_gated_fusion` runs it as Algorithm 1 (two phases) on a gated
+head, `train_fusion_head` as one phase on an m-fusion, amplification or baseline head.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from twostream.data.metrics import VideoScores
+from twostream.data.runtime import autocast, resolve_device
+from twostream.fusion.errors import FusionError
+from twostream.fusion.features import FeatureSource
+from twostream.fusion.heads.gating import GatedFusionHead
+from twostream.fusion.training.datasets import AllViewsDataset, Sample, SegmentDataset
+from twostream.fusion.training.evaluation import predict
+from twostream.fusion.training.runs import RunDir
+from twostream.fusion.training.schedule import SINGLE_PHASE, Event, Phase, PhaseSchedule, algorithm1_phases
+from twostream.fusion.training.tasks import DEFAULT_SCORE_WEIGHTS, FusionTask, GateTask, HeadTask
+
+log = logging.getLogger(__name__)
+VALIDATE_VIEWS: tuple[str, ...] = ("segments", "all")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of a fusion training run (defaults: gated TSN's)."""
+
+    segments: int = 3
+    batch_size: int = 32
+    lrs: tuple[float, ...] = (1e-3, 1e-4)
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    clip_grad_norm: float | None = 40.0
+    patience: int = 3
+    min_delta: float = 0.0
+    max_epochs_per_phase: int = 100
+    seed: int = 0
+    device: str = "cpu"
+    amp: bool = False
+    num_workers: int = 0
+    eval_crop: int = 0
+    # Validation on each segment's centre snippet at eval_crop ("segments", cheap) or on every view ("all").
+    validate_views: str = "segments"
+    view_chunk: int = 256
+
+    def __post_init__(self) -> None:
+        """Refuse settings the loop cannot run with."""
+        if self.segments < 1 or self.batch_size < 1 or self.view_chunk < 1:
+            raise FusionError("segments, batch_size and view_chunk must be at least 1")
+        if self.validate_views not in VALIDATE_VIEWS:
+            raise FusionError(f"validate_views must be one of {', '.join(VALIDATE_VIEWS)}, got {self.validate_views!r}")
+        if self.clip_grad_norm is not None and self.clip_grad_norm <= 0:
+            raise FusionError(f"clip_grad_norm must be positive or None, got {self.clip_grad_norm}")
+        object.__setattr__(self, "lrs", tuple(self.lrs))
+
+
+@dataclass
+class FitResult:
+    """The trained model (best weights loaded), where and how good they were, and the run's records."""
+
+    model: nn.Module
+    best_epoch: int
+    best_accuracy: float
+    history: list[dict]
+    predictions: dict[str, VideoScores] = field(default_factory=dict)
+    run_dir: Path | None = None
+
+    @property
+    def zero_gate_total(self) -> int:
+        """Training samples, over all epochs, fused with equal weights because the ReLU gate gave zeros."""
+        return int(sum(record.get("train_zero_gate_count", 0) for record in self.history))
+
+
+def _sgd(model: nn.Module, lr: float, config: TrainConfig) -> torch.optim.SGD:
+    params = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=config.weight_decay)
+
+
+def _views(source: FeatureSource, fields: Sequence[str], config: TrainConfig, mode: str) -> Dataset[Sample]:
+    if mode == "all":
+        return AllViewsDataset(source, fields)
+    return SegmentDataset(source, fields, config.segments, train=False, eval_crop=config.eval_crop)
+
+
+def _train_epoch(task: FusionTask, loader: DataLoader, optimizer: torch.optim.Optimizer, lam: float,
+                 config: TrainConfig, device: torch.device) -> dict[str, float]:
+    """Run one epoch; return the loss and parts averaged over samples (counts, '*_count', summed)."""
+    task.model.train()
+    sums: dict[str, float] = {}
+    seen = 0
+    for batch in loader:
+        batch = {name: tensor.to(device, non_blocking=True) for name, tensor in batch.items()}
+        size = int(batch["label"].shape[0])
+        with autocast(device, config.amp):
+            loss, parts = task.training_loss(batch, lam)
+        if not torch.isfinite(loss):
+            raise FusionError(f"the training loss became {loss.item()}; lower the learning rate")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.clip_grad_norm is not None:
+            nn.utils.clip_grad_norm_(task.model.parameters(), config.clip_grad_norm)
+        optimizer.step()
+        for name, value in {"loss": loss.item(), **parts}.items():
+            sums[name] = sums.get(name, 0.0) + (value if name.endswith("_count") else value * size)
+        seen += size
+    return {name: (value if name.endswith("_count") else value / seen) for name, value in sums.items()}
+
+
+def _describe(task: FusionTask, train: FeatureSource, val: FeatureSource, config: TrainConfig,
+              phases: Sequence[Phase]) -> dict:
+    return {
+        "task": task.describe(),
+        "train": dataclasses.asdict(config),
+        "phases": [dataclasses.asdict(phase) for phase in phases],
+        "num_classes": train.num_classes,
+        "train_videos": len(train),
+        "val_videos": len(val),
+    }
+
+
+def fit(task: FusionTask, train: FeatureSource, val: FeatureSource, config: TrainConfig | None = None,
+        phases: Sequence[Phase] = SINGLE_PHASE, run: RunDir | None = None,
+        evaluate_on: Mapping[str, FeatureSource] | None = None) -> FitResult:
+    """Train `task` on `train`, choosing by mean class accuracy on `val`, through `phases`.
+
+    Each phase starts from the best weights so far with the first learning rate and a fresh
+    optimizer. At the end the best weights are loaded and every source in `evaluate_on` (default:
+    the validation set) is scored on all its views (TSN test protocol). With `run`, the
+    configuration, one metrics line per epoch, the best checkpoint and per-video predictions are
+    written there.
+    """
+    config = config or TrainConfig()
+    if train.num_classes != val.num_classes:
+        raise FusionError(f"train has {train.num_classes} classes, validation {val.num_classes}")
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    model = task.model.to(device)
+    description = _describe(task, train, val, config, phases)
+    train_set = SegmentDataset(train, task.fields, config.segments, train=True, seed=config.seed)
+    loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, num_workers=config.num_workers,
+                        generator=torch.Generator().manual_seed(config.seed), pin_memory=device.type == "cuda")
+    val_views = _views(val, task.fields, config, config.validate_views)
+    schedule = PhaseSchedule(phases, config.lrs, config.patience, config.min_delta, config.max_epochs_per_phase)
+    optimizer = _sgd(model, schedule.lr, config)
+    if run is not None:
+        run.write_config(description)
+    best_state = copy.deepcopy(model.state_dict())
+    best_epoch, history, epoch = -1, [], 0
+    while not schedule.done:
+        phase, lr, previous_best = schedule.phase, schedule.lr, schedule.best
+        train_set.set_epoch(epoch)
+        started = time.perf_counter()
+        parts = _train_epoch(task, loader, optimizer, phase.lam, config, device)
+        scored = predict(task, val, val_views, device, config.view_chunk, config.amp, config.num_workers)
+        event = schedule.update(scored.mean_class_accuracy)
+        improved = schedule.best > previous_best
+        record = {
+            "epoch": epoch, "phase": phase.name, "lambda": phase.lam, "lr": lr,
+            **{f"train_{name}": value for name, value in parts.items()},
+            "val_mean_class_accuracy": scored.mean_class_accuracy, "val_top1": scored.top1,
+            "val_zero_gate_views": scored.zero_gate_total, "improved": improved, "event": event.value,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        history.append(record)
+        if parts.get("zero_gate_count"):
+            log.warning("epoch %d: %d samples had both ReLU gate weights zero and were fused with equal weights",
+                        epoch, int(parts["zero_gate_count"]))
+        if improved:
+            best_state, best_epoch = copy.deepcopy(model.state_dict()), epoch
+            if run is not None:
+                run.save_checkpoint({"model_state": best_state, "epoch": epoch, "phase": phase.name,
+                                     "val_mean_class_accuracy": schedule.best, "config": description})
+        if run is not None:
+            run.append_metrics(record)
+        if event is Event.NEXT_PHASE:
+            model.load_state_dict(best_state)
+            optimizer = _sgd(model, schedule.lr, config)
+        elif event is Event.LR_DROP:
+            for group in optimizer.param_groups:
+                group["lr"] = schedule.lr
+        epoch += 1
+    model.load_state_dict(best_state)
+    sources = dict(evaluate_on) if evaluate_on is not None else {"val": val}
+    predictions = {
+        name: predict(task, source, AllViewsDataset(source, task.fields), device, config.view_chunk, config.amp,
+                      config.num_workers)
+        for name, source in sources.items()
+    }
+    if run is not None:
+        run.write_predictions({name: scored.records() for name, scored in predictions.items()})
+    best = schedule.best if math.isfinite(schedule.best) else float("nan")
+    return FitResult(model, best_epoch, best, history, predictions, run.path if run is not None else None)
+
+
+def train_gated_fusion(head: GatedFusionHead, train: FeatureSource, val: FeatureSource,
+                       config: TrainConfig | None = None, lam: float = 1.0, run: RunDir | None = None,
+                       evaluate_on: Mapping[str, FeatureSource] | None = None) -> FitResult:
+    """Train a gated fusion head with Algorithm 1: lambda 0 until validation plateaus, then `lam`."""
+    return fit(GateTask(head), train, val, config, algorithm1_phases(lam), run, evaluate_on)
+
+
+def train_fusion_head(head: nn.Module, inputs: Sequence[str], name: str, train: FeatureSource,
+                      val: FeatureSource, config: TrainConfig | None = None,
+                      score_weights: Sequence[float] | None = DEFAULT_SCORE_WEIGHTS, run: RunDir | None = None,
+                      evaluate_on: Mapping[str, FeatureSource] | None = None) -> FitResult:
+    """Train a two-input head (m-fusion, amplification, baseline A or B) with cross-entropy, one phase.
+
+    See HeadTask for `inputs` and `score_weights` (head, spatial, temporal; None: the head alone).
+    """
+    return fit(HeadTask(head, inputs, name, score_weights), train, val, config, SINGLE_PHASE, run, evaluate_on)

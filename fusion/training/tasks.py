@@ -1,0 +1,146 @@
+"""What the shared training loop needs of a fusion method: its fields, its loss, and per-view scores.
+
+A task wraps one head. `training_loss` takes a batch of K-segment samples, fields shaped
+(B, K, ...), and applies the segment consensus (averaging over K); `view_scores` takes the views of
+one video, fields shaped (V, ...), and returns one fused score row per view, which evaluation
+averages over views (TSN test protocol).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from twostream.fusion.errors import FusionError
+from twostream.fusion.features import FIELDS
+from twostream.fusion.heads.gating import GatedFusionHead, fuse_scores
+from twostream.fusion.training.datasets import Sample
+from twostream.fusion.training.losses import gated_fusion_loss
+
+STREAM_LOGITS: tuple[str, str] = ("rgb_logits", "flow_logits")
+DEFAULT_SCORE_WEIGHTS: tuple[float, float, float] = (2.0, 3.0, 4.0)
+
+
+class ViewScores(NamedTuple):
+    """Scores (V, C) of V views; for gated fusion also the stream weights (V, 2) and zero-gate fallbacks (V,)."""
+
+    scores: torch.Tensor
+    gate_weights: torch.Tensor | None = None
+    fallback: torch.Tensor | None = None
+
+
+class FusionTask(Protocol):
+    """A trainable fusion method as the training loop and evaluation see it."""
+
+    model: nn.Module
+    fields: tuple[str, ...]
+
+    def training_loss(self, batch: Sample, lam: float) -> tuple[torch.Tensor, dict[str, float]]:
+        """Return the loss of a K-segment batch and its parts as numbers (batch means, counts as totals)."""
+        ...
+
+    def view_scores(self, views: Sample) -> ViewScores:
+        """Return the fused scores of each view of one video."""
+        ...
+
+    def describe(self) -> dict:
+        """Return a JSON-ready description of the method for the run's configuration."""
+        ...
+
+
+def _segments(batch: Sample, name: str) -> tuple[torch.Tensor, int, int]:
+    """Return field `name` with batch and segments flattened together, and the batch and segment counts."""
+    tensor = batch[name]
+    return tensor.flatten(0, 1), tensor.shape[0], tensor.shape[1]
+
+
+def _consensus(per_segment: torch.Tensor, batch: int, segments: int) -> torch.Tensor:
+    return per_segment.reshape(batch, segments, -1).mean(dim=1)
+
+
+class GateTask:
+    """Gated fusion: the gate's consensus weights the streams' segment-averaged cached scores."""
+
+    fields: tuple[str, ...] = ("rgb_map", "flow_map", *STREAM_LOGITS)
+
+    def __init__(self, head: GatedFusionHead) -> None:
+        """Train and evaluate `head`."""
+        self.model = head
+
+    def training_loss(self, batch: Sample, lam: float) -> tuple[torch.Tensor, dict[str, float]]:
+        """Return CE(G) + lam * CE(head logits) with gate and head logits averaged over the K segments."""
+        rgb_map, size, segments = _segments(batch, "rgb_map")
+        output = self.model(rgb_map, batch["flow_map"].flatten(0, 1))
+        weights = self.model.weights(_consensus(output.gate, size, segments))
+        fused = fuse_scores(weights.weights, batch["rgb_logits"].mean(dim=1), batch["flow_logits"].mean(dim=1))
+        loss = gated_fusion_loss(fused, _consensus(output.logits, size, segments), batch["label"], lam)
+        parts = {"fused_ce": loss.fused.item(), "head_ce": loss.head.item(),
+                 "zero_gate_count": float(weights.fallback.sum())}
+        return loss.total, parts
+
+    def view_scores(self, views: Sample) -> ViewScores:
+        """Return per-view w1 * rgb + w2 * flow, the gate applied to each view on its own."""
+        output = self.model(views["rgb_map"], views["flow_map"])
+        weights = self.model.weights(output.gate)
+        scores = fuse_scores(weights.weights, views["rgb_logits"], views["flow_logits"])
+        return ViewScores(scores, weights.weights, weights.fallback)
+
+    def describe(self) -> dict:
+        """Return the method's name and its head's settings."""
+        head = self.model
+        return {
+            "method": "gated_fusion",
+            "fusion": type(head.fusion).__name__,
+            "activation": head.activation,
+            "dropout": head.dropout.p,
+            "body_channels": head.body_channels,
+        }
+
+
+class HeadTask:
+    """A head that maps two inputs (spatial, temporal) to class logits, trained with cross-entropy.
+
+    `inputs` names the two fields the head reads: ("rgb_map", "flow_map") or ("rgb_vec", "flow_vec")
+    for m-fusion and baselines A and B, ("rgb_map", "flowmag") for feature amplification. With
+    `score_weights` (head, spatial, temporal), evaluated scores are that weighted average of the
+    head's logits and the streams' cached logits (Park et al.'s final score, 2:3:4 by default).
+    """
+
+    def __init__(self, head: nn.Module, inputs: Sequence[str], name: str,
+                 score_weights: Sequence[float] | None = DEFAULT_SCORE_WEIGHTS) -> None:
+        """Train and evaluate `head` on fields `inputs`, reported as method `name`."""
+        if len(inputs) != 2 or any(field not in FIELDS for field in inputs):
+            raise FusionError(f"a head reads two of {', '.join(FIELDS)}; got {list(inputs)}")
+        if score_weights is not None and (len(score_weights) != 3 or min(score_weights) < 0 or sum(score_weights) <= 0):
+            raise FusionError(f"score_weights are three non-negative (head, spatial, temporal) weights, got "
+                              f"{list(score_weights)}")
+        self.model = head
+        self.inputs = tuple(inputs)
+        self.name = name
+        self.score_weights = tuple(float(w) for w in score_weights) if score_weights is not None else None
+        self.fields = self.inputs + (STREAM_LOGITS if self.score_weights else ())
+
+    def training_loss(self, batch: Sample, lam: float) -> tuple[torch.Tensor, dict[str, float]]:
+        """Return the cross-entropy of the head's logits averaged over the K segments (`lam` is unused)."""
+        first, size, segments = _segments(batch, self.inputs[0])
+        logits = _consensus(self.model(first, batch[self.inputs[1]].flatten(0, 1)), size, segments)
+        loss = F.cross_entropy(logits.float(), batch["label"])
+        return loss, {"head_ce": loss.item()}
+
+    def view_scores(self, views: Sample) -> ViewScores:
+        """Return per-view head logits, or their weighted average with the streams' cached logits."""
+        scores = self.model(views[self.inputs[0]], views[self.inputs[1]]).float()
+        if self.score_weights is not None:
+            head_w, rgb_w, flow_w = self.score_weights
+            scores = (head_w * scores + rgb_w * views["rgb_logits"] + flow_w * views["flow_logits"]) / sum(
+                self.score_weights
+            )
+        return ViewScores(scores)
+
+    def describe(self) -> dict:
+        """Return the method's name, inputs, score weights and head class."""
+        return {"method": self.name, "inputs": list(self.inputs), "score_weights": self.score_weights,
+                "head": type(self.model).__name__}

@@ -1,0 +1,134 @@
+"""features.zarr: per video, the frozen streams' taps over TSN snippets and crops, and flow magnitude.
+
+Per video group ``videos/<video_id>``:
+
+- ``rgb/<tap>`` and ``flow/<tap>``: shape (S, crops, ...) — maps (S, crops, C, H, W) and pooled
+  vectors (S, crops, D) in float16, logits (S, crops, classes) in float32. One chunk per snippet and
+  crop, one shard file per array.
+- ``flowmag``: (S, crops, H, W) float16, the optical-flow magnitude (pixels) at each snippet's RGB
+  frame, cropped like the RGB crop and resized to the spatial net's map grid (feature amplification).
+- attributes: label, class name, snippet flow-stack starts, RGB frame indices, frames, and the
+  completion mark.
+
+Root attributes (``twostream``): both streams' backbone, checkpoint sha256, normalisation, class
+count and taps; the sampling (snippets, crops, crop and input size); the class names; and the
+frames store's configuration. A store refuses to be extended with another configuration.
+"""
+from __future__ import annotations
+
+import abc
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+
+from twostream.data.sampling import STREAMS
+from twostream.pipeline.stores.video_store import COMPRESSOR, StoreError, VideoStore
+
+FLOWMAG = "flowmag"
+
+
+class FeatureReader(abc.ABC):
+    """What every reader of the features layout offers, over its `attrs`, `path` and `video(video_id)` group
+    (a zarr group in features.zarr, an HDF5 group in the HDF5 export)."""
+
+    path: Path
+    attrs: dict[str, Any]
+
+    @abc.abstractmethod
+    def video(self, video_id: str) -> Any:
+        """The group of a complete video."""
+
+    @abc.abstractmethod
+    def video_ids(self) -> list[str]:
+        """Ids of the complete videos, sorted."""
+
+    @abc.abstractmethod
+    def failures(self) -> dict[str, dict[str, Any]]:
+        """Videos that could not be stored, with their "error" text."""
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The configuration the features were extracted with."""
+        return dict(self.attrs.get("config", {}))
+
+    @property
+    def classes(self) -> list[str]:
+        """Class names, in label order."""
+        return list(self.attrs.get("classes", []))
+
+    def taps(self, stream: str) -> list[str]:
+        """The taps stored for a stream."""
+        return list(self.stream_config(stream)["taps"])
+
+    def stream_config(self, stream: str) -> dict[str, Any]:
+        """Backbone, checkpoint and taps of one stream."""
+        if stream not in STREAMS:
+            raise StoreError(f"unknown stream {stream!r}; use one of {', '.join(STREAMS)}")
+        streams = self.config.get("streams", {})
+        if stream not in streams:
+            raise StoreError(f"{self.path} holds no {stream} stream (it has {', '.join(streams) or 'none'})")
+        return dict(streams[stream])
+
+    def array(self, video_id: str, name: str) -> Any:
+        """A video's array by name: "rgb/<tap>", "flow/<tap>" or "flowmag"."""
+        group = self.video(video_id)
+        if name not in group:
+            stored = sorted(f"{s}/{t}" for s in self.config.get("streams", {}) for t in self.taps(s))
+            stored += [FLOWMAG] if FLOWMAG in group else []
+            raise StoreError(f"{self.path} holds no {name!r} for {video_id!r}; it has {', '.join(stored)}")
+        return group[name]
+
+    def label(self, video_id: str) -> int:
+        """A video's class index."""
+        return int(self.video(video_id).attrs["label"])
+
+
+class FeatureStore(VideoStore, FeatureReader):
+    """Reader (and, through `write_video`, writer) of a features.zarr store."""
+
+    kind = "features"
+
+    def read(self, video_id: str, name: str, snippets: Any = slice(None), crops: Any = slice(None)) -> np.ndarray:
+        """Read (a selection of snippets and crops of) one array as float32."""
+        array = self.array(video_id, name)
+        if isinstance(snippets, slice) and isinstance(crops, slice):
+            data = array[snippets, crops]
+        else:
+            data = array.get_orthogonal_selection((_index(snippets), _index(crops)))
+        return np.asarray(data, dtype=np.float32)
+
+
+def _index(selection: Any) -> Any:
+    return selection if isinstance(selection, slice) else np.atleast_1d(np.asarray(selection, dtype=np.int64))
+
+
+def write_array(group: zarr.Group, name: str, data: np.ndarray, dtype: str) -> None:
+    """Write one (S, crops, ...) array with one chunk per snippet and crop, in one shard."""
+    shape = data.shape
+    chunks = (1, 1, *shape[2:])
+    group.create_array(name, shape=shape, chunks=chunks, shards=shape, dtype=dtype, compressors=COMPRESSOR)
+    group[name][...] = data.astype(dtype, copy=False)
+
+
+def axis_names(name: str, ndim: int) -> tuple[str, ...]:
+    """What each axis of a video's array means: ("snippet", "crop", then "channel", "y", "x" for maps,
+    "channel" for pooled vectors, "class" for logits, "y", "x" for flowmag)."""
+    trailing = {3: ("channel", "y", "x"), 2: ("y", "x"),
+                1: ("class",) if name.endswith("/logits") else ("channel",)}.get(ndim - 2)
+    if trailing is None:
+        raise StoreError(f"array {name!r} has {ndim} dimensions; features arrays have 3 to 5")
+    return ("snippet", "crop", *trailing)
+
+
+def tap_dtype(tap: str) -> str:
+    """Storage type of a tap: float32 for logits, float16 for maps and vectors."""
+    return "float32" if tap == "logits" else "float16"
+
+
+def snippet_blocks(shape: tuple[int, ...], itemsize: int, block_bytes: int) -> list[slice]:
+    """Consecutive ranges of snippets (first axis) of an array, each at most `block_bytes` (at least one snippet)."""
+    per_snippet = max(1, int(np.prod(shape[1:], dtype=np.int64)) * itemsize)
+    step = max(1, block_bytes // per_snippet)
+    return [slice(start, min(start + step, shape[0])) for start in range(0, shape[0], step)]

@@ -1,0 +1,53 @@
+"""Mean per-class accuracy, top-1, confusion counts and the per-video score container."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from twostream.data.errors import MetricsError
+from twostream.data.metrics import VideoScores, confusion_matrix, mean_class_accuracy, per_class_accuracy, top1_accuracy
+
+
+def _one_hot(predicted: list[int], classes: int = 3) -> np.ndarray:
+    return np.eye(classes)[predicted]
+
+
+def test_mean_class_accuracy_weighs_classes_equally_unlike_top1():
+    labels = np.array([0, 0, 0, 0, 1, 2])
+    scores = _one_hot([0, 0, 0, 0, 0, 2])  # class 0: 4/4, class 1: 0/1, class 2: 1/1
+    assert top1_accuracy(scores, labels) == pytest.approx(5 / 6)
+    assert per_class_accuracy(scores, labels) == {0: 1.0, 1: 0.0, 2: 1.0}
+    assert mean_class_accuracy(scores, labels) == pytest.approx(2 / 3)
+
+
+def test_metrics_refuse_mismatched_or_empty_input():
+    with pytest.raises(MetricsError):
+        top1_accuracy(np.zeros((3, 2)), np.zeros(2, dtype=int))
+    with pytest.raises(MetricsError, match="empty"):
+        mean_class_accuracy(np.zeros((0, 2)), np.zeros(0, dtype=int))
+
+
+def test_confusion_matrix_counts_true_rows_against_predicted_columns():
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    predicted = np.array([0, 1, 1, 1, 0, 2])
+    matrix = confusion_matrix(labels, predicted, 3)
+    np.testing.assert_array_equal(matrix, [[1, 1, 0], [0, 2, 0], [1, 0, 1]])
+    with pytest.raises(MetricsError, match="0..2"):
+        confusion_matrix(labels, predicted + 1, 3)
+
+
+def test_video_scores_measure_reorder_and_round_trip_through_records():
+    scores = VideoScores(labels=np.array([0, 1, 1]), scores=np.array([[2.0, 1.0], [3.0, 0.0], [0.0, 1.0]]),
+                         video_ids=["a", "b", "c"], gate_weights=np.array([[0.2, 0.8], [0.5, 0.5], [0.9, 0.1]]),
+                         zero_gate_views=np.array([0, 2, 0]))
+    assert scores.top1 == pytest.approx(2 / 3) and scores.mean_class_accuracy == pytest.approx(0.75)
+    np.testing.assert_array_equal(scores.confusion, [[1, 0], [1, 1]])
+    assert scores.zero_gate_total == 2
+    reordered = scores.aligned(["c", "a", "b"])
+    np.testing.assert_array_equal(reordered.labels, [1, 0, 1])
+    np.testing.assert_array_equal(reordered.gate_weights[0], [0.9, 0.1])
+    back = VideoScores.from_records(scores.records())
+    assert back.video_ids == ["a", "b", "c"] and back.zero_gate_total == 2
+    np.testing.assert_allclose(back.scores, scores.scores)
+    with pytest.raises(MetricsError, match="different videos"):
+        scores.aligned(["a", "b"])

@@ -1,0 +1,48 @@
+"""The results table: accuracies by method and split, their means, JSON and Markdown."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from twostream.fusion.errors import FusionError
+from twostream.fusion.results import ResultsTable
+
+
+def _one_hot(predicted: list[int], classes: int = 3) -> np.ndarray:
+    return np.eye(classes)[predicted]
+
+
+def test_results_table_means_over_splits_and_renders():
+    table = ResultsTable()
+    table.add("gated", "split1", 0.9, 0.92)
+    table.add("gated", "split2", 0.8, 0.84)
+    table.add("average", "split1", 0.7, 0.75)
+    table.add_scores("spatial", "split1", _one_hot([0, 1]), np.array([0, 0]))
+    assert table.methods == ["gated", "average", "spatial"] and table.splits == ["split1", "split2"]
+    assert table.mean("gated") == pytest.approx({"mean_class_accuracy": 0.85, "top1": 0.88})
+    assert table.mean("average") is None
+    data = json.loads(table.to_json())
+    assert data["rows"][2]["splits"]["split1"] == {"mean_class_accuracy": 0.5, "top1": 0.5}
+    lines = table.to_markdown().splitlines()
+    assert lines[0].startswith("| method | split1 mean class acc. | split1 top-1 | split2")
+    assert lines[2] == "| gated | 90.0 | 92.0 | 80.0 | 84.0 | 85.0 | 88.0 |"
+    assert lines[3] == "| average | 70.0 | 75.0 | - | - | - | - |"
+
+
+def test_results_table_refuses_percentages():
+    with pytest.raises(FusionError, match="fractions"):
+        ResultsTable().add("gated", "split1", 90.0, 0.9)
+
+
+def test_results_table_round_trips_through_json():
+    table = ResultsTable()
+    table.add("gated", "split1", 0.9, 0.92)
+    table.add("gated", "split2", 0.8, 0.84)
+    table.add("average", "split2", 0.7, 0.75)
+    again = ResultsTable.from_dict(json.loads(table.to_json()))
+    assert again.cells == table.cells and again.splits == ["split1", "split2"]
+    assert again.to_markdown() == table.to_markdown()
+    with pytest.raises(FusionError, match="not a results table"):
+        ResultsTable.from_dict({"rows": [{"method": "gated"}]})

@@ -1,0 +1,56 @@
+"""Algorithm 1's schedule driven by scripted validation accuracies."""
+from __future__ import annotations
+
+import pytest
+
+from twostream.fusion.errors import FusionError
+from twostream.fusion.training.schedule import Event, PhaseSchedule, algorithm1_phases
+
+I, W, D, N, S = Event.IMPROVED, Event.WAITING, Event.LR_DROP, Event.NEXT_PHASE, Event.STOP
+
+
+def _run(schedule: PhaseSchedule, accuracies: list[float]) -> list[tuple[Event, str, float, float]]:
+    """Return, per epoch, the event and the phase, lambda and lr the next epoch runs with."""
+    trace = []
+    for accuracy in accuracies:
+        event = schedule.update(accuracy)
+        trace.append((event, schedule.phase.name, schedule.phase.lam, schedule.lr))
+    return trace
+
+
+def test_algorithm1_switches_lambda_after_the_first_plateau_and_stops_after_the_second():
+    schedule = PhaseSchedule(algorithm1_phases(lam=0.1), lrs=(1e-3, 1e-4), patience=2)
+    accuracies = [0.5, 0.6, 0.6, 0.55, 0.65, 0.6, 0.6, 0.64, 0.7, 0.7, 0.7, 0.69, 0.69]
+    trace = _run(schedule, accuracies)
+    assert [t[0] for t in trace] == [I, I, W, D, I, W, N, W, I, W, D, W, S]
+    gate, joint = ("gate", 0.0), ("joint", 0.1)
+    assert [t[1:3] for t in trace[:6]] == [gate] * 6
+    assert [t[1:3] for t in trace[6:]] == [joint] * 7
+    assert [t[3] for t in trace] == [1e-3, 1e-3, 1e-3, 1e-4, 1e-4, 1e-4, 1e-3, 1e-3, 1e-3, 1e-3, 1e-4, 1e-4, 1e-4]
+    assert schedule.done and schedule.best == 0.7
+    with pytest.raises(FusionError, match="already stopped"):
+        schedule.update(0.9)
+
+
+def test_second_phase_must_beat_the_best_of_the_first():
+    below = PhaseSchedule(algorithm1_phases(), lrs=(1e-3,), patience=1)
+    assert [t[0] for t in _run(below, [0.8, 0.7, 0.79])] == [I, N, S]
+    above = PhaseSchedule(algorithm1_phases(), lrs=(1e-3,), patience=1)
+    assert [t[0] for t in _run(above, [0.8, 0.7, 0.85, 0.84])] == [I, N, I, S]
+
+
+def test_min_delta_and_epoch_cap_end_a_phase():
+    schedule = PhaseSchedule(lrs=(1e-3,), patience=2, min_delta=0.05)
+    assert [t[0] for t in _run(schedule, [0.5, 0.52, 0.54])] == [I, W, S]
+    capped = PhaseSchedule(algorithm1_phases(), lrs=(1e-3, 1e-4), patience=5, max_epochs_per_phase=3)
+    assert [t[0] for t in _run(capped, [0.1, 0.2, 0.3, 0.4])] == [I, I, N, I]
+
+
+def test_bad_schedules_are_refused():
+    with pytest.raises(FusionError):
+        PhaseSchedule(phases=())
+    with pytest.raises(FusionError):
+        PhaseSchedule(lrs=(0.0,))
+    with pytest.raises(FusionError, match="0 \\(no multi-task phase\\) or positive"):
+        algorithm1_phases(-1.0)
+    assert [phase.lam for phase in algorithm1_phases(0.0)] == [0.0]

@@ -1,0 +1,176 @@
+"""The shared training loop: Algorithm 1 end to end, determinism, the run folder, the zero-gate remedy."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from twostream.data.errors import TwostreamError
+from twostream.data.metrics import mean_class_accuracy
+from twostream.fusion import late
+from twostream.fusion.errors import FusionError
+from twostream.fusion.features import averaged_logits
+from twostream.fusion.heads.amplification import FeatureAmplificationHead
+from twostream.fusion.heads.gating import GatedFusionHead
+from twostream.fusion.heads.multiplicative import baseline_a_head, multiplicative_fusion_head
+from twostream.fusion.training.datasets import AllViewsDataset
+from twostream.fusion.training.evaluation import predict
+from twostream.fusion.training.loop import TrainConfig, train_fusion_head, train_gated_fusion
+from twostream.fusion.training.runs import CHECKPOINT, CONFIG, METRICS, PREDICTIONS, RunDir
+from twostream.fusion.training.tasks import GateTask, HeadTask
+
+
+def _gated_head(seed: int = 0, **options) -> GatedFusionHead:
+    torch.manual_seed(seed)
+    body = nn.Sequential(nn.Conv2d(8, 16, 1), nn.ReLU())
+    options.setdefault("dropout", 0.5)
+    return GatedFusionHead(body, body_dim=16, num_classes=4, rgb_channels=8, **options)
+
+
+def _without_timing(history: list[dict]) -> list[dict]:
+    return [{k: v for k, v in record.items() if k != "seconds"} for record in history]
+
+
+@pytest.fixture(scope="module")
+def gated_run(switching_splits, tmp_path_factory, quick_training):
+    train, val, test = switching_splits
+    run = RunDir.create(tmp_path_factory.mktemp("runs"), "gate-relu")
+    return train_gated_fusion(_gated_head(), train, val, quick_training(), lam=0.1, run=run, evaluate_on={"test": test})
+
+
+def test_gate_beats_every_fixed_weighting_of_the_streams(gated_run, switching_splits):
+    _, val, test = switching_splits
+    rgb, flow = averaged_logits(test, "rgb"), averaged_logits(test, "flow")
+    best_fixed_on_test = max(
+        mean_class_accuracy(late.weighted_average(rgb, flow, a), test.labels) for a in late.DEFAULT_WEIGHT_GRID
+    )
+    weight = late.search_flow_weight(averaged_logits(val, "rgb"), averaged_logits(val, "flow"), val.labels)
+    searched = mean_class_accuracy(late.weighted_average(rgb, flow, weight), test.labels)
+    gated = gated_run.predictions["test"].mean_class_accuracy
+    assert best_fixed_on_test < 0.75, "the data must defeat any fixed weighting"
+    assert gated >= 0.95
+    assert gated >= best_fixed_on_test + 0.2 and gated >= searched + 0.2
+
+
+def test_gate_weights_follow_the_reliable_stream(gated_run, switching_splits):
+    _, _, test = switching_splits
+    predictions = gated_run.predictions["test"]
+    rgb_reliable = averaged_logits(test, "rgb").argmax(axis=1) == test.labels
+    rgb_share = predictions.gate_weights[:, 0] / predictions.gate_weights.sum(axis=1)
+    assert rgb_share[rgb_reliable].min() > rgb_share[~rgb_reliable].max()
+
+
+def test_algorithm1_runs_both_phases_and_keeps_the_best(gated_run):
+    phases = [(record["phase"], record["lambda"]) for record in gated_run.history]
+    switch = phases.index(("joint", 0.1))
+    assert switch > 0 and set(phases[:switch]) == {("gate", 0.0)} and set(phases[switch:]) == {("joint", 0.1)}
+    assert gated_run.history[switch - 1]["event"] == "next_phase" and gated_run.history[-1]["event"] == "stop"
+    assert gated_run.best_accuracy == max(r["val_mean_class_accuracy"] for r in gated_run.history)
+    assert gated_run.history[gated_run.best_epoch]["val_mean_class_accuracy"] == gated_run.best_accuracy
+
+
+def test_run_folder_holds_config_metrics_checkpoint_and_predictions(gated_run, switching_splits):
+    folder = gated_run.run_dir
+    config = json.loads((folder / CONFIG).read_text())
+    assert config["task"]["method"] == "gated_fusion" and config["phases"][1] == {"name": "joint", "lam": 0.1}
+    assert config["train"]["segments"] == 3 and config["train"]["weight_decay"] == 5e-4
+    lines = (folder / METRICS).read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == list(range(len(gated_run.history)))
+    records = json.loads((folder / PREDICTIONS).read_text())["test"]
+    assert len(records) == 48 and len(records[0]["gate_weights"]) == 2 and "zero_gate_views" in records[0]
+    checkpoint = torch.load(folder / CHECKPOINT, weights_only=True)
+    assert checkpoint["epoch"] == gated_run.best_epoch
+    restored = _gated_head(seed=99)
+    restored.load_state_dict(checkpoint["model_state"])
+    test = switching_splits[2]
+    again = predict(GateTask(restored), test, AllViewsDataset(test, GateTask.fields))
+    np.testing.assert_allclose(again.scores, gated_run.predictions["test"].scores, rtol=1e-5, atol=1e-5)
+
+
+def test_training_is_deterministic_with_a_seed(switching_splits):
+    train, val, _ = switching_splits
+    config = TrainConfig(batch_size=16, lrs=(0.05,), patience=1, max_epochs_per_phase=3, seed=5)
+    first = train_gated_fusion(_gated_head(), train, val, config)
+    second = train_gated_fusion(_gated_head(), train, val, config)
+    assert _without_timing(first.history) == _without_timing(second.history)
+    np.testing.assert_array_equal(first.predictions["val"].scores, second.predictions["val"].scores)
+
+
+def test_dead_relu_gate_is_counted_and_falls_back_to_the_average(switching_splits):
+    train, val, _ = switching_splits
+    config = TrainConfig(batch_size=32, lrs=(0.01,), patience=1, max_epochs_per_phase=2)
+    result = train_gated_fusion(_gated_head(gate_bias_init=-10.0), train, val, config)
+    assert result.zero_gate_total == len(train) * len(result.history)
+    predictions = result.predictions["val"]
+    assert predictions.zero_gate_total == 48 * 5 * 2
+    average = late.average(averaged_logits(val, "rgb"), averaged_logits(val, "flow"))
+    np.testing.assert_allclose(predictions.scores, average, rtol=1e-5, atol=1e-5)
+
+
+def test_softmax_gate_trains_too(switching_splits, quick_training):
+    train, val, _ = switching_splits
+    result = train_gated_fusion(_gated_head(activation="softmax", dropout=0.0), train, val, quick_training())
+    np.testing.assert_allclose(result.predictions["val"].gate_weights.sum(axis=1), 1.0, rtol=1e-5)
+    assert result.best_accuracy >= 0.9
+
+
+@pytest.mark.parametrize(
+    "inputs, make_head",
+    [
+        (("rgb_vec", "flow_vec"), lambda: multiplicative_fusion_head(8, 8, 4, width=32, maps=False, hidden=(16,))),
+        (("rgb_map", "flow_map"), lambda: baseline_a_head(8, 8, 4, hidden=(16,))),
+        (("rgb_map", "flowmag"), lambda: FeatureAmplificationHead(nn.Linear(8, 4))),
+    ],
+)
+def test_feature_heads_train_through_the_same_loop(switching_splits, inputs, make_head):
+    train, val, _ = switching_splits
+    torch.manual_seed(0)
+    config = TrainConfig(batch_size=32, lrs=(0.01,), patience=1, max_epochs_per_phase=2)
+    result = train_fusion_head(make_head(), inputs, "head", train, val, config, score_weights=None)
+    assert 1 <= len(result.history) <= 2 and {r["phase"] for r in result.history} == {"train"}
+    assert result.predictions["val"].scores.shape == (48, 4)
+    assert result.predictions["val"].gate_weights is None
+
+
+def test_final_score_is_the_weighted_average_of_head_and_streams(switching_splits):
+    _, val, _ = switching_splits
+    torch.manual_seed(0)
+    head = multiplicative_fusion_head(8, 8, 4, width=16, maps=False, hidden=()).eval()
+    views = AllViewsDataset(val, ("rgb_vec", "flow_vec", "rgb_logits", "flow_logits"))[0]
+    alone = HeadTask(head, ("rgb_vec", "flow_vec"), "mfusion", None).view_scores(views).scores
+    fused = HeadTask(head, ("rgb_vec", "flow_vec"), "mfusion").view_scores(views).scores
+    expected = (2 * alone + 3 * views["rgb_logits"] + 4 * views["flow_logits"]) / 9
+    torch.testing.assert_close(fused, expected)
+
+
+def test_inconsistent_sources_and_settings_are_refused(switching_splits, make_source, quick_training):
+    train, _, _ = switching_splits
+    with pytest.raises(FusionError, match="classes"):
+        train_gated_fusion(_gated_head(), train, make_source(8, seed=4, num_classes=5), quick_training())
+    with pytest.raises(FusionError, match="validate_views"):
+        TrainConfig(validate_views="some")
+    with pytest.raises(TwostreamError, match="unknown device"):
+        train_gated_fusion(_gated_head(), train, train, TrainConfig(device="toaster"))
+    with pytest.raises(FusionError, match="two of"):
+        HeadTask(nn.Identity(), ("rgb_map",), "broken")
+
+
+def test_run_folder_refuses_to_overwrite_by_accident(tmp_path):
+    RunDir.create(tmp_path, "first").append_metrics({"epoch": 0})
+    with pytest.raises(FusionError, match="not empty"):
+        RunDir.create(tmp_path, "first")
+    assert RunDir.create(tmp_path, "first", overwrite=True).read_metrics() == []
+    with pytest.raises(FusionError, match="run name"):
+        RunDir.create(tmp_path, "../elsewhere")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_gated_training_runs_on_cuda_with_amp(switching_splits):
+    train, val, _ = switching_splits
+    config = TrainConfig(batch_size=16, lrs=(0.05,), patience=1, max_epochs_per_phase=4, device="cuda", amp=True)
+    result = train_gated_fusion(_gated_head(), train, val, config)
+    assert next(result.model.parameters()).device.type == "cuda"
+    assert result.best_accuracy >= 0.9

@@ -1,0 +1,122 @@
+import dataclasses
+import json
+
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from twostream.data.errors import TwostreamError
+from twostream.data.validation import carve_validation
+from twostream.pipeline.backbones import create_backbone, load_checkpoint, save_checkpoint
+from twostream.pipeline.backbones.partial_bn import batch_norms, freeze_partial_bn
+from twostream.pipeline.streams.dataset import ClipSampling, StreamClips
+from twostream.pipeline.streams.evaluation import segment_consensus
+from twostream.pipeline.streams.train_streams import StreamTrainingConfig, stream_paths, train_stream
+
+TINY = dict(backbone="tiny", pretrained=False, input_size=32, batch_size=6, lr=0.02, dropout={"rgb": 0.5, "flow": 0.5})
+
+
+def _val_clips(streams_data, modality, size):
+    manifest, _, store = streams_data
+    _, val = carve_validation(manifest, 1)
+    clips = StreamClips(store, [(v.video_id, v.label) for v in val], ClipSampling(modality, 3, size, train=False))
+    return next(iter(DataLoader(clips, batch_size=len(clips))))
+
+
+@pytest.mark.parametrize("stream, epochs, size", [("rgb", 3, 64), ("flow", 6, 48)])
+def test_each_stream_learns_from_imagenet_weights(streams_data, tmp_path, stream, epochs, size):
+    manifest, _, store = streams_data
+    config = StreamTrainingConfig(backbone="efficientnet_lite0", input_size=size, epochs=epochs, batch_size=4,
+                                  dropout={stream: 0.5})
+    result = train_stream(manifest, store, tmp_path, stream, config)
+    chance = 1 / len(manifest.classes)
+    assert result.val_videos >= 9 and result.train_videos >= 27
+    assert result.val_accuracy >= chance + 0.3, (result.val_accuracy, result.mistakes())
+    net = load_checkpoint(result.checkpoint).build()
+    assert net.name == "efficientnet_lite0" and net.modality == stream
+    clips, labels = _val_clips(streams_data, stream, size)
+    with torch.no_grad():
+        accuracy = (segment_consensus(net, clips, stream).argmax(1) == labels).float().mean().item()
+    assert accuracy == pytest.approx(result.val_accuracy)
+
+
+def test_checkpoint_loads_with_no_flags_and_gives_the_same_logits(streams_data, tmp_path):
+    manifest, _, store = streams_data
+    result = train_stream(manifest, store, tmp_path, "flow", StreamTrainingConfig(epochs=1, **TINY))
+    loaded = load_checkpoint(result.checkpoint)
+    assert loaded.class_names == tuple(manifest.classes)
+    assert loaded.config["input_size"] == 32 and loaded.config["segments"] == 3
+    assert loaded.config["training"]["lr"] == 0.02 and loaded.config["best_epoch"] == 1
+    net = loaded.build()
+    trained = create_backbone("tiny", len(manifest.classes), 10, 0.5)
+    trained.load_state_dict(torch.load(stream_paths(tmp_path, "flow")["state"], weights_only=True)["model"])
+    clips, _ = _val_clips(streams_data, "flow", 32)
+    with torch.no_grad():
+        assert torch.equal(segment_consensus(net, clips, "flow"), segment_consensus(trained.eval(), clips, "flow"))
+
+
+def test_resume_after_interruption_ends_with_the_weights_of_an_uninterrupted_run(streams_data, tmp_path):
+    manifest, _, store = streams_data
+    config = StreamTrainingConfig(epochs=3, lr_steps=(2,), **TINY)
+    train_stream(manifest, store, tmp_path / "whole", "rgb", config)
+
+    def stop_after_two(record):
+        if record["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_stream(manifest, store, tmp_path / "cut", "rgb", config, progress=stop_after_two)
+    seen = []
+    train_stream(manifest, store, tmp_path / "cut", "rgb", config, resume=True, progress=seen.append)
+    assert [record["epoch"] for record in seen] == [3]
+    whole = torch.load(stream_paths(tmp_path / "whole", "rgb")["state"], weights_only=True)
+    cut = torch.load(stream_paths(tmp_path / "cut", "rgb")["state"], weights_only=True)
+    assert whole["model"].keys() == cut["model"].keys()
+    for key, value in whole["model"].items():
+        assert torch.equal(value, cut["model"][key]), key
+    assert cut["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.002)
+    log = [json.loads(line) for line in stream_paths(tmp_path / "cut", "rgb")["log"].read_text().splitlines()]
+    assert [record["epoch"] for record in log] == [1, 2, 3]
+
+
+def test_resume_refuses_other_settings_and_fresh_runs_refuse_existing_output(streams_data, tmp_path):
+    manifest, _, store = streams_data
+    config = StreamTrainingConfig(epochs=1, **TINY)
+    train_stream(manifest, store, tmp_path, "rgb", config)
+    with pytest.raises(TwostreamError, match="pass --resume"):
+        train_stream(manifest, store, tmp_path, "rgb", config)
+    with pytest.raises(TwostreamError, match=r"other settings \(lr\)"):
+        train_stream(manifest, store, tmp_path, "rgb", dataclasses.replace(config, lr=0.5), resume=True)
+    again = train_stream(manifest, store, tmp_path, "rgb", config, resume=True)
+    assert again.epochs_run == 1 and again.best_epoch == 1
+
+
+def test_partial_bn_keeps_all_but_the_first_batch_norm_frozen(streams_data, tmp_path):
+    manifest, _, store = streams_data
+    torch.manual_seed(7)
+    start = create_backbone("tiny", 5, 3)
+    for layer in batch_norms(start):  # statistics and affine parameters unlike any fresh layer's
+        layer.running_mean.uniform_(-0.5, 0.5)
+        layer.running_var.uniform_(0.5, 2.0)
+        layer.weight.data.uniform_(0.5, 1.5)
+        layer.bias.data.uniform_(-0.2, 0.2)
+    save_checkpoint(tmp_path / "start.pt", start)
+    config = StreamTrainingConfig(epochs=1, init_checkpoints={"flow": str(tmp_path / "start.pt")}, **TINY)
+    result = train_stream(manifest, store, tmp_path / "run", "flow", config)
+    trained = load_checkpoint(result.checkpoint).build()
+    assert load_checkpoint(result.checkpoint).config["training"]["partial_bn"] is True
+    before, after = batch_norms(start), batch_norms(trained)
+    assert not torch.allclose(before[0].running_mean, after[0].running_mean)
+    for old, new in zip(before[1:], after[1:]):
+        for name in ("running_mean", "running_var", "weight", "bias"):
+            assert torch.equal(getattr(old, name), getattr(new, name)), name
+    assert not torch.equal(start.conv2.conv.weight, trained.conv2.conv.weight)
+
+
+def test_freeze_partial_bn_leaves_only_the_first_layer_learning():
+    net = create_backbone("tiny", 4, 10).train()
+    assert freeze_partial_bn(net) == 3
+    first, *rest = batch_norms(net)
+    assert first.training and first.weight.requires_grad
+    assert all(not layer.training and not layer.weight.requires_grad and not layer.bias.requires_grad
+               for layer in rest)
