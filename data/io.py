@@ -92,10 +92,10 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def append_jsonl(path: str | os.PathLike, record: Mapping[str, Any]) -> None:
-    """Append one record to a JSON-lines file (keys sorted)."""
+def append_jsonl(path: str | os.PathLike, record: Mapping[str, Any], *, sort_keys: bool = False) -> None:
+    """Append one record to a JSON-lines file."""
     with open(path, "a", encoding="utf-8") as stream:
-        stream.write(json.dumps(record, sort_keys=True) + "\n")
+        stream.write(json.dumps(record, sort_keys=sort_keys) + "\n")
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:

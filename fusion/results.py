@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
+from twostream.data.io import write_text_atomic
 from twostream.data.metrics import mean_class_accuracy, top1_accuracy
 from twostream.fusion.errors import FusionError
 
@@ -70,6 +72,15 @@ class ResultsTable:
             raise FusionError(f"not a results table: {type(error).__name__} {error}; expected the JSON that "
                               "ResultsTable.to_json writes (rows of method, splits, mean)") from None
         return table
+
+    def write(self, out: str | Path) -> tuple[Path, Path]:
+        """Write the table as JSON to `out` and as Markdown beside it (`.md`), atomically; return both paths."""
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        markdown = out.with_suffix(".md")
+        write_text_atomic(out, self.to_json() + "\n")
+        write_text_atomic(markdown, self.to_markdown() + "\n")
+        return out, markdown
 
     def to_json(self) -> str:
         """Return the table as indented JSON."""

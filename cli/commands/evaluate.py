@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from twostream.cli.fusion_args import add_data_arguments
-from twostream.data.io import write_text_atomic
 from twostream.data.manifest import load_manifest
 from twostream.fusion.experiment import evaluate
 
@@ -23,10 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Build, print and write the table."""
     table = evaluate(args.features, load_manifest(args.manifest), args.runs, args.split, args.val_fraction, args.seed)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out, table.to_json() + "\n")
-    write_text_atomic(out.with_suffix(".md"), table.to_markdown() + "\n")
+    written = table.write(args.out)
     print(table.to_markdown())
-    print(f"\nwritten: {out} and {out.with_suffix('.md')}")
+    print(f"\nwritten: {written[0]} and {written[1]}")
     return 0

@@ -132,7 +132,7 @@ class RunDir:
 
     def append_metrics(self, record: Mapping) -> None:
         """Append one epoch's metrics as a JSON line."""
-        append_jsonl(self.path / METRICS, record)
+        append_jsonl(self.path / METRICS, record, sort_keys=True)
 
     def save_checkpoint(self, checkpoint: Mapping) -> None:
         """Save the checkpoint (model state and what describes it), replacing the previous one atomically."""

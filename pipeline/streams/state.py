@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from twostream.data.errors import TwostreamError
-from twostream.data.io import append_jsonl, atomic_path, write_text_atomic
+from twostream.data.io import atomic_path, write_text_atomic
 
 
 def save_state(path: Path, state: dict[str, Any]) -> None:
@@ -43,8 +43,3 @@ def restore_rng_states(states: dict[str, Any]) -> None:
 def write_log(path: Path, records: list[dict[str, Any]]) -> None:
     """Replace a JSON-lines log with these records (one JSON object per line)."""
     write_text_atomic(path, "".join(json.dumps(record) + "\n" for record in records))
-
-
-def append_log(path: Path, record: dict[str, Any]) -> None:
-    """Append one record to a JSON-lines log."""
-    append_jsonl(path, record)

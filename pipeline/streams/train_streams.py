@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader
 
 from twostream.data.errors import TwostreamError
 from twostream.data.manifest import Manifest, VideoEntry
+from twostream.data.io import append_jsonl
 from twostream.data.metrics import VideoScores
 from twostream.data.runtime import autocast, resolve_device
 from twostream.data.sampling import STREAMS
@@ -37,7 +38,6 @@ from twostream.pipeline.streams.evaluation import evaluate_stream, segment_conse
 from twostream.pipeline.streams.initialisation import initial_network
 from twostream.pipeline.streams.optimiser import default_lr_steps, make_optimizer, make_scheduler
 from twostream.pipeline.streams.state import (
-    append_log,
     load_state,
     restore_rng_states,
     rng_states,
@@ -305,7 +305,7 @@ def _run_epoch(run: _Run, progress: EpochProgress | None, started: float, first_
     state["history"].append(record)
     save_state(run.paths["state"], {**state, "model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
                                     "scheduler": run.scheduler.state_dict(), "rng": rng_states()})
-    append_log(run.paths["log"], record)
+    append_jsonl(run.paths["log"], record)
     if progress:
         progress(record)
 

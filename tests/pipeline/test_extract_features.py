@@ -118,3 +118,51 @@ def test_sigkill_then_rerun_gives_the_same_features(tiny_dataset, reference_stor
     for video_id in first.video_ids():
         for name in ("rgb/conv3", "flow/logits", "flowmag"):
             assert np.array_equal(first.read(video_id, name), second.read(video_id, name))
+
+
+def test_unset_sizes_come_from_what_the_checkpoints_record(tiny_dataset, reference_store, tmp_path, features_config):
+    _, manifest = tiny_dataset
+    torch.manual_seed(0)
+    recorded = {}
+    for modality in ("rgb", "flow"):
+        recorded[modality] = tmp_path / f"{modality}-at-32.pt"
+        save_checkpoint(recorded[modality], build_backbone("tiny", modality, len(manifest.classes)),
+                        class_names=manifest.classes, config={"input_size": 32})
+    one = manifest.subset([manifest.videos[0].video_id])
+    config = features_config(rgb_checkpoint=str(recorded["rgb"]), flow_checkpoint=str(recorded["flow"]),
+                             crop_size=None, input_size=None)
+    summary = extract_features(one, reference_store, tmp_path / "recorded.zarr", config, IN_PROCESS)
+    assert summary.ok
+    sampling = FeatureStore.open(tmp_path / "recorded.zarr").config["sampling"]
+    assert sampling["input_size"] == 32 and sampling["crop_size"] == 32
+    given = features_config(rgb_checkpoint=str(recorded["rgb"]), flow_checkpoint=str(recorded["flow"]),
+                            crop_size=40, input_size=None)
+    extract_features(one, reference_store, tmp_path / "given.zarr", given, IN_PROCESS)
+    sampling = FeatureStore.open(tmp_path / "given.zarr").config["sampling"]
+    assert sampling["crop_size"] == 40 and sampling["input_size"] == 32  # crops of 40 px, fed at the recorded 32
+
+
+def test_checkpoints_that_record_different_sizes_need_the_flag(tiny_dataset, reference_store, tmp_path,
+                                                               features_config):
+    _, manifest = tiny_dataset
+    paths = {}
+    for modality, size in (("rgb", 32), ("flow", 48)):
+        paths[modality] = tmp_path / f"{modality}.pt"
+        save_checkpoint(paths[modality], build_backbone("tiny", modality, len(manifest.classes)),
+                        config={"input_size": size})
+    config = features_config(rgb_checkpoint=str(paths["rgb"]), flow_checkpoint=str(paths["flow"]), input_size=None)
+    with pytest.raises(StoreError, match="different input sizes .32 and 48.; pass --input-size"):
+        extract_features(manifest, reference_store, tmp_path / "f.zarr", config, IN_PROCESS)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error of a machine without CUDA")
+def test_a_missing_device_is_a_clear_error_before_any_work(tiny_dataset, reference_store, tmp_path, checkpoints):
+    _, manifest = tiny_dataset
+    manifest_path = manifest.save(tmp_path / "manifest.json")
+    result = subprocess.run([sys.executable, "-m", "twostream.cli", "extract-features", str(manifest_path),
+                             "--frames", str(reference_store), "--store", str(tmp_path / "f.zarr"),
+                             "--rgb-checkpoint", str(checkpoints["rgb"]), "--flow-checkpoint",
+                             str(checkpoints["flow"]), "--device", "cuda", "--no-cluster"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "torch sees no CUDA device; use --device cpu" in result.stderr
+    assert "internal error" not in result.stderr and not (tmp_path / "f.zarr").exists()

@@ -1,0 +1,30 @@
+"""Devices, autocast and the ffmpeg binary: one place decides them for every stage."""
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from twostream.data.errors import TwostreamError
+from twostream.data.runtime import autocast, ffmpeg_executable, resolve_device
+
+
+def test_cpu_resolves_and_stays_exact_under_amp():
+    device = resolve_device("cpu")
+    assert device == torch.device("cpu") and resolve_device(device) == device
+    with autocast(device, amp=True):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
+
+
+def test_unknown_and_missing_devices_are_clear_errors():
+    with pytest.raises(TwostreamError, match="unknown device 'toaster'"):
+        resolve_device("toaster")
+    if not torch.cuda.is_available():
+        with pytest.raises(TwostreamError, match="torch sees no CUDA device; use --device cpu"):
+            resolve_device("cuda:0")
+
+
+def test_ffmpeg_is_found_and_runs():
+    path = ffmpeg_executable()
+    assert os.path.isfile(path) and os.access(path, os.X_OK)
