@@ -156,3 +156,81 @@ class VideoScores:
             gate_weights=np.array([r["gate_weights"] for r in records], dtype=np.float64) if gated else None,
             zero_gate_views=np.array([int(r["zero_gate_views"]) for r in records], dtype=np.int64) if zero else None,
         )
+
+
+@dataclass(frozen=True)
+class Interval:
+    """An estimate with its bootstrap interval (`level`, 0.95 for 95 %), all fractions."""
+
+    estimate: float
+    low: float
+    high: float
+    level: float = 0.95
+
+    def to_dict(self) -> dict[str, float]:
+        """Return the interval as plain data."""
+        return {"estimate": self.estimate, "low": self.low, "high": self.high, "level": self.level}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Interval":
+        """Rebuild an interval from `to_dict`'s plain data."""
+        return cls(float(data["estimate"]), float(data["low"]), float(data["high"]), float(data.get("level", 0.95)))
+
+
+def bootstrap_samples(count: int, resamples: int = 1000, seed: int = 0) -> np.ndarray:
+    """Return (resamples, count) indices of videos drawn with replacement, the same for the same seed."""
+    if count < 1 or resamples < 1:
+        raise MetricsError(f"a bootstrap needs at least one video and one resample; got {count} and {resamples}")
+    return np.random.default_rng(seed).integers(count, size=(resamples, count))
+
+
+def resampled_mean_class_accuracy(correct: np.ndarray, labels: np.ndarray, samples: np.ndarray) -> np.ndarray:
+    """Return the mean class accuracy of each resample (rows of `samples`), over the classes each one holds."""
+    correct, labels = np.asarray(correct, dtype=np.float64), np.asarray(labels, dtype=np.int64)
+    classes = int(labels.max()) + 1
+    rows = np.arange(samples.shape[0])[:, None] * classes
+    flat = (labels[samples] + rows).ravel()
+    totals = np.bincount(flat, minlength=samples.shape[0] * classes).reshape(-1, classes)
+    right = np.bincount(flat, weights=correct[samples].ravel(), minlength=totals.size).reshape(-1, classes)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_class = np.where(totals > 0, right / np.maximum(totals, 1), np.nan)
+    return np.nanmean(per_class, axis=1)
+
+
+def _interval(estimate: float, values: np.ndarray, level: float) -> Interval:
+    tail = (1.0 - level) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return Interval(float(estimate), float(low), float(high), level)
+
+
+def mean_class_accuracy_of(correct: np.ndarray, labels: np.ndarray) -> float:
+    """Return the mean class accuracy of per-video correctness (N,) bool, over the classes among `labels`."""
+    correct, labels = np.asarray(correct, dtype=bool), np.asarray(labels)
+    if correct.shape != labels.shape or labels.size == 0:
+        raise MetricsError(f"need one correctness per label and at least one; got {correct.shape}, {labels.shape}")
+    return float(np.mean([correct[labels == c].mean() for c in np.unique(labels)]))
+
+
+def accuracy_interval(correct: np.ndarray, labels: np.ndarray, samples: np.ndarray, level: float = 0.95) -> Interval:
+    """Return the mean class accuracy of per-video correctness `correct` with its percentile bootstrap interval."""
+    correct = np.asarray(correct, dtype=bool)
+    resampled = resampled_mean_class_accuracy(correct, labels, samples)
+    return _interval(mean_class_accuracy_of(correct, labels), resampled, level)
+
+
+def paired_difference_interval(correct_a: np.ndarray, correct_b: np.ndarray, labels: np.ndarray,
+                               samples: np.ndarray, level: float = 0.95) -> Interval:
+    """Return mean class accuracy of A minus that of B on the same videos, with the paired bootstrap interval
+    (both measured on each resample, so what the two methods share cancels)."""
+    correct_a, correct_b = np.asarray(correct_a, dtype=bool), np.asarray(correct_b, dtype=bool)
+    a, b = mean_class_accuracy_of(correct_a, labels), mean_class_accuracy_of(correct_b, labels)
+    differences = (resampled_mean_class_accuracy(correct_a, labels, samples)
+                   - resampled_mean_class_accuracy(correct_b, labels, samples))
+    return _interval(a - b, differences, level)
+
+
+def oracle_correct(rgb_scores: np.ndarray, flow_scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Return, per video, whether either stream's top-1 is right: the ceiling of any per-video choice of stream."""
+    rgb_right = np.asarray(rgb_scores).argmax(axis=1) == labels
+    flow_right = np.asarray(flow_scores).argmax(axis=1) == labels
+    return rgb_right | flow_right

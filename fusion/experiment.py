@@ -7,12 +7,20 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import torch
 
 from twostream.data.manifest import Manifest
-from twostream.data.metrics import VideoScores
+from twostream.data.metrics import (
+    VideoScores,
+    accuracy_interval,
+    bootstrap_samples,
+    mean_class_accuracy_of,
+    oracle_correct,
+    paired_difference_interval,
+)
+from twostream.data.sampling import STREAMS
 from twostream.data.validation import carve_validation
 from twostream.fusion import late
 from twostream.fusion.errors import FusionError, ReportError
@@ -26,6 +34,7 @@ from twostream.fusion.sources import ZarrFeatureSource
 from twostream.fusion.training.analysis import analyse
 from twostream.fusion.training.loop import FitResult, TrainConfig, train_fusion_head, train_gated_fusion
 from twostream.fusion.training.runs import PREDICTIONS, RunDir, load_run
+from twostream.fusion.training.train_scores import POOLED_TAP, TRAIN_SCORES, TSN_DROPOUT, DroppedOutScores
 from twostream.pipeline.backbones import load_checkpoint
 from twostream.pipeline.stores.feature_readers import open_feature_store
 from twostream.pipeline.stores.feature_store import FeatureReader
@@ -57,7 +66,10 @@ class GateConfig:
     lam: float = 1.0
     tap: str | None = None  # the map the gate reads (None: the store's map tap)
     checkpoint: str | None = None  # the spatial checkpoint (None: the one the store records)
+    flow_checkpoint: str | None = None  # the temporal checkpoint, for dropout scores (None: the recorded one)
     dropout: float = 0.8
+    train_scores: str = "clean"  # the streams' scores training fuses: cached ("clean") or under dropout
+    score_dropout: tuple[float, float] = (TSN_DROPOUT["rgb"], TSN_DROPOUT["flow"])  # rgb, flow (dropout scores)
     val_fraction: float = 0.2
     training: TrainConfig = field(default_factory=TrainConfig)
     overwrite: bool = False
@@ -71,6 +83,11 @@ class GateConfig:
             raise FusionError(f"gate activation {self.activation!r}: use one of {', '.join(GATE_ACTIVATIONS)}")
         if self.lam < 0:
             raise FusionError(f"lambda must be non-negative, got {self.lam}")
+        if self.train_scores not in TRAIN_SCORES:
+            raise FusionError(f"train scores {self.train_scores!r}: use one of {', '.join(TRAIN_SCORES)}")
+        object.__setattr__(self, "score_dropout", tuple(float(p) for p in self.score_dropout))
+        if len(self.score_dropout) != 2 or not all(0.0 <= p < 1.0 for p in self.score_dropout):
+            raise FusionError(f"score dropout is two rates in [0, 1) (rgb, flow), got {list(self.score_dropout)}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -137,21 +154,38 @@ def split_sources(store: FeatureReader, manifest: Manifest, split: str, fields: 
     return SplitSources(split, sources["train"], sources["val"], sources["test"], lazy.centre_crop())
 
 
-def _spatial_checkpoint(store: FeatureReader, checkpoint: str | None) -> str:
-    path = checkpoint or store.attrs.get("checkpoints", {}).get("rgb")
+_STREAM_NAMES = {"rgb": "spatial", "flow": "temporal"}
+
+
+def _stream_checkpoint(store: FeatureReader, checkpoint: str | None, stream: str = "rgb") -> str:
+    """The checkpoint a stream's features came from: `checkpoint`, else the one the store records; checked."""
+    path = checkpoint or store.attrs.get("checkpoints", {}).get(stream)
+    name = _STREAM_NAMES[stream]
     if not path or not Path(path).is_file():
-        raise FusionError(f"the spatial checkpoint {path or '(not recorded in the store)'} is not available; "
-                          "pass --rgb-checkpoint with the checkpoint the features were extracted with")
+        raise FusionError(f"the {name} checkpoint {path or '(not recorded in the store)'} is not available; "
+                          f"pass --{stream}-checkpoint with the checkpoint the features were extracted with")
     loaded = load_checkpoint(path)
-    if loaded.sha256 != store.stream_config("rgb")["checkpoint_sha256"]:
-        raise FusionError(f"{path} is not the spatial checkpoint {store.path} was extracted with (sha256 differs)")
+    if loaded.sha256 != store.stream_config(stream)["checkpoint_sha256"]:
+        raise FusionError(f"{path} is not the {name} checkpoint {store.path} was extracted with (sha256 differs)")
     return path
+
+
+def dropped_out_scores(store: FeatureReader, checkpoints: Mapping[str, str | None],
+                       dropout: Sequence[float]) -> DroppedOutScores:
+    """Training-time scores from both streams' frozen classifiers on their cached pooled vectors, under dropout."""
+    for stream in STREAMS:
+        if POOLED_TAP not in store.stream_config(stream)["taps"]:
+            raise FusionError(f"{store.path} holds no {stream}/{POOLED_TAP}, which dropout scores need; extract "
+                              f"features with --{stream}-taps ... {POOLED_TAP} logits, or use --train-scores clean")
+    classifiers = {stream: load_checkpoint(_stream_checkpoint(store, checkpoints.get(stream), stream)).build()
+                   .classifier_after(POOLED_TAP) for stream in STREAMS}
+    return DroppedOutScores(classifiers, dict(zip(STREAMS, dropout)))
 
 
 def build_gate(store: FeatureReader, sources: SplitSources, checkpoint: str | None, tap: str | None,
                fusion: str, activation: str, dropout: float) -> GatedFusionHead:
     """The gating ConvNet: the spatial net's layers after the tap (trainable copy), two FC heads."""
-    net = load_checkpoint(_spatial_checkpoint(store, checkpoint)).build()
+    net = load_checkpoint(_stream_checkpoint(store, checkpoint)).build()
     tap = tap or store.stream_config("rgb")["map_tap"]
     body = net.layers_after(tap)
     sample = sources.train.load(0, ["rgb_map", "flow_map"])
@@ -168,7 +202,7 @@ def build_head(kind: str, on: str, store: FeatureReader, sources: SplitSources, 
     """An m-fusion, baseline A/B or amplification head sized to the cached features."""
     num_classes = sources.train.num_classes
     if kind == "amplification":
-        net = load_checkpoint(_spatial_checkpoint(store, checkpoint)).build()
+        net = load_checkpoint(_stream_checkpoint(store, checkpoint)).build()
         return FeatureAmplificationHead(net.classifier_after(store.stream_config("rgb")["map_tap"]), pool=False)
     a_name, b_name = HEAD_INPUTS[on]
     sample = sources.train.load(0, [a_name, b_name])
@@ -194,16 +228,21 @@ def train_gate(store_path: str | Path, manifest: Manifest, runs: str | Path, nam
     store = open_feature_store(store_path)
     training = config.training
     results = {}
+    dropout_scores = config.train_scores == "dropout"
+    scores = dropped_out_scores(store, {"rgb": config.checkpoint, "flow": config.flow_checkpoint},
+                                config.score_dropout) if dropout_scores else None
+    fields = ["rgb_map", "flow_map", "rgb_logits", "flow_logits", *(("rgb_vec", "flow_vec") if scores else ())]
     for each in resolve_splits(manifest, config.split):
-        sources = split_sources(store, manifest, each, ["rgb_map", "flow_map", "rgb_logits", "flow_logits"],
-                                config.val_fraction, training.seed, config.tap)
+        sources = split_sources(store, manifest, each, fields, config.val_fraction, training.seed, config.tap,
+                                POOLED_TAP if scores else None)
         torch.manual_seed(training.seed)  # the head's new layers start from the run's seed, whatever ran before
         head = build_gate(store, sources, config.checkpoint, config.tap, config.fusion, config.activation,
                           config.dropout)
         run = RunDir.create(Path(runs) / name, f"split{each}", config.overwrite)
         settings = dataclasses.replace(training, eval_crop=sources.centre_crop)
         results[each] = train_gated_fusion(head, sources.train, sources.val, settings, config.lam, run,
-                                           evaluate_on={"val": sources.val, "test": sources.test})
+                                           evaluate_on={"val": sources.val, "test": sources.test},
+                                           train_scores=scores)
         trained = results[each].model
         run.write_analysis({name: analyse(source, trained, training.device)
                             for name, source in (("val", sources.val), ("test", sources.test))})
@@ -235,22 +274,63 @@ def train_mfuse(store_path: str | Path, manifest: Manifest, runs: str | Path, na
     return results
 
 
-def evaluate(store_path: str | Path, manifest: Manifest, run_roots: Sequence[str | Path], split: str = "1",
-             val_fraction: float = 0.2, seed: int = 0) -> ResultsTable:
-    """Every method's mean class accuracy and top-1 per split: late-fusion rules and the trained runs."""
+@dataclass(frozen=True, kw_only=True)
+class EvaluateConfig:
+    """Settings of evaluate: the split, the validation carve the grid search uses, and the bootstrap."""
+
+    split: str = "1"
+    val_fraction: float = 0.2
+    seed: int = 0  # the validation carve's and the bootstrap's seed
+    bootstrap: int = 1000  # resamples of the test videos for the intervals (0: none)
+    level: float = 0.95
+
+    def __post_init__(self) -> None:
+        """Refuse settings the comparison cannot be made with."""
+        _check_common(self.split, 0.0, self.val_fraction)
+        if self.bootstrap < 0:
+            raise FusionError(f"bootstrap resamples must be 0 (none) or more, got {self.bootstrap}")
+        if not 0.0 < self.level < 1.0:
+            raise FusionError(f"the interval level must be in (0, 1), got {self.level}")
+
+
+ORACLE = "oracle: either stream right (ceiling)"
+REFERENCES = (late.TITLES[late.SEARCHED_RULE], late.TITLES["average"])  # what trained methods are compared with
+
+
+def evaluate(store_path: str | Path, manifest: Manifest, run_roots: Sequence[str | Path],
+             config: EvaluateConfig = EvaluateConfig()) -> ResultsTable:
+    """Every method's mean class accuracy and top-1 per split: late-fusion rules and the trained runs.
+
+    With `config.bootstrap` resamples, each mean class accuracy gets its bootstrap interval over the
+    test videos, each trained run its paired differences from the best fixed weighting (grid search
+    on validation) and from the plain average, and the oracle ceiling (whichever stream is right) a row.
+    """
     store = open_feature_store(store_path)
     table = ResultsTable()
-    for each in resolve_splits(manifest, split):
-        sources = split_sources(store, manifest, each, ["rgb_logits", "flow_logits"], val_fraction, seed)
+    for each in resolve_splits(manifest, config.split):
+        name = f"split {each}"
+        sources = split_sources(store, manifest, each, ["rgb_logits", "flow_logits"], config.val_fraction,
+                                config.seed)
         val_rgb, val_flow = averaged_logits(sources.val, "rgb"), averaged_logits(sources.val, "flow")
         test_rgb, test_flow = averaged_logits(sources.test, "rgb"), averaged_logits(sources.test, "flow")
+        labels = sources.test.labels
         fused, flow_weight = late.late_fusion_scores(val_rgb, val_flow, sources.val.labels, test_rgb, test_flow)
         log.info("split %s: grid search chose flow weight %.2f", each, flow_weight)
-        for rule, scores in fused.items():
-            table.add_scores(late.TITLES[rule], f"split {each}", scores, sources.test.labels)
+        correct = {late.TITLES[rule]: scores.argmax(axis=1) == labels for rule, scores in fused.items()}
+        trained = []
         for root in run_roots:
             method, scored = _run_scores(Path(root) / f"split{each}", sources.test)
-            table.add_scores(method, f"split {each}", scored.scores, scored.labels)
+            correct[method] = scored.correct
+            trained.append(method)
+        correct[ORACLE] = oracle_correct(test_rgb, test_flow, labels)
+        samples = bootstrap_samples(len(labels), config.bootstrap, config.seed) if config.bootstrap else None
+        for method, right in correct.items():
+            interval = accuracy_interval(right, labels, samples, config.level) if samples is not None else None
+            table.add(method, name, mean_class_accuracy_of(right, labels), float(right.mean()), interval)
+        for method in trained if samples is not None else ():
+            for reference in REFERENCES:
+                table.add_difference(method, name, reference, paired_difference_interval(
+                    correct[method], correct[reference], labels, samples, config.level))
     return table
 
 

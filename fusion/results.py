@@ -1,4 +1,8 @@
-"""The comparison table: methods x splits, mean per-class accuracy and top-1, with the mean over splits."""
+"""The comparison table: methods x splits, mean per-class accuracy and top-1, with the mean over splits.
+
+Where evaluation measured them, a cell also holds the 95 % bootstrap interval of its mean class
+accuracy over the test videos, and a trained method's row its paired differences from fixed rules.
+"""
 from __future__ import annotations
 
 import json
@@ -8,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from twostream.data.io import write_text_atomic
-from twostream.data.metrics import mean_class_accuracy, top1_accuracy
+from twostream.data.metrics import Interval, mean_class_accuracy, top1_accuracy
 from twostream.fusion.errors import FusionError
 
 METRICS: tuple[str, str] = ("mean_class_accuracy", "top1")
@@ -19,14 +23,28 @@ _HEADINGS = {"mean_class_accuracy": "mean class acc.", "top1": "top-1"}
 class ResultsTable:
     """Accuracies by method and split; a method's mean is given only where it has every split of the table."""
 
-    cells: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    cells: dict[str, dict[str, dict]] = field(default_factory=dict)
+    # method -> split -> reference method -> paired difference of mean class accuracy (Interval.to_dict)
+    differences: dict[str, dict[str, dict[str, dict]]] = field(default_factory=dict)
 
-    def add(self, method: str, split: str, mean_class: float, top1: float) -> None:
-        """Record one method's accuracies (fractions in [0, 1]) on one split."""
+    def add(self, method: str, split: str, mean_class: float, top1: float, interval: Interval | None = None) -> None:
+        """Record one method's accuracies (fractions in [0, 1]) on one split, with its interval if measured."""
         for value in (mean_class, top1):
             if not 0.0 <= value <= 1.0:
                 raise FusionError(f"accuracies are fractions in [0, 1]; {method} on {split} got {value}")
-        self.cells.setdefault(method, {})[split] = {"mean_class_accuracy": float(mean_class), "top1": float(top1)}
+        cell: dict = {"mean_class_accuracy": float(mean_class), "top1": float(top1)}
+        if interval is not None:
+            cell["interval"] = interval.to_dict()
+        self.cells.setdefault(method, {})[split] = cell
+
+    def add_difference(self, method: str, split: str, reference: str, difference: Interval) -> None:
+        """Record the paired difference of `method`'s mean class accuracy from `reference`'s on one split."""
+        self.differences.setdefault(method, {}).setdefault(split, {})[reference] = difference.to_dict()
+
+    def interval(self, method: str, split: str) -> Interval | None:
+        """Return the bootstrap interval of a cell's mean class accuracy, None where none was measured."""
+        cell = self.cells.get(method, {}).get(split, {})
+        return Interval.from_dict(cell["interval"]) if "interval" in cell else None
 
     def add_scores(self, method: str, split: str, scores: np.ndarray, labels: np.ndarray) -> None:
         """Record one method's accuracies on one split, computed from its scores (N, C)."""
@@ -57,7 +75,9 @@ class ResultsTable:
         return {
             "splits": self.splits,
             "metrics": list(METRICS),
-            "rows": [{"method": m, "splits": self.cells[m], "mean": self.mean(m)} for m in self.methods],
+            "rows": [{"method": m, "splits": self.cells[m], "mean": self.mean(m),
+                      **({"differences": self.differences[m]} if m in self.differences else {})}
+                     for m in self.methods],
         }
 
     @classmethod
@@ -67,7 +87,11 @@ class ResultsTable:
         try:
             for row in data["rows"]:
                 for split, cell in row["splits"].items():
-                    table.add(row["method"], split, cell["mean_class_accuracy"], cell["top1"])
+                    interval = Interval.from_dict(cell["interval"]) if "interval" in cell else None
+                    table.add(row["method"], split, cell["mean_class_accuracy"], cell["top1"], interval)
+                for split, references in row.get("differences", {}).items():
+                    for reference, difference in references.items():
+                        table.add_difference(row["method"], split, reference, Interval.from_dict(difference))
         except (KeyError, TypeError) as error:
             raise FusionError(f"not a results table: {type(error).__name__} {error}; expected the JSON that "
                               "ResultsTable.to_json writes (rows of method, splits, mean)") from None
@@ -87,17 +111,50 @@ class ResultsTable:
         return json.dumps(self.to_dict(), indent=2)
 
     def to_markdown(self) -> str:
-        """Return the table in Markdown, accuracies in percent with one decimal, '-' for missing cells."""
+        """Return the table in Markdown, accuracies in percent with one decimal, '-' for missing cells.
+
+        A measured interval follows its mean class accuracy in brackets; paired differences, where
+        measured, follow in a second table (points, positive: the method is better than the reference).
+        """
         columns = [(s, m) for s in [*self.splits, "mean"] for m in METRICS]
         header = "| method | " + " | ".join(f"{s} {_HEADINGS[m]}" for s, m in columns) + " |"
         rule = "|---|" + "---:|" * len(columns)
         lines = [header, rule]
         for method in self.methods:
             values = {**self.cells[method], "mean": self.mean(method)}
-            row = [_percent((values.get(s) or {}).get(m)) for s, m in columns]
+            row = [_percent((values.get(s) or {}).get(m)) + interval_text(values.get(s), m) for s, m in columns]
             lines.append(f"| {method} | " + " | ".join(row) + " |")
+        if self.differences:
+            lines += ["", *self._differences_markdown()]
         return "\n".join(lines) + "\n"
+
+    def _differences_markdown(self) -> list[str]:
+        pairs = list(dict.fromkeys((split, reference) for by_split in self.differences.values()
+                                   for split, references in by_split.items() for reference in references))
+        level = next(iter(next(iter(next(iter(self.differences.values())).values())).values()))["level"]
+        lines = [f"Paired differences in mean class accuracy, points, with {100 * level:g} % bootstrap intervals "
+                 "over the test videos:", "",
+                 "| method | " + " | ".join(f"{split} minus {reference}" for split, reference in pairs) + " |",
+                 "|---|" + "---:|" * len(pairs)]
+        for method, by_split in self.differences.items():
+            row = [_signed(by_split.get(split, {}).get(reference)) for split, reference in pairs]
+            lines.append(f"| {method} | " + " | ".join(row) + " |")
+        return lines
 
 
 def _percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}"
+
+
+def interval_text(cell: dict | None, metric: str) -> str:
+    """Return ' [low, high]' in percent for a cell's measured mean class accuracy interval, else ''."""
+    if metric != "mean_class_accuracy" or not cell or "interval" not in cell:
+        return ""
+    return f" [{100 * cell['interval']['low']:.1f}, {100 * cell['interval']['high']:.1f}]"
+
+
+def _signed(difference: dict | None) -> str:
+    if difference is None:
+        return "-"
+    return (f"{100 * difference['estimate']:+.1f} [{100 * difference['low']:+.1f}, "
+            f"{100 * difference['high']:+.1f}]")

@@ -5,7 +5,7 @@ import argparse
 
 from twostream.cli.fusion_args import add_data_arguments
 from twostream.data.manifest import load_manifest
-from twostream.fusion.experiment import evaluate
+from twostream.fusion.experiment import EvaluateConfig, evaluate
 
 NAME = "evaluate"
 HELP = "compare late-fusion rules and trained fusion runs: mean class accuracy and top-1 per split"
@@ -16,11 +16,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_data_arguments(parser)
     parser.add_argument("--runs", nargs="*", default=[], help="run folders (runs/<name>) to include")
     parser.add_argument("--out", required=True, help="write the table here as JSON, and as Markdown beside it")
+    parser.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+                        help="resamples of the test videos for the 95%% intervals, seeded by --seed (0: none)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Build, print and write the table."""
-    table = evaluate(args.features, load_manifest(args.manifest), args.runs, args.split, args.val_fraction, args.seed)
+    config = EvaluateConfig(split=args.split, val_fraction=args.val_fraction, seed=args.seed, bootstrap=args.bootstrap)
+    table = evaluate(args.features, load_manifest(args.manifest), args.runs, config)
     written = table.write(args.out)
     print(table.to_markdown())
     print(f"\nwritten: {written[0]} and {written[1]}")

@@ -6,6 +6,7 @@ import argparse
 from twostream.cli.fusion_args import add_data_arguments, add_training_arguments, print_results, train_config
 from twostream.data.manifest import load_manifest
 from twostream.fusion.experiment import GATE_ACTIVATIONS, GATE_FUSIONS, GateConfig, train_gate
+from twostream.fusion.training.train_scores import TRAIN_SCORES
 
 NAME = "train-gate"
 HELP = "train gated fusion (a gating ConvNet weighting the two streams' scores) from features.zarr"
@@ -23,12 +24,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "authors' released configuration used 0.1)")
     parser.add_argument("--tap", help="feature map the gate reads (default: the store's map tap, e.g. inception4e)")
     parser.add_argument("--dropout", type=float, default=0.8)
+    parser.add_argument("--train-scores", choices=TRAIN_SCORES, default="clean",
+                        help="the stream scores training fuses: clean (the cached ones, the streams' own fit of the "
+                             "training videos) or dropout (recomputed from the cached global_pool through the frozen "
+                             "classifiers under dropout, as the papers' end-to-end runs); evaluation uses clean ones")
+    parser.add_argument("--score-dropout", type=float, nargs=2, default=[0.8, 0.7], metavar=("RGB", "FLOW"),
+                        help="dropout rates of --train-scores dropout (TSN's 0.8 and 0.7)")
+    parser.add_argument("--flow-checkpoint", help="temporal checkpoint the features came from, for --train-scores "
+                                                  "dropout (default: recorded)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Train and print the results per split."""
     config = GateConfig(split=args.split, fusion=args.fusion, activation=args.activation, lam=args.lam, tap=args.tap,
-                        checkpoint=args.rgb_checkpoint, dropout=args.dropout, val_fraction=args.val_fraction,
+                        checkpoint=args.rgb_checkpoint, flow_checkpoint=args.flow_checkpoint, dropout=args.dropout,
+                        train_scores=args.train_scores, score_dropout=tuple(args.score_dropout),
+                        val_fraction=args.val_fraction,
                         training=train_config(args), overwrite=args.overwrite)
     results = train_gate(args.features, load_manifest(args.manifest), args.runs, args.name, config)
     print_results(results)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from twostream.fusion.results import METRICS, ResultsTable
+from twostream.fusion.results import METRICS, ResultsTable, interval_text
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1400px; padding: 0 1em; color: #222; }
@@ -51,7 +51,8 @@ def results_table_html(table: ResultsTable) -> str:
         for column in columns:
             value = cell(method, *column)
             is_best = value is not None and value == best[column]
-            text = "-" if value is None else f"{100 * value:.1f}"
+            text = "-" if value is None else f"{100 * value:.1f}" + interval_text(values[method].get(column[0]),
+                                                                                 column[1])
             cells.append(f'<td class="number{" best" if is_best else ""}">{text}</td>')
         rows.append(f"<tr><td>{escape(method)}</td>{''.join(cells)}</tr>")
     return f'<table class="results"><tr><th>method</th>{head}</tr>{"".join(rows)}</table>'

@@ -19,6 +19,7 @@ from twostream.fusion.features import FIELDS
 from twostream.fusion.heads.gating import GatedFusionHead, fuse_scores
 from twostream.fusion.training.datasets import Sample
 from twostream.fusion.training.losses import gated_fusion_loss
+from twostream.fusion.training.train_scores import DroppedOutScores
 
 STREAM_LOGITS: tuple[str, str] = ("rgb_logits", "flow_logits")
 DEFAULT_SCORE_WEIGHTS: tuple[float, float, float] = (2.0, 3.0, 4.0)
@@ -62,20 +63,35 @@ def _consensus(per_segment: torch.Tensor, batch: int, segments: int) -> torch.Te
 
 
 class GateTask:
-    """Gated fusion: the gate's consensus weights the streams' segment-averaged cached scores."""
+    """Gated fusion: the gate's consensus weights the streams' segment-averaged scores.
+
+    Training fuses the cached logits, or with `train_scores` the logits it recomputes from the cached
+    pooled vectors under dropout; evaluation always fuses the cached (clean) logits.
+    """
 
     fields: tuple[str, ...] = ("rgb_map", "flow_map", *STREAM_LOGITS)
 
-    def __init__(self, head: GatedFusionHead) -> None:
-        """Train and evaluate `head`."""
+    def __init__(self, head: GatedFusionHead, train_scores: DroppedOutScores | None = None) -> None:
+        """Train and evaluate `head`, on dropped-out training scores when `train_scores` is given."""
         self.model = head
+        self.train_scores = train_scores
+        if train_scores is not None:
+            self.fields = (*GateTask.fields, "rgb_vec", "flow_vec")
+
+    def _training_logits(self, batch: Sample, stream: str) -> torch.Tensor:
+        """A stream's segment-averaged training scores (B, C): cached, or recomputed under dropout."""
+        if self.train_scores is None:
+            return batch[f"{stream}_logits"].mean(dim=1)
+        pooled, size, segments = _segments(batch, f"{stream}_vec")
+        self.train_scores.to(pooled.device)
+        return _consensus(self.train_scores(stream, pooled), size, segments)
 
     def training_loss(self, batch: Sample, lam: float) -> tuple[torch.Tensor, dict[str, float]]:
         """Return CE(G) + lam * CE(head logits) with gate and head logits averaged over the K segments."""
         rgb_map, size, segments = _segments(batch, "rgb_map")
         output = self.model(rgb_map, batch["flow_map"].flatten(0, 1))
         weights = self.model.weights(_consensus(output.gate, size, segments))
-        fused = fuse_scores(weights.weights, batch["rgb_logits"].mean(dim=1), batch["flow_logits"].mean(dim=1))
+        fused = fuse_scores(weights.weights, self._training_logits(batch, "rgb"), self._training_logits(batch, "flow"))
         loss = gated_fusion_loss(fused, _consensus(output.logits, size, segments), batch["label"], lam)
         parts = {"fused_ce": loss.fused.item(), "head_ce": loss.head.item(),
                  "zero_gate_count": float(weights.fallback.sum())}
@@ -97,6 +113,7 @@ class GateTask:
             "activation": head.activation,
             "dropout": head.dropout.p,
             "body_channels": head.body_channels,
+            "train_scores": self.train_scores.describe() if self.train_scores is not None else {"mode": "clean"},
         }
 
 

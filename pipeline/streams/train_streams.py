@@ -24,8 +24,8 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from twostream.data.errors import TwostreamError
-from twostream.data.manifest import Manifest, VideoEntry
 from twostream.data.io import append_jsonl
+from twostream.data.manifest import Manifest, VideoEntry
 from twostream.data.metrics import VideoScores
 from twostream.data.runtime import autocast, resolve_device
 from twostream.data.sampling import STREAMS

@@ -6,8 +6,15 @@ import json
 
 import pytest
 
-from twostream.data.io import (append_jsonl, atomic_path, file_sha256, prefetch, read_jsonl, write_json_atomic,
-                               write_text_atomic)
+from twostream.data.io import (
+    append_jsonl,
+    atomic_path,
+    file_sha256,
+    prefetch,
+    read_jsonl,
+    write_json_atomic,
+    write_text_atomic,
+)
 
 
 def test_an_atomic_write_replaces_the_file_only_when_complete(tmp_path):

@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 from twostream.data.errors import MetricsError
-from twostream.data.metrics import VideoScores, confusion_matrix, mean_class_accuracy, per_class_accuracy, top1_accuracy
+from twostream.data.metrics import (Interval, VideoScores, accuracy_interval, bootstrap_samples, confusion_matrix,
+                                    mean_class_accuracy, oracle_correct, paired_difference_interval,
+                                    per_class_accuracy, resampled_mean_class_accuracy, top1_accuracy)
 
 
 def _one_hot(predicted: list[int], classes: int = 3) -> np.ndarray:
@@ -51,3 +53,45 @@ def test_video_scores_measure_reorder_and_round_trip_through_records():
     np.testing.assert_allclose(back.scores, scores.scores)
     with pytest.raises(MetricsError, match="different videos"):
         scores.aligned(["a", "b"])
+
+
+def test_resampled_accuracy_matches_a_direct_computation_per_resample():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(3, size=40)
+    correct = rng.random(40) < 0.7
+    samples = bootstrap_samples(40, resamples=25, seed=1)
+    fast = resampled_mean_class_accuracy(correct, labels, samples)
+    for row, drawn in zip(fast, samples):
+        present = np.unique(labels[drawn])
+        assert row == pytest.approx(np.mean([correct[drawn][labels[drawn] == c].mean() for c in present]))
+    np.testing.assert_array_equal(samples, bootstrap_samples(40, resamples=25, seed=1))
+
+
+def test_intervals_hold_the_estimate_and_narrow_with_more_videos():
+    labels = np.tile([0, 1], 10)
+    correct = np.tile([True, True, False, True], 5)  # class 0: 5/10, class 1: 10/10
+    small = accuracy_interval(correct, labels, bootstrap_samples(20, seed=0))
+    assert small.estimate == pytest.approx(0.75) and small.low < 0.75 < small.high
+    big_labels, big_correct = np.tile(labels, 10), np.tile(correct, 10)
+    big = accuracy_interval(big_correct, big_labels, bootstrap_samples(200, seed=0))
+    assert big.high - big.low < small.high - small.low
+    assert Interval.from_dict(small.to_dict()) == small
+
+
+def test_paired_difference_cancels_what_two_methods_share():
+    labels = np.tile([0, 1], 50)
+    shared = np.random.default_rng(2).random(100) < 0.6
+    better = shared.copy()
+    better[np.flatnonzero(~shared)[:10]] = True  # right on 10 more videos, wrong on none that the other gets
+    samples = bootstrap_samples(100, seed=3)
+    difference = paired_difference_interval(better, shared, labels, samples)
+    assert difference.estimate > 0 and difference.low > 0
+    unpaired_low = accuracy_interval(better, labels, samples).low - accuracy_interval(shared, labels, samples).high
+    assert unpaired_low < 0 < difference.low  # unpaired intervals overlap; the paired one excludes zero
+
+
+def test_oracle_is_right_where_either_stream_is():
+    labels = np.array([0, 1, 1])
+    rgb = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]])
+    flow = np.array([[0.0, 1.0], [0.0, 1.0], [1.0, 0.0]])
+    np.testing.assert_array_equal(oracle_correct(rgb, flow, labels), [True, True, False])

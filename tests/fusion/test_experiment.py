@@ -5,7 +5,7 @@ import pytest
 
 from twostream.cli.main import main
 from twostream.fusion.errors import FusionError
-from twostream.fusion.experiment import GateConfig, evaluate, train_gate
+from twostream.fusion.experiment import ORACLE, EvaluateConfig, GateConfig, evaluate, train_gate
 from twostream.fusion.training.loop import TrainConfig
 
 QUICK = ["--max-epochs-per-phase", "2", "--patience", "1", "--batch-size", "4"]
@@ -52,14 +52,25 @@ def test_evaluate_compares_every_method_in_one_table(runs, feature_store, capsys
             "amplification on flow magnitude (2:3:4)"} <= methods
     assert out.with_suffix(".md").read_text().startswith("|")
     assert "gated fusion" in capsys.readouterr().out
+    rows = {row["method"]: row for row in table["rows"]}
+    for row in rows.values():
+        cell = row["splits"]["split 1"]
+        assert cell["interval"]["low"] <= cell["mean_class_accuracy"] <= cell["interval"]["high"]
+    oracle = rows[ORACLE]["splits"]["split 1"]["mean_class_accuracy"]
+    assert oracle >= max(rows[m]["splits"]["split 1"]["mean_class_accuracy"] for m in ("spatial only", "temporal only"))
+    gate = rows["gated fusion (conv, relu, lambda=1)"]["differences"]["split 1"]
+    assert set(gate) == {"weighted average (grid search)", "average of scores"}
+    assert all(d["low"] <= d["estimate"] <= d["high"] for d in gate.values())
+    assert "spatial only" not in {m for m, r in rows.items() if "differences" in r}
+    assert "minus weighted average (grid search)" in out.with_suffix(".md").read_text()
 
 
 def test_a_missing_split_and_a_foreign_checkpoint_are_refused(tiny_dataset, feature_store, tmp_path):
     _, manifest = tiny_dataset
     with pytest.raises(FusionError, match="split 7 is not in the manifest"):
-        evaluate(feature_store, manifest, [], "7")
+        evaluate(feature_store, manifest, [], EvaluateConfig(split="7"))
     with pytest.raises(FusionError, match="no predictions.json"):
-        evaluate(feature_store, manifest, [tmp_path], "1")
+        evaluate(feature_store, manifest, [tmp_path], EvaluateConfig(split="1"))
     other = tmp_path / "other.pt"
     from twostream.pipeline.backbones import build_backbone, save_checkpoint
     save_checkpoint(other, build_backbone("tiny", "rgb", len(manifest.classes)))
