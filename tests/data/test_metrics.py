@@ -5,9 +5,19 @@ import numpy as np
 import pytest
 
 from twostream.data.errors import MetricsError
-from twostream.data.metrics import (Interval, VideoScores, accuracy_interval, bootstrap_samples, confusion_matrix,
-                                    mean_class_accuracy, oracle_correct, paired_difference_interval,
-                                    per_class_accuracy, resampled_mean_class_accuracy, top1_accuracy)
+from twostream.data.metrics import (
+    Interval,
+    VideoScores,
+    accuracy_interval,
+    bootstrap_samples,
+    confusion_matrix,
+    mean_class_accuracy,
+    oracle_correct,
+    paired_difference_interval,
+    per_class_accuracy,
+    resampled_mean_class_accuracy,
+    top1_accuracy,
+)
 
 
 def _one_hot(predicted: list[int], classes: int = 3) -> np.ndarray:
