@@ -50,14 +50,16 @@ demo: install
 		--workers $(DEMO_WORKERS)
 	$(TS) train-gate $(DATA) $(GATE) --name gated --lam 1
 	$(TS) train-gate $(DATA) $(GATE) --name gated-no-multitask --lam 0
+	$(TS) train-gate $(DATA) $(GATE) --name gated-dropout-scores --lam 1 --train-scores dropout
 	$(TS) train-mfuse $(DATA) $(FUSE) --name mfusion
 	$(TS) train-mfuse $(DATA) $(FUSE) --name baseline-a --head baseline-a
 	$(TS) train-mfuse $(DATA) $(FUSE) --name baseline-b --head baseline-b
 	$(TS) train-mfuse $(DATA) $(FUSE) --name amplification --head amplification
 	$(TS) evaluate $(DATA) --out $(DEMO_DIR)/results/results.json --runs $(DEMO_DIR)/runs/gated \
-		$(DEMO_DIR)/runs/gated-no-multitask $(DEMO_DIR)/runs/mfusion $(DEMO_DIR)/runs/baseline-a \
+		$(DEMO_DIR)/runs/gated-no-multitask $(DEMO_DIR)/runs/gated-dropout-scores $(DEMO_DIR)/runs/mfusion $(DEMO_DIR)/runs/baseline-a \
 		$(DEMO_DIR)/runs/baseline-b $(DEMO_DIR)/runs/amplification
 	$(TS) report $(DEMO_DIR)/runs/gated/split1 $(DEMO_DIR)/runs/gated-no-multitask/split1 \
+		$(DEMO_DIR)/runs/gated-dropout-scores/split1 \
 		$(DEMO_DIR)/runs/mfusion/split1 $(DEMO_DIR)/runs/baseline-a/split1 $(DEMO_DIR)/runs/baseline-b/split1 \
 		$(DEMO_DIR)/runs/amplification/split1 --out $(DEMO_DIR)/report --results $(DEMO_DIR)/results/results.json \
 		--manifest $(DEMO_DIR)/manifest.json --frames $(DEMO_DIR)/frames.zarr --features $(DEMO_DIR)/features.zarr \

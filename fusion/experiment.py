@@ -246,7 +246,9 @@ def train_gate(store_path: str | Path, manifest: Manifest, runs: str | Path, nam
         trained = results[each].model
         run.write_analysis({name: analyse(source, trained, training.device)
                             for name, source in (("val", sources.val), ("test", sources.test))})
-        run.update_config(method=f"gated fusion ({config.fusion}, {config.activation}, lambda={config.lam:g})")
+        scored_on = ", dropout scores" if scores else ""
+        run.update_config(
+            method=f"gated fusion ({config.fusion}, {config.activation}, lambda={config.lam:g}{scored_on})")
     return results
 
 
