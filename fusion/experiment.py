@@ -24,7 +24,7 @@ from twostream.data.sampling import STREAMS
 from twostream.data.validation import carve_validation
 from twostream.fusion import late
 from twostream.fusion.errors import FusionError, ReportError
-from twostream.fusion.features import FeatureSource, InMemoryFeatureSource, averaged_logits
+from twostream.fusion.features import FeatureSource, averaged_logits, require_fields
 from twostream.fusion.heads.amplification import FeatureAmplificationHead
 from twostream.fusion.heads.gating import GatedFusionHead
 from twostream.fusion.heads.map_fusion import widen_body_for_concat
@@ -144,14 +144,18 @@ def resolve_splits(manifest: Manifest, split: str) -> list[str]:
 def split_sources(store: FeatureReader, manifest: Manifest, split: str, fields: Sequence[str],
                   val_fraction: float = 0.2, seed: int = 0, map_tap: str | None = None,
                   vec_tap: str | None = None) -> SplitSources:
-    """Carve validation from a split's training videos by group and load the needed fields in memory."""
+    """Carve validation from a split's training videos by group; serve each part from the store.
+
+    Nothing is loaded here: training reads the views each step samples, evaluation one video at a
+    time, so memory does not grow with the number of videos. `fields` must be in the store.
+    """
     train_videos, val_videos = carve_validation(manifest, split, val_fraction, seed)
     test_videos = manifest.select(split, "test")
     sources = {}
     for name, videos in (("train", train_videos), ("val", val_videos), ("test", test_videos)):
-        lazy = ZarrFeatureSource(store, [v.video_id for v in videos], map_tap, vec_tap)
-        sources[name] = lazy.in_memory(fields)
-    return SplitSources(split, sources["train"], sources["val"], sources["test"], lazy.centre_crop())
+        sources[name] = ZarrFeatureSource(store, [v.video_id for v in videos], map_tap, vec_tap)
+        require_fields(sources[name], fields)
+    return SplitSources(split, sources["train"], sources["val"], sources["test"], sources["test"].centre_crop())
 
 
 _STREAM_NAMES = {"rgb": "spatial", "flow": "temporal"}
@@ -336,7 +340,7 @@ def evaluate(store_path: str | Path, manifest: Manifest, run_roots: Sequence[str
     return table
 
 
-def _run_scores(folder: Path, test: InMemoryFeatureSource) -> tuple[str, VideoScores]:
+def _run_scores(folder: Path, test: FeatureSource) -> tuple[str, VideoScores]:
     """A run's name and its test results, in the order of `test`'s videos."""
     if not (folder / PREDICTIONS).is_file():
         raise FusionError(f"{folder} has no {PREDICTIONS}; train it with train-gate or train-mfuse for this split")

@@ -105,6 +105,16 @@ class FeatureSource(Protocol):
         """Return video `index` holding (at least) the named fields."""
         ...
 
+    def view_grid(self, index: int) -> tuple[int, int]:
+        """Return video `index`'s number of snippets and of crops, without reading its arrays."""
+        ...
+
+    def read_views(self, index: int, fields: Collection[str], snippets: np.ndarray,
+                   crops: np.ndarray) -> dict[str, np.ndarray]:
+        """Return the named fields at the views (snippets[k], crops[k]) of video `index`, each shaped (K, ...),
+        reading only those views."""
+        ...
+
 
 def require_fields(source: FeatureSource, needed: Iterable[str]) -> None:
     """Raise FeatureSourceError unless `source` holds every field in `needed`."""
@@ -214,6 +224,17 @@ class InMemoryFeatureSource:
         """Return video `index` (every field is in memory already, so all are returned)."""
         require_fields(self, fields)
         return self._videos[index]
+
+    def view_grid(self, index: int) -> tuple[int, int]:
+        """Return video `index`'s number of snippets and of crops."""
+        video = self._videos[index]
+        return video.snippets, video.crops
+
+    def read_views(self, index: int, fields: Collection[str], snippets: np.ndarray,
+                   crops: np.ndarray) -> dict[str, np.ndarray]:
+        """Return the named fields at the views (snippets[k], crops[k]), each shaped (K, ...)."""
+        video = self.load(index, fields)
+        return {name: video.get(name)[snippets, crops] for name in fields}
 
     def subset(self, indices: Iterable[int]) -> "InMemoryFeatureSource":
         """Return a source over the videos at `indices` (for carving a validation set, say)."""

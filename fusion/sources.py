@@ -59,6 +59,7 @@ class ZarrFeatureSource:
         self._ids = ids
         self._arrays = field_arrays(self.store, map_tap, vec_tap)
         self._labels = np.array([self.store.label(v) for v in ids], dtype=np.int64)
+        self._grid_field = next(name for name in ("rgb_logits", "flowmag", *self._arrays) if name in self._arrays)
 
     @property
     def num_classes(self) -> int:
@@ -90,6 +91,26 @@ class ZarrFeatureSource:
         video_id = self._ids[index]
         arrays = {name: np.asarray(self.store.array(video_id, self._arrays[name])[...]) for name in fields}
         return VideoFeatures(video_id, int(self._labels[index]), arrays)
+
+    def view_grid(self, index: int) -> tuple[int, int]:
+        """Return video `index`'s number of snippets and of crops, from its logits array's shape (no data read)."""
+        shape = self.store.array(self._ids[index], self._arrays[self._grid_field])
+        return int(shape.shape[0]), int(shape.shape[1])
+
+    def read_views(self, index: int, fields: Collection[str], snippets: np.ndarray,
+                   crops: np.ndarray) -> dict[str, np.ndarray]:
+        """Read only the views (snippets[k], crops[k]) of the named fields, each shaped (K, ...), as stored.
+
+        One view is one chunk of the store (zarr) or a slice of one chunk (HDF5), so a training step
+        reads what it samples and nothing else.
+        """
+        require_fields(self, fields)
+        video_id = self._ids[index]
+        out = {}
+        for name in fields:
+            array = self.store.array(video_id, self._arrays[name])
+            out[name] = np.stack([np.asarray(array[int(s), int(c)]) for s, c in zip(snippets, crops)])
+        return out
 
     def centre_crop(self) -> int:
         """Index of the centre crop among the store's crops (1 crop: 0; 3: 1; 10: 4)."""

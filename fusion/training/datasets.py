@@ -1,14 +1,14 @@
 """Torch Datasets over a FeatureSource: K-segment samples (TSN) for training, every view for testing."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from twostream.fusion.errors import FusionError
-from twostream.fusion.features import FeatureSource, VideoFeatures, require_fields
+from twostream.fusion.features import FeatureSource, require_fields
 
 Sample = dict[str, torch.Tensor]
 
@@ -26,9 +26,9 @@ def segment_snippets(snippets: int, segments: int, rng: np.random.Generator | No
     return np.minimum(np.floor(starts + offsets * widths).astype(np.int64), snippets - 1)
 
 
-def _to_sample(video: VideoFeatures, fields: Sequence[str], index: int, take) -> Sample:
-    sample = {name: torch.from_numpy(np.ascontiguousarray(take(video.get(name)), dtype=np.float32)) for name in fields}
-    sample["label"] = torch.tensor(video.label, dtype=torch.long)
+def _sample(arrays: Mapping[str, np.ndarray], label: int, index: int) -> Sample:
+    sample = {name: torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)) for name, array in arrays.items()}
+    sample["label"] = torch.tensor(label, dtype=torch.long)
     sample["index"] = torch.tensor(index, dtype=torch.long)
     return sample
 
@@ -40,6 +40,7 @@ class _VideoDataset(Dataset[Sample]):
         require_fields(source, fields)
         self.source = source
         self.fields = tuple(fields)
+        self.labels = np.asarray(source.labels)
 
     def __len__(self) -> int:
         """Number of videos."""
@@ -77,17 +78,22 @@ class SegmentDataset(_VideoDataset):
         self.epoch = epoch
 
     def __getitem__(self, index: int) -> Sample:
-        """Return the fields at the K chosen (snippet, crop) views, plus 'label' and 'index'."""
-        video = self.source.load(index, self.fields)
+        """Return the fields at the K chosen (snippet, crop) views, plus 'label' and 'index'.
+
+        Only those K views are read from the source.
+        """
+        snippet_count, crop_count = self.source.view_grid(index)
         rng = np.random.default_rng((self.seed, self.epoch, index)) if self.train else None
-        snippets = segment_snippets(video.snippets, self.segments, rng)
+        snippets = segment_snippets(snippet_count, self.segments, rng)
         if rng is not None:
-            crop = int(rng.integers(video.crops))
-        elif self.eval_crop < video.crops:
+            crop = int(rng.integers(crop_count))
+        elif self.eval_crop < crop_count:
             crop = self.eval_crop
         else:
-            raise FusionError(f"eval_crop {self.eval_crop} but video {video.video_id} has {video.crops} crops")
-        return _to_sample(video, self.fields, index, lambda array: array[snippets, crop])
+            raise FusionError(f"eval_crop {self.eval_crop} but video {self.source.video_ids[index]} has "
+                              f"{crop_count} crops")
+        views = self.source.read_views(index, self.fields, snippets, np.full(len(snippets), crop))
+        return _sample(views, int(self.labels[index]), index)
 
 
 class AllViewsDataset(_VideoDataset):
@@ -96,4 +102,5 @@ class AllViewsDataset(_VideoDataset):
     def __getitem__(self, index: int) -> Sample:
         """Return the fields flattened over (snippets, crops), plus 'label' and 'index'."""
         video = self.source.load(index, self.fields)
-        return _to_sample(video, self.fields, index, lambda array: array.reshape(-1, *array.shape[2:]))
+        return _sample({name: video.get(name).reshape(-1, *video.get(name).shape[2:]) for name in self.fields},
+                       video.label, index)

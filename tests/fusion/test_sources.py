@@ -1,0 +1,51 @@
+"""Feature sources over a features store: only the sampled views are read, and worker processes read them too."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from twostream.fusion.experiment import GateConfig, train_gate
+from twostream.fusion.features import FIELDS
+from twostream.fusion.sources import ZarrFeatureSource
+from twostream.fusion.training.datasets import SegmentDataset
+from twostream.pipeline.export_features import ExportConfig, export_features
+
+
+@pytest.fixture(scope="module")
+def exported(feature_store, tmp_path_factory):
+    path = tmp_path_factory.mktemp("h5") / "features.h5"
+    export_features(feature_store, path, ExportConfig(format="h5"))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["zarr", "h5"])
+def test_read_views_returns_exactly_those_views_of_the_whole_video(feature_store, exported, kind):
+    source = ZarrFeatureSource(feature_store if kind == "zarr" else exported)
+    snippets, crops = np.array([2, 0, 2]), np.array([4, 9, 1])
+    assert source.view_grid(1) == (3, 10)
+    views = source.read_views(1, FIELDS, snippets, crops)
+    whole = source.load(1, FIELDS)
+    for name in FIELDS:
+        assert views[name].dtype == whole.get(name).dtype
+        np.testing.assert_array_equal(views[name], whole.get(name)[snippets, crops])
+
+
+def test_a_segment_sample_from_the_store_equals_one_from_memory(feature_store):
+    lazy = ZarrFeatureSource(feature_store)
+    loaded = lazy.in_memory(FIELDS)
+    for train in (True, False):
+        streamed, held = (SegmentDataset(source, FIELDS, segments=3, train=train, seed=4, eval_crop=4)
+                          for source in (lazy, loaded))
+        for index in range(len(lazy)):
+            a, b = streamed[index], held[index]
+            assert a.keys() == b.keys() and all(bool((a[k] == b[k]).all()) for k in a)
+
+
+def test_loader_workers_read_the_store_and_train_the_same_gate(feature_store, tiny_dataset, tmp_path, quick_training):
+    _, manifest = tiny_dataset
+    predictions = {}
+    for workers in (0, 2):
+        settings = quick_training(batch_size=4, patience=1, max_epochs_per_phase=2, num_workers=workers)
+        fit = train_gate(feature_store, manifest, tmp_path / "runs", f"workers{workers}", GateConfig(training=settings))
+        predictions[workers] = fit["1"].predictions["test"]
+    np.testing.assert_array_equal(predictions[0].scores, predictions[2].scores)
