@@ -299,7 +299,7 @@ class EvaluateConfig:
             raise FusionError(f"the interval level must be in (0, 1), got {self.level}")
 
 
-ORACLE = "oracle: either stream right (ceiling)"
+ORACLE = "oracle: either stream's top-1 right"
 REFERENCES = (late.TITLES[late.SEARCHED_RULE], late.TITLES["average"])  # what trained methods are compared with
 
 
