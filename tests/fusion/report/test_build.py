@@ -10,6 +10,7 @@ import shutil
 import numpy as np
 import pytest
 
+from twostream.data.metrics import Interval
 from twostream.fusion.errors import ReportError
 from twostream.fusion.report.assemble import FIGURES
 from twostream.fusion.report.build import ReportConfig, build_report
@@ -106,6 +107,17 @@ def test_given_comparison_table_is_used(trained_runs, tmp_path):
     html = path.read_text()
     assert "<td>gated TSN</td>" in html and "split2" in html and "<td>gate-lambda1</td>" not in html
     assert (tmp_path / "out" / "results.md").read_text() == table.to_markdown()
+
+
+def test_measured_intervals_show_in_the_report_table(trained_runs, tmp_path):
+    table = ResultsTable()
+    table.add("gated TSN", "split1", 0.91, 0.93, Interval(0.91, 0.85, 0.96))
+    table.add("TSN 1:1.5", "split1", 0.87, 0.88)
+    table.add_difference("gated TSN", "split1", "TSN 1:1.5", Interval(0.04, -0.01, 0.09))
+    path = build_report(trained_runs.paths[1:], tmp_path / "out", ReportConfig(comparison=table.to_dict()))
+    assert "91.0 [85.0, 96.0]" in path.read_text()
+    markdown = (tmp_path / "out" / "results.md").read_text()
+    assert "| gated TSN | +4.0 [-1.0, +9.0] |" in markdown
 
 
 def test_missing_inputs_leave_figures_out_with_a_reason(trained_runs, tmp_path):
