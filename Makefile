@@ -93,6 +93,7 @@ bench: install
 	$(BIN)/python bench/extract_frames.py
 	$(BIN)/python bench/extract_features.py --videos 4 --device $(BENCH_DEVICE)
 	$(BIN)/python bench/fusion_cache.py --device $(BENCH_DEVICE)
+	$(BIN)/python bench/fusion_scale.py --videos 50 200 800 --snippets 3 --crops 3
 
 test: install-test
 	$(BIN)/python -m pytest
