@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from twostream.data.metrics import spatial_share
 from twostream.fusion.training.loop import TrainConfig
 
 
@@ -47,6 +48,9 @@ def print_results(results: dict) -> None:
         line = f"split {split}: best validation accuracy {fit.best_accuracy:.3f} (epoch {fit.best_epoch})"
         if test is not None:
             line += f", test mean class accuracy {test.mean_class_accuracy:.3f}, top-1 {test.top1:.3f}"
+        if test is not None and test.gate_weights is not None:
+            share = spatial_share(test.gate_weights)
+            line += f", gate spatial share over test videos {share.mean():.2f} +- {share.std():.2f}"
         if fit.zero_gate_total:
             line += f", {fit.zero_gate_total} zero-gate views fell back to equal weights"
         print(f"{line} -> {fit.run_dir}")

@@ -54,6 +54,13 @@ def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: i
     return matrix
 
 
+def spatial_share(weights: np.ndarray) -> np.ndarray:
+    """Return w1 / (w1 + w2) per row of (N, 2) gate weights (spatial, temporal); 0.5 where both are zero."""
+    weights = np.asarray(weights, dtype=np.float64)
+    total = weights.sum(axis=1)
+    return np.divide(weights[:, 0], total, out=np.full(len(weights), 0.5), where=total > 0)
+
+
 @dataclass
 class VideoScores:
     """One method's per-video results: labels (N,), scores (N, C), video ids when known, and for gated

@@ -13,10 +13,10 @@ from twostream.fusion.report.examples_plot import Example, examples_figure, sele
 from twostream.fusion.report.flow_plot import flow_quality_figure
 from twostream.fusion.report.plotting import figure_png, save_png
 from twostream.fusion.report.tsne_plot import embed_tsne, gate_features_figure
-from twostream.fusion.report.weights_plot import fusion_weights_figure, spatial_share
+from twostream.fusion.report.weights_plot import fusion_weights_figure
 
 __all__ = [
     "Example", "ReportConfig", "build_report", "class_gain_figure", "confusion_figure", "embed_tsne", "examples_figure",
     "figure_png", "flow_quality_figure", "fusion_weights_figure", "gate_features_figure", "load_comparison",
-    "save_png", "select_examples", "spatial_share", "training_curves_figure",
+    "save_png", "select_examples", "training_curves_figure",
 ]

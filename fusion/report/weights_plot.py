@@ -6,15 +6,9 @@ from collections.abc import Mapping
 import numpy as np
 from matplotlib.figure import Figure
 
+from twostream.data.metrics import spatial_share
 from twostream.fusion.errors import ReportError
 from twostream.fusion.report.plotting import CORRECT_COLOR, SPATIAL_COLOR, WRONG_COLOR, new_figure
-
-
-def spatial_share(weights: np.ndarray) -> np.ndarray:
-    """Return w1 / (w1 + w2) per row of (N, 2) weights (spatial, temporal); 0.5 where both are zero."""
-    weights = np.asarray(weights, dtype=np.float64)
-    total = weights.sum(axis=1)
-    return np.divide(weights[:, 0], total, out=np.full(len(weights), 0.5), where=total > 0)
 
 
 def fusion_weights_figure(weights: Mapping[str, np.ndarray],

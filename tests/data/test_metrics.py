@@ -16,6 +16,7 @@ from twostream.data.metrics import (
     paired_difference_interval,
     per_class_accuracy,
     resampled_mean_class_accuracy,
+    spatial_share,
     top1_accuracy,
 )
 
@@ -105,3 +106,8 @@ def test_oracle_is_right_where_either_stream_is():
     rgb = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]])
     flow = np.array([[0.0, 1.0], [0.0, 1.0], [1.0, 0.0]])
     np.testing.assert_array_equal(oracle_correct(rgb, flow, labels), [True, True, False])
+
+
+def test_spatial_share_is_w1_over_the_sum_and_half_for_dead_gates():
+    shares = spatial_share(np.array([[3.0, 1.0], [0.0, 2.0], [0.0, 0.0]]))
+    np.testing.assert_allclose(shares, [0.75, 0.0, 0.5])

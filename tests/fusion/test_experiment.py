@@ -65,6 +65,16 @@ def test_evaluate_compares_every_method_in_one_table(runs, feature_store, capsys
     assert "minus weighted average (grid search)" in out.with_suffix(".md").read_text()
 
 
+def test_train_gate_prints_the_gate_spatial_share(runs, feature_store, capsys):
+    folder, manifest_path = runs
+    assert main(["train-gate", str(manifest_path), "--features", str(feature_store), "--runs", str(folder / "runs"),
+                 *QUICK, "--name", "gate-share", "--train-scores", "dropout"]) == 0
+    printed = capsys.readouterr().out
+    assert "gate spatial share over test videos" in printed and "+-" in printed
+    config = json.loads((folder / "runs" / "gate-share" / "split1" / "config.json").read_text())
+    assert config["method"] == "gated fusion (conv, relu, lambda=1, dropout scores)"
+
+
 def test_a_missing_split_and_a_foreign_checkpoint_are_refused(tiny_dataset, feature_store, tmp_path):
     _, manifest = tiny_dataset
     with pytest.raises(FusionError, match="split 7 is not in the manifest"):

@@ -17,7 +17,6 @@ from twostream.fusion.report import (
     gate_features_figure,
     save_png,
     select_examples,
-    spatial_share,
     training_curves_figure,
 )
 from twostream.fusion.report.confusion_plot import class_accuracies
@@ -41,11 +40,6 @@ def test_fusion_weights_figure_from_two_runs(runs, tmp_path, drawn):
     assert two_panels.shape[1] > 1.8 * one_panel.shape[1]
     with pytest.raises(ReportError, match=r"\(N, 2\)"):
         fusion_weights_figure({"bad": np.ones((3, 3))})
-
-
-def test_spatial_share_is_w1_over_the_sum_and_half_for_dead_gates():
-    shares = spatial_share(np.array([[3.0, 1.0], [0.0, 2.0], [0.0, 0.0]]))
-    np.testing.assert_allclose(shares, [0.75, 0.0, 0.5])
 
 
 def test_tsne_keeps_well_separated_groups_apart():
