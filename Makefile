@@ -57,7 +57,11 @@ demo: install
 	$(TS) train-mfuse $(DATA) $(FUSE) --name amplification --head amplification
 	$(TS) evaluate $(DATA) --out $(DEMO_DIR)/results/results.json --runs $(DEMO_DIR)/runs/gated \
 		$(DEMO_DIR)/runs/gated-no-multitask $(DEMO_DIR)/runs/gated-dropout-scores $(DEMO_DIR)/runs/mfusion $(DEMO_DIR)/runs/baseline-a \
-		$(DEMO_DIR)/runs/baseline-b $(DEMO_DIR)/runs/amplification
+		$(DEMO_DIR)/runs/baseline-b $(DEMO_DIR)/runs/amplification \
+		--compare $(DEMO_DIR)/runs/gated $(DEMO_DIR)/runs/gated-no-multitask \
+		--compare $(DEMO_DIR)/runs/gated $(DEMO_DIR)/runs/gated-dropout-scores \
+		--compare $(DEMO_DIR)/runs/mfusion $(DEMO_DIR)/runs/baseline-a \
+		--compare $(DEMO_DIR)/runs/mfusion $(DEMO_DIR)/runs/baseline-b
 	$(TS) report $(DEMO_DIR)/runs/gated/split1 $(DEMO_DIR)/runs/gated-no-multitask/split1 \
 		$(DEMO_DIR)/runs/gated-dropout-scores/split1 \
 		$(DEMO_DIR)/runs/mfusion/split1 $(DEMO_DIR)/runs/baseline-a/split1 $(DEMO_DIR)/runs/baseline-b/split1 \

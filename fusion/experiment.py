@@ -289,6 +289,8 @@ class EvaluateConfig:
     seed: int = 0  # the validation carve's and the bootstrap's seed
     bootstrap: int = 1000  # resamples of the test videos for the intervals (0: none)
     level: float = 0.95
+    # pairs of run folders (as given in run_roots) whose paired difference is reported, first minus second
+    compare: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         """Refuse settings the comparison cannot be made with."""
@@ -297,6 +299,7 @@ class EvaluateConfig:
             raise FusionError(f"bootstrap resamples must be 0 (none) or more, got {self.bootstrap}")
         if not 0.0 < self.level < 1.0:
             raise FusionError(f"the interval level must be in (0, 1), got {self.level}")
+        object.__setattr__(self, "compare", tuple((str(a), str(b)) for a, b in self.compare))
 
 
 ORACLE = "oracle: either stream's top-1 right"
@@ -309,9 +312,14 @@ def evaluate(store_path: str | Path, manifest: Manifest, run_roots: Sequence[str
 
     With `config.bootstrap` resamples, each mean class accuracy gets its bootstrap interval over the
     test videos, each trained run its paired differences from the best fixed weighting (grid search
-    on validation) and from the plain average, and the oracle ceiling (whichever stream is right) a row.
+    on validation) and from the plain average (and the pairs of `config.compare` theirs), and the
+    oracle (whichever stream's top-1 is right) a row.
     """
     store = open_feature_store(store_path)
+    roots = [str(root) for root in run_roots]
+    unknown = [folder for pair in config.compare for folder in pair if folder not in roots]
+    if unknown:
+        raise FusionError(f"--compare names {unknown[0]}, which is not among --runs; compare runs you evaluate")
     table = ResultsTable()
     for each in resolve_splits(manifest, config.split):
         name = f"split {each}"
@@ -323,20 +331,21 @@ def evaluate(store_path: str | Path, manifest: Manifest, run_roots: Sequence[str
         fused, flow_weight = late.late_fusion_scores(val_rgb, val_flow, sources.val.labels, test_rgb, test_flow)
         log.info("split %s: grid search chose flow weight %.2f", each, flow_weight)
         correct = {late.TITLES[rule]: scores.argmax(axis=1) == labels for rule, scores in fused.items()}
-        trained = []
-        for root in run_roots:
+        trained: dict[str, str] = {}  # run folder -> method
+        for root in roots:
             method, scored = _run_scores(Path(root) / f"split{each}", sources.test)
             correct[method] = scored.correct
-            trained.append(method)
+            trained[root] = method
         correct[ORACLE] = oracle_correct(test_rgb, test_flow, labels)
         samples = bootstrap_samples(len(labels), config.bootstrap, config.seed) if config.bootstrap else None
         for method, right in correct.items():
             interval = accuracy_interval(right, labels, samples, config.level) if samples is not None else None
             table.add(method, name, mean_class_accuracy_of(right, labels), float(right.mean()), interval)
-        for method in trained if samples is not None else ():
-            for reference in REFERENCES:
-                table.add_difference(method, name, reference, paired_difference_interval(
-                    correct[method], correct[reference], labels, samples, config.level))
+        pairs = [(method, reference) for method in trained.values() for reference in REFERENCES]
+        pairs += [(trained[first], trained[second]) for first, second in config.compare]
+        for method, reference in pairs if samples is not None else ():
+            table.add_difference(method, name, reference, paired_difference_interval(
+                correct[method], correct[reference], labels, samples, config.level))
     return table
 
 

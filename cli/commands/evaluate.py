@@ -18,11 +18,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="write the table here as JSON, and as Markdown beside it")
     parser.add_argument("--bootstrap", type=int, default=1000, metavar="N",
                         help="resamples of the test videos for the 95%% intervals, seeded by --seed (0: none)")
+    parser.add_argument("--compare", nargs=2, action="append", default=[], metavar=("RUN", "OTHER"),
+                        help="also give the paired difference RUN minus OTHER, two of the --runs folders "
+                             "(repeatable)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Build, print and write the table."""
-    config = EvaluateConfig(split=args.split, val_fraction=args.val_fraction, seed=args.seed, bootstrap=args.bootstrap)
+    config = EvaluateConfig(split=args.split, val_fraction=args.val_fraction, seed=args.seed, bootstrap=args.bootstrap,
+                            compare=tuple(tuple(pair) for pair in args.compare))
     table = evaluate(args.features, load_manifest(args.manifest), args.runs, config)
     written = table.write(args.out)
     print(table.to_markdown())

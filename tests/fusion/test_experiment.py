@@ -65,6 +65,20 @@ def test_evaluate_compares_every_method_in_one_table(runs, feature_store, capsys
     assert "minus weighted average (grid search)" in out.with_suffix(".md").read_text()
 
 
+def test_evaluate_compares_chosen_pairs_of_runs(runs, feature_store, tiny_dataset):
+    folder, _ = runs
+    _, manifest = tiny_dataset
+    gate, concat = str(folder / "runs" / "gate"), str(folder / "runs" / "gate-concat")
+    table = evaluate(feature_store, manifest, [gate, concat], EvaluateConfig(compare=((gate, concat),), bootstrap=200))
+    first, second = "gated fusion (conv, relu, lambda=1)", "gated fusion (concat, relu, lambda=0)"
+    difference = table.differences[first]["split 1"][second]
+    expected = (table.cells[first]["split 1"]["mean_class_accuracy"]
+                - table.cells[second]["split 1"]["mean_class_accuracy"])
+    assert difference["estimate"] == pytest.approx(expected) and difference["low"] <= expected <= difference["high"]
+    with pytest.raises(FusionError, match="not among --runs"):
+        evaluate(feature_store, manifest, [gate], EvaluateConfig(compare=((gate, concat),)))
+
+
 def test_train_gate_prints_the_gate_spatial_share(runs, feature_store, capsys):
     folder, manifest_path = runs
     assert main(["train-gate", str(manifest_path), "--features", str(feature_store), "--runs", str(folder / "runs"),
