@@ -35,11 +35,18 @@ def _remove(path: Path) -> None:
 
 
 def _move_into_place(partial: Path, target: Path) -> None:
-    """Rename `partial` over `target`; a folder in the way is set aside first and removed after."""
+    """Rename `partial` over `target`; a folder replaced by a folder is set aside first and removed after
+    (put back if the rename fails). A file is never written over a folder."""
     if target.is_dir() and not target.is_symlink():
+        if not partial.is_dir():
+            raise IsADirectoryError(f"{target} is a folder; a file cannot replace it")
         aside = _sibling(target, "replaced")
         os.rename(target, aside)
-        os.rename(partial, target)
+        try:
+            os.rename(partial, target)
+        except BaseException:
+            os.rename(aside, target)
+            raise
         shutil.rmtree(aside, ignore_errors=True)
         return
     if partial.is_dir() and target.exists():

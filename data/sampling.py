@@ -16,6 +16,7 @@ from twostream.data.errors import TwostreamError
 STREAMS: tuple[str, str] = ("rgb", "flow")  # the spatial and the temporal stream
 FLOW_STACK = 5  # flow fields per snippet (TSN): 10 input channels, x and y interleaved
 CROP_MODES = (1, 3, 10)
+EVAL_CROP_SHARE = 224 / 256  # TSN's single centre crop: 224 pixels of a 256-pixel short side
 TSN_SCALES = (1.0, 0.875, 0.75, 0.66)
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
+import numpy as np
 import torch
 
 from twostream.data.manifest import Manifest
@@ -334,6 +335,9 @@ def evaluate(store_path: str | Path, manifest: Manifest, run_roots: Sequence[str
         trained: dict[str, str] = {}  # run folder -> method
         for root in roots:
             method, scored = _run_scores(Path(root) / f"split{each}", sources.test)
+            if method in correct:
+                raise FusionError(f"{root} and another run (or rule) are both named {method!r}; the table's rows "
+                                  "need distinct names: evaluate one of them, or train it under another setting")
             correct[method] = scored.correct
             trained[root] = method
         correct[ORACLE] = oracle_correct(test_rgb, test_flow, labels)
@@ -363,5 +367,9 @@ def _run_scores(folder: Path, test: FeatureSource) -> tuple[str, VideoScores]:
     if missing:
         raise FusionError(f"{folder / PREDICTIONS} lacks test predictions for {len(missing)} videos (e.g. "
                           f"{missing[0]!r}); was it trained on another manifest or split?")
-    scored = VideoScores.from_records([r for r in records if r["video_id"] in set(test.video_ids)])
-    return str(run.config.get("method", folder.parent.name)), scored.aligned(test.video_ids)
+    wanted = set(test.video_ids)
+    scored = VideoScores.from_records([r for r in records if r["video_id"] in wanted]).aligned(test.video_ids)
+    if not np.array_equal(scored.labels, test.labels):
+        raise FusionError(f"{folder / PREDICTIONS} labels its test videos otherwise than the manifest; was it "
+                          "trained on another manifest?")
+    return str(run.config.get("method", folder.parent.name)), scored

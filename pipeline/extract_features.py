@@ -17,6 +17,7 @@ from twostream.data.io import prefetch
 from twostream.data.manifest import Manifest
 from twostream.data.runtime import autocast, resolve_device
 from twostream.data.sampling import (
+    EVAL_CROP_SHARE,
     FLOW_STACK,
     STREAMS,
     Crop,
@@ -96,24 +97,37 @@ def load_stream(stream: str, checkpoint: str, taps: tuple[str, ...] | None, devi
     return StreamModel(stream, net, loaded.sha256, chosen, loaded.class_names, recorded)
 
 
-def with_checkpoint_sizes(config: FeatureExtractionConfig) -> FeatureExtractionConfig:
+def with_checkpoint_sizes(config: FeatureExtractionConfig, frame_short_side: int) -> FeatureExtractionConfig:
     """Fill the crop and input sizes left unset from what the checkpoints record (their preprocessing).
 
-    A checkpoint trained at input size N records it: its crops are cut at N (unless it records a crop
-    size) and fed at N. Without a record, crops are TSN's 224 pixels, fed as they are. The two
-    checkpoints must agree on what they record when a size is left unset.
+    A checkpoint trained at input size N records it, and its views are fed at N. Crops are what the
+    checkpoint records, else, for a checkpoint that records its input size, the centre share the
+    stream trainer validated on (224/256 of the frames' short side, `frame_short_side`); without any
+    record they are TSN's 224 pixels, fed as they are. The two checkpoints must agree on a size they
+    record and the flags leave unset.
     """
-    if config.crop_size is not None and config.input_size is not None:
+    unset = [key for key in ("input_size", "crop_size") if getattr(config, key) is None]
+    if not unset:
         return config
     recorded: dict[str, int] = {}
     for stream in STREAMS:
         for key, value in _model(config, stream).preprocessing.items():
-            if recorded.setdefault(key, value) != value:
+            if key in unset and recorded.setdefault(key, value) != value:
                 raise StoreError(f"the rgb and flow checkpoints record different {key.replace('_', ' ')}s "
                                  f"({recorded[key]} and {value}); pass --{key.replace('_', '-')}")
-    crop_size = config.crop_size or recorded.get("crop_size") or recorded.get("input_size") or DEFAULT_CROP_SIZE
+    crop_size = config.crop_size or recorded.get("crop_size")
+    if crop_size is None:
+        crop_size = int(frame_short_side * EVAL_CROP_SHARE) if "input_size" in recorded else DEFAULT_CROP_SIZE
     input_size = config.input_size or recorded.get("input_size") or crop_size
     return dataclasses.replace(config, crop_size=crop_size, input_size=input_size)
+
+
+def _frame_short_side(frames: FrameStore, manifest: Manifest) -> int:
+    """The short side of the first of the manifest's videos that the frames store holds (0 when it holds none)."""
+    for video in manifest:
+        if frames.is_complete(video.video_id):
+            return int(min(frames.rgb(video.video_id, [0]).shape[1:3]))
+    return 0
 
 
 def store_config(config: FeatureExtractionConfig, frames: FrameStore) -> dict[str, Any]:
@@ -234,7 +248,7 @@ def extract_features(
     """
     frames = FrameStore.open(frames_store)
     config = dataclasses.replace(config, device=str(resolve_device(config.device)))
-    config = with_checkpoint_sizes(config)
+    config = with_checkpoint_sizes(config, _frame_short_side(frames, manifest))
     for stream in STREAMS:
         model = _model(config, stream)
         if model.net.num_classes != len(manifest.classes) and not config.any_classes:

@@ -76,15 +76,20 @@ def violations(source: str, module: str, is_package: bool = False) -> list[str]:
         return []
     broken = []
     for line, name in imported_modules(source, module, is_package):
-        target = layer(name)
-        if target == PACKAGE or target not in allowed and not _is_own_package_attribute(name, module):
+        target = layer(resolved(name))
+        if target == PACKAGE or target not in allowed:
             broken.append(f"{module}:{line} imports {name} ({layer(module)} may import only {', '.join(allowed)})")
     return broken
 
 
-def _is_own_package_attribute(name: str, module: str) -> bool:
-    """`from twostream.pipeline.flow import x` seen as twostream.pipeline.flow.x: a name, not a layer change."""
-    return layer(name.rsplit(".", 1)[0]) == layer(module)
+def resolved(name: str) -> str:
+    """The module `name` means: itself when it is a module or package of ours on disk, else (a name
+    imported from a module, as in `from twostream.pipeline.flow import quantize_flow`) its parent."""
+    parts = name.split(".")[1:]
+    path = ROOT.joinpath(*parts) if parts else ROOT
+    if path.with_suffix(".py").is_file() or (path / "__init__.py").is_file():
+        return name
+    return name.rsplit(".", 1)[0]
 
 
 def code_files() -> list[Path]:
@@ -112,9 +117,17 @@ def test_rule_covers_every_code_folder():
     ("twostream.fusion.heads.gating", "from twostream.pipeline import streams\n"),
     ("twostream.fusion.sources", "from twostream.cli.main import main\n"),
     ("twostream.fusion.training.loop", "from ...pipeline.streams.train_streams import train_streams\n"),
+    ("twostream.pipeline.extract_features", "from twostream.pipeline import streams\n"),
+    ("twostream.pipeline.extract_features", "from . import streams\n"),
+    ("twostream.pipeline.decode", "from .streams.train_streams import train_streams\n"),
 ])
 def test_an_upward_import_is_caught(module, source):
     assert len(violations(source, module)) == 1
+
+
+def test_a_package_init_resolves_its_relative_imports_from_itself():
+    assert len(violations("from . import streams\n", "twostream.pipeline", is_package=True)) == 1
+    assert violations("from . import stores\n", "twostream.pipeline", is_package=True) == []
 
 
 @pytest.mark.parametrize(("module", "source"), [

@@ -82,7 +82,8 @@ class H5FeatureStore(FeatureReader):
 
     def __init__(self, path: str | os.PathLike, handle: h5py.File) -> None:
         self.path = Path(path)
-        self.handle = handle
+        self._handle = handle
+        self._pid = os.getpid()
         root = read_attrs(handle.attrs)
         self.attrs: dict[str, Any] = dict(root.get(ATTRS_KEY, {}))
         self.export: dict[str, Any] = dict(root.get(EXPORT_KEY, {}))
@@ -117,6 +118,14 @@ class H5FeatureStore(FeatureReader):
             handle.close()
             raise StoreError(problem)
         return cls(location, handle)
+
+    @property
+    def handle(self) -> h5py.File:
+        """The open file; a forked process (a DataLoader worker) opens its own, as HDF5 handles are not fork-safe."""
+        if os.getpid() != self._pid:
+            self._handle = h5py.File(self.path, "r")
+            self._pid = os.getpid()
+        return self._handle
 
     def __reduce__(self) -> tuple[Any, tuple[str]]:
         # An open h5py file does not pickle: worker processes reopen the export by its path.

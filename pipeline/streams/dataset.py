@@ -24,6 +24,7 @@ from torch.utils.data import Dataset, Sampler
 
 from twostream.data.errors import TwostreamError
 from twostream.data.sampling import (
+    EVAL_CROP_SHARE,
     FLOW_STACK,
     TSN_SCALES,
     Crop,
@@ -41,7 +42,6 @@ from twostream.pipeline.stores.frame_store import FrameStore
 
 MODALITY_CODES = {"rgb": 0, "flow": 1}
 # TSN tests on a 224 crop of 256 frames: the evaluation crop keeps that share of the short side.
-EVAL_CROP_SHARE = 224 / 256
 
 
 @dataclass(frozen=True)

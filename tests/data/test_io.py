@@ -40,6 +40,14 @@ def test_a_folder_written_atomically_replaces_the_old_one(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["video"]
 
 
+def test_a_file_never_replaces_a_folder(tmp_path):
+    folder = tmp_path / "runs"
+    (folder / "gate").mkdir(parents=True)
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        write_text_atomic(folder, "a table")
+    assert (folder / "gate").is_dir() and [p.name for p in tmp_path.iterdir()] == ["runs"]
+
+
 def test_sha256_and_json_lines(tmp_path):
     path = tmp_path / "blob.bin"
     path.write_bytes(b"two streams" * 200_000)

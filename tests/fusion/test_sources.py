@@ -41,11 +41,14 @@ def test_a_segment_sample_from_the_store_equals_one_from_memory(feature_store):
             assert a.keys() == b.keys() and all(bool((a[k] == b[k]).all()) for k in a)
 
 
-def test_loader_workers_read_the_store_and_train_the_same_gate(feature_store, tiny_dataset, tmp_path, quick_training):
+@pytest.mark.parametrize("kind", ["zarr", "h5"])
+def test_loader_workers_read_the_store_and_train_the_same_gate(feature_store, exported, tiny_dataset, tmp_path,
+                                                               quick_training, kind):
     _, manifest = tiny_dataset
+    store = feature_store if kind == "zarr" else exported
     predictions = {}
     for workers in (0, 2):
         settings = quick_training(batch_size=4, patience=1, max_epochs_per_phase=2, num_workers=workers)
-        fit = train_gate(feature_store, manifest, tmp_path / "runs", f"workers{workers}", GateConfig(training=settings))
+        fit = train_gate(store, manifest, tmp_path / "runs", f"workers{workers}", GateConfig(training=settings))
         predictions[workers] = fit["1"].predictions["test"]
     np.testing.assert_array_equal(predictions[0].scores, predictions[2].scores)

@@ -134,7 +134,7 @@ def test_unset_sizes_come_from_what_the_checkpoints_record(tiny_dataset, referen
     summary = extract_features(one, reference_store, tmp_path / "recorded.zarr", config, IN_PROCESS)
     assert summary.ok
     sampling = FeatureStore.open(tmp_path / "recorded.zarr").config["sampling"]
-    assert sampling["input_size"] == 32 and sampling["crop_size"] == 32
+    assert sampling["input_size"] == 32 and sampling["crop_size"] == 42  # 224/256 of the 48-pixel short side
     given = features_config(rgb_checkpoint=str(recorded["rgb"]), flow_checkpoint=str(recorded["flow"]),
                             crop_size=40, input_size=None)
     extract_features(one, reference_store, tmp_path / "given.zarr", given, IN_PROCESS)
@@ -153,6 +153,9 @@ def test_checkpoints_that_record_different_sizes_need_the_flag(tiny_dataset, ref
     config = features_config(rgb_checkpoint=str(paths["rgb"]), flow_checkpoint=str(paths["flow"]), input_size=None)
     with pytest.raises(StoreError, match="different input sizes .32 and 48.; pass --input-size"):
         extract_features(manifest, reference_store, tmp_path / "f.zarr", config, IN_PROCESS)
+    given = features_config(rgb_checkpoint=str(paths["rgb"]), flow_checkpoint=str(paths["flow"]), input_size=40)
+    one = manifest.subset([manifest.videos[0].video_id])
+    assert extract_features(one, reference_store, tmp_path / "given.zarr", given, IN_PROCESS).ok
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error of a machine without CUDA")
