@@ -31,9 +31,10 @@ DATA := $(DEMO_DIR)/manifest.json --features $(DEMO_DIR)/features.zarr
 # TV-L1 with 3 scales and 3 warps (TSN uses 5 and 5): 3x faster on 128x96 frames, 0.08 px from the full setting.
 # 8 pairs per batch: 2.4x faster on these small frames, the same flow (on 340x256 frames one pair is faster).
 DEMO_FLOW := --flow tvl1 --flow-param scales=3 --flow-param warps=3 --flow-param iterations=60 --flow-batch 8
-FUSE := --runs $(DEMO_DIR)/runs --overwrite --batch-size 16 --patience 2 --max-epochs-per-phase 15
+# The demo's features are small: the fusion commands read them into memory first (--preload).
+FUSE := --runs $(DEMO_DIR)/runs --overwrite --preload --batch-size 16 --patience 2 --max-epochs-per-phase 15
 # The gate sees 8 batches an epoch here: it uses a tenfold learning rate (chosen on validation accuracy).
-GATE := --runs $(DEMO_DIR)/runs --overwrite --batch-size 8 --patience 5 --max-epochs-per-phase 40 --lrs 0.01 0.001
+GATE := --runs $(DEMO_DIR)/runs --overwrite --preload --batch-size 8 --patience 5 --max-epochs-per-phase 40 --lrs 0.01 0.001
 
 demo: install
 	$(TS) make-synthetic --preset demo --out $(DEMO_DIR)/synthetic

@@ -32,6 +32,9 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--amp", action="store_true", help="mixed precision on CUDA")
     parser.add_argument("--loader-workers", type=int, default=0, help="DataLoader worker processes")
     parser.add_argument("--overwrite", action="store_true", help="replace a run folder of the same name")
+    parser.add_argument("--preload", action="store_true",
+                        help="read the split's features into memory before training (faster on a small dataset; "
+                             "memory grows with it); by default each step reads only the views it samples")
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:

@@ -74,6 +74,7 @@ class GateConfig:
     val_fraction: float = 0.2
     training: TrainConfig = field(default_factory=TrainConfig)
     overwrite: bool = False
+    preload: bool = False  # read the split's features into memory first (small datasets), else stream them
 
     def __post_init__(self) -> None:
         """Refuse settings the gate cannot be trained with."""
@@ -105,6 +106,7 @@ class HeadConfig:
     val_fraction: float = 0.2
     training: TrainConfig = field(default_factory=TrainConfig)
     overwrite: bool = False
+    preload: bool = False  # read the split's features into memory first (small datasets), else stream them
 
     def __post_init__(self) -> None:
         """Refuse settings the head cannot be trained with."""
@@ -144,19 +146,21 @@ def resolve_splits(manifest: Manifest, split: str) -> list[str]:
 
 def split_sources(store: FeatureReader, manifest: Manifest, split: str, fields: Sequence[str],
                   val_fraction: float = 0.2, seed: int = 0, map_tap: str | None = None,
-                  vec_tap: str | None = None) -> SplitSources:
+                  vec_tap: str | None = None, preload: bool = False) -> SplitSources:
     """Carve validation from a split's training videos by group; serve each part from the store.
 
-    Nothing is loaded here: training reads the views each step samples, evaluation one video at a
-    time, so memory does not grow with the number of videos. `fields` must be in the store.
+    By default nothing is loaded here: training reads the views each step samples, evaluation one
+    video at a time, so memory does not grow with the number of videos. With `preload` the `fields`
+    of every video are read into memory once (faster for a small dataset, memory grows with it).
     """
     train_videos, val_videos = carve_validation(manifest, split, val_fraction, seed)
     test_videos = manifest.select(split, "test")
-    sources = {}
+    sources: dict[str, FeatureSource] = {}
     for name, videos in (("train", train_videos), ("val", val_videos), ("test", test_videos)):
-        sources[name] = ZarrFeatureSource(store, [v.video_id for v in videos], map_tap, vec_tap)
-        require_fields(sources[name], fields)
-    return SplitSources(split, sources["train"], sources["val"], sources["test"], sources["test"].centre_crop())
+        lazy = ZarrFeatureSource(store, [v.video_id for v in videos], map_tap, vec_tap)
+        require_fields(lazy, fields)
+        sources[name] = lazy.in_memory(fields) if preload else lazy
+    return SplitSources(split, sources["train"], sources["val"], sources["test"], lazy.centre_crop())
 
 
 _STREAM_NAMES = {"rgb": "spatial", "flow": "temporal"}
@@ -239,7 +243,7 @@ def train_gate(store_path: str | Path, manifest: Manifest, runs: str | Path, nam
     fields = ["rgb_map", "flow_map", "rgb_logits", "flow_logits", *(("rgb_vec", "flow_vec") if scores else ())]
     for each in resolve_splits(manifest, config.split):
         sources = split_sources(store, manifest, each, fields, config.val_fraction, training.seed, config.tap,
-                                POOLED_TAP if scores else None)
+                                POOLED_TAP if scores else None, config.preload)
         torch.manual_seed(training.seed)  # the head's new layers start from the run's seed, whatever ran before
         head = build_gate(store, sources, config.checkpoint, config.tap, config.fusion, config.activation,
                           config.dropout)
@@ -266,7 +270,7 @@ def train_mfuse(store_path: str | Path, manifest: Manifest, runs: str | Path, na
     results = {}
     for each in resolve_splits(manifest, config.split):
         sources = split_sources(store, manifest, each, [*inputs, "rgb_logits", "flow_logits"], config.val_fraction,
-                                training.seed)
+                                training.seed, preload=config.preload)
         torch.manual_seed(training.seed)  # the head's new layers start from the run's seed, whatever ran before
         model = build_head(config.head, config.on, store, sources, config.checkpoint, config.width, config.dropout)
         run = RunDir.create(Path(runs) / name, f"split{each}", config.overwrite)

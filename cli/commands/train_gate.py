@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
                         checkpoint=args.rgb_checkpoint, flow_checkpoint=args.flow_checkpoint, dropout=args.dropout,
                         train_scores=args.train_scores, score_dropout=tuple(args.score_dropout),
                         val_fraction=args.val_fraction,
-                        training=train_config(args), overwrite=args.overwrite)
+                        training=train_config(args), overwrite=args.overwrite, preload=args.preload)
     results = train_gate(args.features, load_manifest(args.manifest), args.runs, args.name, config)
     print_results(results)
     return 0

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     config = HeadConfig(split=args.split, head=args.head, on=args.on, width=args.width,
                         score_weights=None if args.head_only else tuple(args.score_weights),
                         checkpoint=args.rgb_checkpoint, dropout=args.dropout, val_fraction=args.val_fraction,
-                        training=train_config(args), overwrite=args.overwrite)
+                        training=train_config(args), overwrite=args.overwrite, preload=args.preload)
     results = train_mfuse(args.features, load_manifest(args.manifest), args.runs, args.name, config)
     print_results(results)
     return 0
