@@ -35,6 +35,7 @@ from twostream.fusion.sources import ZarrFeatureSource
 from twostream.fusion.training.analysis import analyse
 from twostream.fusion.training.loop import FitResult, TrainConfig, train_fusion_head, train_gated_fusion
 from twostream.fusion.training.runs import PREDICTIONS, RunDir, load_run
+from twostream.fusion.training.tasks import DEFAULT_SCORE_WEIGHTS, checked_score_weights
 from twostream.fusion.training.train_scores import POOLED_TAP, TRAIN_SCORES, TSN_DROPOUT, DroppedOutScores
 from twostream.pipeline.backbones import load_checkpoint
 from twostream.pipeline.stores.feature_readers import open_feature_store
@@ -48,37 +49,54 @@ GATE_FUSIONS = ("conv", "concat")
 GATE_ACTIVATIONS = ("relu", "softmax")
 
 
-def _check_common(split: str, dropout: float, val_fraction: float) -> None:
-    if not split:
-        raise FusionError("split must be a split name such as '1', or 'all'")
-    if not 0.0 <= dropout < 1.0:
-        raise FusionError(f"dropout must be in [0, 1), got {dropout}")
-    if not 0.0 < val_fraction < 1.0:
-        raise FusionError(f"val_fraction must be in (0, 1), got {val_fraction}")
+@dataclass(frozen=True, kw_only=True)
+class _SplitConfig:
+    """What every fusion command shares: the split, and the share of its training videos carved for validation."""
+
+    split: str = "1"
+    val_fraction: float = 0.2
+
+    def __post_init__(self) -> None:
+        """Refuse a split or validation share no command can use."""
+        if not self.split:
+            raise FusionError("split must be a split name such as '1', or 'all'")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise FusionError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
 
 
 @dataclass(frozen=True, kw_only=True)
-class GateConfig:
-    """Settings of train-gate (defaults: gated TSN's): the gate's make-up, Algorithm 1's lambda, the data carve."""
+class _TrainingConfig(_SplitConfig):
+    """What train-gate and train-mfuse share: the spatial checkpoint, the head's dropout, the loop, the run."""
 
-    split: str = "1"
-    fusion: str = "conv"
-    activation: str = "relu"
-    lam: float = 1.0
-    tap: str | None = None  # the map the gate reads (None: the store's map tap)
     checkpoint: str | None = None  # the spatial checkpoint (None: the one the store records)
-    flow_checkpoint: str | None = None  # the temporal checkpoint, for dropout scores (None: the recorded one)
-    dropout: float = 0.8
-    train_scores: str = "clean"  # the streams' scores training fuses: cached ("clean") or under dropout
-    score_dropout: tuple[float, float] = (TSN_DROPOUT["rgb"], TSN_DROPOUT["flow"])  # rgb, flow (dropout scores)
-    val_fraction: float = 0.2
+    dropout: float = 0.5
     training: TrainConfig = field(default_factory=TrainConfig)
     overwrite: bool = False
     preload: bool = False  # read the split's features into memory first (small datasets), else stream them
 
     def __post_init__(self) -> None:
+        """Refuse a dropout rate outside [0, 1) besides what `_SplitConfig` refuses."""
+        super().__post_init__()
+        if not 0.0 <= self.dropout < 1.0:
+            raise FusionError(f"dropout must be in [0, 1), got {self.dropout}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class GateConfig(_TrainingConfig):
+    """Settings of train-gate (defaults: gated TSN's): the gate's make-up, Algorithm 1's lambda, the data carve."""
+
+    fusion: str = "conv"
+    activation: str = "relu"
+    lam: float = 1.0
+    tap: str | None = None  # the map the gate reads (None: the store's map tap)
+    flow_checkpoint: str | None = None  # the temporal checkpoint, for dropout scores (None: the recorded one)
+    dropout: float = 0.8
+    train_scores: str = "clean"  # the streams' scores training fuses: cached ("clean") or under dropout
+    score_dropout: tuple[float, float] = (TSN_DROPOUT["rgb"], TSN_DROPOUT["flow"])  # rgb, flow (dropout scores)
+
+    def __post_init__(self) -> None:
         """Refuse settings the gate cannot be trained with."""
-        _check_common(self.split, self.dropout, self.val_fraction)
+        super().__post_init__()
         if self.fusion not in GATE_FUSIONS:
             raise FusionError(f"gate fusion {self.fusion!r}: use one of {', '.join(GATE_FUSIONS)}")
         if self.activation not in GATE_ACTIVATIONS:
@@ -93,35 +111,24 @@ class GateConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class HeadConfig:
+class HeadConfig(_TrainingConfig):
     """Settings of train-mfuse: which head, on which features, its final score weights and the data carve."""
 
-    split: str = "1"
     head: str = "mfusion"
     on: str = "maps"
     width: int = 2048
-    score_weights: tuple[float, ...] | None = (2.0, 3.0, 4.0)  # head:spatial:temporal; None scores the head alone
-    checkpoint: str | None = None
-    dropout: float = 0.5
-    val_fraction: float = 0.2
-    training: TrainConfig = field(default_factory=TrainConfig)
-    overwrite: bool = False
-    preload: bool = False  # read the split's features into memory first (small datasets), else stream them
+    score_weights: tuple[float, ...] | None = DEFAULT_SCORE_WEIGHTS  # head:spatial:temporal; None: the head alone
 
     def __post_init__(self) -> None:
         """Refuse settings the head cannot be trained with."""
-        _check_common(self.split, self.dropout, self.val_fraction)
+        super().__post_init__()
         if self.head not in HEADS:
             raise FusionError(f"unknown head {self.head!r}; choose from {', '.join(HEADS)}")
         if self.on not in HEAD_INPUTS:
             raise FusionError(f"--on {self.on!r}: use one of {', '.join(HEAD_INPUTS)}")
         if self.width < 1:
             raise FusionError(f"m-fusion width must be at least 1, got {self.width}")
-        if self.score_weights is not None:
-            object.__setattr__(self, "score_weights", tuple(float(w) for w in self.score_weights))
-            if len(self.score_weights) != 3 or min(self.score_weights) < 0 or sum(self.score_weights) <= 0:
-                raise FusionError(f"score weights are three non-negative numbers, not all zero (head, spatial, "
-                                  f"temporal); got {list(self.score_weights)}")
+        object.__setattr__(self, "score_weights", checked_score_weights(self.score_weights))
 
 
 @dataclass
@@ -286,11 +293,9 @@ def train_mfuse(store_path: str | Path, manifest: Manifest, runs: str | Path, na
 
 
 @dataclass(frozen=True, kw_only=True)
-class EvaluateConfig:
+class EvaluateConfig(_SplitConfig):
     """Settings of evaluate: the split, the validation carve the grid search uses, and the bootstrap."""
 
-    split: str = "1"
-    val_fraction: float = 0.2
     seed: int = 0  # the validation carve's and the bootstrap's seed
     bootstrap: int = 1000  # resamples of the test videos for the intervals (0: none)
     level: float = 0.95
@@ -299,7 +304,7 @@ class EvaluateConfig:
 
     def __post_init__(self) -> None:
         """Refuse settings the comparison cannot be made with."""
-        _check_common(self.split, 0.0, self.val_fraction)
+        super().__post_init__()
         if self.bootstrap < 0:
             raise FusionError(f"bootstrap resamples must be 0 (none) or more, got {self.bootstrap}")
         if not 0.0 < self.level < 1.0:

@@ -25,6 +25,17 @@ STREAM_LOGITS: tuple[str, str] = ("rgb_logits", "flow_logits")
 DEFAULT_SCORE_WEIGHTS: tuple[float, float, float] = (2.0, 3.0, 4.0)
 
 
+def checked_score_weights(weights: Sequence[float] | None) -> tuple[float, float, float] | None:
+    """Return (head, spatial, temporal) final-score weights as floats, refusing any but three non-negative
+    numbers not all zero; None (score with the head alone) passes through."""
+    if weights is None:
+        return None
+    if len(weights) != 3 or min(weights) < 0 or sum(weights) <= 0:
+        raise FusionError(f"score_weights are three non-negative (head, spatial, temporal) weights, got "
+                          f"{list(weights)}")
+    return tuple(float(w) for w in weights)
+
+
 class ViewScores(NamedTuple):
     """Scores (V, C) of V views; for gated fusion also the stream weights (V, 2) and zero-gate fallbacks (V,)."""
 
@@ -131,13 +142,10 @@ class HeadTask:
         """Train and evaluate `head` on fields `inputs`, reported as method `name`."""
         if len(inputs) != 2 or any(field not in FIELDS for field in inputs):
             raise FusionError(f"a head reads two of {', '.join(FIELDS)}; got {list(inputs)}")
-        if score_weights is not None and (len(score_weights) != 3 or min(score_weights) < 0 or sum(score_weights) <= 0):
-            raise FusionError(f"score_weights are three non-negative (head, spatial, temporal) weights, got "
-                              f"{list(score_weights)}")
+        self.score_weights = checked_score_weights(score_weights)
         self.model = head
         self.inputs = tuple(inputs)
         self.name = name
-        self.score_weights = tuple(float(w) for w in score_weights) if score_weights is not None else None
         self.fields = self.inputs + (STREAM_LOGITS if self.score_weights else ())
 
     def training_loss(self, batch: Sample, lam: float) -> tuple[torch.Tensor, dict[str, float]]:
