@@ -97,14 +97,15 @@ def load_stream(stream: str, checkpoint: str, taps: tuple[str, ...] | None, devi
     return StreamModel(stream, net, loaded.sha256, chosen, loaded.class_names, recorded)
 
 
-def with_checkpoint_sizes(config: FeatureExtractionConfig, frame_short_side: int) -> FeatureExtractionConfig:
+def with_checkpoint_sizes(config: FeatureExtractionConfig,
+                          frame_short_side: Callable[[], int]) -> FeatureExtractionConfig:
     """Fill the crop and input sizes left unset from what the checkpoints record (their preprocessing).
 
     A checkpoint trained at input size N records it, and its views are fed at N. Crops are what the
     checkpoint records, else, for a checkpoint that records its input size, the centre share the
-    stream trainer validated on (224/256 of the frames' short side, `frame_short_side`); without any
-    record they are TSN's 224 pixels, fed as they are. The two checkpoints must agree on a size they
-    record and the flags leave unset.
+    stream trainer validated on (224/256 of the frames' short side, read by `frame_short_side()` only
+    then); without any record they are TSN's 224 pixels, fed as they are. The two checkpoints must
+    agree on a size they record and the flags leave unset.
     """
     unset = [key for key in ("input_size", "crop_size") if getattr(config, key) is None]
     if not unset:
@@ -112,12 +113,12 @@ def with_checkpoint_sizes(config: FeatureExtractionConfig, frame_short_side: int
     recorded: dict[str, int] = {}
     for stream in STREAMS:
         for key, value in _model(config, stream).preprocessing.items():
-            if key in unset and recorded.setdefault(key, value) != value:
+            if recorded.setdefault(key, value) != value and key in unset:
                 raise StoreError(f"the rgb and flow checkpoints record different {key.replace('_', ' ')}s "
                                  f"({recorded[key]} and {value}); pass --{key.replace('_', '-')}")
     crop_size = config.crop_size or recorded.get("crop_size")
     if crop_size is None:
-        crop_size = int(frame_short_side * EVAL_CROP_SHARE) if "input_size" in recorded else DEFAULT_CROP_SIZE
+        crop_size = int(frame_short_side() * EVAL_CROP_SHARE) if "input_size" in recorded else DEFAULT_CROP_SIZE
     input_size = config.input_size or recorded.get("input_size") or crop_size
     return dataclasses.replace(config, crop_size=crop_size, input_size=input_size)
 
@@ -248,7 +249,7 @@ def extract_features(
     """
     frames = FrameStore.open(frames_store)
     config = dataclasses.replace(config, device=str(resolve_device(config.device)))
-    config = with_checkpoint_sizes(config, _frame_short_side(frames, manifest))
+    config = with_checkpoint_sizes(config, lambda: _frame_short_side(frames, manifest))
     for stream in STREAMS:
         model = _model(config, stream)
         if model.net.num_classes != len(manifest.classes) and not config.any_classes:

@@ -140,6 +140,11 @@ def test_unset_sizes_come_from_what_the_checkpoints_record(tiny_dataset, referen
     extract_features(one, reference_store, tmp_path / "given.zarr", given, IN_PROCESS)
     sampling = FeatureStore.open(tmp_path / "given.zarr").config["sampling"]
     assert sampling["crop_size"] == 40 and sampling["input_size"] == 32  # crops of 40 px, fed at the recorded 32
+    fed = features_config(rgb_checkpoint=str(recorded["rgb"]), flow_checkpoint=str(recorded["flow"]),
+                          crop_size=None, input_size=40)
+    extract_features(one, reference_store, tmp_path / "fed.zarr", fed, IN_PROCESS)
+    sampling = FeatureStore.open(tmp_path / "fed.zarr").config["sampling"]
+    assert sampling["crop_size"] == 42 and sampling["input_size"] == 40  # the trainer's share, fed as asked
 
 
 def test_checkpoints_that_record_different_sizes_need_the_flag(tiny_dataset, reference_store, tmp_path,
