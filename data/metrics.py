@@ -93,11 +93,6 @@ class VideoScores:
         return top1_accuracy(self.scores, self.labels)
 
     @property
-    def accuracy(self) -> float:
-        """Overall top-1 accuracy (the stream trainer's name for it)."""
-        return self.top1
-
-    @property
     def mean_class_accuracy(self) -> float:
         """Mean over the classes present of each class's accuracy."""
         return mean_class_accuracy(self.scores, self.labels)

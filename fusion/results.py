@@ -131,7 +131,8 @@ class ResultsTable:
     def _differences_markdown(self) -> list[str]:
         pairs = list(dict.fromkeys((split, reference) for by_split in self.differences.values()
                                    for split, references in by_split.items() for reference in references))
-        level = next(iter(next(iter(next(iter(self.differences.values())).values())).values()))["level"]
+        level = next(difference["level"] for by_split in self.differences.values()
+                     for references in by_split.values() for difference in references.values())
         lines = [f"Paired differences in mean class accuracy, points, with {100 * level:g} % bootstrap intervals "
                  "over the test videos:", "",
                  "| method | " + " | ".join(f"{split} minus {reference}" for split, reference in pairs) + " |",

@@ -94,8 +94,8 @@ class ZarrFeatureSource:
 
     def view_grid(self, index: int) -> tuple[int, int]:
         """Return video `index`'s number of snippets and of crops, from its logits array's shape (no data read)."""
-        shape = self.store.array(self._ids[index], self._arrays[self._grid_field])
-        return int(shape.shape[0]), int(shape.shape[1])
+        array = self.store.array(self._ids[index], self._arrays[self._grid_field])
+        return int(array.shape[0]), int(array.shape[1])
 
     def read_views(self, index: int, fields: Collection[str], snippets: np.ndarray,
                    crops: np.ndarray) -> dict[str, np.ndarray]:

@@ -5,8 +5,9 @@ import argparse
 
 from twostream.cli.fusion_args import add_data_arguments, add_training_arguments, print_results, train_config
 from twostream.data.manifest import load_manifest
+from twostream.data.sampling import STREAMS
 from twostream.fusion.experiment import GATE_ACTIVATIONS, GATE_FUSIONS, GateConfig, train_gate
-from twostream.fusion.training.train_scores import TRAIN_SCORES
+from twostream.fusion.training.train_scores import TRAIN_SCORES, TSN_DROPOUT
 
 NAME = "train-gate"
 HELP = "train gated fusion (a gating ConvNet weighting the two streams' scores) from features.zarr"
@@ -28,8 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the stream scores training fuses: clean (the cached ones, the streams' own fit of the "
                              "training videos) or dropout (recomputed from the cached global_pool through the frozen "
                              "classifiers under dropout, as the papers' end-to-end runs); evaluation uses clean ones")
-    parser.add_argument("--score-dropout", type=float, nargs=2, default=[0.8, 0.7], metavar=("RGB", "FLOW"),
-                        help="dropout rates of --train-scores dropout (TSN's 0.8 and 0.7)")
+    parser.add_argument("--score-dropout", type=float, nargs=2, default=[TSN_DROPOUT[s] for s in STREAMS],
+                        metavar=("RGB", "FLOW"), help="dropout rates of --train-scores dropout (TSN's 0.8 and 0.7)")
     parser.add_argument("--flow-checkpoint", help="temporal checkpoint the features came from, for --train-scores "
                                                   "dropout (default: recorded)")
 

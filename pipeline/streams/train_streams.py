@@ -286,7 +286,7 @@ def _run_epoch(run: _Run, progress: EpochProgress | None, started: float, first_
     run.scheduler.step()
     evaluation = evaluate_stream(run.model, run.val_loader, run.stream, run.device, config.amp)
     best = state["best"]
-    improved = best is None or (evaluation.accuracy, -evaluation.loss) > (best["accuracy"], -best["loss"])
+    improved = best is None or (evaluation.top1, -evaluation.loss) > (best["accuracy"], -best["loss"])
     if improved:
         state["best"] = _best_record(epoch, evaluation)
         _save_best(run, state["best"])
@@ -296,7 +296,7 @@ def _run_epoch(run: _Run, progress: EpochProgress | None, started: float, first_
     per_epoch = (time.monotonic() - started) / (epoch - first_epoch)
     record = {"stream": run.stream, "epoch": epoch, "epochs": config.epochs, "lr": lr,
               "train_loss": trained["loss"], "train_accuracy": trained["accuracy"],
-              "val_loss": evaluation.loss, "val_accuracy": evaluation.accuracy,
+              "val_loss": evaluation.loss, "val_accuracy": evaluation.top1,
               "val_mean_class_accuracy": evaluation.mean_class_accuracy,
               "best_epoch": state["best"]["epoch"], "best_val_accuracy": state["best"]["accuracy"],
               "improved": improved, "images_per_s": trained["images"] / max(train_seconds, 1e-9),
@@ -338,7 +338,7 @@ def _train_epoch(run: _Run) -> dict[str, float]:
 
 
 def _best_record(epoch: int, evaluation: VideoScores) -> dict[str, Any]:
-    return {"epoch": epoch, "accuracy": evaluation.accuracy, "loss": evaluation.loss,
+    return {"epoch": epoch, "accuracy": evaluation.top1, "loss": evaluation.loss,
             "mean_class_accuracy": evaluation.mean_class_accuracy,
             "confusion": evaluation.confusion.tolist()}
 
