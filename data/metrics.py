@@ -236,3 +236,23 @@ def oracle_correct(rgb_scores: np.ndarray, flow_scores: np.ndarray, labels: np.n
     rgb_right = np.asarray(rgb_scores).argmax(axis=1) == labels
     flow_right = np.asarray(flow_scores).argmax(axis=1) == labels
     return rgb_right | flow_right
+
+
+def pooled_paired_difference(runs: list[tuple[np.ndarray, np.ndarray, np.ndarray]], resamples: int = 1000,
+                             seed: int = 0, level: float = 0.95) -> Interval:
+    """Return the mean over independent runs (seeds, say) of A's mean class accuracy minus B's, with a
+    stratified paired bootstrap interval: each run's test videos are resampled on their own, both methods
+    are measured on the same resamples, and the runs' differences are averaged per resample.
+
+    `runs` holds one (correct_a, correct_b, labels) triple per run, each of its own videos.
+    """
+    if not runs:
+        raise MetricsError("a pooled difference needs at least one run")
+    estimates, resampled = [], []
+    for index, (correct_a, correct_b, labels) in enumerate(runs):
+        labels = np.asarray(labels, dtype=np.int64)
+        samples = bootstrap_samples(len(labels), resamples, seed + index)
+        estimates.append(mean_class_accuracy_of(correct_a, labels) - mean_class_accuracy_of(correct_b, labels))
+        resampled.append(resampled_mean_class_accuracy(correct_a, labels, samples)
+                         - resampled_mean_class_accuracy(correct_b, labels, samples))
+    return _interval(float(np.mean(estimates)), np.mean(resampled, axis=0), level)

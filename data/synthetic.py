@@ -2,18 +2,25 @@
 
 Each class is an (appearance, motion) pair: an object of one shape and colour moving along one
 trajectory over a moving textured background. Each video may degrade one of the two cues, so the
-stream to trust changes from video to video:
+stream to trust changes from video to video. A degradation either blurs a cue, which leaves that
+stream unsure, or misleads it, which makes that stream confidently wrong:
 
-- appearance: ``low_contrast`` (object faded toward the background, grain over the frame),
-  ``blur`` (shape dissolved, colour washed out), ``distractor`` (a larger static object with another
-  class's appearance, the true object faded and shrunk: misleads the spatial stream);
-- motion: ``shake`` (tiny object motion under strong camera shake), ``stutter`` (the object holds
-  still and jumps every few frames), ``mimic`` (tiny object motion while the camera follows another
-  class's trajectory: misleads the temporal stream).
+- appearance, unsure: ``low_contrast`` (object faded toward the background, grain over the frame),
+  ``blur`` (shape dissolved, colour washed out);
+- appearance, misleading: ``distractor`` (the true object is camouflaged, its surface a patch of
+  the scene's texture that only its motion reveals, while a still object with another class's
+  appearance stands in view: a single frame shows that other class);
+- motion, unsure: ``shake`` (tiny object motion under strong camera shake), ``stutter`` (the object
+  holds still and jumps every few frames);
+- motion, misleading: ``mimic`` (the true object holds still in view while a camouflaged object of
+  another class's shape moves along that class's trajectory: the flow shows that other class).
 
-Every degradation leaves a visible trace (grain, blur, a second object, shake, jumps, a moving
-scene). Groups play the role of UCF101's gNN groups: the videos of one group share a background
-scene, and each split tests on whole groups.
+A misleading degradation is, to the stream it misleads, a genuine video of another class; each one
+carries a trace that the other stream's input shows, so a fusion that reads both streams' features
+can tell which stream to trust: the camera zooms in during a ``distractor`` video (seen in the
+flow, not in a single frame) and a ``mimic`` video is letterboxed (still black bars, seen in the
+frames, not in the flow). Groups play the role of UCF101's gNN groups: the videos of one group
+share a background scene, and each split tests on whole groups.
 """
 from __future__ import annotations
 
@@ -38,8 +45,10 @@ COLOURS = {
     "Yellow": (235, 215, 40), "Magenta": (205, 55, 205), "Cyan": (40, 215, 215),
 }
 MOTIONS = ("Sway", "Bob", "Orbit", "Counterorbit", "Slide", "Eight", "Pulse", "Hop", "Spin", "Backslide")
-APPEARANCE_DEGRADATIONS = ("low_contrast", "blur", "distractor")
-MOTION_DEGRADATIONS = ("shake", "stutter", "mimic")
+UNSURE_DEGRADATIONS = {"appearance": ("low_contrast", "blur"), "motion": ("shake", "stutter")}
+MISLEADING_DEGRADATIONS = {"appearance": "distractor", "motion": "mimic"}
+ZOOM = 0.3  # a distractor video's camera zooms in by this share over the video
+LETTERBOX = 0.12  # a mimic video's black bars, each this share of the frame height
 SPLITS = 3
 
 
@@ -56,6 +65,7 @@ class SyntheticConfig:
     fps: float = 12.0
     container: str = "mixed"  # "mp4" (h264), "avi" (xvid) or "mixed" (alternating)
     degrade_fraction: float = 0.8
+    mislead_fraction: float = 0.5  # share of the degraded videos whose degradation misleads
     seed: int = 0
 
     def validate(self) -> None:
@@ -73,12 +83,17 @@ class SyntheticConfig:
             raise TwostreamError(f"container {self.container!r}: use mp4, avi or mixed")
         if not 0.0 <= self.degrade_fraction <= 1.0:
             raise TwostreamError("degrade fraction must be in [0, 1]")
+        if not 0.0 <= self.mislead_fraction <= 1.0:
+            raise TwostreamError("mislead fraction must be in [0, 1]")
 
 
 PRESETS = {
     "tiny": SyntheticConfig(classes=4, videos_per_class=3, groups=3, width=64, height=48, frames=10, fps=10.0),
     "test": SyntheticConfig(classes=6, videos_per_class=6, groups=3, width=96, height=72, frames=16, fps=12.0),
     "demo": SyntheticConfig(classes=8, videos_per_class=20, groups=5, width=128, height=96, frames=24, fps=12.0),
+    # bench/fusion_quality.py: split 1 tests 3 of 7 groups, 150 videos, and trains on 200
+    "quality": SyntheticConfig(classes=10, videos_per_class=35, groups=7, width=128, height=96, frames=16,
+                               fps=12.0),
 }
 
 
@@ -122,10 +137,11 @@ def plan_videos(config: SyntheticConfig) -> list[VideoSpec]:
             cue = kind = decoy = None
             if rng.random() < config.degrade_fraction:
                 cue = ("appearance", "motion")[int(rng.integers(2))]
-                kinds = APPEARANCE_DEGRADATIONS if cue == "appearance" else MOTION_DEGRADATIONS
-                kind = kinds[int(rng.integers(len(kinds)))]
-                if kind in ("distractor", "mimic"):
+                if rng.random() < config.mislead_fraction:
+                    kind = MISLEADING_DEGRADATIONS[cue]
                     decoy = int((c + 1 + rng.integers(config.classes - 1)) % config.classes)
+                else:
+                    kind = UNSURE_DEGRADATIONS[cue][int(rng.integers(len(UNSURE_DEGRADATIONS[cue])))]
             name = class_name(c)
             specs.append(VideoSpec(f"v_{name}_g{group:02d}_c{clip:02d}", c, name, group, clip,
                                    container, cue, kind, decoy))
@@ -224,21 +240,21 @@ class _Renderer:
         phase = t / n * cycles + rng.uniform(0, 1)
         amplitude = unit * rng.uniform(0.15, 0.2)
         shape, colour, motion = class_cues(spec.class_index)
-        if kind in ("shake", "mimic"):
+        if kind == "shake":
             amplitude *= 0.12
         dx, dy, scale, rot = _trajectory(motion, phase, amplitude)
         if kind == "stutter":  # hold each position for 4 frames, then jump
             held = (np.arange(n) // 4) * 4
             dx, dy, scale, rot = dx[held], dy[held], scale[held], rot[held]
+        if kind == "mimic":  # the true object holds still
+            dx, dy, scale, rot = dx * 0, dy * 0, scale * 0 + 1, rot * 0
         centre = np.array([cfg.width / 2, cfg.height / 2]) + rng.uniform(-0.08, 0.08, 2) * unit
         drift = rng.normal(0, 0.35, 2)  # slow camera pan: the background always moves a little
         cam_x, cam_y = drift[0] * t, drift[1] * t
         if kind == "shake":
             cam_x = cam_x + rng.normal(0, unit * 0.035, n)
             cam_y = cam_y + rng.normal(0, unit * 0.035, n)
-        if kind == "mimic":
-            mx, my, _, _ = _trajectory(MOTIONS[spec.decoy_class], phase, unit * rng.uniform(0.15, 0.2))
-            cam_x, cam_y = cam_x + mx, cam_y + my
+        zoom = 1.0 + ZOOM * t / max(n - 1, 1) if kind == "distractor" else np.ones(n, dtype=np.float32)
         colour_rgb = np.array(COLOURS[colour], dtype=np.float32)
         radius = unit * rng.uniform(0.13, 0.16)
         softness, fade = 0.8, 0.0
@@ -246,38 +262,64 @@ class _Renderer:
             fade = 0.8
         elif kind == "blur":
             softness, fade = radius * 0.7, 0.55
-        elif kind == "distractor":
-            radius, fade = radius * 0.75, 0.6
         noise_sigma = 14.0 if kind == "low_contrast" else 2.0
-        decoy = None
-        if kind == "distractor":
-            d_shape, d_colour, _ = class_cues(spec.decoy_class)
-            side = rng.choice([-1, 1])
-            decoy = (d_shape, np.array(COLOURS[d_colour], dtype=np.float32),
-                     centre + np.array([side * unit * 0.42, -side * unit * 0.18]), radius * 1.9)
+        side = rng.choice([-1, 1])
+        aside = centre + np.array([side * unit * 0.3, -side * unit * 0.1])  # where a second object stands
+        decoy_shape, decoy_colour, decoy_motion = class_cues(spec.decoy_class) if spec.decoy_class is not None \
+            else (None, None, None)
+        if kind == "mimic":  # the true object stands aside; the camouflaged decoy moves where objects move
+            decoy_path = _trajectory(decoy_motion, phase, unit * rng.uniform(0.15, 0.2))
+            centre, decoy_centre = aside, centre
+        elif kind == "distractor":
+            decoy_centre = aside
         out = np.empty((n, cfg.height, cfg.width, 3), dtype=np.uint8)
         mean_scene = self.scene.mean(axis=(0, 1))
+        texture_at = rng.uniform(0.25, 0.75, 2) * np.array(self.scene.shape[1::-1])  # camouflage's scene patch
         for i in range(n):
-            frame = _bilinear(self.scene, self.ys + self.margin + cam_y[i], self.xs + self.margin + cam_x[i])
-            if decoy is not None:
-                self._draw(frame, decoy[0], decoy[1], decoy[2] - (cam_x[i], cam_y[i]), decoy[3], 0.0, 0.8)
-            obj_colour = colour_rgb * (1 - fade) + mean_scene * fade
+            frame = self._scene_view(cam_x[i], cam_y[i], zoom[i])
+            if kind == "distractor":  # a still object of another class's appearance
+                self._draw(frame, decoy_shape, np.array(COLOURS[decoy_colour], dtype=np.float32),
+                           decoy_centre, radius, 0.0, 0.8)
+            if kind == "mimic":
+                ddx, ddy, dscale, drot = (part[i] for part in decoy_path)
+                self._draw(frame, decoy_shape, None, decoy_centre + (ddx, ddy), radius * dscale, drot, 0.8,
+                           texture_at=texture_at)
             # The scene is fixed in the world and the camera moves: everything shifts by minus its offset.
             position = centre + (dx[i] - cam_x[i], dy[i] - cam_y[i])
-            self._draw(frame, shape, obj_colour, position, radius * scale[i], rot[i], softness)
+            if kind == "distractor":
+                self._draw(frame, shape, None, position, radius * scale[i], rot[i], 0.8, texture_at=texture_at)
+            else:
+                obj_colour = colour_rgb * (1 - fade) + mean_scene * fade
+                self._draw(frame, shape, obj_colour, position, radius * scale[i], rot[i], softness)
             frame += rng.normal(0, noise_sigma, frame.shape).astype(np.float32)
+            if kind == "mimic":
+                bar = int(round(LETTERBOX * cfg.height))
+                frame[:bar], frame[cfg.height - bar:] = 12.0, 12.0
             out[i] = np.clip(frame, 0, 255).astype(np.uint8)
         return out
 
-    def _draw(self, frame: np.ndarray, shape: str, colour: np.ndarray, centre, radius: float,
-              rotation: float, softness: float) -> None:
+    def _scene_view(self, cam_x: float, cam_y: float, zoom: float) -> np.ndarray:
+        """The background as the camera sees it: panned by (cam_x, cam_y) and magnified `zoom` times about the centre."""
+        h, w = self.config.height, self.config.width
+        ys = (self.ys - h / 2) / zoom + h / 2 + self.margin + cam_y
+        xs = (self.xs - w / 2) / zoom + w / 2 + self.margin + cam_x
+        return _bilinear(self.scene, ys, xs)
+
+    def _draw(self, frame: np.ndarray, shape: str, colour: np.ndarray | None, centre, radius: float,
+              rotation: float, softness: float, texture_at: np.ndarray | None = None) -> None:
+        """Draw an object in `colour` (striped, so rotation shows), or camouflaged: its surface a patch of
+        the scene's texture taken at `texture_at`, carried along with the object's motion."""
         c, s = math.cos(rotation), math.sin(rotation)
         px, py = self.xs - centre[0], self.ys - centre[1]
         u, v = (px * c + py * s) / radius, (-px * s + py * c) / radius
         alpha = np.clip(0.5 - _shape_sdf(shape, u, v) * radius / softness, 0.0, 1.0)[..., None]
-        stripes = 1.0 + 0.18 * np.sign(np.sin(u * np.pi * 2.5))[..., None]  # makes rotation visible
+        if texture_at is not None:
+            surface = _bilinear(self.scene, texture_at[1] + v * radius, texture_at[0] + u * radius)
+        else:
+            stripes = 1.0 + 0.18 * np.sign(np.sin(u * np.pi * 2.5))[..., None]  # makes rotation visible
+            surface = np.clip(colour * stripes, 0, 255)
         frame *= 1 - alpha
-        frame += alpha * np.clip(colour * stripes, 0, 255)
+        frame += alpha * surface
 
 
 def render_video(config: SyntheticConfig, spec: VideoSpec) -> np.ndarray:

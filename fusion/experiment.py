@@ -354,6 +354,7 @@ def evaluate(store_path: str | Path, manifest: Manifest, run_roots: Sequence[str
         for method, right in correct.items():
             interval = accuracy_interval(right, labels, samples, config.level) if samples is not None else None
             table.add(method, name, mean_class_accuracy_of(right, labels), float(right.mean()), interval)
+        table.add_outcomes(name, sources.test.video_ids, labels, correct)
         pairs = [(method, reference) for method in trained.values() for reference in REFERENCES]
         pairs += [(trained[first], trained[second]) for first, second in config.compare]
         for method, reference in pairs if samples is not None else ():

@@ -26,6 +26,8 @@ class ResultsTable:
     cells: dict[str, dict[str, dict]] = field(default_factory=dict)
     # method -> split -> reference method -> paired difference of mean class accuracy (Interval.to_dict)
     differences: dict[str, dict[str, dict[str, dict]]] = field(default_factory=dict)
+    # split -> {"video_ids", "labels", "correct": method -> per-video 0/1}: what paired analyses over runs need
+    outcomes: dict[str, dict] = field(default_factory=dict)
 
     def add(self, method: str, split: str, mean_class: float, top1: float, interval: Interval | None = None) -> None:
         """Record one method's accuracies (fractions in [0, 1]) on one split, with its interval if measured."""
@@ -40,6 +42,20 @@ class ResultsTable:
     def add_difference(self, method: str, split: str, reference: str, difference: Interval) -> None:
         """Record the paired difference of `method`'s mean class accuracy from `reference`'s on one split."""
         self.differences.setdefault(method, {}).setdefault(split, {})[reference] = difference.to_dict()
+
+    def add_outcomes(self, split: str, video_ids: list[str], labels: np.ndarray,
+                     correct: dict[str, np.ndarray]) -> None:
+        """Record, for one split's test videos, whether each method got each video right."""
+        self.outcomes[split] = {"video_ids": list(video_ids), "labels": [int(label) for label in labels],
+                                "correct": {method: [int(v) for v in right] for method, right in correct.items()}}
+
+    def outcome_arrays(self, split: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Return one split's test labels and each method's per-video correctness (booleans), as recorded."""
+        if split not in self.outcomes:
+            raise FusionError(f"the table holds no per-video outcomes for {split}; evaluate it again")
+        recorded = self.outcomes[split]
+        return (np.asarray(recorded["labels"], dtype=np.int64),
+                {method: np.asarray(right, dtype=bool) for method, right in recorded["correct"].items()})
 
     def interval(self, method: str, split: str) -> Interval | None:
         """Return the bootstrap interval of a cell's mean class accuracy, None where none was measured."""
@@ -78,6 +94,7 @@ class ResultsTable:
             "rows": [{"method": m, "splits": self.cells[m], "mean": self.mean(m),
                       **({"differences": self.differences[m]} if m in self.differences else {})}
                      for m in self.methods],
+            **({"outcomes": self.outcomes} if self.outcomes else {}),
         }
 
     @classmethod
@@ -92,6 +109,9 @@ class ResultsTable:
                 for split, references in row.get("differences", {}).items():
                     for reference, difference in references.items():
                         table.add_difference(row["method"], split, reference, Interval.from_dict(difference))
+            for split, recorded in data.get("outcomes", {}).items():
+                table.add_outcomes(split, recorded["video_ids"], recorded["labels"],
+                                   {method: np.asarray(right) for method, right in recorded["correct"].items()})
         except (KeyError, TypeError) as error:
             raise FusionError(f"not a results table: {type(error).__name__} {error}; expected the JSON that "
                               "ResultsTable.to_json writes (rows of method, splits, mean)") from None

@@ -23,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=float)
     parser.add_argument("--container", choices=("mp4", "avi", "mixed"))
     parser.add_argument("--degrade-fraction", type=float, help="share of videos with one cue degraded")
+    parser.add_argument("--mislead-fraction", type=float,
+                        help="share of the degraded videos whose degradation misleads a stream (not only blurs it)")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--workers", type=int, help="videos rendered at once (default: all cores)")
 
@@ -31,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
     """Render the dataset."""
     config = preset(args.preset, classes=args.classes, videos_per_class=args.videos_per_class, groups=args.groups,
                     width=args.width, height=args.height, frames=args.frames, fps=args.fps,
-                    container=args.container, degrade_fraction=args.degrade_fraction, seed=args.seed)
+                    container=args.container, degrade_fraction=args.degrade_fraction,
+                    mislead_fraction=args.mislead_fraction, seed=args.seed)
     total = len(plan_videos(config))
     root = make_synthetic(args.out, config, args.workers, ProgressPrinter("videos"))
     print(f"{root}: {total} videos, {config.classes} classes, {config.width}x{config.height}, "

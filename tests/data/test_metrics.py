@@ -15,6 +15,7 @@ from twostream.data.metrics import (
     oracle_correct,
     paired_difference_interval,
     per_class_accuracy,
+    pooled_paired_difference,
     resampled_mean_class_accuracy,
     spatial_share,
     top1_accuracy,
@@ -99,6 +100,26 @@ def test_paired_difference_cancels_what_two_methods_share():
     assert difference.estimate > 0 and difference.low > 0
     unpaired_low = accuracy_interval(better, labels, samples).low - accuracy_interval(shared, labels, samples).high
     assert unpaired_low < 0 < difference.low  # unpaired intervals overlap; the paired one excludes zero
+
+
+def test_pooled_difference_averages_runs_and_narrows_with_more_of_them():
+    rng = np.random.default_rng(4)
+    runs = []
+    for _ in range(3):
+        labels = np.tile([0, 1], 50)
+        shared = rng.random(100) < 0.6
+        better = shared.copy()
+        better[np.flatnonzero(~shared)[:6]] = True
+        runs.append((better, shared, labels))
+    single = [paired_difference_interval(a, b, labels, bootstrap_samples(100, 2000, i)) for i, (a, b, labels)
+              in enumerate(runs)]
+    pooled = pooled_paired_difference(runs, resamples=2000)
+    assert pooled.estimate == pytest.approx(np.mean([one.estimate for one in single]))
+    assert pooled.low <= pooled.estimate <= pooled.high
+    assert pooled.high - pooled.low < min(one.high - one.low for one in single)  # three runs pin it down better
+    assert pooled_paired_difference(runs[:1], resamples=2000).estimate == pytest.approx(single[0].estimate)
+    with pytest.raises(MetricsError, match="at least one run"):
+        pooled_paired_difference([])
 
 
 def test_oracle_is_right_where_either_stream_is():

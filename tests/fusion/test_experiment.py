@@ -4,6 +4,7 @@ import json
 import pytest
 
 from twostream.cli.main import main
+from twostream.data.metrics import mean_class_accuracy_of
 from twostream.fusion.errors import FusionError
 from twostream.fusion.experiment import ORACLE, EvaluateConfig, GateConfig, evaluate, train_gate
 from twostream.fusion.training.loop import TrainConfig
@@ -75,6 +76,10 @@ def test_evaluate_compares_chosen_pairs_of_runs(runs, feature_store, tiny_datase
     expected = (table.cells[first]["split 1"]["mean_class_accuracy"]
                 - table.cells[second]["split 1"]["mean_class_accuracy"])
     assert difference["estimate"] == pytest.approx(expected) and difference["low"] <= expected <= difference["high"]
+    labels, correct = table.outcome_arrays("split 1")  # per-video outcomes, for analyses over several runs
+    assert len(labels) == len(manifest.select(1, "test")) and set(correct) == set(table.methods)
+    recorded = table.cells[first]["split 1"]["mean_class_accuracy"]
+    assert mean_class_accuracy_of(correct[first], labels) == pytest.approx(recorded)
     with pytest.raises(FusionError, match="not among --runs"):
         evaluate(feature_store, manifest, [gate], EvaluateConfig(compare=((gate, concat),)))
 

@@ -46,3 +46,14 @@ def test_results_table_round_trips_through_json():
     assert again.to_markdown() == table.to_markdown()
     with pytest.raises(FusionError, match="not a results table"):
         ResultsTable.from_dict({"rows": [{"method": "gated"}]})
+
+
+def test_per_video_outcomes_round_trip_for_paired_analyses_across_runs():
+    table = ResultsTable()
+    table.add("gated", "split 1", 0.5, 0.5)
+    table.add_outcomes("split 1", ["a", "b"], np.array([0, 1]), {"gated": np.array([True, False])})
+    again = ResultsTable.from_dict(json.loads(table.to_json()))
+    labels, correct = again.outcome_arrays("split 1")
+    assert labels.tolist() == [0, 1] and correct["gated"].tolist() == [True, False]
+    with pytest.raises(FusionError, match="no per-video outcomes for split 2"):
+        again.outcome_arrays("split 2")
