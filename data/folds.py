@@ -56,7 +56,8 @@ class Folds:
 
     def to_json(self) -> dict[str, Any]:
         """The folds as JSON-ready values."""
-        return {"split": self.split, "k": self.k, "seed": self.seed, "assignment": dict(sorted(self.assignment.items()))}
+        return {"split": self.split, "k": self.k, "seed": self.seed,
+                "assignment": dict(sorted(self.assignment.items()))}
 
     def training_manifest(self, manifest: Manifest, fold: int) -> Manifest:
         """The manifest fold `fold`'s streams train on: that fold's videos become "unused" in the split."""
@@ -82,7 +83,8 @@ def assign_folds(manifest: Manifest, split: int | str, k: int, seed: int = 0) ->
     if k > len(units):
         raise FoldError(f"split {split}'s training videos form {len(units)} groups, too few for {k} folds of whole "
                         f"groups; pass --folds {len(units)} or fewer")
-    ordered = sorted(stable_order(list(units), seed), key=lambda unit: -len(units[unit]))  # stable: ties keep the seed's order
+    # Largest first; sorted() is stable, so units of one size keep the seed's order.
+    ordered = sorted(stable_order(list(units), seed), key=lambda unit: -len(units[unit]))
     sizes = [0] * k
     assignment: dict[str, int] = {}
     for unit in ordered:

@@ -181,10 +181,11 @@ def check_fold_models(config: FeatureExtractionConfig, folds: Folds) -> None:
             if differing:
                 raise StoreError(f"{path} differs from the full {stream} checkpoint in {', '.join(differing)} "
                                  f"({', '.join(f'{key} {described[key]} vs {full[key]}' for key in differing)}); "
-                                 "pass the --fold-checkpoints folder train-streams --folds wrote beside these checkpoints")
+                                 "pass the --fold-checkpoints folder that train-streams --folds wrote with the "
+                                 "full checkpoints")
 
 
-def _require_same_folds(store: Path, config: dict[str, Any], fold_checkpoints: str | None) -> None:
+def _require_same_folds(store: Path, config: dict[str, Any]) -> None:
     """Refuse to extend a store made with(out) fold checkpoints without (with) them, naming the flag."""
     if not (store / "zarr.json").is_file():
         return
@@ -197,7 +198,8 @@ def _require_same_folds(store: Path, config: dict[str, Any], fold_checkpoints: s
                          "--store (or delete this one)")
     path = existing.attrs.get("fold_checkpoints_dir", "its folder")
     if wanted is None:
-        raise StoreError(f"{store} was extracted with --fold-checkpoints {path}; pass it again, or write to a new --store")
+        raise StoreError(f"{store} was extracted with --fold-checkpoints {path}; pass it again, or write to a new "
+                         "--store")
     raise StoreError(f"{store} was extracted with other fold checkpoints (--fold-checkpoints {path}: other "
                      "checkpoints or folds); pass that folder, or write to a new --store")
 
@@ -283,7 +285,8 @@ def extract_video_features(frames_path: str, store_path: str, video_id: str, lab
         outputs.setdefault(FLOWMAG, []).append(np.asarray(mags, dtype=np.float32))
     with store.write_video(video_id, overwrite=overwrite) as group:
         for name, parts in outputs.items():
-            write_array(group, name, np.concatenate(parts), "float16" if name == FLOWMAG else tap_dtype(name.rsplit("/", 1)[1]))
+            dtype = "float16" if name == FLOWMAG else tap_dtype(name.rsplit("/", 1)[1])  # oof/rgb/logits: logits
+            write_array(group, name, np.concatenate(parts), dtype)
         group.attrs.update({"label": int(label), "class_name": class_name, "frames": num_frames,
                             "flow_stack_starts": starts.tolist(), "rgb_frames": rgb_index(starts).tolist(),
                             "crops": [asdict(c) for c in crops]})
@@ -318,7 +321,7 @@ def extract_features(
     if folds is not None:
         check_fold_models(config, folds)
     recorded = store_config(config, frames, folds)
-    _require_same_folds(Path(store), recorded, config.fold_checkpoints)
+    _require_same_folds(Path(store), recorded)
     feature_store = FeatureStore.create_or_open(
         store, recorded, dataset=manifest.dataset, classes=list(manifest.classes),
         checkpoints={"rgb": str(Path(config.rgb_checkpoint).resolve()),
@@ -342,10 +345,12 @@ def extract_features(
 
 def _fold_paths(config: FeatureExtractionConfig, folds: Folds) -> dict[str, Any]:
     """Root attributes naming the fold checkpoints: their folder, and per fold and stream the path and sha256."""
+    def described(fold: int, stream: str) -> dict[str, str]:
+        path = fold_checkpoint(config.fold_checkpoints, fold, stream).resolve()
+        return {"path": str(path), "sha256": _fold_model(config, fold, stream).sha256}
+
     return {"fold_checkpoints_dir": str(Path(config.fold_checkpoints).resolve()),
-            "fold_checkpoints": {str(fold): {s: {"path": str(fold_checkpoint(config.fold_checkpoints, fold, s).resolve()),
-                                                 "sha256": _fold_model(config, fold, s).sha256} for s in STREAMS}
-                                 for fold in range(1, folds.k + 1)}}
+            "fold_checkpoints": {str(fold): {s: described(fold, s) for s in STREAMS} for fold in range(1, folds.k + 1)}}
 
 
 @dataclass

@@ -39,9 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--any-classes", action="store_true",
                         help="allow checkpoints whose classes differ from the manifest's (features of other videos)")
     parser.add_argument("--fold-checkpoints", metavar="DIR",
-                        help="folder written by `train-streams --folds K` (folds.json, fold<k>/rgb.pt, fold<k>/flow.pt): "
-                             "each video of its folds also gets the taps of the fold pair that never trained on it, "
-                             "under oof/ (for --train-scores out-of-fold)")
+                        help="folder written by `train-streams --folds K` (folds.json, fold<k>/rgb.pt, "
+                             "fold<k>/flow.pt): each video of its folds also gets the taps of the fold pair "
+                             "that never trained on it, under oof/ (for --train-scores out-of-fold)")
     parser.add_argument("--overwrite", action="store_true", help="redo videos already in the store")
     add_execution_arguments(parser)
 
