@@ -62,7 +62,7 @@ def _class_counts(videos: list[VideoEntry], num_classes: int) -> np.ndarray:
     return np.bincount([video.label for video in videos], minlength=num_classes).astype(np.float64)
 
 
-def _stable_order(keys: list, seed: int) -> list:
+def stable_order(keys: list, seed: int) -> list:
     """The keys in an order fixed by the seed alone (no dependence on Python's hash randomisation)."""
     return sorted(keys, key=lambda key: hashlib.sha256(f"{seed}:{key}".encode()).hexdigest())
 
@@ -74,7 +74,7 @@ def _choose_groups(grouped: dict[int, list[VideoEntry]], target: np.ndarray, num
     Never all groups: training keeps at least one.
     """
     counts = {group: _class_counts(members, num_classes) for group, members in grouped.items()}
-    remaining = _stable_order(list(grouped), seed)
+    remaining = stable_order(list(grouped), seed)
     chosen: list[int] = []
     current = np.zeros(num_classes)
     while len(remaining) > 1:
@@ -96,5 +96,5 @@ def _choose_loose(loose: list[VideoEntry], wanted: np.ndarray, seed: int) -> set
     picked: set[str] = set()
     for label, ids in by_class.items():
         count = int(min(max(round(wanted[label]), 0), len(ids) - 1))
-        picked.update(_stable_order(ids, seed)[:count])
+        picked.update(stable_order(ids, seed)[:count])
     return picked

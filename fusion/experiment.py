@@ -31,12 +31,18 @@ from twostream.fusion.heads.gating import GatedFusionHead
 from twostream.fusion.heads.map_fusion import widen_body_for_concat
 from twostream.fusion.heads.multiplicative import baseline_a_head, baseline_b_head, multiplicative_fusion_head
 from twostream.fusion.results import ResultsTable
-from twostream.fusion.sources import ZarrFeatureSource
+from twostream.fusion.sources import OUT_OF_FOLD_ADVICE, ZarrFeatureSource
 from twostream.fusion.training.analysis import analyse
 from twostream.fusion.training.loop import FitResult, TrainConfig, train_fusion_head, train_gated_fusion
 from twostream.fusion.training.runs import PREDICTIONS, RunDir, load_run
 from twostream.fusion.training.tasks import DEFAULT_SCORE_WEIGHTS, checked_score_weights
-from twostream.fusion.training.train_scores import POOLED_TAP, TRAIN_SCORES, TSN_DROPOUT, DroppedOutScores
+from twostream.fusion.training.train_scores import (
+    POOLED_TAP,
+    TRAIN_SCORES,
+    TSN_DROPOUT,
+    DroppedOutScores,
+    OutOfFoldScores,
+)
 from twostream.pipeline.backbones import load_checkpoint
 from twostream.pipeline.stores.feature_readers import open_feature_store
 from twostream.pipeline.stores.feature_store import FeatureReader
@@ -47,6 +53,7 @@ HEADS = ("mfusion", "baseline-a", "baseline-b", "amplification")
 HEAD_INPUTS = {"maps": ("rgb_map", "flow_map"), "vectors": ("rgb_vec", "flow_vec")}
 GATE_FUSIONS = ("conv", "concat")
 GATE_ACTIVATIONS = ("relu", "softmax")
+SCORED_ON = {"clean": "", "dropout": ", dropout scores", "out-of-fold": ", out-of-fold scores"}  # method name suffix
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,12 +80,16 @@ class _TrainingConfig(_SplitConfig):
     training: TrainConfig = field(default_factory=TrainConfig)
     overwrite: bool = False
     preload: bool = False  # read the split's features into memory first (small datasets), else stream them
+    # the streams' scores (and features) training reads: cached ("clean"), under dropout, or the fold models'
+    train_scores: str = "clean"
 
     def __post_init__(self) -> None:
-        """Refuse a dropout rate outside [0, 1) besides what `_SplitConfig` refuses."""
+        """Refuse a dropout rate outside [0, 1) or unknown train scores besides what `_SplitConfig` refuses."""
         super().__post_init__()
         if not 0.0 <= self.dropout < 1.0:
             raise FusionError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.train_scores not in TRAIN_SCORES:
+            raise FusionError(f"train scores {self.train_scores!r}: use one of {', '.join(TRAIN_SCORES)}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,7 +102,6 @@ class GateConfig(_TrainingConfig):
     tap: str | None = None  # the map the gate reads (None: the store's map tap)
     flow_checkpoint: str | None = None  # the temporal checkpoint, for dropout scores (None: the recorded one)
     dropout: float = 0.8
-    train_scores: str = "clean"  # the streams' scores training fuses: cached ("clean") or under dropout
     score_dropout: tuple[float, float] = (TSN_DROPOUT["rgb"], TSN_DROPOUT["flow"])  # rgb, flow (dropout scores)
 
     def __post_init__(self) -> None:
@@ -103,8 +113,6 @@ class GateConfig(_TrainingConfig):
             raise FusionError(f"gate activation {self.activation!r}: use one of {', '.join(GATE_ACTIVATIONS)}")
         if self.lam < 0:
             raise FusionError(f"lambda must be non-negative, got {self.lam}")
-        if self.train_scores not in TRAIN_SCORES:
-            raise FusionError(f"train scores {self.train_scores!r}: use one of {', '.join(TRAIN_SCORES)}")
         object.__setattr__(self, "score_dropout", tuple(float(p) for p in self.score_dropout))
         if len(self.score_dropout) != 2 or not all(0.0 <= p < 1.0 for p in self.score_dropout):
             raise FusionError(f"score dropout is two rates in [0, 1) (rgb, flow), got {list(self.score_dropout)}")
@@ -128,6 +136,9 @@ class HeadConfig(_TrainingConfig):
             raise FusionError(f"--on {self.on!r}: use one of {', '.join(HEAD_INPUTS)}")
         if self.width < 1:
             raise FusionError(f"m-fusion width must be at least 1, got {self.width}")
+        if self.train_scores == "dropout":
+            raise FusionError("train scores 'dropout' do not apply to train-mfuse: m-fusion's loss reads no stream "
+                              "scores; use clean or out-of-fold")
         object.__setattr__(self, "score_weights", checked_score_weights(self.score_weights))
 
 
@@ -153,18 +164,21 @@ def resolve_splits(manifest: Manifest, split: str) -> list[str]:
 
 def split_sources(store: FeatureReader, manifest: Manifest, split: str, fields: Sequence[str],
                   val_fraction: float = 0.2, seed: int = 0, map_tap: str | None = None,
-                  vec_tap: str | None = None, preload: bool = False) -> SplitSources:
+                  vec_tap: str | None = None, preload: bool = False, out_of_fold: bool = False) -> SplitSources:
     """Carve validation from a split's training videos by group; serve each part from the store.
 
     By default nothing is loaded here: training reads the views each step samples, evaluation one
     video at a time, so memory does not grow with the number of videos. With `preload` the `fields`
     of every video are read into memory once (faster for a small dataset, memory grows with it).
+    With `out_of_fold`, training and validation read the fold models' oof/ arrays (maps, vectors and
+    logits), the test videos the full models' arrays.
     """
     train_videos, val_videos = carve_validation(manifest, split, val_fraction, seed)
     test_videos = manifest.select(split, "test")
     sources: dict[str, FeatureSource] = {}
     for name, videos in (("train", train_videos), ("val", val_videos), ("test", test_videos)):
-        lazy = ZarrFeatureSource(store, [v.video_id for v in videos], map_tap, vec_tap)
+        lazy = ZarrFeatureSource(store, [v.video_id for v in videos], map_tap, vec_tap,
+                                 out_of_fold_arrays=out_of_fold and name != "test")
         require_fields(lazy, fields)
         sources[name] = lazy.in_memory(fields) if preload else lazy
     return SplitSources(split, sources["train"], sources["val"], sources["test"], lazy.centre_crop())
@@ -244,13 +258,13 @@ def train_gate(store_path: str | Path, manifest: Manifest, runs: str | Path, nam
     store = open_feature_store(store_path)
     training = config.training
     results = {}
-    dropout_scores = config.train_scores == "dropout"
-    scores = dropped_out_scores(store, {"rgb": config.checkpoint, "flow": config.flow_checkpoint},
-                                config.score_dropout) if dropout_scores else None
-    fields = ["rgb_map", "flow_map", "rgb_logits", "flow_logits", *(("rgb_vec", "flow_vec") if scores else ())]
+    out_of_fold = config.train_scores == "out-of-fold"
+    scores = train_scores_of(store, config)
+    dropout_scores = isinstance(scores, DroppedOutScores)
+    fields = ["rgb_map", "flow_map", "rgb_logits", "flow_logits", *(("rgb_vec", "flow_vec") if dropout_scores else ())]
     for each in resolve_splits(manifest, config.split):
         sources = split_sources(store, manifest, each, fields, config.val_fraction, training.seed, config.tap,
-                                POOLED_TAP if scores else None, config.preload)
+                                POOLED_TAP if dropout_scores else None, config.preload, out_of_fold)
         torch.manual_seed(training.seed)  # the head's new layers start from the run's seed, whatever ran before
         head = build_gate(store, sources, config.checkpoint, config.tap, config.fusion, config.activation,
                           config.dropout)
@@ -262,10 +276,26 @@ def train_gate(store_path: str | Path, manifest: Manifest, runs: str | Path, nam
         trained = results[each].model
         run.write_analysis({name: analyse(source, trained, training.device)
                             for name, source in (("val", sources.val), ("test", sources.test))})
-        scored_on = ", dropout scores" if scores else ""
-        run.update_config(
-            method=f"gated fusion ({config.fusion}, {config.activation}, lambda={config.lam:g}{scored_on})")
+        run.update_config(method=f"gated fusion ({config.fusion}, {config.activation}, lambda={config.lam:g}"
+                                 f"{SCORED_ON[config.train_scores]})")
     return results
+
+
+def train_scores_of(store: FeatureReader, config: GateConfig) -> DroppedOutScores | OutOfFoldScores | None:
+    """What the gate's training fuses besides the cached clean scores: dropped-out or out-of-fold ones (None: clean)."""
+    if config.train_scores == "dropout":
+        return dropped_out_scores(store, {"rgb": config.checkpoint, "flow": config.flow_checkpoint},
+                                  config.score_dropout)
+    if config.train_scores == "out-of-fold":
+        return OutOfFoldScores(_store_folds(store))
+    return None
+
+
+def _store_folds(store: FeatureReader) -> dict:
+    """The folds of a store's out-of-fold arrays; refused when it has none."""
+    if store.folds is None:
+        raise FusionError(f"{store.path} holds no out-of-fold arrays; {OUT_OF_FOLD_ADVICE}")
+    return store.folds
 
 
 def train_mfuse(store_path: str | Path, manifest: Manifest, runs: str | Path, name: str,
@@ -274,10 +304,12 @@ def train_mfuse(store_path: str | Path, manifest: Manifest, runs: str | Path, na
     store = open_feature_store(store_path)
     training = config.training
     inputs = head_inputs(config.head, config.on)
+    out_of_fold = config.train_scores == "out-of-fold"
+    scores = OutOfFoldScores(_store_folds(store)).describe() if out_of_fold else {"mode": "clean"}
     results = {}
     for each in resolve_splits(manifest, config.split):
         sources = split_sources(store, manifest, each, [*inputs, "rgb_logits", "flow_logits"], config.val_fraction,
-                                training.seed, preload=config.preload)
+                                training.seed, preload=config.preload, out_of_fold=out_of_fold)
         torch.manual_seed(training.seed)  # the head's new layers start from the run's seed, whatever ran before
         model = build_head(config.head, config.on, store, sources, config.checkpoint, config.width, config.dropout)
         run = RunDir.create(Path(runs) / name, f"split{each}", config.overwrite)
@@ -288,7 +320,8 @@ def train_mfuse(store_path: str | Path, manifest: Manifest, runs: str | Path, na
         run.write_analysis({name: analyse(source) for name, source in (("val", sources.val), ("test", sources.test))})
         weights = ":".join(f"{w:g}" for w in config.score_weights) if config.score_weights else "head only"
         fused = "flow magnitude" if config.head == "amplification" else config.on
-        run.update_config(method=f"{config.head} on {fused} ({weights})")
+        run.update_config(method=f"{config.head} on {fused} ({weights}{SCORED_ON[config.train_scores]})",
+                          train_scores=scores)
     return results
 
 

@@ -10,11 +10,18 @@ from twostream.data.sampling import STREAMS
 from twostream.fusion.errors import FeatureSourceError
 from twostream.fusion.features import InMemoryFeatureSource, VideoFeatures, require_fields
 from twostream.pipeline.stores.feature_readers import open_feature_store
-from twostream.pipeline.stores.feature_store import FLOWMAG, FeatureReader
+from twostream.pipeline.stores.feature_store import FLOWMAG, FeatureReader, out_of_fold
+
+OUT_OF_FOLD_ADVICE = "extract features with --fold-checkpoints DIR written by train-streams --folds K"
 
 
-def field_arrays(store: FeatureReader, map_tap: str | None = None, vec_tap: str | None = None) -> dict[str, str]:
-    """Map each feature-source field to the store array holding it (maps at `map_tap`, vectors at `vec_tap`)."""
+def field_arrays(store: FeatureReader, map_tap: str | None = None, vec_tap: str | None = None,
+                 out_of_fold_arrays: bool = False) -> dict[str, str]:
+    """Map each feature-source field to the store array holding it (maps at `map_tap`, vectors at `vec_tap`).
+
+    With `out_of_fold_arrays`, every stream field (maps, vectors, logits) maps to its oof/ twin, the
+    taps of the fold models that never trained on the video; flowmag stays.
+    """
     mapping = {FLOWMAG: FLOWMAG}
     for stream in STREAMS:
         described = store.stream_config(stream)
@@ -30,6 +37,10 @@ def field_arrays(store: FeatureReader, map_tap: str | None = None, vec_tap: str 
             mapping[f"{stream}_vec"] = f"{stream}/{chosen_vec}"
         if "logits" in taps:
             mapping[f"{stream}_logits"] = f"{stream}/logits"
+    if out_of_fold_arrays:
+        if store.folds is None:
+            raise FeatureSourceError(f"{store.path} holds no out-of-fold arrays; {OUT_OF_FOLD_ADVICE}")
+        mapping = {name: array if name == FLOWMAG else out_of_fold(array) for name, array in mapping.items()}
     return mapping
 
 
@@ -37,8 +48,9 @@ class ZarrFeatureSource:
     """A FeatureSource reading each video's requested fields from a features store (zarr or HDF5) when asked."""
 
     def __init__(self, store: str | os.PathLike | FeatureReader, video_ids: Sequence[str] | None = None,
-                 map_tap: str | None = None, vec_tap: str | None = None) -> None:
-        """Serve `video_ids` (default: every complete video) of a features store or its HDF5 export."""
+                 map_tap: str | None = None, vec_tap: str | None = None, out_of_fold_arrays: bool = False) -> None:
+        """Serve `video_ids` (default: every complete video) of a features store or its HDF5 export; with
+        `out_of_fold_arrays`, every stream field from the fold models' oof/ arrays (see `field_arrays`)."""
         self.store = store if isinstance(store, FeatureReader) else open_feature_store(store)
         available = set(self.store.video_ids())
         ids = list(video_ids) if video_ids is not None else sorted(available)
@@ -57,7 +69,15 @@ class ZarrFeatureSource:
                     f"{self.store.path}: the {stream} net scores {outputs} classes but the dataset has "
                     f"{len(self.store.classes)}; fusion needs streams trained on this dataset's classes")
         self._ids = ids
-        self._arrays = field_arrays(self.store, map_tap, vec_tap)
+        self._arrays = field_arrays(self.store, map_tap, vec_tap, out_of_fold_arrays)
+        if out_of_fold_arrays:
+            assignment = self.store.folds["assignment"]
+            outside = [v for v in ids if v not in assignment]
+            if outside:
+                raise FeatureSourceError(
+                    f"{len(outside)} videos have no out-of-fold arrays in {self.store.path}, e.g. {outside[0]!r} (its "
+                    f"folds cover split {self.store.folds['split']}'s training videos); {OUT_OF_FOLD_ADVICE} for "
+                    "this split")
         self._labels = np.array([self.store.label(v) for v in ids], dtype=np.int64)
         self._grid_field = next(name for name in ("rgb_logits", "flowmag", *self._arrays) if name in self._arrays)
 

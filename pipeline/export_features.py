@@ -23,7 +23,7 @@ from twostream.data.io import atomic_path
 from twostream.data.sampling import STREAMS
 from twostream.pipeline.stores.feature_h5 import COMPRESSIONS, EXPORT_KEY, VIDEOS, create_dataset, write_attrs
 from twostream.pipeline.stores.feature_npy import ROOT_SIDECAR, SIDECAR, npy_name, video_sidecar, write_npy
-from twostream.pipeline.stores.feature_store import FLOWMAG, FeatureStore, snippet_blocks
+from twostream.pipeline.stores.feature_store import FLOWMAG, FeatureStore, out_of_fold, snippet_blocks
 from twostream.pipeline.stores.video_store import ATTRS_KEY, COMPLETE, tool_version
 
 FORMATS = ("npy", "h5")
@@ -49,19 +49,22 @@ class ExportSummary:
 def select_arrays(store: FeatureStore, streams: Sequence[str] = STREAMS,
                   taps: Sequence[str] | None = None) -> list[str]:
     """The store arrays to export: every tap of `streams` and flowmag, or those `taps` name ("tap",
-    "stream/tap" or "flowmag")."""
+    "stream/tap" or "flowmag"); each chosen stream array with its out-of-fold twin when the store has them."""
     for stream in streams:
         store.stream_config(stream)  # refuses an unknown or absent stream
     every = [f"{s}/{t}" for s in streams for t in store.taps(s)]
     if taps is None:
-        return [*every, FLOWMAG]
-    chosen = []
-    for tap in taps:
-        matches = [FLOWMAG] if tap == FLOWMAG else [n for n in every if n == tap or n.split("/")[1] == tap]
-        if not matches:
-            raise ExportError(f"{store.path} holds no tap {tap!r} in {', '.join(streams)}; "
-                              f"it has {', '.join([*every, FLOWMAG])}")
-        chosen += [m for m in matches if m not in chosen]
+        chosen = [*every, FLOWMAG]
+    else:
+        chosen = []
+        for tap in taps:
+            matches = [FLOWMAG] if tap == FLOWMAG else [n for n in every if n == tap or n.split("/")[1] == tap]
+            if not matches:
+                raise ExportError(f"{store.path} holds no tap {tap!r} in {', '.join(streams)}; "
+                                  f"it has {', '.join([*every, FLOWMAG])}")
+            chosen += [m for m in matches if m not in chosen]
+    if store.folds is not None:
+        chosen += [out_of_fold(name) for name in chosen if name != FLOWMAG]
     return chosen
 
 
@@ -102,7 +105,7 @@ class _NpyWriter:
         group = self.store.video(video_id)
         target = self.folder / video_id
         target.mkdir()
-        sources = {name: group[name] for name in self.arrays}
+        sources = {name: group[name] for name in self.arrays if name in group}  # oof/ only for fold videos
         for name, source in sources.items():
             write_npy(target / npy_name(name), source, self.block_bytes)
         sidecar = video_sidecar(video_id, dict(group.attrs), sources)
@@ -127,7 +130,7 @@ class _H5Writer:
         source_group = self.store.video(video_id)
         with h5py.File(self.path, "r+") as handle:
             group = handle[VIDEOS].create_group(video_id)
-            for name in self.arrays:
+            for name in (name for name in self.arrays if name in source_group):  # oof/ only for fold videos
                 source = source_group[name]
                 dataset = create_dataset(group, name, source.shape, source.dtype, self.compression)
                 for block in snippet_blocks(source.shape, source.dtype.itemsize, self.block_bytes):

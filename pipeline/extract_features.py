@@ -1,5 +1,9 @@
 """extract-features: run the frozen spatial and temporal nets over TSN snippets and crops of each
-video in frames.zarr, and write their taps to features.zarr."""
+video in frames.zarr, and write their taps to features.zarr.
+
+With fold checkpoints (`train-streams --folds K`), each video of the folds' assignment also gets the
+taps of the pair that never trained on it, under ``oof/`` (out-of-fold scores for the fusion heads).
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -13,6 +17,7 @@ import cv2
 import numpy as np
 import torch
 
+from twostream.data.folds import Folds, fold_checkpoint, read_folds
 from twostream.data.io import prefetch
 from twostream.data.manifest import Manifest
 from twostream.data.runtime import autocast, resolve_device
@@ -31,7 +36,7 @@ from twostream.data.sampling import (
 from twostream.pipeline.backbones import Backbone, load_checkpoint
 from twostream.pipeline.batch import Execution, Task, run_batch
 from twostream.pipeline.flow import dequantize_flow
-from twostream.pipeline.stores.feature_store import FLOWMAG, FeatureStore, tap_dtype, write_array
+from twostream.pipeline.stores.feature_store import FLOWMAG, FeatureStore, out_of_fold, tap_dtype, write_array
 from twostream.pipeline.stores.frame_store import FrameStore
 from twostream.pipeline.stores.video_store import StoreError
 
@@ -57,6 +62,7 @@ class FeatureExtractionConfig:
     amp: bool = True  # bf16/fp16 autocast on CUDA; CPU stays exact
     strict: bool = True
     any_classes: bool = False  # allow checkpoints trained on another label set (features only)
+    fold_checkpoints: str | None = None  # a train-streams --folds output folder: also write out-of-fold taps
 
 
 @dataclass
@@ -77,7 +83,8 @@ class StreamModel:
                 "map_tap": self.net.map_tap}
 
 
-@functools.lru_cache(maxsize=4)
+# Room for the full pair and the pairs of up to 31 folds: a worker runs every fold's nets, video after video.
+@functools.lru_cache(maxsize=64)
 def load_stream(stream: str, checkpoint: str, taps: tuple[str, ...] | None, device: str, strict: bool) -> StreamModel:
     """Load a stream's checkpoint once per process, on `device`, in eval mode."""
     loaded = load_checkpoint(checkpoint, strict=strict)
@@ -131,20 +138,70 @@ def _frame_short_side(frames: FrameStore, manifest: Manifest) -> int:
     return 0
 
 
-def store_config(config: FeatureExtractionConfig, frames: FrameStore) -> dict[str, Any]:
-    """The configuration a features store records (and requires of later runs)."""
+def store_config(config: FeatureExtractionConfig, frames: FrameStore, folds: Folds | None = None) -> dict[str, Any]:
+    """The configuration a features store records (and requires of later runs); with `folds`, the fold
+    assignment and every fold checkpoint's sha256 under "folds"."""
     models = {s: _model(config, s) for s in STREAMS}
-    return {"streams": {s: m.describe() for s, m in models.items()},
-            "sampling": {"snippets": config.snippets, "crops": config.crops, "crop_size": config.crop_size,
-                         "input_size": config.input_size or config.crop_size, "flow_stack": FLOW_STACK,
-                         "rgb_frame": "middle frame of the flow stack"},
-            "frames": {"config": frames.config, "path": str(frames.path)}}
+    recorded = {"streams": {s: m.describe() for s, m in models.items()},
+                "sampling": {"snippets": config.snippets, "crops": config.crops, "crop_size": config.crop_size,
+                             "input_size": config.input_size or config.crop_size, "flow_stack": FLOW_STACK,
+                             "rgb_frame": "middle frame of the flow stack"},
+                "frames": {"config": frames.config, "path": str(frames.path)}}
+    if folds is not None:
+        recorded["folds"] = {**folds.to_json(), "checkpoint_sha256": {
+            str(fold): {s: _fold_model(config, fold, s).sha256 for s in STREAMS} for fold in range(1, folds.k + 1)}}
+    return recorded
 
 
 def _model(config: FeatureExtractionConfig, stream: str) -> StreamModel:
     checkpoint = config.rgb_checkpoint if stream == "rgb" else config.flow_checkpoint
+    return _load(config, stream, str(checkpoint))
+
+
+def _fold_model(config: FeatureExtractionConfig, fold: int, stream: str) -> StreamModel:
+    return _load(config, stream, str(fold_checkpoint(config.fold_checkpoints, fold, stream)))
+
+
+def _load(config: FeatureExtractionConfig, stream: str, checkpoint: str) -> StreamModel:
     taps = config.rgb_taps if stream == "rgb" else config.flow_taps
-    return load_stream(stream, str(checkpoint), tuple(taps) if taps else None, config.device, config.strict)
+    return load_stream(stream, checkpoint, tuple(taps) if taps else None, config.device, config.strict)
+
+
+def check_fold_models(config: FeatureExtractionConfig, folds: Folds) -> None:
+    """Refuse fold checkpoints that are missing, or whose backbone, class count or taps differ from the full pair's."""
+    for stream in STREAMS:
+        full = _model(config, stream).describe()
+        for fold in range(1, folds.k + 1):
+            path = fold_checkpoint(config.fold_checkpoints, fold, stream)
+            if not path.is_file():
+                raise StoreError(f"{path} does not exist; finish the fold runs with `twostream train-streams --folds "
+                                 f"{folds.k} --resume --out {config.fold_checkpoints}`")
+            described = _fold_model(config, fold, stream).describe()
+            differing = [key for key in ("backbone", "num_classes", "taps", "map_tap") if described[key] != full[key]]
+            if differing:
+                raise StoreError(f"{path} differs from the full {stream} checkpoint in {', '.join(differing)} "
+                                 f"({', '.join(f'{key} {described[key]} vs {full[key]}' for key in differing)}); "
+                                 "pass the --fold-checkpoints folder that train-streams --folds wrote with the "
+                                 "full checkpoints")
+
+
+def _require_same_folds(store: Path, config: dict[str, Any]) -> None:
+    """Refuse to extend a store made with(out) fold checkpoints without (with) them, naming the flag."""
+    if not (store / "zarr.json").is_file():
+        return
+    existing = FeatureStore.open(store)
+    recorded, wanted = existing.config.get("folds"), config.get("folds")
+    if recorded == wanted:
+        return
+    if recorded is None:
+        raise StoreError(f"{store} was extracted without --fold-checkpoints; write out-of-fold features to a new "
+                         "--store (or delete this one)")
+    path = existing.attrs.get("fold_checkpoints_dir", "its folder")
+    if wanted is None:
+        raise StoreError(f"{store} was extracted with --fold-checkpoints {path}; pass it again, or write to a new "
+                         "--store")
+    raise StoreError(f"{store} was extracted with other fold checkpoints (--fold-checkpoints {path}: other "
+                     "checkpoints or folds); pass that folder, or write to a new --store")
 
 
 @dataclass
@@ -203,12 +260,14 @@ def _forward(model: StreamModel, batch: np.ndarray, device: str, amp: bool) -> d
 
 
 def extract_video_features(frames_path: str, store_path: str, video_id: str, label: int, class_name: str,
-                           config: dict[str, Any], overwrite: bool = False) -> dict[str, Any]:
-    """Compute and publish one video's features; return its snippet count."""
+                           config: dict[str, Any], overwrite: bool = False, fold: int | None = None) -> dict[str, Any]:
+    """Compute and publish one video's features (with `fold`, also that fold's nets' taps under oof/);
+    return its snippet count."""
     cv2.setNumThreads(1)
     settings = FeatureExtractionConfig(**config)
     frames, store = FrameStore.open(frames_path), FeatureStore.open(store_path)
     models = {s: _model(settings, s) for s in STREAMS}
+    nets = {**models, **({out_of_fold(s): _fold_model(settings, fold, s) for s in STREAMS} if fold else {})}
     num_frames = frames.num_frames(video_id)
     height, width = frames.rgb(video_id, [0]).shape[1:3]
     starts = evaluation_snippets(num_frames, settings.snippets)
@@ -219,14 +278,15 @@ def extract_video_features(frames_path: str, store_path: str, video_id: str, lab
     outputs: dict[str, list[np.ndarray]] = {}
     views = _snippet_views(frames, video_id, starts, crops, input_size, float(frames.config["bound"]))
     for batch in prefetch(_batches(views, per_batch)):
-        for stream in STREAMS:
-            for tap, value in _forward(models[stream], getattr(batch, stream), settings.device, settings.amp).items():
-                outputs.setdefault(f"{stream}/{tap}", []).append(value)
+        for prefix, model in nets.items():
+            for tap, value in _forward(model, getattr(batch, model.stream), settings.device, settings.amp).items():
+                outputs.setdefault(f"{prefix}/{tap}", []).append(value)
         mags = [[cv2.resize(m, map_grid[::-1], interpolation=cv2.INTER_AREA) for m in snippet] for snippet in batch.flowmag]
         outputs.setdefault(FLOWMAG, []).append(np.asarray(mags, dtype=np.float32))
     with store.write_video(video_id, overwrite=overwrite) as group:
         for name, parts in outputs.items():
-            write_array(group, name, np.concatenate(parts), "float16" if name == FLOWMAG else tap_dtype(name.split("/")[1]))
+            dtype = "float16" if name == FLOWMAG else tap_dtype(name.rsplit("/", 1)[1])  # oof/rgb/logits: logits
+            write_array(group, name, np.concatenate(parts), dtype)
         group.attrs.update({"label": int(label), "class_name": class_name, "frames": num_frames,
                             "flow_stack_starts": starts.tolist(), "rgb_frames": rgb_index(starts).tolist(),
                             "crops": [asdict(c) for c in crops]})
@@ -245,7 +305,8 @@ def extract_features(
     """Extract both streams' features of every manifest video found in `frames_store` into `store`.
 
     The checkpoints' class counts must match the manifest's. Completed videos are skipped (unless
-    `overwrite`); failures are retried, recorded with their error, and the batch goes on.
+    `overwrite`); failures are retried, recorded with their error, and the batch goes on. With
+    `config.fold_checkpoints`, the videos of its folds.json also get their fold's taps under oof/.
     """
     frames = FrameStore.open(frames_store)
     config = dataclasses.replace(config, device=str(resolve_device(config.device)))
@@ -256,22 +317,40 @@ def extract_features(
             raise StoreError(f"the {stream} checkpoint has {model.net.num_classes} classes but the manifest has "
                              f"{len(manifest.classes)}; use checkpoints trained on this dataset, or pass "
                              "--any-classes to extract features anyway (fusion training then needs other logits)")
+    folds = read_folds(config.fold_checkpoints) if config.fold_checkpoints else None
+    if folds is not None:
+        check_fold_models(config, folds)
+    recorded = store_config(config, frames, folds)
+    _require_same_folds(Path(store), recorded)
     feature_store = FeatureStore.create_or_open(
-        store, store_config(config, frames), dataset=manifest.dataset, classes=list(manifest.classes),
+        store, recorded, dataset=manifest.dataset, classes=list(manifest.classes),
         checkpoints={"rgb": str(Path(config.rgb_checkpoint).resolve()),
-                     "flow": str(Path(config.flow_checkpoint).resolve())})
+                     "flow": str(Path(config.flow_checkpoint).resolve())},
+        **(_fold_paths(config, folds) if folds is not None else {}))
     feature_store.remove_stale_staging()
     missing = [v.video_id for v in manifest if not frames.is_complete(v.video_id)]
     todo = [v for v in manifest if (overwrite or not feature_store.is_complete(v.video_id))
             and v.video_id not in missing]
     settings = asdict(config)
-    tasks = [Task(v.video_id, extract_video_features, (str(frames.path), str(feature_store.path), v.video_id,
-                                                        v.label, v.class_name, settings, overwrite)) for v in todo]
+    assignment = folds.assignment if folds is not None else {}
+    tasks = [Task(v.video_id, extract_video_features, (str(frames.path), str(feature_store.path), v.video_id, v.label,
+                                                        v.class_name, settings, overwrite, assignment.get(v.video_id)))
+             for v in todo]
     batch = run_batch(tasks, execution, progress,
                       on_result=lambda video_id, _: feature_store.clear_failure(video_id),
                       on_error=lambda video_id, error, attempts: feature_store.record_failure(video_id, error, attempts))
     return FeatureExtractionSummary(str(feature_store.path), len(manifest), len(manifest) - len(todo) - len(missing),
                                     sorted(batch.results), dict(sorted(batch.errors.items())), missing, batch.seconds)
+
+
+def _fold_paths(config: FeatureExtractionConfig, folds: Folds) -> dict[str, Any]:
+    """Root attributes naming the fold checkpoints: their folder, and per fold and stream the path and sha256."""
+    def described(fold: int, stream: str) -> dict[str, str]:
+        path = fold_checkpoint(config.fold_checkpoints, fold, stream).resolve()
+        return {"path": str(path), "sha256": _fold_model(config, fold, stream).sha256}
+
+    return {"fold_checkpoints_dir": str(Path(config.fold_checkpoints).resolve()),
+            "fold_checkpoints": {str(fold): {s: described(fold, s) for s in STREAMS} for fold in range(1, folds.k + 1)}}
 
 
 @dataclass

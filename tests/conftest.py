@@ -123,3 +123,38 @@ def streams_data(tmp_path_factory, fast_frames_config):
     assert summary.ok
     manifest_path = manifest.save(folder / "manifest.json")
     return manifest, manifest_path, store
+
+
+@pytest.fixture(scope="session")
+def fold_checkpoints(tiny_dataset, tmp_path_factory):
+    """What `train-streams --folds 2` leaves for the tiny dataset's split 1, without the training: folds.json
+    and tiny random checkpoints per fold (fold k's weights drawn with seed k)."""
+    import torch
+
+    from twostream.data.folds import assign_folds, fold_checkpoint, write_folds
+    from twostream.pipeline.backbones import build_backbone, save_checkpoint
+
+    _, manifest = tiny_dataset
+    folder = tmp_path_factory.mktemp("folds")
+    folds = assign_folds(manifest, 1, 2)
+    write_folds(folder, folds)
+    for fold in range(1, folds.k + 1):
+        torch.manual_seed(fold)
+        for modality in ("rgb", "flow"):
+            path = fold_checkpoint(folder, fold, modality)
+            path.parent.mkdir(exist_ok=True)
+            save_checkpoint(path, build_backbone("tiny", modality, len(manifest.classes)), class_names=manifest.classes)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def oof_feature_store(tiny_dataset, reference_store, features_config, fold_checkpoints, tmp_path_factory):
+    """The tiny dataset's features with the out-of-fold arrays of `fold_checkpoints`."""
+    from twostream.pipeline.extract_features import extract_features
+
+    _, manifest = tiny_dataset
+    path = tmp_path_factory.mktemp("oof-features") / "features.zarr"
+    summary = extract_features(manifest, reference_store, path, features_config(fold_checkpoints=str(fold_checkpoints)),
+                               Execution(no_cluster=True, retries=0))
+    assert summary.ok and len(summary.written) == len(manifest)
+    return path

@@ -38,6 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="refuse checkpoints with missing or unexpected keys (default true)")
     parser.add_argument("--any-classes", action="store_true",
                         help="allow checkpoints whose classes differ from the manifest's (features of other videos)")
+    parser.add_argument("--fold-checkpoints", metavar="DIR",
+                        help="folder written by `train-streams --folds K` (folds.json, fold<k>/rgb.pt, "
+                             "fold<k>/flow.pt): each video of its folds also gets the taps of the fold pair "
+                             "that never trained on it, under oof/ (for --train-scores out-of-fold)")
     parser.add_argument("--overwrite", action="store_true", help="redo videos already in the store")
     add_execution_arguments(parser)
 
@@ -51,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         flow_taps=tuple(args.flow_taps) if args.flow_taps else None,
         snippets=args.snippets, crops=args.crops, crop_size=args.crop_size, input_size=args.input_size,
         batch_size=args.batch_size, device=args.device, amp=not args.no_amp, strict=args.strict == "true",
-        any_classes=args.any_classes)
+        any_classes=args.any_classes, fold_checkpoints=args.fold_checkpoints)
     summary = extract_features(manifest, args.frames, args.store, config, execution_from_args(args),
                                args.overwrite, ProgressPrinter("videos"))
     print(f"{summary.store}: {len(summary.written)} videos written, {summary.skipped} already present, "

@@ -27,8 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dropout", type=float, default=0.8)
     parser.add_argument("--train-scores", choices=TRAIN_SCORES, default="clean",
                         help="the stream scores training fuses: clean (the cached ones, the streams' own fit of the "
-                             "training videos) or dropout (recomputed from the cached global_pool through the frozen "
-                             "classifiers under dropout, as the papers' end-to-end runs); evaluation uses clean ones")
+                             "training videos), dropout (recomputed from the cached global_pool through the frozen "
+                             "classifiers under dropout, as the papers' end-to-end runs) or out-of-fold (training and "
+                             "validation read the maps and scores of fold models that never saw the video: a store "
+                             "extracted with --fold-checkpoints); testing uses the full models' clean ones")
     parser.add_argument("--score-dropout", type=float, nargs=2, default=[TSN_DROPOUT[s] for s in STREAMS],
                         metavar=("RGB", "FLOW"), help="dropout rates of --train-scores dropout (TSN's 0.8 and 0.7)")
     parser.add_argument("--flow-checkpoint", help="temporal checkpoint the features came from, for --train-scores "

@@ -23,6 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="final score: weighted average of the head, spatial and temporal scores (2:3:4)")
     parser.add_argument("--head-only", action="store_true", help="score with the head alone")
     parser.add_argument("--dropout", type=float, default=0.5)
+    parser.add_argument("--train-scores", choices=("clean", "out-of-fold"), default="clean",
+                        help="the features and stream scores training and validation read: clean (the full models', "
+                             "which fitted the training videos) or out-of-fold (the fold models' that never saw the "
+                             "video: a store extracted with --fold-checkpoints); testing uses the full models'. "
+                             "(dropout does not apply: m-fusion's loss reads no stream scores)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     config = HeadConfig(split=args.split, head=args.head, on=args.on, width=args.width,
                         score_weights=None if args.head_only else tuple(args.score_weights),
                         checkpoint=args.rgb_checkpoint, dropout=args.dropout, val_fraction=args.val_fraction,
+                        train_scores=args.train_scores,
                         training=train_config(args), overwrite=args.overwrite, preload=args.preload)
     results = train_mfuse(args.features, load_manifest(args.manifest), args.runs, args.name, config)
     print_results(results)

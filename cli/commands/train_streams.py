@@ -13,6 +13,7 @@ from twostream.pipeline.streams.train_streams import (
     TSN_DROPOUT,
     StreamResult,
     StreamTrainingConfig,
+    TrainedStreams,
     train_streams,
 )
 
@@ -52,7 +53,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=defaults.device, help="cpu or cuda[:N]")
     parser.add_argument("--no-amp", action="store_true", help="train in float32 on CUDA too")
     parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--resume", action="store_true", help="continue the runs saved in --out")
+    parser.add_argument("--folds", type=int, default=defaults.folds, metavar="K",
+                        help="after the full pair, train K more pairs into <out>/fold1..foldK, each without one fold "
+                             "(whole groups) of the training videos, and write <out>/folds.json; their features "
+                             "(extract-features --fold-checkpoints) give out-of-fold training scores (default: none)")
+    parser.add_argument("--resume", action="store_true", help="continue the runs saved in --out (finished ones, "
+                                                              "folds included, are skipped)")
 
 
 def init_checkpoints(items: list[str], streams: list[str]) -> dict[str, str]:
@@ -80,13 +86,14 @@ def config_from_args(args: argparse.Namespace, streams: list[str]) -> StreamTrai
         batch_size=args.batch_size, lr=args.lr, lr_steps=lr_steps, patience=args.patience,
         dropout={"rgb": args.dropout_rgb, "flow": args.dropout_flow},
         partial_bn={"auto": None, "on": True, "off": False}[args.partial_bn],
-        workers=args.workers, device=args.device, amp=not args.no_amp, seed=args.seed,
+        workers=args.workers, device=args.device, amp=not args.no_amp, seed=args.seed, folds=args.folds,
     )
 
 
 def print_epoch(record: dict) -> None:
     """One progress line per epoch on stderr."""
-    print(f"{record['stream']} epoch {record['epoch']}/{record['epochs']}: loss {record['train_loss']:.3f} "
+    fold = f"fold {record['fold']} " if "fold" in record else ""
+    print(f"{fold}{record['stream']} epoch {record['epoch']}/{record['epochs']}: loss {record['train_loss']:.3f} "
           f"acc {record['train_accuracy']:.1%} | val loss {record['val_loss']:.3f} acc {record['val_accuracy']:.1%} "
           f"(best {record['best_val_accuracy']:.1%} at epoch {record['best_epoch']}) | "
           f"{record['images_per_s']:.0f} images/s, {format_seconds(record['seconds'])} | "
@@ -110,7 +117,20 @@ def run(args: argparse.Namespace) -> int:
     streams = [name.strip() for name in args.streams.split(",") if name.strip()]
     config = config_from_args(args, streams)
     manifest = load_manifest(args.manifest)
-    results = train_streams(manifest, args.frames, args.out, config, streams, args.resume, print_epoch)
-    for result in results.values():
+    trained = train_streams(manifest, args.frames, args.out, config, streams, args.resume, print_epoch)
+    for result in trained.full.values():
         print("\n".join(describe(result)))
+    for line in describe_folds(trained):
+        print(line)
     return 0
+
+
+def describe_folds(trained: TrainedStreams) -> list[str]:
+    """One line per fold: each stream's validation accuracy and videos, and the folder."""
+    lines = []
+    for fold, results in trained.folds.items():
+        parts = [f"{r.stream} {r.val_accuracy:.1%} ({r.train_videos} training / {r.val_videos} validation videos)"
+                 for r in results.values()]
+        lines.append(f"fold {fold}: validation accuracy {', '.join(parts)}; "
+                     f"{next(iter(results.values())).checkpoint.parent}")
+    return lines

@@ -28,7 +28,7 @@ from twostream.fusion.training.evaluation import predict
 from twostream.fusion.training.runs import RunDir
 from twostream.fusion.training.schedule import SINGLE_PHASE, Event, Phase, PhaseSchedule, algorithm1_phases
 from twostream.fusion.training.tasks import DEFAULT_SCORE_WEIGHTS, FusionTask, GateTask, HeadTask
-from twostream.fusion.training.train_scores import DroppedOutScores
+from twostream.fusion.training.train_scores import DroppedOutScores, OutOfFoldScores
 
 log = logging.getLogger(__name__)
 VALIDATE_VIEWS: tuple[str, ...] = ("segments", "all")
@@ -208,10 +208,11 @@ def fit(task: FusionTask, train: FeatureSource, val: FeatureSource, config: Trai
 def train_gated_fusion(head: GatedFusionHead, train: FeatureSource, val: FeatureSource,
                        config: TrainConfig | None = None, lam: float = 1.0, run: RunDir | None = None,
                        evaluate_on: Mapping[str, FeatureSource] | None = None,
-                       train_scores: DroppedOutScores | None = None) -> FitResult:
+                       train_scores: DroppedOutScores | OutOfFoldScores | None = None) -> FitResult:
     """Train a gated fusion head with Algorithm 1: lambda 0 until validation plateaus, then `lam`.
 
-    With `train_scores`, training fuses stream scores recomputed under dropout (see `train_scores`).
+    With `DroppedOutScores`, training fuses stream scores recomputed under dropout; `OutOfFoldScores`
+    records that the sources serve out-of-fold scores (see `train_scores`).
     """
     return fit(GateTask(head, train_scores), train, val, config, algorithm1_phases(lam), run, evaluate_on)
 

@@ -19,7 +19,7 @@ from twostream.fusion.features import FIELDS
 from twostream.fusion.heads.gating import GatedFusionHead, fuse_scores
 from twostream.fusion.training.datasets import Sample
 from twostream.fusion.training.losses import gated_fusion_loss
-from twostream.fusion.training.train_scores import DroppedOutScores
+from twostream.fusion.training.train_scores import DroppedOutScores, OutOfFoldScores
 
 STREAM_LOGITS: tuple[str, str] = ("rgb_logits", "flow_logits")
 DEFAULT_SCORE_WEIGHTS: tuple[float, float, float] = (2.0, 3.0, 4.0)
@@ -76,22 +76,24 @@ def _consensus(per_segment: torch.Tensor, batch: int, segments: int) -> torch.Te
 class GateTask:
     """Gated fusion: the gate's consensus weights the streams' segment-averaged scores.
 
-    Training fuses the cached logits, or with `train_scores` the logits it recomputes from the cached
-    pooled vectors under dropout; evaluation always fuses the cached (clean) logits.
+    Training fuses the cached logits (out-of-fold ones when the sources serve them, `OutOfFoldScores`
+    recording it), or with `DroppedOutScores` the logits it recomputes from the cached pooled vectors
+    under dropout; evaluation always fuses the cached logits its source serves.
     """
 
     fields: tuple[str, ...] = ("rgb_map", "flow_map", *STREAM_LOGITS)
 
-    def __init__(self, head: GatedFusionHead, train_scores: DroppedOutScores | None = None) -> None:
-        """Train and evaluate `head`, on dropped-out training scores when `train_scores` is given."""
+    def __init__(self, head: GatedFusionHead, train_scores: DroppedOutScores | OutOfFoldScores | None = None) -> None:
+        """Train and evaluate `head`, on dropped-out training scores when `train_scores` is `DroppedOutScores`."""
         self.model = head
         self.train_scores = train_scores
-        if train_scores is not None:
+        self.recomputed = isinstance(train_scores, DroppedOutScores)
+        if self.recomputed:
             self.fields = (*GateTask.fields, "rgb_vec", "flow_vec")
 
     def _training_logits(self, batch: Sample, stream: str) -> torch.Tensor:
         """A stream's segment-averaged training scores (B, C): cached, or recomputed under dropout."""
-        if self.train_scores is None:
+        if not self.recomputed:
             return batch[f"{stream}_logits"].mean(dim=1)
         pooled, size, segments = _segments(batch, f"{stream}_vec")
         self.train_scores.to(pooled.device)

@@ -6,6 +6,10 @@ The papers' end-to-end runs kept the frozen streams' dropout active while the ga
 RGB, 0.7 flow in TSN): `DroppedOutScores` recomputes each stream's logits from its cached pooled
 vector (the classifier's input) through the checkpoint's frozen classifier, with a fresh dropout
 mask per step and per view. Validation and test keep the cached clean logits.
+
+Out-of-fold scores (stacking) need no module here: the training and validation sources serve the
+store's oof/ arrays, the taps of stream models that never trained on the video (`OutOfFoldScores`
+only records that choice); the test source serves the full models' arrays.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ from twostream.data.sampling import STREAMS
 from twostream.fusion.errors import FusionError
 from twostream.pipeline.backbones import Backbone
 
-TRAIN_SCORES: tuple[str, ...] = ("clean", "dropout")
+TRAIN_SCORES: tuple[str, ...] = ("clean", "dropout", "out-of-fold")
 TSN_DROPOUT: Mapping[str, float] = {"rgb": 0.8, "flow": 0.7}
 POOLED_TAP = "global_pool"  # the classifier's input, which the store must cache for dropout scores
 
@@ -57,3 +61,15 @@ class DroppedOutScores(nn.Module):
     def describe(self) -> dict:
         """Return the mode and its dropout rates for the run's configuration."""
         return {"mode": "dropout", "dropout": dict(self.rates), "tap": POOLED_TAP}
+
+
+class OutOfFoldScores:
+    """Training fuses the cached scores its source serves, which are the fold models' (oof/ arrays)."""
+
+    def __init__(self, folds: Mapping) -> None:
+        """Record the store's folds (split, k, seed)."""
+        self.folds = {key: folds[key] for key in ("split", "k", "seed")}
+
+    def describe(self) -> dict:
+        """Return the mode and the folds for the run's configuration."""
+        return {"mode": "out-of-fold", **self.folds}

@@ -7,12 +7,20 @@ Per video group ``videos/<video_id>``:
   crop, one shard file per array.
 - ``flowmag``: (S, crops, H, W) float16, the optical-flow magnitude (pixels) at each snippet's RGB
   frame, cropped like the RGB crop and resized to the spatial net's map grid (feature amplification).
+- ``oof/rgb/<tap>`` and ``oof/flow/<tap>`` (stores extracted with ``--fold-checkpoints``, and only
+  for the videos of its folds, i.e. the split's training videos): the same taps, shapes, dtypes and
+  chunking, from the fold pair that never trained on the video (``train-streams --folds K``), over
+  the same views. Out-of-fold scores for training the fusion heads; written in the same atomic
+  group as the full arrays, so a complete video has both or neither.
 - attributes: label, class name, snippet flow-stack starts, RGB frame indices, frames, and the
   completion mark.
 
 Root attributes (``twostream``): both streams' backbone, checkpoint sha256, normalisation, class
 count and taps; the sampling (snippets, crops, crop and input size); the class names; and the
-frames store's configuration. A store refuses to be extended with another configuration.
+frames store's configuration; with fold checkpoints, ``config.folds`` (split, K, seed, the
+assignment video id -> fold, each fold's checkpoint sha256 per stream) and ``fold_checkpoints``
+(per fold and stream the checkpoint's path and sha256). A store refuses to be extended with another
+configuration, with fold checkpoints or without them alike.
 """
 from __future__ import annotations
 
@@ -27,6 +35,12 @@ from twostream.data.sampling import STREAMS
 from twostream.pipeline.stores.video_store import COMPRESSOR, StoreError, VideoStore
 
 FLOWMAG = "flowmag"
+OOF = "oof"  # the prefix of the out-of-fold arrays
+
+
+def out_of_fold(name: str) -> str:
+    """The name of a stream array's out-of-fold twin ("rgb/logits" -> "oof/rgb/logits")."""
+    return f"{OOF}/{name}"
 
 
 class FeatureReader(abc.ABC):
@@ -52,6 +66,11 @@ class FeatureReader(abc.ABC):
     def config(self) -> dict[str, Any]:
         """The configuration the features were extracted with."""
         return dict(self.attrs.get("config", {}))
+
+    @property
+    def folds(self) -> dict[str, Any] | None:
+        """The folds whose out-of-fold arrays the store holds (split, k, seed, assignment), None without."""
+        return self.config.get("folds")
 
     @property
     def classes(self) -> list[str]:

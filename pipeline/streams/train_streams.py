@@ -7,6 +7,10 @@ clipping and a step schedule. A validation set is carved out of the split's trai
 group; the best epoch's network is kept as ``<out>/<stream>.pt`` (loadable by `load_checkpoint`
 with no further arguments), the last epoch's full state as ``<out>/<stream>.state.pt`` (for
 ``resume``), and one JSON line per epoch in ``<out>/<stream>.metrics.jsonl``.
+
+With ``folds`` K, K more pairs train after the full one, in ``<out>/fold<k>/``, each on the split's
+training videos minus fold k's (whole groups; see `twostream.data.folds`), so that every training
+video has stream scores from a pair that never saw it (out-of-fold scores for the fusion heads).
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from twostream.data.errors import TwostreamError
+from twostream.data.folds import FOLDS_FILE, Folds, assign_folds, fold_dir, read_folds, write_folds
 from twostream.data.io import append_jsonl
 from twostream.data.manifest import Manifest, VideoEntry
 from twostream.data.metrics import VideoScores
@@ -80,9 +85,13 @@ class StreamTrainingConfig:
     device: str = "cpu"
     amp: bool = True  # bf16 autocast on CUDA; the CPU path stays exact
     seed: int = 0
+    folds: int = 0  # K > 1: also train K pairs, each without one fold of the training videos (0: none)
 
     def __post_init__(self) -> None:
         """Refuse settings a run cannot use."""
+        if self.folds < 0 or self.folds == 1:
+            raise TwostreamError(f"folds must be 0 (none) or at least 2, got {self.folds}; pass --folds 5, say, or "
+                                 "leave it out")
         unknown = sorted(set(self.init_checkpoints) - set(STREAMS))
         if unknown:
             raise TwostreamError(f"init checkpoint for unknown stream {unknown[0]!r}: streams are {', '.join(STREAMS)}")
@@ -102,6 +111,7 @@ class StreamTrainingConfig:
     def record(self) -> dict[str, Any]:
         """The settings as JSON-ready values, with the learning-rate steps resolved."""
         data = dataclasses.asdict(self)
+        del data["folds"]  # how many pairs train, not how one trains: a full run resumes with folds added
         data["lr_steps"] = list(self.lr_steps if self.lr_steps is not None else default_lr_steps(self.epochs))
         data["split"] = str(self.split)
         data["dropout"] = {**TSN_DROPOUT, **self.dropout}
@@ -168,14 +178,52 @@ def stream_paths(out: str | os.PathLike, stream: str) -> dict[str, Path]:
             "log": folder / f"{stream}.metrics.jsonl"}
 
 
+@dataclass
+class TrainedStreams:
+    """What train-streams trained: the full pair's results by stream, and each fold's by fold number."""
+
+    full: dict[str, StreamResult]
+    folds: dict[int, dict[str, StreamResult]] = field(default_factory=dict)
+
+
 def train_streams(manifest: Manifest, frames: str | os.PathLike, out: str | os.PathLike,
                   config: StreamTrainingConfig = StreamTrainingConfig(), streams: Sequence[str] = STREAMS,
-                  resume: bool = False, progress: EpochProgress | None = None) -> dict[str, StreamResult]:
-    """Train each named stream in turn (see `train_stream`); return their results by stream."""
+                  resume: bool = False, progress: EpochProgress | None = None) -> TrainedStreams:
+    """Train each named stream in turn (see `train_stream`) into `out`, then with `config.folds` K each
+    fold's streams into `out/fold<k>/` on the training videos outside fold k; write `out/folds.json`.
+
+    With `resume`, every run (full or fold) that finished is skipped and an interrupted one goes on.
+    Fold runs get `progress` records with a "fold" field.
+    """
     unknown = [stream for stream in streams if stream not in STREAMS]
     if unknown or not streams:
         raise TwostreamError(f"streams must be some of {', '.join(STREAMS)}, got {', '.join(streams) or 'none'}")
-    return {stream: train_stream(manifest, frames, out, stream, config, resume, progress) for stream in streams}
+    folds = _folds(manifest, out, config) if config.folds else None  # refused now, not after the full pair trained
+    trained = TrainedStreams({stream: train_stream(manifest, frames, out, stream, config, resume, progress)
+                              for stream in streams})
+    if folds is None:
+        return trained
+    write_folds(out, folds)
+    for fold in range(1, folds.k + 1):
+        folder = fold_dir(out, fold)
+        fold_manifest = folds.training_manifest(manifest, fold)
+        fold_manifest.save(folder / "manifest.json")  # the record of what this fold's pair trained on
+        told = (lambda record, fold=fold: progress({**record, "fold": fold})) if progress else None
+        trained.folds[fold] = {stream: train_stream(fold_manifest, frames, folder, stream, config, resume, told)
+                               for stream in streams}
+    return trained
+
+
+def _folds(manifest: Manifest, out: str | os.PathLike, config: StreamTrainingConfig) -> Folds:
+    """The folds of the split's training videos; refused when `out` already records other folds."""
+    folds = assign_folds(manifest, config.split, config.folds, config.seed)
+    if (Path(out) / FOLDS_FILE).exists():
+        recorded = read_folds(out)
+        if recorded != folds:
+            raise TwostreamError(f"{out} holds fold runs of other folds (split {recorded.split}, {recorded.k} folds, "
+                                 f"seed {recorded.seed}, or another manifest); pass the same --split, --folds and "
+                                 "--seed, or choose another --out")
+    return folds
 
 
 def train_stream(manifest: Manifest, frames: str | os.PathLike, out: str | os.PathLike, stream: str,

@@ -118,3 +118,35 @@ def test_report_of_the_runs_shows_examples_with_frames_and_provenance(runs, refe
     assert html.count("data:image/png;base64,") >= 4
     assert "checkpoint_sha256" in html and "frames store" in html
     assert (out / "results.md").is_file()
+
+
+def test_train_gate_and_train_mfuse_on_out_of_fold_scores(oof_feature_store, tiny_dataset, tmp_path):
+    _, manifest = tiny_dataset
+    manifest_path = manifest.save(tmp_path / "manifest.json")
+    common = [str(manifest_path), "--features", str(oof_feature_store), "--runs", str(tmp_path / "runs"), *QUICK,
+              "--train-scores", "out-of-fold"]
+    assert main(["train-gate", *common, "--name", "gate"]) == 0
+    assert main(["train-mfuse", *common, "--name", "mfuse", "--width", "16", "--preload"]) == 0
+    gate = json.loads((tmp_path / "runs" / "gate" / "split1" / "config.json").read_text())
+    assert gate["method"] == "gated fusion (conv, relu, lambda=1, out-of-fold scores)"
+    assert gate["task"]["train_scores"] == {"mode": "out-of-fold", "split": "1", "k": 2, "seed": 0}
+    mfuse = json.loads((tmp_path / "runs" / "mfuse" / "split1" / "config.json").read_text())
+    assert mfuse["method"] == "mfusion on maps (2:3:4, out-of-fold scores)"
+    assert mfuse["train_scores"]["mode"] == "out-of-fold"
+    predictions = json.loads((tmp_path / "runs" / "mfuse" / "split1" / "predictions.json").read_text())
+    assert {r["video_id"] for r in predictions["test"]} == {v.video_id for v in manifest.select(1, "test")}
+
+
+def test_out_of_fold_scores_need_a_store_with_fold_arrays_and_mfuse_refuses_dropout(feature_store, tiny_dataset,
+                                                                                      tmp_path, capsys):
+    from twostream.fusion.experiment import HeadConfig
+
+    _, manifest = tiny_dataset
+    manifest_path = manifest.save(tmp_path / "manifest.json")
+    common = [str(manifest_path), "--features", str(feature_store), "--runs", str(tmp_path / "runs"), *QUICK,
+              "--train-scores", "out-of-fold"]
+    for command in ("train-gate", "train-mfuse"):
+        assert main([command, *common, "--name", command]) == 2
+        assert "holds no out-of-fold arrays; extract features with --fold-checkpoints DIR" in capsys.readouterr().err
+    with pytest.raises(FusionError, match="m-fusion's loss reads no stream scores"):
+        HeadConfig(train_scores="dropout")

@@ -56,3 +56,35 @@ def test_loader_workers_read_the_store_and_train_the_same_gate(feature_store, ex
     predictions["preload"] = fit["1"].predictions["test"]
     np.testing.assert_array_equal(predictions[0].scores, predictions[2].scores)
     np.testing.assert_array_equal(predictions[0].scores, predictions["preload"].scores)
+
+
+def test_out_of_fold_sources_serve_fold_arrays_for_train_and_val_and_full_ones_for_test(oof_feature_store,
+                                                                                         tiny_dataset):
+    from twostream.fusion.experiment import split_sources
+    from twostream.pipeline.stores.feature_readers import open_feature_store
+
+    _, manifest = tiny_dataset
+    store = open_feature_store(oof_feature_store)
+    fields = ["rgb_map", "flow_vec", "rgb_logits", "flow_logits", "flowmag"]
+    for preload in (False, True):
+        sources = split_sources(store, manifest, "1", fields, vec_tap="global_pool", preload=preload, out_of_fold=True)
+        for part, prefix in ((sources.train, "oof/"), (sources.val, "oof/"), (sources.test, "")):
+            loaded = part.load(0, fields)
+            video_id = part.video_ids[0]
+            for name, array in (("rgb_map", "rgb/conv3"), ("flow_vec", "flow/global_pool"),
+                                ("rgb_logits", "rgb/logits"), ("flow_logits", "flow/logits")):
+                np.testing.assert_array_equal(loaded.get(name), store.array(video_id, prefix + array)[...])
+            np.testing.assert_array_equal(loaded.get("flowmag"), store.array(video_id, "flowmag")[...])
+
+
+def test_out_of_fold_sources_refuse_a_store_or_videos_without_fold_arrays(oof_feature_store, feature_store,
+                                                                          tiny_dataset):
+    from twostream.fusion.errors import FeatureSourceError
+
+    _, manifest = tiny_dataset
+    with pytest.raises(FeatureSourceError, match="holds no out-of-fold arrays; extract features with "
+                                                 "--fold-checkpoints DIR written by train-streams --folds K"):
+        ZarrFeatureSource(feature_store, out_of_fold_arrays=True)
+    tested = [v.video_id for v in manifest.select(1, "test")]
+    with pytest.raises(FeatureSourceError, match=f"have no out-of-fold arrays .*{tested[0]}.*--fold-checkpoints"):
+        ZarrFeatureSource(oof_feature_store, tested, out_of_fold_arrays=True)

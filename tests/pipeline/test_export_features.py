@@ -217,3 +217,19 @@ def test_a_killed_export_leaves_nothing_that_looks_complete(large_store, tmp_pat
             H5FeatureStore.open(leftover)
     with pytest.raises(StoreError, match="does not exist"):
         open_feature_store(out)
+
+
+def test_exports_carry_the_out_of_fold_arrays_of_the_fold_videos(oof_feature_store, tmp_path):
+    store = FeatureStore.open(oof_feature_store)
+    in_folds = [v for v in store.video_ids() if v in store.folds["assignment"]]
+    others = [v for v in store.video_ids() if v not in store.folds["assignment"]]
+    assert in_folds and others
+    export_features(oof_feature_store, tmp_path / "features.h5", ExportConfig(format="h5", taps=("logits", "conv3")))
+    export_features(oof_feature_store, tmp_path / "npy", ExportConfig(format="npy", taps=("logits",)))
+    with H5FeatureStore.open(tmp_path / "features.h5") as exported:
+        assert exported.folds == store.folds
+        for name in ("oof/rgb/logits", "oof/flow/conv3"):
+            assert np.array_equal(exported.array(in_folds[0], name)[...], store.array(in_folds[0], name)[...])
+        assert "oof" not in exported.video(others[0])
+    assert (tmp_path / "npy" / in_folds[0] / "oof_flow_logits.npy").is_file()
+    assert not (tmp_path / "npy" / others[0] / "oof_flow_logits.npy").exists()

@@ -174,3 +174,65 @@ def test_a_missing_device_is_a_clear_error_before_any_work(tiny_dataset, referen
                             capture_output=True, text=True)
     assert result.returncode == 2 and "torch sees no CUDA device; use --device cpu" in result.stderr
     assert "internal error" not in result.stderr and not (tmp_path / "f.zarr").exists()
+
+
+def test_out_of_fold_taps_are_the_fold_nets_on_the_same_views(tiny_dataset, reference_store, oof_feature_store,
+                                                              fold_checkpoints):
+    import cv2
+
+    from twostream.data.folds import fold_checkpoint, read_folds
+    from twostream.pipeline.backbones import load_checkpoint
+
+    _, manifest = tiny_dataset
+    folds = read_folds(fold_checkpoints)
+    frames, store = FrameStore.open(reference_store), FeatureStore.open(oof_feature_store)
+    assert store.folds["assignment"] == folds.assignment and store.folds["k"] == 2
+    for fold in (1, 2):
+        recorded = store.attrs["fold_checkpoints"][str(fold)]["flow"]
+        assert recorded["path"] == str(fold_checkpoint(fold_checkpoints, fold, "flow").resolve())
+        assert recorded["sha256"] == load_checkpoint(recorded["path"]).sha256
+        video_id = folds.members(fold)[0]
+        starts = evaluation_snippets(frames.num_frames(video_id), 3)
+        crop = evaluation_crops(48, 64, 40, 10)[7]
+        frame = frames.rgb(video_id, [int(rgb_index(starts[1]))])[0]
+        view = cv2.resize(np.ascontiguousarray(cut(frame, crop)), (56, 56), interpolation=cv2.INTER_LINEAR)
+        net = load_checkpoint(fold_checkpoint(fold_checkpoints, fold, "rgb")).build()
+        x = net.normalization.apply(torch.from_numpy(view.transpose(2, 0, 1)[None].copy()), "rgb")
+        with torch.no_grad():
+            expected = net(x)[0].numpy()
+        np.testing.assert_allclose(store.read(video_id, "oof/rgb/logits")[1, 7], expected, rtol=1e-5, atol=1e-5)
+        assert not np.allclose(store.read(video_id, "rgb/logits")[1, 7], expected, atol=1e-3)
+        for name in ("rgb/conv3", "flow/global_pool", "flow/logits"):
+            full, oof = store.array(video_id, name), store.array(video_id, f"oof/{name}")
+            assert (oof.shape, oof.dtype, oof.chunks) == (full.shape, full.dtype, full.chunks)
+    tested = manifest.select(1, "test")[0].video_id
+    assert tested not in folds.assignment and "oof" not in store.video(tested)
+
+
+def test_a_store_refuses_extension_with_or_without_fold_checkpoints(tiny_dataset, reference_store, feature_store,
+                                                                   oof_feature_store, fold_checkpoints,
+                                                                   features_config, tmp_path):
+    import shutil
+
+    from twostream.data.folds import fold_checkpoint
+
+    _, manifest = tiny_dataset
+    with pytest.raises(StoreError, match="extracted without --fold-checkpoints"):
+        extract_features(manifest, reference_store, feature_store,
+                         features_config(fold_checkpoints=str(fold_checkpoints)), IN_PROCESS)
+    with pytest.raises(StoreError, match=f"extracted with --fold-checkpoints {fold_checkpoints}; pass it again"):
+        extract_features(manifest, reference_store, oof_feature_store, features_config(), IN_PROCESS)
+    other = tmp_path / "other-folds"
+    shutil.copytree(fold_checkpoints, other)
+    save_checkpoint(fold_checkpoint(other, 2, "flow"), build_backbone("tiny", "flow", len(manifest.classes)),
+                    class_names=manifest.classes)
+    with pytest.raises(StoreError, match="extracted with other fold checkpoints"):
+        extract_features(manifest, reference_store, oof_feature_store,
+                         features_config(fold_checkpoints=str(other)), IN_PROCESS)
+    wider = tmp_path / "wider-folds"  # a new path: load_stream caches checkpoints by path
+    shutil.copytree(fold_checkpoints, wider)
+    save_checkpoint(fold_checkpoint(wider, 2, "flow"), build_backbone("tiny", "flow", len(manifest.classes) + 1))
+    with pytest.raises(StoreError, match="differs from the full flow checkpoint in num_classes"):
+        extract_features(manifest, reference_store, tmp_path / "new.zarr",
+                         features_config(fold_checkpoints=str(wider)), IN_PROCESS)
+    assert not (tmp_path / "new.zarr").exists()

@@ -120,3 +120,33 @@ def test_freeze_partial_bn_leaves_only_the_first_layer_learning():
     assert first.training and first.weight.requires_grad
     assert all(not layer.training and not layer.weight.requires_grad and not layer.bias.requires_grad
                for layer in rest)
+
+
+def test_each_fold_pair_trains_without_its_fold_and_resume_skips_finished_folds(streams_data, tmp_path):
+    from twostream.data.folds import fold_dir, read_folds
+    from twostream.data.manifest import load_manifest
+    from twostream.pipeline.streams.train_streams import train_streams
+
+    manifest, _, store = streams_data
+    config = StreamTrainingConfig(epochs=1, folds=2, **TINY)
+    trained = train_streams(manifest, store, tmp_path, config, streams=["rgb"])
+    folds = read_folds(tmp_path)
+    assert (folds.split, folds.k, folds.seed) == ("1", 2, 0)
+    assert set(folds.assignment) == {v.video_id for v in manifest.select(1, "train")}
+    assert sorted(trained.folds) == [1, 2] and trained.full["rgb"].checkpoint == tmp_path / "rgb.pt"
+    for fold, results in trained.folds.items():
+        held_out = set(folds.members(fold))
+        trained_on = load_manifest(fold_dir(tmp_path, fold) / "manifest.json")
+        assert {v.video_id for v in trained_on.select(1, "unused")} == held_out
+        kept = {v.video_id for v in trained_on.select(1, "train")}
+        assert kept.isdisjoint(held_out) and kept | held_out == set(folds.assignment)
+        recorded = load_checkpoint(results["rgb"].checkpoint).config
+        assert results["rgb"].checkpoint == fold_dir(tmp_path, fold) / "rgb.pt"
+        assert recorded["train_videos"] + recorded["val_videos"] == len(kept)
+    seen = []
+    again = train_streams(manifest, store, tmp_path, config, streams=["rgb"], resume=True, progress=seen.append)
+    assert not seen and again.folds[2]["rgb"].val_accuracy == trained.folds[2]["rgb"].val_accuracy
+    with pytest.raises(TwostreamError, match="holds fold runs of other folds.*pass the same --split, --folds"):
+        train_streams(manifest, store, tmp_path, dataclasses.replace(config, folds=3), streams=["rgb"], resume=True)
+    with pytest.raises(TwostreamError, match="at least 2"):
+        StreamTrainingConfig(folds=1)
