@@ -13,7 +13,6 @@ of their own. Layout of a folds folder::
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections import defaultdict
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from twostream.data.errors import TwostreamError
-from twostream.data.io import write_json_atomic
+from twostream.data.io import read_json, write_json_atomic
 from twostream.data.manifest import Manifest, VideoEntry
 from twostream.data.validation import stable_order
 
@@ -113,12 +112,8 @@ def read_folds(folder: str | os.PathLike) -> Folds:
     """Read `folder/folds.json` as written by `write_folds` (train-streams --folds K)."""
     path = Path(folder) / FOLDS_FILE
     advice = "write it with `twostream train-streams --folds K --out FOLDER`"
-    try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FoldError(f"{folder} holds no {FOLDS_FILE}; {advice}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise FoldError(f"{path} is not valid JSON ({error}); {advice}") from None
+    payload = read_json(path, FoldError, missing=f"{folder} holds no {FOLDS_FILE}; {advice}",
+                        invalid=f"{path} is not valid JSON ({{error}}); {advice}")
     try:
         return Folds(str(payload["split"]), int(payload["k"]), int(payload["seed"]),
                      {str(video): int(fold) for video, fold in payload["assignment"].items()})

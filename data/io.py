@@ -90,6 +90,17 @@ def write_json_atomic(path: str | os.PathLike, payload: Any, **dumps: Any) -> Pa
     return write_text_atomic(path, json.dumps(payload, **dumps) + "\n")
 
 
+def read_json(path: str | os.PathLike, error: type[Exception], *, missing: str, invalid: str) -> Any:
+    """Return a JSON file's content; raise `error` with `missing` when the file does not exist, or with
+    `invalid` (which may name the parser's complaint as {error}) when it is not JSON."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(missing) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as complaint:
+        raise error(invalid.format(error=complaint)) from None
+
+
 def file_sha256(path: str | os.PathLike) -> str:
     """Return the hex sha256 of a file's bytes, read in 1 MiB blocks."""
     digest = hashlib.sha256()

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from twostream.data.errors import ManifestError
-from twostream.data.io import write_text_atomic
+from twostream.data.io import read_json, write_text_atomic
 
 MANIFEST_SCHEMA = 1
 SPLIT_ROLES = ("train", "test", "unused")
@@ -101,12 +101,9 @@ class Manifest:
 def load_manifest(path: str | os.PathLike) -> Manifest:
     """Read a manifest written by `Manifest.save` (the `twostream index` command)."""
     source = Path(path)
-    try:
-        payload = json.loads(source.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ManifestError(f"manifest {source} does not exist; write one with `twostream index`") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ManifestError(f"manifest {source} is not valid JSON ({error}); rewrite it with `twostream index`") from None
+    payload = read_json(source, ManifestError,
+                        missing=f"manifest {source} does not exist; write one with `twostream index`",
+                        invalid=f"manifest {source} is not valid JSON ({{error}}); rewrite it with `twostream index`")
     if not isinstance(payload, dict) or payload.get("schema") != MANIFEST_SCHEMA:
         raise ManifestError(
             f"manifest {source} has schema {payload.get('schema') if isinstance(payload, dict) else None!r}, "

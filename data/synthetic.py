@@ -91,8 +91,8 @@ PRESETS = {
     "tiny": SyntheticConfig(classes=4, videos_per_class=3, groups=3, width=64, height=48, frames=10, fps=10.0),
     "test": SyntheticConfig(classes=6, videos_per_class=6, groups=3, width=96, height=72, frames=16, fps=12.0),
     "demo": SyntheticConfig(classes=8, videos_per_class=20, groups=5, width=128, height=96, frames=24, fps=12.0),
-    # bench/fusion_quality.py: split 1 tests 3 of 7 groups, 150 videos, and trains on 200
-    "quality": SyntheticConfig(classes=10, videos_per_class=35, groups=7, width=96, height=72, frames=12,
+    # bench/fusion_quality.py: split 1 tests 3 of 7 groups (152 videos) and trains on 200
+    "quality": SyntheticConfig(classes=8, videos_per_class=44, groups=7, width=128, height=96, frames=12,
                                fps=12.0),
 }
 
