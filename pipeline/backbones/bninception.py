@@ -58,7 +58,7 @@ class BNInception(Backbone):
     """TSN's BN-Inception; taps conv1, conv2, inception3a..5b, global_pool, logits."""
 
     TAPS = ("conv1", "conv2", *_BLOCK_BY_TAP, "global_pool", "logits")
-    DEFAULT_TAPS = ("inception4e", "inception5b", "logits")
+    DEFAULT_TAPS = ("inception4e", "inception5b", "global_pool", "logits")
     MAP_TAP = "inception4e"
     FIRST_CONV = "conv1_7x7_s2"
     CLASSIFIER = "fc"
