@@ -38,8 +38,8 @@ from twostream.fusion.training.runs import load_run  # noqa: E402
 SPLIT = "1"
 FLOW = ["--flow", "tvl1", "--flow-param", "scales=3", "--flow-param", "warps=3", "--flow-param", "iterations=60",
         "--flow-batch", "8"]
-STREAMS = ["--backbone", "efficientnet_lite0", "--input-size", "96", "--epochs", "8", "--batch-size", "4",
-           "--lr", "0.001", "--lr-steps", "6", "--dropout-rgb", "0.5", "--dropout-flow", "0.5", "--patience", "8"]
+STREAMS = ["--backbone", "efficientnet_lite0", "--input-size", "96", "--epochs", "10", "--batch-size", "8",
+           "--lr", "0.001", "--lr-steps", "8", "--dropout-rgb", "0.5", "--dropout-flow", "0.5", "--patience", "10"]
 FEATURES = ["--snippets", "5", "--crops", "3", "--crop-size", "88", "--input-size", "96"]
 GATE = ["--preload", "--batch-size", "8", "--patience", "5", "--max-epochs-per-phase", "40", "--lrs", "0.01", "0.001"]
 HEAD = ["--preload", "--batch-size", "16", "--patience", "2", "--max-epochs-per-phase", "15"]

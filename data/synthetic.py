@@ -64,7 +64,7 @@ class SyntheticConfig:
     frames: int = 24
     fps: float = 12.0
     container: str = "mixed"  # "mp4" (h264), "avi" (xvid) or "mixed" (alternating)
-    degrade_fraction: float = 0.8
+    degrade_fraction: float = 0.7
     mislead_fraction: float = 0.5  # share of the degraded videos whose degradation misleads
     seed: int = 0
 
@@ -256,7 +256,7 @@ class _Renderer:
             cam_y = cam_y + rng.normal(0, unit * 0.035, n)
         zoom = 1.0 + ZOOM * t / max(n - 1, 1) if kind == "distractor" else np.ones(n, dtype=np.float32)
         colour_rgb = np.array(COLOURS[colour], dtype=np.float32)
-        radius = unit * rng.uniform(0.13, 0.16)
+        radius = unit * rng.uniform(0.16, 0.2)
         softness, fade = 0.8, 0.0
         if kind == "low_contrast":
             fade = 0.8

@@ -39,6 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=defaults.lr)
     parser.add_argument("--lr-steps", help="comma-separated epochs after which the rate drops tenfold "
                                            "(default: half and three quarters of --epochs)")
+    parser.add_argument("--classifier-lr-mult", type=float, default=defaults.classifier_lr_mult,
+                        help="learning-rate multiplier of the new classifier (TSN: 1; 10 helps small datasets)")
     parser.add_argument("--patience", type=int, default=defaults.patience,
                         help="stop after this many epochs without a better validation accuracy")
     parser.add_argument("--dropout-rgb", type=float, default=TSN_DROPOUT["rgb"])
@@ -84,6 +86,7 @@ def config_from_args(args: argparse.Namespace, streams: list[str]) -> StreamTrai
         init_checkpoints=init_checkpoints(args.init_checkpoint, streams), split=args.split,
         val_fraction=args.val_fraction, segments=args.segments, input_size=args.input_size, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, lr_steps=lr_steps, patience=args.patience,
+        classifier_lr_mult=args.classifier_lr_mult,
         dropout={"rgb": args.dropout_rgb, "flow": args.dropout_flow},
         partial_bn={"auto": None, "on": True, "off": False}[args.partial_bn],
         workers=args.workers, device=args.device, amp=not args.no_amp, seed=args.seed, folds=args.folds,

@@ -12,33 +12,41 @@ from twostream.pipeline.backbones import Backbone
 FLOW_FIRST_CONV_LR_MULT = 5.0
 
 
-def parameter_groups(model: Backbone, lr: float, weight_decay: float) -> list[dict]:
+def parameter_groups(model: Backbone, lr: float, weight_decay: float,
+                     classifier_lr_mult: float = 1.0) -> list[dict]:
     """Trainable parameters in groups: weights (decayed), biases and norm parameters (not decayed).
 
-    The first convolution's weight of a flow network gets its own group with a higher rate.
+    The first convolution's weight of a flow network gets its own group with a higher rate, and so
+    does the new classifier when `classifier_lr_mult` is above 1 (its weights start from scratch while
+    the rest is fine-tuned: on a small dataset a tenfold rate there takes it off the uniform guess in
+    a few epochs instead of dozens).
     """
     first_conv = f"{model.FIRST_CONV}.weight"
-    first, decayed, plain = [], [], []
+    first, classifier, decayed, plain = [], [], [], []
     for name, parameter in model.named_parameters():
         if not parameter.requires_grad:
             continue
         if name == first_conv and model.modality == "flow":
             first.append(parameter)
+        elif classifier_lr_mult != 1.0 and name.startswith(f"{model.CLASSIFIER}."):
+            classifier.append(parameter)
         elif parameter.dim() > 1:
             decayed.append(parameter)
         else:
             plain.append(parameter)
     groups = [
         {"params": first, "lr": lr * FLOW_FIRST_CONV_LR_MULT, "weight_decay": weight_decay},
+        {"params": classifier, "lr": lr * classifier_lr_mult, "weight_decay": weight_decay},
         {"params": decayed, "lr": lr, "weight_decay": weight_decay},
         {"params": plain, "lr": lr, "weight_decay": 0.0},
     ]
     return [group for group in groups if group["params"]]
 
 
-def make_optimizer(model: Backbone, lr: float, momentum: float, weight_decay: float) -> torch.optim.SGD:
+def make_optimizer(model: Backbone, lr: float, momentum: float, weight_decay: float,
+                   classifier_lr_mult: float = 1.0) -> torch.optim.SGD:
     """SGD over the model's trainable parameters, grouped as `parameter_groups` says."""
-    return torch.optim.SGD(parameter_groups(model, lr, weight_decay), lr=lr, momentum=momentum)
+    return torch.optim.SGD(parameter_groups(model, lr, weight_decay, classifier_lr_mult), lr=lr, momentum=momentum)
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, steps: Sequence[int],

@@ -75,6 +75,7 @@ class StreamTrainingConfig:
     lr: float = 1e-3
     lr_steps: tuple[int, ...] | None = None  # epochs after which the rate drops; None: half and 3/4 of the run
     lr_decay: float = 0.1
+    classifier_lr_mult: float = 1.0  # the new classifier's rate over the fine-tuned layers' (TSN: 1)
     momentum: float = 0.9
     weight_decay: float = 5e-4
     clip_grad_norm: float | None = 40.0
@@ -97,6 +98,8 @@ class StreamTrainingConfig:
             raise TwostreamError(f"init checkpoint for unknown stream {unknown[0]!r}: streams are {', '.join(STREAMS)}")
         if self.epochs < 1 or self.batch_size < 1 or self.patience < 1:
             raise TwostreamError("epochs, batch size and patience must be at least 1")
+        if self.classifier_lr_mult <= 0:
+            raise TwostreamError(f"the classifier's rate multiplier must be positive, got {self.classifier_lr_mult}")
         if self.lr <= 0 or not 0 < self.lr_decay <= 1:
             raise TwostreamError(f"the learning rate must be positive and its decay in (0, 1]; got {self.lr}, {self.lr_decay}")
         if self.clip_grad_norm is not None and self.clip_grad_norm <= 0:
@@ -265,7 +268,7 @@ def _prepare(manifest: Manifest, frames: str | os.PathLike, stream: str, config:
     record = config.record()
     if record["partial_bn"]:
         freeze_partial_bn(model)  # before the optimiser is built, so frozen parameters stay out of it
-    optimizer = make_optimizer(model, config.lr, config.momentum, config.weight_decay)
+    optimizer = make_optimizer(model, config.lr, config.momentum, config.weight_decay, config.classifier_lr_mult)
     scheduler = make_scheduler(optimizer, record["lr_steps"], config.lr_decay)
     state = {"version": STATE_VERSION, "config": record, "epoch": 0, "finished": False, "stale": 0,
              "best": None, "history": []}
