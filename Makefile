@@ -51,8 +51,8 @@ demo: install
 		--store $(DEMO_DIR)/features.zarr --rgb-checkpoint $(DEMO_DIR)/streams/rgb.pt \
 		--flow-checkpoint $(DEMO_DIR)/streams/flow.pt --snippets 5 --crops 3 --crop-size 88 --input-size 96 \
 		--workers $(DEMO_WORKERS)
-	$(TS) train-gate $(DATA) $(GATE) --name gated --lam 1
-	$(TS) train-gate $(DATA) $(GATE) --name gated-no-multitask --lam 0
+	$(TS) train-gate $(DATA) $(GATE) --name gated --lam 1 --train-scores clean
+	$(TS) train-gate $(DATA) $(GATE) --name gated-no-multitask --lam 0 --train-scores clean
 	$(TS) train-gate $(DATA) $(GATE) --name gated-dropout-scores --lam 1 --train-scores dropout
 	$(TS) train-mfuse $(DATA) $(FUSE) --name mfusion
 	$(TS) train-mfuse $(DATA) $(FUSE) --name baseline-a --head baseline-a
@@ -101,6 +101,7 @@ bench: install
 	$(BIN)/python bench/extract_features.py --videos 4 --device $(BENCH_DEVICE)
 	$(BIN)/python bench/fusion_cache.py --device $(BENCH_DEVICE)
 	$(BIN)/python bench/fusion_scale.py --videos 50 200 800 --snippets 3 --crops 3
+	$(BIN)/python bench/fusion_quality.py --work bench/results/fusion_quality
 
 test: install-test
 	$(BIN)/python -m pytest

@@ -18,8 +18,9 @@ def runs(tiny_dataset, feature_store, tmp_path_factory, checkpoints):
     folder = tmp_path_factory.mktemp("runs")
     manifest_path = manifest.save(folder / "manifest.json")
     common = [str(manifest_path), "--features", str(feature_store), "--runs", str(folder / "runs"), *QUICK]
-    assert main(["train-gate", *common, "--name", "gate"]) == 0
-    assert main(["train-gate", *common, "--name", "gate-concat", "--fusion", "concat", "--lam", "0"]) == 0
+    assert main(["train-gate", *common, "--name", "gate", "--train-scores", "clean"]) == 0
+    assert main(["train-gate", *common, "--name", "gate-concat", "--fusion", "concat", "--lam", "0",
+                 "--train-scores", "clean"]) == 0
     assert main(["train-mfuse", *common, "--name", "mfuse", "--width", "16"]) == 0
     assert main(["train-mfuse", *common, "--name", "base-a", "--head", "baseline-a", "--on", "vectors"]) == 0
     assert main(["train-mfuse", *common, "--name", "amp", "--head", "amplification"]) == 0
@@ -84,12 +85,16 @@ def test_evaluate_compares_chosen_pairs_of_runs(runs, feature_store, tiny_datase
         evaluate(feature_store, manifest, [gate], EvaluateConfig(compare=((gate, concat),)))
 
 
-def test_train_gate_prints_the_gate_spatial_share(runs, feature_store, capsys):
+def test_train_gate_prints_the_gate_spatial_share_and_trains_on_dropout_scores_by_default(runs, feature_store,
+                                                                                          capsys):
     folder, manifest_path = runs
+    assert GateConfig().train_scores == "dropout"  # the mode bench/fusion_quality.py found best
     assert main(["train-gate", str(manifest_path), "--features", str(feature_store), "--runs", str(folder / "runs"),
-                 *QUICK, "--name", "gate-share", "--train-scores", "dropout"]) == 0
+                 *QUICK, "--name", "gate-share"]) == 0
     printed = capsys.readouterr().out
     assert "gate spatial share over test videos" in printed and "+-" in printed
+    config = json.loads((folder / "runs" / "gate-share" / "split1" / "config.json").read_text())
+    assert config["method"] == "gated fusion (conv, relu, lambda=1, dropout scores)"
     config = json.loads((folder / "runs" / "gate-share" / "split1" / "config.json").read_text())
     assert config["method"] == "gated fusion (conv, relu, lambda=1, dropout scores)"
 

@@ -49,10 +49,10 @@ def test_loader_workers_read_the_store_and_train_the_same_gate(feature_store, ex
     predictions = {}
     for workers in (0, 2):
         settings = quick_training(batch_size=4, patience=1, max_epochs_per_phase=2, num_workers=workers)
-        fit = train_gate(store, manifest, tmp_path / "runs", f"workers{workers}", GateConfig(training=settings))
+        fit = train_gate(store, manifest, tmp_path / "runs", f"workers{workers}", GateConfig(training=settings, train_scores="clean"))
         predictions[workers] = fit["1"].predictions["test"]
     settings = quick_training(batch_size=4, patience=1, max_epochs_per_phase=2)
-    fit = train_gate(store, manifest, tmp_path / "runs", "preload", GateConfig(training=settings, preload=True))
+    fit = train_gate(store, manifest, tmp_path / "runs", "preload", GateConfig(training=settings, preload=True, train_scores="clean"))
     predictions["preload"] = fit["1"].predictions["test"]
     np.testing.assert_array_equal(predictions[0].scores, predictions[2].scores)
     np.testing.assert_array_equal(predictions[0].scores, predictions["preload"].scores)
