@@ -12,7 +12,7 @@ share w1 / (w1 + w2) over test videos. Every choice inside (grid-searched weight
 is made on validation; the test list is only scored.
 
 Run: python bench/fusion_quality.py [--seeds 0 1 2] [--folds 3] [--work DIR] [--out FILE]
-(about 20 minutes a seed on 2 cores; with --work, a rerun resumes: finished steps are not recomputed.)
+(25 to 30 minutes a seed on 2 cores; with --work, a rerun resumes: finished steps are not recomputed.)
 """
 from __future__ import annotations
 
