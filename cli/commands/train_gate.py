@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tap", help="feature map the gate reads (default: the store's map tap, e.g. inception4e)")
     parser.add_argument("--dropout", type=float, default=0.8)
     parser.add_argument("--train-scores", choices=TRAIN_SCORES, default=GateConfig().train_scores,
-                        help="the stream scores training fuses (default: dropout, which bench/fusion_quality.py "
+                        help="the stream scores training fuses (default: clean, which bench/fusion_quality.py "
                              "found best): clean (the cached ones, the streams' own fit of the "
                              "training videos), dropout (recomputed from the cached global_pool through the frozen "
                              "classifiers under dropout, as the papers' end-to-end runs) or out-of-fold (training and "

@@ -85,12 +85,11 @@ def test_evaluate_compares_chosen_pairs_of_runs(runs, feature_store, tiny_datase
         evaluate(feature_store, manifest, [gate], EvaluateConfig(compare=((gate, concat),)))
 
 
-def test_train_gate_prints_the_gate_spatial_share_and_trains_on_dropout_scores_by_default(runs, feature_store,
-                                                                                          capsys):
+def test_train_gate_prints_the_gate_spatial_share_and_records_its_training_scores(runs, feature_store, capsys):
     folder, manifest_path = runs
-    assert GateConfig().train_scores == "dropout"  # the mode bench/fusion_quality.py found best
+    assert GateConfig().train_scores == "clean"  # the mode bench/fusion_quality.py found best over 3 seeds
     assert main(["train-gate", str(manifest_path), "--features", str(feature_store), "--runs", str(folder / "runs"),
-                 *QUICK, "--name", "gate-share"]) == 0
+                 *QUICK, "--name", "gate-share", "--train-scores", "dropout"]) == 0
     printed = capsys.readouterr().out
     assert "gate spatial share over test videos" in printed and "+-" in printed
     config = json.loads((folder / "runs" / "gate-share" / "split1" / "config.json").read_text())
