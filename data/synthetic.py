@@ -247,7 +247,7 @@ class _Renderer:
             held = (np.arange(n) // 4) * 4
             dx, dy, scale, rot = dx[held], dy[held], scale[held], rot[held]
         if kind == "mimic":  # the true object holds still
-            dx, dy, scale, rot = dx * 0, dy * 0, scale * 0 + 1, rot * 0
+            dx, dy, scale, rot = np.zeros_like(dx), np.zeros_like(dy), np.ones_like(scale), np.zeros_like(rot)
         centre = np.array([cfg.width / 2, cfg.height / 2]) + rng.uniform(-0.08, 0.08, 2) * unit
         drift = rng.normal(0, 0.35, 2)  # slow camera pan: the background always moves a little
         cam_x, cam_y = drift[0] * t, drift[1] * t
