@@ -299,7 +299,8 @@ class _Renderer:
         return out
 
     def _scene_view(self, cam_x: float, cam_y: float, zoom: float) -> np.ndarray:
-        """The background as the camera sees it: panned by (cam_x, cam_y) and magnified `zoom` times about the centre."""
+        """The background as the camera sees it: panned by (cam_x, cam_y), magnified `zoom` times about
+        the centre."""
         h, w = self.config.height, self.config.width
         ys = (self.ys - h / 2) / zoom + h / 2 + self.margin + cam_y
         xs = (self.xs - w / 2) / zoom + w / 2 + self.margin + cam_x
