@@ -63,14 +63,16 @@ def spatial_share(weights: np.ndarray) -> np.ndarray:
 
 @dataclass
 class VideoScores:
-    """One method's per-video results: labels (N,), scores (N, C), video ids when known, and for gated
-    fusion the mean gate weights (N, 2) and the count of views whose gate fell back to equal weights."""
+    """One method's per-video results: labels (N,), scores (N, C), video ids when known, for gated
+    fusion the mean gate weights (N, 2) and the count of views whose gate fell back to equal weights,
+    and for a head whose final score mixes in the streams' scores, the head's own scores (N, C)."""
 
     labels: np.ndarray
     scores: np.ndarray
     video_ids: list[str] | None = None
     gate_weights: np.ndarray | None = None
     zero_gate_views: np.ndarray | None = None
+    head_scores: np.ndarray | None = None
 
     @property
     def num_classes(self) -> int:
@@ -128,10 +130,10 @@ class VideoScores:
         order = np.array([position[video_id] for video_id in video_ids], dtype=np.int64)
         pick = (lambda array: None if array is None else array[order])
         return VideoScores(self.labels[order], self.scores[order], list(video_ids), pick(self.gate_weights),
-                           pick(self.zero_gate_views))
+                           pick(self.zero_gate_views), pick(self.head_scores))
 
     def records(self) -> list[dict]:
-        """Return one JSON-ready record per video: id, label, prediction, scores, and gate weights if any."""
+        """Return one JSON-ready record per video: id, label, prediction, scores, gate weights and head scores if any."""
         if self.video_ids is None:
             raise MetricsError("per-video records need the videos' ids")
         predicted = self.predictions
@@ -143,6 +145,8 @@ class VideoScores:
                 record["gate_weights"] = [float(w) for w in self.gate_weights[i]]
                 if self.zero_gate_views is not None:
                     record["zero_gate_views"] = int(self.zero_gate_views[i])
+            if self.head_scores is not None:
+                record["head_scores"] = [round(float(s), 6) for s in self.head_scores[i]]
             out.append(record)
         return out
 
@@ -151,12 +155,14 @@ class VideoScores:
         """Rebuild results from `records`' JSON-ready rows (a run's predictions file, loaded)."""
         gated = bool(records) and "gate_weights" in records[0]
         zero = gated and "zero_gate_views" in records[0]
+        head = bool(records) and "head_scores" in records[0]
         return cls(
             labels=np.array([int(r["label"]) for r in records], dtype=np.int64),
             scores=np.array([r["scores"] for r in records], dtype=np.float64).reshape(len(records), -1),
             video_ids=[str(r["video_id"]) for r in records],
             gate_weights=np.array([r["gate_weights"] for r in records], dtype=np.float64) if gated else None,
             zero_gate_views=np.array([int(r["zero_gate_views"]) for r in records], dtype=np.int64) if zero else None,
+            head_scores=np.array([r["head_scores"] for r in records], dtype=np.float64) if head else None,
         )
 
 

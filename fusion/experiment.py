@@ -25,7 +25,7 @@ from twostream.data.sampling import STREAMS
 from twostream.data.validation import carve_validation
 from twostream.fusion import late
 from twostream.fusion.errors import FusionError, ReportError
-from twostream.fusion.features import FeatureSource, averaged_logits, require_fields
+from twostream.fusion.features import FeatureSource, require_fields, stream_scores
 from twostream.fusion.heads.amplification import FeatureAmplificationHead
 from twostream.fusion.heads.gating import GatedFusionHead
 from twostream.fusion.heads.map_fusion import widen_body_for_concat
@@ -35,7 +35,14 @@ from twostream.fusion.sources import OUT_OF_FOLD_ADVICE, ZarrFeatureSource
 from twostream.fusion.training.analysis import analyse
 from twostream.fusion.training.loop import FitResult, TrainConfig, train_fusion_head, train_gated_fusion
 from twostream.fusion.training.runs import PREDICTIONS, RunDir, load_run
-from twostream.fusion.training.tasks import DEFAULT_SCORE_WEIGHTS, checked_score_weights
+from twostream.fusion.training.schedule import (
+    PARK_BATCH,
+    PARK_ITERATIONS,
+    PARK_LRS,
+    PARK_STEP_ITERATIONS,
+    iterations_to_epochs,
+)
+from twostream.fusion.training.tasks import DEFAULT_SCORE_WEIGHTS, FINAL_SCORES, checked_score_weights
 from twostream.fusion.training.train_scores import (
     POOLED_TAP,
     TRAIN_SCORES,
@@ -50,6 +57,7 @@ from twostream.pipeline.stores.feature_store import FeatureReader
 log = logging.getLogger(__name__)
 
 HEADS = ("mfusion", "baseline-a", "baseline-b", "amplification")
+PARK_TRAINING = TrainConfig(batch_size=PARK_BATCH, lrs=PARK_LRS, segments=1, schedule="steps")
 HEAD_INPUTS = {"maps": ("rgb_map", "flow_map"), "vectors": ("rgb_vec", "flow_vec")}
 GATE_FUSIONS = ("conv", "concat")
 GATE_ACTIVATIONS = ("relu", "softmax")
@@ -120,14 +128,31 @@ class GateConfig(_TrainingConfig):
             raise FusionError(f"score dropout is two rates in [0, 1) (rgb, flow), got {list(self.score_dropout)}")
 
 
+PAPER_SCORE_WEIGHTS = "paper"  # each head's final score as Park et al. report it (see `paper_score_weights`)
+
+
+def paper_score_weights(head: str) -> tuple[float, float, float] | None:
+    """The (head, spatial, temporal) final-score weights Park et al. report for a head: 2:3:4 for m-fusion and
+    the baselines; none for amplification, whose rows `evaluate` derives from its own scores."""
+    return None if head == "amplification" else DEFAULT_SCORE_WEIGHTS
+
+
 @dataclass(frozen=True, kw_only=True)
 class HeadConfig(_TrainingConfig):
-    """Settings of train-mfuse: which head, on which features, its final score weights and the data carve."""
+    """Settings of train-mfuse: which head, on which features, its final score and the data carve."""
 
     head: str = "mfusion"
     on: str = "maps"
     width: int = 2048
-    score_weights: tuple[float, ...] | None = DEFAULT_SCORE_WEIGHTS  # head:spatial:temporal; None: the head alone
+    dropout: float = 0.7  # Park et al.: better than 0.5 in their tests
+    # Park et al.'s training: batch 128, one view per sample, rates stepped by iteration count
+    training: TrainConfig = field(default_factory=lambda: PARK_TRAINING)
+    step_iterations: tuple[int, ...] = PARK_STEP_ITERATIONS
+    iterations: int = PARK_ITERATIONS
+    iteration_scale: float | None = None  # None: scaled to the dataset (see `iterations_to_epochs`)
+    # head:spatial:temporal; None: the head alone; PAPER_SCORE_WEIGHTS: the paper's for this head
+    score_weights: tuple[float, ...] | str | None = PAPER_SCORE_WEIGHTS
+    final_score: str = "probabilities"  # average each network's softmax per view (Park et al.), or its logits
 
     def __post_init__(self) -> None:
         """Refuse settings the head cannot be trained with."""
@@ -141,7 +166,16 @@ class HeadConfig(_TrainingConfig):
         if self.train_scores == "dropout":
             raise FusionError("train scores 'dropout' do not apply to train-mfuse: m-fusion's loss reads no stream "
                               "scores; use clean or out-of-fold")
-        object.__setattr__(self, "score_weights", checked_score_weights(self.score_weights))
+        if self.training.schedule == "steps" and (len(self.step_iterations) != len(self.training.lrs) - 1
+                                                  or list(self.step_iterations) != sorted(self.step_iterations)
+                                                  or self.step_iterations[-1:] >= (self.iterations,)):
+            raise FusionError(f"a step schedule over {len(self.training.lrs)} rates needs {len(self.training.lrs) - 1} "
+                              f"rising step iterations before the last iteration {self.iterations}; got "
+                              f"{list(self.step_iterations)}")
+        if self.final_score not in FINAL_SCORES:
+            raise FusionError(f"final score {self.final_score!r}: use one of {', '.join(FINAL_SCORES)}")
+        weights = paper_score_weights(self.head) if self.score_weights == PAPER_SCORE_WEIGHTS else self.score_weights
+        object.__setattr__(self, "score_weights", checked_score_weights(weights))
 
 
 @dataclass
@@ -315,16 +349,30 @@ def train_mfuse(store_path: str | Path, manifest: Manifest, runs: str | Path, na
         torch.manual_seed(training.seed)  # the head's new layers start from the run's seed, whatever ran before
         model = build_head(config.head, config.on, store, sources, config.checkpoint, config.width, config.dropout)
         run = RunDir.create(Path(runs) / name, f"split{each}", config.overwrite)
-        settings = dataclasses.replace(training, eval_crop=sources.centre_crop)
+        settings = step_settings(dataclasses.replace(training, eval_crop=sources.centre_crop), config,
+                                 len(sources.train))
         results[each] = train_fusion_head(model, inputs, config.head, sources.train, sources.val, settings,
                                           config.score_weights, run,
-                                          evaluate_on={"val": sources.val, "test": sources.test})
+                                          evaluate_on={"val": sources.val, "test": sources.test},
+                                          final_score=config.final_score)
         run.write_analysis({name: analyse(source) for name, source in (("val", sources.val), ("test", sources.test))})
         weights = ":".join(f"{w:g}" for w in config.score_weights) if config.score_weights else "head only"
+        weights += "" if config.final_score == "probabilities" else " on logits"
         fused = "flow magnitude" if config.head == "amplification" else config.on
         run.update_config(method=f"{config.head} on {fused} ({weights}{SCORED_ON[config.train_scores]})",
                           train_scores=scores)
     return results
+
+
+def step_settings(training: TrainConfig, config: HeadConfig, train_videos: int) -> TrainConfig:
+    """A step schedule's epochs from the config's iteration counts, for `train_videos` (plateau: unchanged)."""
+    if training.schedule != "steps":
+        return training
+    steps = [iterations_to_epochs(i, training.batch_size, train_videos, config.iteration_scale)
+             for i in config.step_iterations]
+    epochs = iterations_to_epochs(config.iterations, training.batch_size, train_videos, config.iteration_scale)
+    steps = [max(step, previous + 1) for previous, step in zip([0, *steps], steps)]  # rounding keeps them apart
+    return dataclasses.replace(training, step_epochs=tuple(steps), epochs=max(epochs, steps[-1] + 1 if steps else 1))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -355,10 +403,11 @@ def evaluate(store_path: str | Path, manifest: Manifest, run_roots: Sequence[str
              config: EvaluateConfig = EvaluateConfig()) -> ResultsTable:
     """Every method's mean class accuracy and top-1 per split: late-fusion rules and the trained runs.
 
-    With `config.bootstrap` resamples, each mean class accuracy gets its bootstrap interval over the
-    test videos, each trained run its paired differences from the best fixed weighting (grid search
-    on validation) and from the plain average (and the pairs of `config.compare` theirs), and the
-    oracle (whichever stream's top-1 is right) a row.
+    Amplification runs add Park et al.'s rows (see `amplification_rows`). With `config.bootstrap`
+    resamples, each mean class accuracy gets its bootstrap interval over the test videos, each
+    trained run its paired differences from the best fixed weighting (grid search on validation) and
+    from the plain average (and the pairs of `config.compare` theirs), and the oracle (whichever
+    stream's top-1 is right) a row.
     """
     store = open_feature_store(store_path)
     roots = [str(root) for root in run_roots]
@@ -370,27 +419,27 @@ def evaluate(store_path: str | Path, manifest: Manifest, run_roots: Sequence[str
         name = f"split {each}"
         sources = split_sources(store, manifest, each, ["rgb_logits", "flow_logits"], config.val_fraction,
                                 config.seed)
-        val_rgb, val_flow = averaged_logits(sources.val, "rgb"), averaged_logits(sources.val, "flow")
-        test_rgb, test_flow = averaged_logits(sources.test, "rgb"), averaged_logits(sources.test, "flow")
+        val = (stream_scores(sources.val, "rgb"), stream_scores(sources.val, "flow"), sources.val.labels)
+        test_rgb, test_flow = stream_scores(sources.test, "rgb"), stream_scores(sources.test, "flow")
         labels = sources.test.labels
-        fused, flow_weight = late.late_fusion_scores(val_rgb, val_flow, sources.val.labels, test_rgb, test_flow)
+        fused, flow_weight = late.late_fusion_scores(val, (test_rgb, test_flow))
         log.info("split %s: grid search chose flow weight %.2f", each, flow_weight)
         correct = {late.TITLES[rule]: scores.argmax(axis=1) == labels for rule, scores in fused.items()}
         trained: dict[str, str] = {}  # run folder -> method
-        for root in roots:
-            method, scored = _run_scores(Path(root) / f"split{each}", sources.test)
-            if method in correct:
-                raise FusionError(f"{root} and another run (or rule) are both named {method!r}; the table's rows "
-                                  "need distinct names: evaluate one of them, or train it under another setting")
-            correct[method] = scored.correct
-            trained[root] = method
-        correct[ORACLE] = oracle_correct(test_rgb, test_flow, labels)
+        runs = [_trained_run(Path(root) / f"split{each}", sources.test) for root in roots]
+        derived = amplification_rows(runs, test_flow.probabilities)
+        for root, run in zip(roots, runs):
+            _add_row(correct, run.title, run.scored.scores, labels, root)
+            trained[root] = run.title
+        for title, scores in derived.items():
+            _add_row(correct, title, scores, labels, "the amplification rows")
+        correct[ORACLE] = oracle_correct(test_rgb.logits, test_flow.logits, labels)
         samples = bootstrap_samples(len(labels), config.bootstrap, config.seed) if config.bootstrap else None
         for method, right in correct.items():
             interval = accuracy_interval(right, labels, samples, config.level) if samples is not None else None
             table.add(method, name, mean_class_accuracy_of(right, labels), float(right.mean()), interval)
         table.add_outcomes(name, sources.test.video_ids, labels, correct)
-        pairs = [(method, reference) for method in trained.values() for reference in REFERENCES]
+        pairs = [(method, reference) for method in [*trained.values(), *derived] for reference in REFERENCES]
         pairs += [(trained[first], trained[second]) for first, second in config.compare]
         for method, reference in pairs if samples is not None else ():
             table.add_difference(method, name, reference, paired_difference_interval(
@@ -398,8 +447,53 @@ def evaluate(store_path: str | Path, manifest: Manifest, run_roots: Sequence[str
     return table
 
 
-def _run_scores(folder: Path, test: FeatureSource) -> tuple[str, VideoScores]:
-    """A run's name and its test results, in the order of `test`'s videos."""
+def _add_row(correct: dict[str, np.ndarray], title: str, scores: np.ndarray, labels: np.ndarray, origin: str) -> None:
+    """Record which test videos a method got right, refusing a second method of the same title."""
+    if title in correct:
+        raise FusionError(f"{origin} and another run (or rule) are both named {title!r}; the table's rows need "
+                          "distinct names: evaluate one of them, or train it under another setting")
+    correct[title] = np.asarray(scores).argmax(axis=1) == labels
+
+
+@dataclass(frozen=True)
+class TrainedRun:
+    """A trained run's title, its test results in the order of the test videos, and its task's settings."""
+
+    title: str
+    scored: VideoScores
+    task: Mapping
+
+    @property
+    def head_probabilities(self) -> np.ndarray | None:
+        """The head's own video-level softmax scores (the mean over views), or None when the run kept logits."""
+        if self.task.get("final_score") != "probabilities":
+            return None
+        return self.scored.head_scores if self.scored.head_scores is not None else self.scored.scores
+
+
+def amplification_rows(runs: Sequence[TrainedRun], flow_probabilities: np.ndarray) -> dict[str, np.ndarray]:
+    """Park et al.'s rows for each amplification run scored on softmax: S(amp) alone (when the run's own row
+    is another combination), S(amp) + T by the l2-normalised softmax average, and with every m-fusion
+    run's head, m-fusion : S(amp) : T at that run's weights (2:3:4), S(amp) in place of the spatial net.
+    """
+    rows: dict[str, np.ndarray] = {}
+    fusions = [run for run in runs if run.task.get("method") == "mfusion" and run.head_probabilities is not None]
+    for run in runs:
+        amplified = run.head_probabilities
+        if run.task.get("method") != "amplification" or amplified is None:
+            continue
+        if run.scored.head_scores is not None:
+            rows[f"{run.title}: S(amp) alone"] = amplified
+        rows[f"{run.title}: S(amp) + T, l2-normalised softmax"] = late.l2_softmax_average(amplified, flow_probabilities)
+        for fusion in fusions:
+            weights = fusion.task.get("score_weights") or DEFAULT_SCORE_WEIGHTS
+            rows[f"{fusion.title} with {run.title} as S, {':'.join(f'{w:g}' for w in weights)}"] = (
+                late.weighted_scores([fusion.head_probabilities, amplified, flow_probabilities], weights))
+    return rows
+
+
+def _trained_run(folder: Path, test: FeatureSource) -> TrainedRun:
+    """A run's title, test results (in the order of `test`'s videos) and task settings."""
     if not (folder / PREDICTIONS).is_file():
         raise FusionError(f"{folder} has no {PREDICTIONS}; train it with train-gate or train-mfuse for this split")
     try:
@@ -417,4 +511,4 @@ def _run_scores(folder: Path, test: FeatureSource) -> tuple[str, VideoScores]:
     if not np.array_equal(scored.labels, test.labels):
         raise FusionError(f"{folder / PREDICTIONS} labels its test videos otherwise than the manifest; was it "
                           "trained on another manifest?")
-    return str(run.config.get("method", folder.parent.name)), scored
+    return TrainedRun(str(run.config.get("method", folder.parent.name)), scored, run.config.get("task", {}))

@@ -17,7 +17,7 @@ Arrays may be stored in any float dtype; consumers compute in float32.
 """
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -25,6 +25,7 @@ import numpy as np
 
 from twostream.data.sampling import STREAMS
 from twostream.fusion.errors import FeatureSourceError
+from twostream.fusion.late import StreamScores
 
 # Number of dimensions after the leading (snippets, crops) pair, per field.
 FIELD_TRAILING_DIMS: Mapping[str, int] = {
@@ -241,10 +242,19 @@ class InMemoryFeatureSource:
         return InMemoryFeatureSource([self._videos[i] for i in indices], self._num_classes)
 
 
-def averaged_logits(source: FeatureSource, stream: str) -> np.ndarray:
-    """Return each video's pre-softmax scores of one stream averaged over snippets and crops, shape (N, C)."""
+def view_logits(source: FeatureSource, stream: str) -> Iterator[np.ndarray]:
+    """Yield each video's pre-softmax scores of one stream over its views, shape (snippets, crops, C), in order."""
     name = logits_field(stream)
     require_fields(source, [name])
-    return np.stack(
-        [source.load(i, [name]).get(name).astype(np.float32).mean(axis=(0, 1)) for i in range(len(source))]
-    )
+    for index in range(len(source)):
+        yield source.load(index, [name]).get(name).astype(np.float32)
+
+
+def averaged_logits(source: FeatureSource, stream: str) -> np.ndarray:
+    """Return each video's pre-softmax scores of one stream averaged over snippets and crops, shape (N, C)."""
+    return np.stack([views.mean(axis=(0, 1)) for views in view_logits(source, stream)])
+
+
+def stream_scores(source: FeatureSource, stream: str) -> StreamScores:
+    """Return one stream's per-video summaries of its views' scores (mean logits, mean softmax, SCI-weighted)."""
+    return StreamScores.from_views(view_logits(source, stream))

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from twostream.cli.fusion_args import add_data_arguments, add_training_arguments, print_results, train_config
 from twostream.data.manifest import load_manifest
-from twostream.fusion.experiment import HEAD_INPUTS, HEADS, HeadConfig, train_mfuse
+from twostream.fusion.experiment import HEAD_INPUTS, HEADS, PAPER_SCORE_WEIGHTS, HeadConfig, train_mfuse
+from twostream.fusion.training.loop import SCHEDULES
+from twostream.fusion.training.schedule import PARK_BATCH, PARK_ITERATIONS, PARK_LRS, PARK_STEP_ITERATIONS
+from twostream.fusion.training.tasks import FINAL_SCORES
 
 NAME = "train-mfuse"
 HELP = "train multiplicative fusion (or feature amplification, baseline A or B) from features.zarr"
@@ -15,14 +19,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the command's options."""
     add_data_arguments(parser)
     add_training_arguments(parser)
+    # Park et al.'s fusion networks: batch 128, one RGB frame and its flow stack per sample, three rates
+    parser.set_defaults(batch_size=PARK_BATCH, lrs=list(PARK_LRS), segments=1)
+    parser.add_argument("--schedule", choices=SCHEDULES, default="steps",
+                        help="steps (Park et al.'s: the rate drops tenfold at --step-iterations and training stops "
+                             "at --iterations, keeping the weights best on validation) or plateau (a drop, then the "
+                             "end, after --patience epochs without improvement)")
+    parser.add_argument("--step-iterations", type=int, nargs="+", default=list(PARK_STEP_ITERATIONS),
+                        help="iterations at which the rate steps to the next of --lrs (default 20000 40000)")
+    parser.add_argument("--iterations", type=int, default=PARK_ITERATIONS,
+                        help="iterations in all with --schedule steps (default 60000)")
+    parser.add_argument("--iteration-scale", type=float,
+                        help="multiply the iteration counts by this (default: training videos / 9537, UCF101 split "
+                             "1's, so a run passes over its videos as often as Park et al.'s did)")
     parser.add_argument("--head", choices=HEADS, default="mfusion")
     parser.add_argument("--on", choices=tuple(HEAD_INPUTS), default="maps",
                         help="fuse the map tap (conv5-like) or the pooled vectors (fc7-like)")
     parser.add_argument("--width", type=int, default=2048, help="m-fusion channels K")
-    parser.add_argument("--score-weights", type=float, nargs=3, default=[2, 3, 4], metavar=("HEAD", "RGB", "FLOW"),
-                        help="final score: weighted average of the head, spatial and temporal scores (2:3:4)")
+    parser.add_argument("--score-weights", type=float, nargs=3, metavar=("HEAD", "RGB", "FLOW"),
+                        help="final score: weighted average of the head, spatial and temporal scores (default: Park "
+                             "et al.'s 2:3:4; for amplification the head alone, whose combinations `evaluate` shows)")
     parser.add_argument("--head-only", action="store_true", help="score with the head alone")
-    parser.add_argument("--dropout", type=float, default=0.5)
+    parser.add_argument("--final-score", choices=FINAL_SCORES, default="probabilities",
+                        help="what the final score averages over views and networks: each network's softmax "
+                             "(probabilities, Park et al.) or its pre-softmax logits")
+    parser.add_argument("--dropout", type=float, default=0.7, help="dropout before the head's classifier (Park et "
+                        "al.: 0.7)")
     parser.add_argument("--train-scores", choices=("clean", "out-of-fold"), default="clean",
                         help="the features and stream scores training and validation read: clean (the full models', "
                              "which fitted the training videos) or out-of-fold (the fold models' that never saw the "
@@ -33,10 +55,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Train and print the results per split."""
     config = HeadConfig(split=args.split, head=args.head, on=args.on, width=args.width,
-                        score_weights=None if args.head_only else tuple(args.score_weights),
+                        score_weights=None if args.head_only else _score_weights(args.score_weights),
+                        final_score=args.final_score,
                         checkpoint=args.rgb_checkpoint, dropout=args.dropout, val_fraction=args.val_fraction,
                         train_scores=args.train_scores,
-                        training=train_config(args), overwrite=args.overwrite, preload=args.preload)
+                        training=dataclasses.replace(train_config(args), schedule=args.schedule),
+                        step_iterations=tuple(args.step_iterations), iterations=args.iterations,
+                        iteration_scale=args.iteration_scale, overwrite=args.overwrite, preload=args.preload)
     results = train_mfuse(args.features, load_manifest(args.manifest), args.runs, args.name, config)
     print_results(results)
     return 0
+
+
+def _score_weights(given: list[float] | None) -> tuple[float, ...] | str:
+    """The weights given, else the paper's for the head."""
+    return PAPER_SCORE_WEIGHTS if given is None else tuple(given)

@@ -52,8 +52,7 @@ def late_fusion_methods(streams: VideoAnalysis, validation: VideoAnalysis | None
     The weighted average's flow weight is searched on `validation` when given, else TSN's 1:1.5.
     """
     fused, weight = late.late_fusion_scores(
-        *((validation.rgb_scores, validation.flow_scores, validation.labels) if validation else (None, None, None)),
-        streams.rgb_scores, streams.flow_scores)
+        (validation.rgb, validation.flow, validation.labels) if validation else None, (streams.rgb, streams.flow))
     titles = {name: f"late: {late.TITLES[name]}" for name in fused}
     if weight is not None:
         titles[late.SEARCHED_RULE] += f", flow weight {weight:.2f} searched on {SEARCH_SET}"

@@ -1,7 +1,7 @@
 """Per-video quantities that figures need and predictions.json does not hold, kept in the run folder.
 
-For each scored set ('val', 'test', ...): each stream's video-level pre-softmax scores (so late
-fusion can be compared video by video with a trained head) and, for gated fusion, the gating
+For each scored set ('val', 'test', ...): each stream's video-level summaries of its view scores
+(`late.StreamScores`, so late fusion can be compared video by video with a trained head) and, for gated fusion, the gating
 ConvNet's last feature layer averaged over the video's views (for a t-SNE of what the gate sees).
 Written as `analysis.npz` beside the run's other outputs by `runs.write_analysis`.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from twostream.fusion.features import FeatureSource, averaged_logits
+from twostream.fusion.features import FeatureSource, stream_scores
 from twostream.fusion.heads.gating import GatedFusionHead
 from twostream.fusion.training.datasets import AllViewsDataset
 from twostream.fusion.training.runs import VideoAnalysis
@@ -43,7 +43,7 @@ def analyse(source: FeatureSource, head: GatedFusionHead | None = None,
     return VideoAnalysis(
         video_ids=[str(video_id) for video_id in source.video_ids],
         labels=np.asarray(source.labels, dtype=np.int64),
-        rgb_scores=averaged_logits(source, "rgb"),
-        flow_scores=averaged_logits(source, "flow"),
+        rgb=stream_scores(source, "rgb"),
+        flow=stream_scores(source, "flow"),
         gate_features=gate_features(head, source, device) if head is not None else None,
     )

@@ -22,13 +22,13 @@ def predict(task: FusionTask, source: FeatureSource, views: Dataset[Sample], dev
     """Score every video of `source`, whose per-video views (V, ...) the dataset `views` serves.
 
     Views are scored `chunk` at a time; a video's score is the mean of its views' scores, its gate
-    weights the mean of its views' weights.
+    weights (and a head's own scores) the mean of its views'.
     """
     device = torch.device(device)
     model = task.model
     was_training = model.training
     model.eval()
-    scores, weights, fallbacks, indices = [], [], [], []
+    scores, weights, fallbacks, head_scores, indices = [], [], [], [], []
     loader = DataLoader(views, batch_size=None, shuffle=False, num_workers=num_workers)
     try:
         for video in loader:
@@ -44,6 +44,8 @@ def predict(task: FusionTask, source: FeatureSource, views: Dataset[Sample], dev
             if parts[0].gate_weights is not None:
                 weights.append(torch.cat([p.gate_weights.float() for p in parts]).mean(dim=0).cpu().numpy())
                 fallbacks.append(int(torch.cat([p.fallback for p in parts]).sum()))
+            if parts[0].head_scores is not None:
+                head_scores.append(torch.cat([p.head_scores.float() for p in parts]).mean(dim=0).cpu().numpy())
             indices.append(index)
     finally:
         model.train(was_training)
@@ -54,4 +56,5 @@ def predict(task: FusionTask, source: FeatureSource, views: Dataset[Sample], dev
         video_ids=[ids[i] for i in indices],
         gate_weights=np.stack(weights) if weights else None,
         zero_gate_views=np.array(fallbacks, dtype=np.int64) if weights else None,
+        head_scores=np.stack(head_scores) if head_scores else None,
     )

@@ -26,12 +26,20 @@ from twostream.fusion.heads.gating import GatedFusionHead
 from twostream.fusion.training.datasets import AllViewsDataset, Sample, SegmentDataset
 from twostream.fusion.training.evaluation import predict
 from twostream.fusion.training.runs import RunDir
-from twostream.fusion.training.schedule import SINGLE_PHASE, Event, Phase, PhaseSchedule, algorithm1_phases
+from twostream.fusion.training.schedule import (
+    SINGLE_PHASE,
+    Event,
+    Phase,
+    PhaseSchedule,
+    StepSchedule,
+    algorithm1_phases,
+)
 from twostream.fusion.training.tasks import DEFAULT_SCORE_WEIGHTS, FusionTask, GateTask, HeadTask
 from twostream.fusion.training.train_scores import DroppedOutScores, OutOfFoldScores
 
 log = logging.getLogger(__name__)
 VALIDATE_VIEWS: tuple[str, ...] = ("segments", "all")
+SCHEDULES: tuple[str, ...] = ("plateau", "steps")
 
 
 @dataclass(frozen=True)
@@ -55,9 +63,17 @@ class TrainConfig:
     # Validation on each segment's centre snippet at eval_crop ("segments", cheap) or on every view ("all").
     validate_views: str = "segments"
     view_chunk: int = 256
+    # "plateau": lower the rate, change phase and stop on validation plateaus (patience); "steps": lower
+    # it at the epochs `step_epochs` and stop after `epochs` (keeping the best validated weights)
+    schedule: str = "plateau"
+    step_epochs: tuple[int, ...] = ()
+    epochs: int = 0
 
     def __post_init__(self) -> None:
         """Refuse settings the loop cannot run with."""
+        if self.schedule not in SCHEDULES:
+            raise FusionError(f"schedule {self.schedule!r}: use one of {', '.join(SCHEDULES)}")
+        object.__setattr__(self, "step_epochs", tuple(int(e) for e in self.step_epochs))
         if self.segments < 1 or self.batch_size < 1 or self.view_chunk < 1:
             raise FusionError("segments, batch_size and view_chunk must be at least 1")
         if self.validate_views not in VALIDATE_VIEWS:
@@ -87,6 +103,16 @@ class FitResult:
 def _sgd(model: nn.Module, lr: float, config: TrainConfig) -> torch.optim.SGD:
     params = [p for p in model.parameters() if p.requires_grad]
     return torch.optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=config.weight_decay)
+
+
+def _schedule(config: TrainConfig, phases: Sequence[Phase]) -> PhaseSchedule | StepSchedule:
+    """The schedule the config names; a step schedule runs one phase."""
+    if config.schedule == "plateau":
+        return PhaseSchedule(phases, config.lrs, config.patience, config.min_delta, config.max_epochs_per_phase)
+    if len(phases) != 1:
+        raise FusionError("a step schedule runs one phase; Algorithm 1's phases change on plateaus: use "
+                          "the plateau schedule")
+    return StepSchedule(config.lrs, config.step_epochs, config.epochs)
 
 
 def _views(source: FeatureSource, fields: Sequence[str], config: TrainConfig, mode: str) -> Dataset[Sample]:
@@ -153,7 +179,7 @@ def fit(task: FusionTask, train: FeatureSource, val: FeatureSource, config: Trai
     loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, num_workers=config.num_workers,
                         generator=torch.Generator().manual_seed(config.seed), pin_memory=device.type == "cuda")
     val_views = _views(val, task.fields, config, config.validate_views)
-    schedule = PhaseSchedule(phases, config.lrs, config.patience, config.min_delta, config.max_epochs_per_phase)
+    schedule = _schedule(config, phases)
     optimizer = _sgd(model, schedule.lr, config)
     if run is not None:
         run.write_config(description)
@@ -220,9 +246,12 @@ def train_gated_fusion(head: GatedFusionHead, train: FeatureSource, val: Feature
 def train_fusion_head(head: nn.Module, inputs: Sequence[str], name: str, train: FeatureSource,
                       val: FeatureSource, config: TrainConfig | None = None,
                       score_weights: Sequence[float] | None = DEFAULT_SCORE_WEIGHTS, run: RunDir | None = None,
-                      evaluate_on: Mapping[str, FeatureSource] | None = None) -> FitResult:
+                      evaluate_on: Mapping[str, FeatureSource] | None = None,
+                      final_score: str = "probabilities") -> FitResult:
     """Train a two-input head (m-fusion, amplification, baseline A or B) with cross-entropy, one phase.
 
-    See HeadTask for `inputs` and `score_weights` (head, spatial, temporal; None: the head alone).
+    See HeadTask for `inputs`, `score_weights` (head, spatial, temporal; None: the head alone) and
+    `final_score`.
     """
-    return fit(HeadTask(head, inputs, name, score_weights), train, val, config, SINGLE_PHASE, run, evaluate_on)
+    task = HeadTask(head, inputs, name, score_weights, final_score)
+    return fit(task, train, val, config, SINGLE_PHASE, run, evaluate_on)

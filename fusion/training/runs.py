@@ -19,6 +19,7 @@ import torch
 from twostream.data.io import append_jsonl, atomic_path, file_sha256, read_jsonl, write_json_atomic
 from twostream.data.metrics import VideoScores
 from twostream.fusion.errors import FusionError, ReportError
+from twostream.fusion.late import StreamScores
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
@@ -29,28 +30,40 @@ OUTPUTS = (CONFIG, METRICS, CHECKPOINT, PREDICTIONS, ANALYSIS)
 GATED_METHOD = "gated_fusion"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _SET_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
-_ANALYSIS_ARRAYS = ("video_ids", "labels", "rgb_scores", "flow_scores")
+_SUMMARIES = ("logits", "probabilities", "sci")  # the StreamScores fields, stored as <set>.<stream>_<field>
+_ANALYSIS_ARRAYS = ("video_ids", "labels", *(f"{stream}_{part}" for stream in ("rgb", "flow") for part in _SUMMARIES))
 
 
 @dataclass
 class VideoAnalysis:
-    """One set's per-video ids, labels, stream scores (N, C) and, for gated fusion, gate features (N, D)."""
+    """One set's per-video ids, labels, each stream's summaries of its view scores and, for gated fusion,
+    gate features (N, D)."""
 
     video_ids: list[str]
     labels: np.ndarray
-    rgb_scores: np.ndarray
-    flow_scores: np.ndarray
+    rgb: StreamScores
+    flow: StreamScores
     gate_features: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         """Refuse arrays that do not describe the same videos."""
         count = len(self.video_ids)
-        shapes = [self.labels.shape[:1], self.rgb_scores.shape[:1], self.flow_scores.shape[:1]]
+        shapes = [self.labels.shape[:1], self.rgb.logits.shape[:1], self.flow.logits.shape[:1]]
         if self.gate_features is not None:
             shapes.append(self.gate_features.shape[:1])
-        if any(shape != (count,) for shape in shapes) or self.rgb_scores.shape != self.flow_scores.shape:
+        if any(shape != (count,) for shape in shapes) or self.rgb.logits.shape != self.flow.logits.shape:
             raise FusionError(f"analysis arrays disagree on the videos: {count} ids, shapes {shapes}, "
-                              f"scores {self.rgb_scores.shape} and {self.flow_scores.shape}")
+                              f"scores {self.rgb.logits.shape} and {self.flow.logits.shape}")
+
+    @property
+    def rgb_scores(self) -> np.ndarray:
+        """The spatial stream's video-level pre-softmax scores (N, C)."""
+        return self.rgb.logits
+
+    @property
+    def flow_scores(self) -> np.ndarray:
+        """The temporal stream's video-level pre-softmax scores (N, C)."""
+        return self.flow.logits
 
 
 def write_analysis(run_dir: Path | str, analyses: Mapping[str, VideoAnalysis]) -> Path:
@@ -61,8 +74,9 @@ def write_analysis(run_dir: Path | str, analyses: Mapping[str, VideoAnalysis]) -
             raise FusionError(f"set name {name!r}: use letters, digits, '_' and '-'")
         arrays[f"{name}.video_ids"] = np.array(analysis.video_ids, dtype=str)
         arrays[f"{name}.labels"] = analysis.labels
-        arrays[f"{name}.rgb_scores"] = analysis.rgb_scores.astype(np.float32)
-        arrays[f"{name}.flow_scores"] = analysis.flow_scores.astype(np.float32)
+        for stream, scores in (("rgb", analysis.rgb), ("flow", analysis.flow)):
+            for part in _SUMMARIES:
+                arrays[f"{name}.{stream}_{part}"] = getattr(scores, part).astype(np.float32)
         if analysis.gate_features is not None:
             arrays[f"{name}.gate_features"] = analysis.gate_features.astype(np.float32)
     target = Path(run_dir) / ANALYSIS
@@ -82,13 +96,16 @@ def read_analysis(run_dir: Path | str) -> dict[str, VideoAnalysis]:
         for name in names:
             missing = [part for part in _ANALYSIS_ARRAYS if f"{name}.{part}" not in stored.files]
             if missing:
-                raise FusionError(f"{path}: set {name!r} lacks {', '.join(missing)}; rewrite it with write_analysis")
+                raise FusionError(f"{path}: set {name!r} lacks {', '.join(missing)} (written by an older version); "
+                                  "train the run again")
             features = stored.get(f"{name}.gate_features")
+            streams = {stream: StreamScores(*(stored[f"{name}.{stream}_{part}"] for part in _SUMMARIES))
+                       for stream in ("rgb", "flow")}
             out[name] = VideoAnalysis(
                 video_ids=[str(v) for v in stored[f"{name}.video_ids"]],
                 labels=stored[f"{name}.labels"],
-                rgb_scores=stored[f"{name}.rgb_scores"],
-                flow_scores=stored[f"{name}.flow_scores"],
+                rgb=streams["rgb"],
+                flow=streams["flow"],
                 gate_features=None if features is None else np.asarray(features),
             )
     return out

@@ -115,3 +115,74 @@ class PhaseSchedule:
         self.wait = 0
         self.epochs_in_phase = 0
         return Event.NEXT_PHASE
+
+
+class StepSchedule:
+    """A fixed step schedule (Park et al.'s): `lrs[i]` until epoch `steps[i]`, the last rate until `epochs`.
+
+    It keeps the best validation accuracy so the loop can keep the best weights, but never stops early.
+    One phase only: `phase` is the single training phase.
+    """
+
+    def __init__(self, lrs: Sequence[float], steps: Sequence[int], epochs: int) -> None:
+        """Step through `lrs` at the epochs `steps` (one fewer than the rates) and stop after `epochs`."""
+        if not lrs or any(lr <= 0 for lr in lrs):
+            raise FusionError(f"learning rates must be positive, got {list(lrs)}")
+        if len(steps) != len(lrs) - 1:
+            raise FusionError(f"a step schedule needs one step fewer than rates; got {len(lrs)} rates and steps "
+                              f"{list(steps)}")
+        if list(steps) != sorted(steps) or any(step < 1 for step in steps) or (steps and steps[-1] >= epochs):
+            raise FusionError(f"steps must rise from 1 and come before the last epoch {epochs}; got {list(steps)}")
+        self.phases = SINGLE_PHASE
+        self.phase = SINGLE_PHASE[0]
+        self.lrs = tuple(lrs)
+        self.steps = tuple(steps)
+        self.epochs = epochs
+        self.lr_index = 0
+        self.epoch = 0
+        self.best = -math.inf
+        self.done = False
+
+    @property
+    def lr(self) -> float:
+        """The current learning rate."""
+        return self.lrs[self.lr_index]
+
+    def update(self, accuracy: float) -> Event:
+        """Record one epoch's validation accuracy and return what follows: a step, the end, or nothing new."""
+        if self.done:
+            raise FusionError("the schedule has already stopped")
+        self.epoch += 1
+        improved = accuracy > self.best
+        self.best = max(self.best, accuracy)
+        if self.epoch >= self.epochs:
+            self.done = True
+            return Event.STOP
+        if self.lr_index < len(self.steps) and self.epoch >= self.steps[self.lr_index]:
+            self.lr_index += 1
+            return Event.LR_DROP
+        return Event.IMPROVED if improved else Event.WAITING
+
+
+# Park et al.'s fusion networks: 1e-3, 1e-4 after 20K iterations, 1e-5 after another 20K, at batch 128.
+PARK_LRS: tuple[float, ...] = (1e-3, 1e-4, 1e-5)
+PARK_STEP_ITERATIONS: tuple[int, ...] = (20_000, 40_000)
+PARK_ITERATIONS = 60_000  # the paper gives no end; a third 20K at the last rate
+PARK_BATCH = 128
+UCF101_SPLIT1_TRAIN_VIDEOS = 9537  # what Park et al.'s iteration counts were set for
+
+
+def iterations_to_epochs(iterations: int, batch_size: int, train_videos: int, scale: float | None = None) -> int:
+    """Epochs (one sample per training video each) that `iterations` steps of `batch_size` samples take, scaled.
+
+    `scale` multiplies the iterations; None scales them to the dataset: train_videos / 9537 (UCF101
+    split 1's training videos, which Park et al.'s counts were set for), so a run passes over its
+    videos as many times as theirs did, whatever the dataset's size.
+    """
+    if iterations < 0 or batch_size < 1 or train_videos < 1:
+        raise FusionError(f"need non-negative iterations and a positive batch and video count; got {iterations}, "
+                          f"{batch_size}, {train_videos}")
+    factor = train_videos / UCF101_SPLIT1_TRAIN_VIDEOS if scale is None else scale
+    if factor <= 0:
+        raise FusionError(f"the iteration scale must be positive, got {factor}")
+    return max(1, round(iterations * factor * batch_size / train_videos))

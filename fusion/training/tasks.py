@@ -23,6 +23,8 @@ from twostream.fusion.training.train_scores import DroppedOutScores, OutOfFoldSc
 
 STREAM_LOGITS: tuple[str, str] = ("rgb_logits", "flow_logits")
 DEFAULT_SCORE_WEIGHTS: tuple[float, float, float] = (2.0, 3.0, 4.0)
+# What a head's final score averages: each network's softmax per view (Park et al.), or its logits.
+FINAL_SCORES: tuple[str, ...] = ("probabilities", "logits")
 
 
 def checked_score_weights(weights: Sequence[float] | None) -> tuple[float, float, float] | None:
@@ -37,11 +39,13 @@ def checked_score_weights(weights: Sequence[float] | None) -> tuple[float, float
 
 
 class ViewScores(NamedTuple):
-    """Scores (V, C) of V views; for gated fusion also the stream weights (V, 2) and zero-gate fallbacks (V,)."""
+    """Scores (V, C) of V views; for gated fusion also the stream weights (V, 2) and zero-gate fallbacks (V,);
+    for a head whose final score mixes in the streams', the head's own scores (V, C)."""
 
     scores: torch.Tensor
     gate_weights: torch.Tensor | None = None
     fallback: torch.Tensor | None = None
+    head_scores: torch.Tensor | None = None
 
 
 class FusionTask(Protocol):
@@ -134,16 +138,21 @@ class HeadTask:
     """A head that maps two inputs (spatial, temporal) to class logits, trained with cross-entropy.
 
     `inputs` names the two fields the head reads: ("rgb_map", "flow_map") or ("rgb_vec", "flow_vec")
-    for m-fusion and baselines A and B, ("rgb_map", "flowmag") for feature amplification. With
-    `score_weights` (head, spatial, temporal), evaluated scores are that weighted average of the
-    head's logits and the streams' cached logits (Park et al.'s final score, 2:3:4 by default).
+    for m-fusion and baselines A and B, ("rgb_map", "flowmag") for feature amplification. A view's
+    score is the head's softmax (`final_score` "probabilities", Park et al.) or its logits; with
+    `score_weights` (head, spatial, temporal) it is that weighted average of the head's and the
+    streams' cached scores, each taken the same way (Park et al.'s final score, 2:3:4 by default).
     """
 
     def __init__(self, head: nn.Module, inputs: Sequence[str], name: str,
-                 score_weights: Sequence[float] | None = DEFAULT_SCORE_WEIGHTS) -> None:
+                 score_weights: Sequence[float] | None = DEFAULT_SCORE_WEIGHTS,
+                 final_score: str = "probabilities") -> None:
         """Train and evaluate `head` on fields `inputs`, reported as method `name`."""
         if len(inputs) != 2 or any(field not in FIELDS for field in inputs):
             raise FusionError(f"a head reads two of {', '.join(FIELDS)}; got {list(inputs)}")
+        if final_score not in FINAL_SCORES:
+            raise FusionError(f"final score {final_score!r}: use one of {', '.join(FINAL_SCORES)}")
+        self.final_score = final_score
         self.score_weights = checked_score_weights(score_weights)
         self.model = head
         self.inputs = tuple(inputs)
@@ -157,17 +166,21 @@ class HeadTask:
         loss = F.cross_entropy(logits.float(), batch["label"])
         return loss, {"head_ce": loss.item()}
 
+    def _score(self, logits: torch.Tensor) -> torch.Tensor:
+        """One network's view scores as the final score reads them: softmax or logits."""
+        return torch.softmax(logits.float(), dim=1) if self.final_score == "probabilities" else logits.float()
+
     def view_scores(self, views: Sample) -> ViewScores:
-        """Return per-view head logits, or their weighted average with the streams' cached logits."""
-        scores = self.model(views[self.inputs[0]], views[self.inputs[1]]).float()
-        if self.score_weights is not None:
-            head_w, rgb_w, flow_w = self.score_weights
-            scores = (head_w * scores + rgb_w * views["rgb_logits"] + flow_w * views["flow_logits"]) / sum(
-                self.score_weights
-            )
-        return ViewScores(scores)
+        """Return per-view head scores, or their weighted average with the streams' (and the head's own)."""
+        head = self._score(self.model(views[self.inputs[0]], views[self.inputs[1]]))
+        if self.score_weights is None:
+            return ViewScores(head)
+        head_w, rgb_w, flow_w = self.score_weights
+        fused = (head_w * head + rgb_w * self._score(views["rgb_logits"])
+                 + flow_w * self._score(views["flow_logits"])) / sum(self.score_weights)
+        return ViewScores(fused, head_scores=head)
 
     def describe(self) -> dict:
-        """Return the method's name, inputs, score weights and head class."""
+        """Return the method's name, inputs, score weights, what they average, and the head class."""
         return {"method": self.name, "inputs": list(self.inputs), "score_weights": self.score_weights,
-                "head": type(self.model).__name__}
+                "final_score": self.final_score, "head": type(self.model).__name__}

@@ -1,15 +1,26 @@
 """The fusion commands end to end on a real (tiny) features store: train-gate, train-mfuse, evaluate."""
 import json
 
+import numpy as np
 import pytest
 
 from twostream.cli.main import main
-from twostream.data.metrics import mean_class_accuracy_of
+from twostream.data.metrics import VideoScores, mean_class_accuracy_of
 from twostream.fusion.errors import FusionError
-from twostream.fusion.experiment import ORACLE, EvaluateConfig, GateConfig, evaluate, train_gate
+from twostream.fusion.experiment import (
+    ORACLE,
+    EvaluateConfig,
+    GateConfig,
+    TrainedRun,
+    amplification_rows,
+    evaluate,
+    train_gate,
+)
 from twostream.fusion.training.loop import TrainConfig
 
 QUICK = ["--max-epochs-per-phase", "2", "--patience", "1", "--batch-size", "4"]
+# Park et al.'s step schedule, its counts shrunk: a few epochs on the tiny dataset
+QUICK_STEPS = ["--step-iterations", "2", "4", "--iterations", "6", "--iteration-scale", "1"]
 
 
 @pytest.fixture(scope="module")
@@ -21,9 +32,10 @@ def runs(tiny_dataset, feature_store, tmp_path_factory, checkpoints):
     assert main(["train-gate", *common, "--name", "gate", "--train-scores", "clean"]) == 0
     assert main(["train-gate", *common, "--name", "gate-concat", "--fusion", "concat", "--lam", "0",
                  "--train-scores", "clean"]) == 0
-    assert main(["train-mfuse", *common, "--name", "mfuse", "--width", "16"]) == 0
-    assert main(["train-mfuse", *common, "--name", "base-a", "--head", "baseline-a", "--on", "vectors"]) == 0
-    assert main(["train-mfuse", *common, "--name", "amp", "--head", "amplification"]) == 0
+    assert main(["train-mfuse", *common, *QUICK_STEPS, "--name", "mfuse", "--width", "16"]) == 0
+    assert main(["train-mfuse", *common, "--schedule", "plateau", "--name", "base-a", "--head", "baseline-a",
+                 "--on", "vectors"]) == 0
+    assert main(["train-mfuse", *common, "--schedule", "plateau", "--name", "amp", "--head", "amplification"]) == 0
     return folder, manifest_path
 
 
@@ -38,6 +50,14 @@ def test_runs_hold_checkpoint_metrics_and_test_predictions(runs, tiny_dataset):
     assert {r["video_id"] for r in predictions["test"]} == tested
     assert all(len(r["gate_weights"]) == 2 and min(r["gate_weights"]) >= 0 for r in predictions["test"])
     assert json.loads((gate / "config.json").read_text())["method"] == "gated fusion (conv, relu, lambda=1)"
+    mfuse = json.loads((folder / "runs" / "mfuse" / "split1" / "config.json").read_text())
+    assert mfuse["train"]["schedule"] == "steps" and mfuse["train"]["segments"] == 1
+    assert mfuse["train"]["batch_size"] == 4 and mfuse["task"]["final_score"] == "probabilities"
+    train_videos = mfuse["train_videos"]  # 2, 4 and 6 iterations of 4 samples, in epochs of train_videos samples
+    epochs = [max(1, round(i * 4 / train_videos)) for i in (2, 4, 6)]
+    assert mfuse["train"]["step_epochs"][0] == epochs[0]
+    assert len((folder / "runs" / "mfuse" / "split1" / "metrics.jsonl").read_text().splitlines()) == max(
+        epochs[2], mfuse["train"]["step_epochs"][-1] + 1)
 
 
 def test_evaluate_compares_every_method_in_one_table(runs, feature_store, capsys):
@@ -48,10 +68,11 @@ def test_evaluate_compares_every_method_in_one_table(runs, feature_store, capsys
                  "--out", str(out)]) == 0
     table = json.loads(out.read_text())
     methods = {row["method"] for row in table["rows"]}
-    assert {"spatial only", "temporal only", "weighted average (grid search)", "SCI weighting",
+    amp = "amplification on flow magnitude (head only)"
+    assert {"spatial only", "temporal only", "weighted average (grid search)", "SCI fusion",
             "average of l2-normalised softmax", "gated fusion (conv, relu, lambda=1)",
             "gated fusion (concat, relu, lambda=0)", "mfusion on maps (2:3:4)", "baseline-a on vectors (2:3:4)",
-            "amplification on flow magnitude (2:3:4)"} <= methods
+            amp, f"{amp}: S(amp) + T, l2-normalised softmax", f"mfusion on maps (2:3:4) with {amp} as S, 2:3:4"} <= methods
     assert out.with_suffix(".md").read_text().startswith("|")
     assert "gated fusion" in capsys.readouterr().out
     rows = {row["method"]: row for row in table["rows"]}
@@ -65,6 +86,30 @@ def test_evaluate_compares_every_method_in_one_table(runs, feature_store, capsys
     assert all(d["low"] <= d["estimate"] <= d["high"] for d in gate.values())
     assert "spatial only" not in {m for m, r in rows.items() if "differences" in r}
     assert "minus weighted average (grid search)" in out.with_suffix(".md").read_text()
+
+
+def _run(title: str, method: str, scores: list, head_scores: list | None = None, final_score: str = "probabilities",
+         weights: tuple | None = (2.0, 3.0, 4.0)) -> TrainedRun:
+    scored = VideoScores(np.array([0, 1]), np.array(scores), ["a", "b"],
+                         head_scores=None if head_scores is None else np.array(head_scores))
+    return TrainedRun(title, scored, {"method": method, "final_score": final_score, "score_weights": weights})
+
+
+def test_amplification_rows_are_park_et_al_s_combinations():
+    amplified = [[0.6, 0.4], [0.3, 0.7]]
+    flow = np.array([[0.5, 0.5], [0.4, 0.6]])
+    fusion = _run("M", "mfusion", [[0.0, 1.0], [1.0, 0.0]], head_scores=[[0.2, 0.8], [0.9, 0.1]])
+    rows = amplification_rows([_run("A", "amplification", amplified, weights=None), fusion], flow)
+    assert set(rows) == {"A: S(amp) + T, l2-normalised softmax", "M with A as S, 2:3:4"}
+    np.testing.assert_allclose(rows["M with A as S, 2:3:4"], [[4.2 / 9, 4.8 / 9], [4.3 / 9, 4.7 / 9]])
+    norm = np.linalg.norm
+    np.testing.assert_allclose(rows["A: S(amp) + T, l2-normalised softmax"][0],
+                               (np.array(amplified[0]) / norm(amplified[0]) + flow[0] / norm(flow[0])) / 2)
+    # trained with 2:3:4 mixed in, the run's own row is that mix: S(amp) alone becomes a row of its own
+    mixed = _run("A", "amplification", [[0.0, 1.0], [0.0, 1.0]], head_scores=amplified)
+    np.testing.assert_allclose(amplification_rows([mixed], flow)["A: S(amp) alone"], amplified)
+    # scored on logits, the softmax rules cannot be formed
+    assert amplification_rows([_run("A", "amplification", amplified, final_score="logits", weights=None)], flow) == {}
 
 
 def test_evaluate_compares_chosen_pairs_of_runs(runs, feature_store, tiny_dataset):
@@ -130,7 +175,7 @@ def test_train_gate_and_train_mfuse_on_out_of_fold_scores(oof_feature_store, tin
     common = [str(manifest_path), "--features", str(oof_feature_store), "--runs", str(tmp_path / "runs"), *QUICK,
               "--train-scores", "out-of-fold"]
     assert main(["train-gate", *common, "--name", "gate"]) == 0
-    assert main(["train-mfuse", *common, "--name", "mfuse", "--width", "16", "--preload"]) == 0
+    assert main(["train-mfuse", *common, *QUICK_STEPS, "--name", "mfuse", "--width", "16", "--preload"]) == 0
     gate = json.loads((tmp_path / "runs" / "gate" / "split1" / "config.json").read_text())
     assert gate["method"] == "gated fusion (conv, relu, lambda=1, out-of-fold scores)"
     assert gate["task"]["train_scores"] == {"mode": "out-of-fold", "split": "1", "k": 2, "seed": 0}

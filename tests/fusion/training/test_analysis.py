@@ -9,6 +9,7 @@ from torch import nn
 from twostream.fusion.errors import FusionError
 from twostream.fusion.features import averaged_logits
 from twostream.fusion.heads.gating import GatedFusionHead
+from twostream.fusion.late import StreamScores
 from twostream.fusion.training.analysis import analyse, gate_features
 from twostream.fusion.training.datasets import AllViewsDataset
 from twostream.fusion.training.runs import ANALYSIS, RunDir, VideoAnalysis, read_analysis, write_analysis
@@ -44,7 +45,7 @@ def test_gate_features_average_each_videos_views(make_source):
 def test_analysis_round_trips_through_the_run_folder(make_source, tmp_path):
     source = make_source(6, seed=6)
     analyses = {"val": analyse(source), "test": analyse(source, _head())}
-    np.testing.assert_array_equal(analyses["val"].rgb_scores, averaged_logits(source, "rgb"))
+    np.testing.assert_allclose(analyses["val"].rgb_scores, averaged_logits(source, "rgb"), rtol=1e-6)
     path = write_analysis(tmp_path, analyses)
     assert path == tmp_path / ANALYSIS and not list(tmp_path.glob("*.partial"))
     again = read_analysis(tmp_path)
@@ -52,14 +53,22 @@ def test_analysis_round_trips_through_the_run_folder(make_source, tmp_path):
     assert again["test"].video_ids == source.video_ids
     np.testing.assert_array_equal(again["test"].labels, source.labels)
     np.testing.assert_allclose(again["test"].gate_features, analyses["test"].gate_features)
-    np.testing.assert_allclose(again["test"].flow_scores, averaged_logits(source, "flow"))
+    np.testing.assert_allclose(again["test"].flow_scores, averaged_logits(source, "flow"), rtol=1e-6)
+    for stream in ("rgb", "flow"):
+        for part in ("probabilities", "sci"):
+            np.testing.assert_allclose(getattr(getattr(again["test"], stream), part),
+                                       getattr(getattr(analyses["test"], stream), part), rtol=1e-6)
     assert read_analysis(tmp_path / "elsewhere") == {}
+
+
+def _summaries(videos: int) -> StreamScores:
+    return StreamScores.from_views(np.zeros((videos, 2, 3)))
 
 
 def test_inconsistent_analysis_is_refused(tmp_path):
     with pytest.raises(FusionError, match="disagree"):
-        VideoAnalysis(["a", "b"], np.zeros(2, int), np.zeros((2, 3)), np.zeros((3, 3)))
-    good = VideoAnalysis(["a"], np.zeros(1, int), np.zeros((1, 3)), np.zeros((1, 3)))
+        VideoAnalysis(["a", "b"], np.zeros(2, int), _summaries(2), _summaries(3))
+    good = VideoAnalysis(["a"], np.zeros(1, int), _summaries(1), _summaries(1))
     with pytest.raises(FusionError, match="set name"):
         write_analysis(tmp_path, {"no/slash": good})
 

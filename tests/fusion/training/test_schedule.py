@@ -4,7 +4,13 @@ from __future__ import annotations
 import pytest
 
 from twostream.fusion.errors import FusionError
-from twostream.fusion.training.schedule import Event, PhaseSchedule, algorithm1_phases
+from twostream.fusion.training.schedule import (
+    Event,
+    PhaseSchedule,
+    StepSchedule,
+    algorithm1_phases,
+    iterations_to_epochs,
+)
 
 I, W, D, N, S = Event.IMPROVED, Event.WAITING, Event.LR_DROP, Event.NEXT_PHASE, Event.STOP
 
@@ -54,3 +60,24 @@ def test_bad_schedules_are_refused():
     with pytest.raises(FusionError, match="0 \\(no multi-task phase\\) or positive"):
         algorithm1_phases(-1.0)
     assert [phase.lam for phase in algorithm1_phases(0.0)] == [0.0]
+
+
+def test_step_schedule_drops_at_fixed_epochs_and_keeps_the_best():
+    schedule = StepSchedule((1e-3, 1e-4, 1e-5), steps=(2, 4), epochs=6)
+    events = [schedule.update(accuracy) for accuracy in (0.5, 0.4, 0.6, 0.6, 0.3, 0.2)]
+    assert events == [Event.IMPROVED, Event.LR_DROP, Event.IMPROVED, Event.LR_DROP, Event.WAITING, Event.STOP]
+    assert schedule.lr == 1e-5 and schedule.best == 0.6 and schedule.done
+    with pytest.raises(FusionError, match="one step fewer"):
+        StepSchedule((1e-3, 1e-4), steps=(2, 4), epochs=6)
+    with pytest.raises(FusionError, match="before the last epoch"):
+        StepSchedule((1e-3, 1e-4), steps=(6,), epochs=6)
+
+
+def test_park_iterations_become_epochs_scaled_to_the_dataset():
+    # 20K iterations of 128 on UCF101 split 1's 9537 videos: 268.4 passes, kept for any dataset by default
+    assert iterations_to_epochs(20_000, 128, 9537) == 268
+    assert iterations_to_epochs(20_000, 128, 200) == 268
+    assert iterations_to_epochs(20_000, 128, 200, scale=1.0) == 12_800  # Park's counts as written
+    assert iterations_to_epochs(10, 4, 100, scale=0.1) == 1  # never below one epoch
+    with pytest.raises(FusionError, match="scale must be positive"):
+        iterations_to_epochs(10, 4, 100, scale=0.0)

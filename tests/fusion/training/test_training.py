@@ -140,10 +140,44 @@ def test_final_score_is_the_weighted_average_of_head_and_streams(switching_split
     torch.manual_seed(0)
     head = multiplicative_fusion_head(8, 8, 4, width=16, maps=False, hidden=()).eval()
     views = AllViewsDataset(val, ("rgb_vec", "flow_vec", "rgb_logits", "flow_logits"))[0]
-    alone = HeadTask(head, ("rgb_vec", "flow_vec"), "mfusion", None).view_scores(views).scores
-    fused = HeadTask(head, ("rgb_vec", "flow_vec"), "mfusion").view_scores(views).scores
-    expected = (2 * alone + 3 * views["rgb_logits"] + 4 * views["flow_logits"]) / 9
-    torch.testing.assert_close(fused, expected)
+    inputs = ("rgb_vec", "flow_vec")
+    logits = head(views["rgb_vec"], views["flow_vec"])
+    alone = HeadTask(head, inputs, "mfusion", None).view_scores(views)
+    torch.testing.assert_close(alone.scores, torch.softmax(logits, dim=1))
+    assert alone.head_scores is None
+    fused = HeadTask(head, inputs, "mfusion").view_scores(views)
+    expected = (2 * torch.softmax(logits, dim=1) + 3 * torch.softmax(views["rgb_logits"], dim=1)
+                + 4 * torch.softmax(views["flow_logits"], dim=1)) / 9
+    torch.testing.assert_close(fused.scores, expected)
+    torch.testing.assert_close(fused.head_scores, alone.scores)
+    on_logits = HeadTask(head, inputs, "mfusion", final_score="logits").view_scores(views).scores
+    torch.testing.assert_close(on_logits, (2 * logits + 3 * views["rgb_logits"] + 4 * views["flow_logits"]) / 9)
+    with pytest.raises(FusionError, match="final score"):
+        HeadTask(head, inputs, "mfusion", final_score="votes")
+
+
+class _ConstantHead(nn.Module):
+    """A head whose logits are the same for every view: the score rule alone decides the outcome."""
+
+    def __init__(self, logits: list[float]) -> None:
+        super().__init__()
+        self.logits = nn.Parameter(torch.tensor([logits]))
+
+    def forward(self, rgb: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+        return self.logits.expand(len(rgb), -1)
+
+
+def test_two_three_four_weighs_probabilities_not_logits_of_different_scales():
+    # head logits (10, -10): softmax ~(1, 0); spatial (0, 2): (0.1192, 0.8808); temporal (0, 0): (1/2, 1/2).
+    # On softmax: class 0 (2 + 3 * 0.1192 + 2) / 9 = 0.4842, class 1 (3 * 0.8808 + 2) / 9 = 0.5158.
+    # On logits the head's scale decides: (20, -14) / 9.
+    views = {"rgb_vec": torch.zeros(1, 1), "flow_vec": torch.zeros(1, 1),
+             "rgb_logits": torch.tensor([[0.0, 2.0]]), "flow_logits": torch.zeros(1, 2)}
+    head = _ConstantHead([10.0, -10.0])
+    scores = HeadTask(head, ("rgb_vec", "flow_vec"), "mfusion").view_scores(views).scores
+    torch.testing.assert_close(scores, torch.tensor([[0.4842, 0.5158]]), atol=1e-4, rtol=0)
+    logits = HeadTask(head, ("rgb_vec", "flow_vec"), "mfusion", final_score="logits").view_scores(views).scores
+    torch.testing.assert_close(logits, torch.tensor([[20.0, -14.0]]) / 9)
 
 
 def test_inconsistent_sources_and_settings_are_refused(switching_splits, make_source, quick_training):
