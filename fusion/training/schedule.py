@@ -50,45 +50,56 @@ class Event(str, Enum):
     STOP = "stop"
 
 
-class PhaseSchedule:
-    """Tracks the best validation accuracy and decides the next learning rate, phase, or stop."""
+class _RateSchedule:
+    """What every schedule holds: its learning rates, the current one, the best accuracy, whether it stopped."""
 
-    def __init__(self, phases: Sequence[Phase] = SINGLE_PHASE, lrs: Sequence[float] = (1e-3, 1e-4),
-                 patience: int = 3, min_delta: float = 0.0, max_epochs_per_phase: int = 100) -> None:
-        """Schedule `phases` over learning rates `lrs`, `patience` epochs without an improvement > min_delta."""
-        if not phases:
-            raise FusionError("a schedule needs at least one phase")
+    def __init__(self, lrs: Sequence[float]) -> None:
+        """Start at the first of `lrs`, refusing rates that are not positive."""
         if not lrs or any(lr <= 0 for lr in lrs):
             raise FusionError(f"learning rates must be positive, got {list(lrs)}")
-        if patience < 1 or max_epochs_per_phase < 1:
-            raise FusionError(f"patience and max_epochs_per_phase must be at least 1, got {patience}, "
-                              f"{max_epochs_per_phase}")
-        self.phases = tuple(phases)
         self.lrs = tuple(lrs)
-        self.patience = patience
-        self.min_delta = min_delta
-        self.max_epochs_per_phase = max_epochs_per_phase
-        self.phase_index = 0
         self.lr_index = 0
         self.best = -math.inf
-        self.wait = 0
-        self.epochs_in_phase = 0
         self.done = False
-
-    @property
-    def phase(self) -> Phase:
-        """The current phase."""
-        return self.phases[self.phase_index]
 
     @property
     def lr(self) -> float:
         """The current learning rate."""
         return self.lrs[self.lr_index]
 
-    def update(self, accuracy: float) -> Event:
-        """Record one epoch's validation accuracy and return what follows from it."""
+    def _check_running(self) -> None:
         if self.done:
             raise FusionError("the schedule has already stopped")
+
+
+class PhaseSchedule(_RateSchedule):
+    """Tracks the best validation accuracy and decides the next learning rate, phase, or stop."""
+
+    def __init__(self, phases: Sequence[Phase] = SINGLE_PHASE, lrs: Sequence[float] = (1e-3, 1e-4),
+                 patience: int = 3, min_delta: float = 0.0, max_epochs_per_phase: int = 100) -> None:
+        """Schedule `phases` over learning rates `lrs`, `patience` epochs without an improvement > min_delta."""
+        super().__init__(lrs)
+        if not phases:
+            raise FusionError("a schedule needs at least one phase")
+        if patience < 1 or max_epochs_per_phase < 1:
+            raise FusionError(f"patience and max_epochs_per_phase must be at least 1, got {patience}, "
+                              f"{max_epochs_per_phase}")
+        self.phases = tuple(phases)
+        self.patience = patience
+        self.min_delta = min_delta
+        self.max_epochs_per_phase = max_epochs_per_phase
+        self.phase_index = 0
+        self.wait = 0
+        self.epochs_in_phase = 0
+
+    @property
+    def phase(self) -> Phase:
+        """The current phase."""
+        return self.phases[self.phase_index]
+
+    def update(self, accuracy: float) -> Event:
+        """Record one epoch's validation accuracy and return what follows from it."""
+        self._check_running()
         self.epochs_in_phase += 1
         if accuracy > self.best + self.min_delta:
             self.best = accuracy
@@ -117,7 +128,7 @@ class PhaseSchedule:
         return Event.NEXT_PHASE
 
 
-class StepSchedule:
+class StepSchedule(_RateSchedule):
     """A fixed step schedule (Park et al.'s): `lrs[i]` until epoch `steps[i]`, the last rate until `epochs`.
 
     It keeps the best validation accuracy so the loop can keep the best weights, but never stops early.
@@ -126,8 +137,7 @@ class StepSchedule:
 
     def __init__(self, lrs: Sequence[float], steps: Sequence[int], epochs: int) -> None:
         """Step through `lrs` at the epochs `steps` (one fewer than the rates) and stop after `epochs`."""
-        if not lrs or any(lr <= 0 for lr in lrs):
-            raise FusionError(f"learning rates must be positive, got {list(lrs)}")
+        super().__init__(lrs)
         if len(steps) != len(lrs) - 1:
             raise FusionError(f"a step schedule needs one step fewer than rates; got {len(lrs)} rates and steps "
                               f"{list(steps)}")
@@ -135,23 +145,13 @@ class StepSchedule:
             raise FusionError(f"steps must rise from 1 and come before the last epoch {epochs}; got {list(steps)}")
         self.phases = SINGLE_PHASE
         self.phase = SINGLE_PHASE[0]
-        self.lrs = tuple(lrs)
         self.steps = tuple(steps)
         self.epochs = epochs
-        self.lr_index = 0
         self.epoch = 0
-        self.best = -math.inf
-        self.done = False
-
-    @property
-    def lr(self) -> float:
-        """The current learning rate."""
-        return self.lrs[self.lr_index]
 
     def update(self, accuracy: float) -> Event:
         """Record one epoch's validation accuracy and return what follows: a step, the end, or nothing new."""
-        if self.done:
-            raise FusionError("the schedule has already stopped")
+        self._check_running()
         self.epoch += 1
         improved = accuracy > self.best
         self.best = max(self.best, accuracy)
