@@ -31,8 +31,9 @@ class Backbone(nn.Module, metaclass=ABCMeta):
 
     TAPS: tuple[str, ...] = ()
     DEFAULT_TAPS: tuple[str, ...] = ()
-    MAP_TAP: str = ""
-    POOLED_TAP: str = "global_pool"
+    MAP_TAP: str = ""  # the map gated fusion reads by default
+    LAST_MAP_TAP: str = ""  # the last convolutional feature map: Park et al.'s m-fusion and amplification read it
+    POOLED_TAP: str = "global_pool"  # the vector the final classifier reads
     FIRST_CONV: str = ""
     CLASSIFIER: str = ""
 
@@ -64,6 +65,11 @@ class Backbone(nn.Module, metaclass=ABCMeta):
     def map_tap(self) -> str:
         """The feature-map tap that fusion heads read by default."""
         return self.MAP_TAP
+
+    @property
+    def last_map_tap(self) -> str:
+        """The last convolutional feature map: only pooling and fully connected layers follow it."""
+        return self.LAST_MAP_TAP
 
     @property
     def pooled_tap(self) -> str:
