@@ -77,6 +77,12 @@ class Backbone(nn.Module, metaclass=ABCMeta):
         return self.POOLED_TAP
 
     @property
+    def input_tap(self) -> str | None:
+        """The tap whose output this part-network takes as input; None for a network that starts at the image."""
+        first = self.TAPS.index(self.stages[0])
+        return self.TAPS[first - 1] if first else None
+
+    @property
     def num_classes(self) -> int:
         """Number of outputs of the final classifier."""
         return int(self._config["num_classes"])

@@ -2,12 +2,27 @@
 import json
 
 import pytest
+import torch
 
 from twostream.cli.main import main
 from twostream.data.metrics import mean_class_accuracy_of
-from twostream.fusion.errors import FusionError
-from twostream.fusion.experiment import ORACLE, EvaluateConfig, GateConfig, evaluate, train_gate
+from twostream.fusion.errors import FeatureSourceError, FusionError
+from twostream.fusion.experiment import (
+    ORACLE,
+    EvaluateConfig,
+    GateConfig,
+    HeadConfig,
+    build_head,
+    evaluate,
+    head_taps,
+    split_sources,
+    train_gate,
+    train_mfuse,
+)
+from twostream.fusion.sources import ZarrFeatureSource
 from twostream.fusion.training.loop import TrainConfig
+from twostream.pipeline.backbones import load_checkpoint
+from twostream.pipeline.stores.feature_readers import open_feature_store
 
 QUICK = ["--max-epochs-per-phase", "2", "--patience", "1", "--batch-size", "4"]
 
@@ -23,7 +38,7 @@ def runs(tiny_dataset, feature_store, tmp_path_factory, checkpoints):
                  "--train-scores", "clean"]) == 0
     assert main(["train-mfuse", *common, "--name", "mfuse", "--width", "16"]) == 0
     assert main(["train-mfuse", *common, "--name", "base-a", "--head", "baseline-a", "--on", "vectors"]) == 0
-    assert main(["train-mfuse", *common, "--name", "amp", "--head", "amplification"]) == 0
+    assert main(["train-mfuse", *common, "--name", "amp", "--head", "amplification", "--tap", "conv3"]) == 0
     return folder, manifest_path
 
 
@@ -38,6 +53,47 @@ def test_runs_hold_checkpoint_metrics_and_test_predictions(runs, tiny_dataset):
     assert {r["video_id"] for r in predictions["test"]} == tested
     assert all(len(r["gate_weights"]) == 2 and min(r["gate_weights"]) >= 0 for r in predictions["test"])
     assert json.loads((gate / "config.json").read_text())["method"] == "gated fusion (conv, relu, lambda=1)"
+
+
+def test_train_mfuse_records_the_taps_it_fused(runs):
+    folder, _ = runs
+    fused = {name: json.loads((folder / "runs" / name / "split1" / "config.json").read_text())["fused"]
+             for name in ("mfuse", "base-a", "amp")}
+    assert fused == {"mfuse": {"rgb_map": "rgb/conv4", "flow_map": "flow/conv4"},  # tiny's last convolutional map
+                     "base-a": {"rgb_vec": "rgb/global_pool", "flow_vec": "flow/global_pool"},
+                     "amp": {"rgb_map": "rgb/conv3", "flowmag": "flowmag"}}  # as --tap asked
+
+
+def test_mfuse_and_amplification_read_the_last_convolutional_map_not_the_gates(make_tap_store, tiny_dataset, tmp_path):
+    store = make_tap_store("bninception", ["inception4e", "inception5b"], ["global_pool"])  # maps filled 1 and 2
+    last = {"rgb": "inception5b", "flow": "inception5b"}
+    assert head_taps(store, HeadConfig()) == (last, {})
+    assert head_taps(store, HeadConfig(head="amplification")) == ({"rgb": "inception5b"}, {})
+    assert head_taps(store, HeadConfig(tap="inception4e")) == ({"rgb": "inception4e", "flow": "inception4e"}, {})
+    maps = ZarrFeatureSource(store, map_tap=last).load(0, ["rgb_map", "flow_map"])
+    assert maps.get("rgb_map").min() == maps.get("flow_map").max() == 2.0
+    assert ZarrFeatureSource(store).load(0, ["rgb_map"]).get("rgb_map").max() == 1.0  # the gate's inception4e
+    gate_only = make_tap_store("bninception", ["inception4e"], ["global_pool"])
+    _, manifest = tiny_dataset
+    with pytest.raises(FeatureSourceError, match=r"holds no rgb/inception5b .*extract features with --rgb-taps "
+                                                 r"inception5b"):
+        train_mfuse(gate_only.path, manifest, tmp_path / "runs", "mfuse", HeadConfig())
+
+
+def test_amplification_fine_tunes_only_global_pooling_and_the_classifier(feature_store, tiny_dataset, checkpoints):
+    _, manifest = tiny_dataset
+    store = open_feature_store(feature_store)
+    config = HeadConfig(head="amplification")
+    maps, _ = head_taps(store, config)
+    sources = split_sources(store, manifest, "1", ["rgb_map", "flowmag"], map_tap=maps)
+    head = build_head(config, store, sources, maps["rgb"]).eval()
+    assert maps == {"rgb": "conv4"} and head.fc.stages == ("global_pool", "logits")
+    assert {name for name, p in head.named_parameters() if p.requires_grad} == {"fc.fc.weight", "fc.fc.bias"}
+    spatial = load_checkpoint(checkpoints["rgb"]).state_dict
+    assert torch.equal(head.fc.fc.weight, spatial["fc.weight"]) and torch.equal(head.fc.fc.bias, spatial["fc.bias"])
+    # Maps of ones amplified by 1 + [[0, 1], [1, 2]] average to 2 in every channel before the classifier.
+    logits = head(torch.ones(1, 32, 2, 2), torch.tensor([[[0.0, 1.0], [1.0, 2.0]]]))
+    torch.testing.assert_close(logits[0], head.fc.fc.weight @ torch.full((32,), 2.0) + head.fc.fc.bias)
 
 
 def test_evaluate_compares_every_method_in_one_table(runs, feature_store, capsys):

@@ -115,7 +115,7 @@ def test_each_backbone_declares_its_last_map_and_pooled_taps_and_extracts_them_b
     assert rgb_net.last_map_tap == last_map and rgb_net.pooled_tap == POOLED_TAPS[rgb_net.name]
     assert {rgb_net.map_tap, rgb_net.last_map_tap, rgb_net.pooled_tap, "logits"} == set(rgb_net.default_taps)
     tail = rgb_net.classifier_after(rgb_net.last_map_tap)
-    assert tail.stages == tail_stages
+    assert tail.stages == tail_stages and tail.input_tap == last_map and rgb_net.input_tap is None
     assert not any(isinstance(module, torch.nn.Conv2d) for module in tail.modules())
     assert {name for name, p in tail.named_parameters() if p.requires_grad} == tail_parameters
     assert rgb_net.TAPS[rgb_net.TAPS.index(rgb_net.pooled_tap) + 1] == "logits"  # the classifier's input
