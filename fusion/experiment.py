@@ -141,6 +141,12 @@ class HeadConfig(_TrainingConfig):
             raise FusionError(f"--on {self.on!r}: use one of {', '.join(HEAD_INPUTS)}")
         if self.width < 1:
             raise FusionError(f"m-fusion width must be at least 1, got {self.width}")
+        reads_vectors = self.on == "vectors" and self.head != "amplification"
+        if self.vec_tap and not reads_vectors:
+            raise FusionError(f"--vec-tap {self.vec_tap} names the vectors --on vectors fuses; this head reads maps, "
+                              "so name them with --tap")
+        if self.tap and reads_vectors:
+            raise FusionError(f"--tap {self.tap} names maps, but --on vectors fuses vectors; name them with --vec-tap")
         if self.train_scores == "dropout":
             raise FusionError("train scores 'dropout' do not apply to train-mfuse: m-fusion's loss reads no stream "
                               "scores; use clean or out-of-fold")
@@ -265,8 +271,7 @@ def head_inputs(kind: str, on: str) -> tuple[str, str]:
 
 def head_taps(store: FeatureReader, config: HeadConfig) -> tuple[dict[str, str], dict[str, str]]:
     """The map and vector taps, per stream, that a head reads: the configured ones, else each stream's
-    backbone's last convolutional map and pooled vector; refused, with the extraction flag to use, when
-    the store lacks one the head reads."""
+    backbone's last convolutional map and pooled vector (`field_arrays` refuses one the store lacks)."""
     if config.head == "amplification":
         maps, vectors = {"rgb": config.tap or last_map_tap(store, "rgb")}, {}
     elif config.on == "maps":

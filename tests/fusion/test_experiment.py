@@ -199,8 +199,6 @@ def test_train_gate_and_train_mfuse_on_out_of_fold_scores(oof_feature_store, tin
 
 def test_out_of_fold_scores_need_a_store_with_fold_arrays_and_mfuse_refuses_dropout(feature_store, tiny_dataset,
                                                                                       tmp_path, capsys):
-    from twostream.fusion.experiment import HeadConfig
-
     _, manifest = tiny_dataset
     manifest_path = manifest.save(tmp_path / "manifest.json")
     common = [str(manifest_path), "--features", str(feature_store), "--runs", str(tmp_path / "runs"), *QUICK,
@@ -210,3 +208,11 @@ def test_out_of_fold_scores_need_a_store_with_fold_arrays_and_mfuse_refuses_drop
         assert "holds no out-of-fold arrays; extract features with --fold-checkpoints DIR" in capsys.readouterr().err
     with pytest.raises(FusionError, match="m-fusion's loss reads no stream scores"):
         HeadConfig(train_scores="dropout")
+
+
+def test_a_tap_for_what_the_head_does_not_read_is_refused():
+    with pytest.raises(FusionError, match="--vec-tap fc6 names the vectors --on vectors fuses"):
+        HeadConfig(vec_tap="fc6")
+    with pytest.raises(FusionError, match="--tap conv5 names maps, but --on vectors fuses vectors"):
+        HeadConfig(on="vectors", tap="conv5")
+    assert HeadConfig(head="amplification", on="vectors", tap="conv5").tap == "conv5"
