@@ -31,7 +31,14 @@ from twostream.fusion.heads.gating import GatedFusionHead
 from twostream.fusion.heads.map_fusion import widen_body_for_concat
 from twostream.fusion.heads.multiplicative import baseline_a_head, baseline_b_head, multiplicative_fusion_head
 from twostream.fusion.results import ResultsTable
-from twostream.fusion.sources import OUT_OF_FOLD_ADVICE, ZarrFeatureSource
+from twostream.fusion.sources import (
+    OUT_OF_FOLD_ADVICE,
+    TapChoice,
+    ZarrFeatureSource,
+    field_arrays,
+    last_map_tap,
+    pooled_tap,
+)
 from twostream.fusion.training.analysis import analyse
 from twostream.fusion.training.loop import FitResult, TrainConfig, train_fusion_head, train_gated_fusion
 from twostream.fusion.training.runs import PREDICTIONS, RunDir, load_run
@@ -43,13 +50,7 @@ from twostream.fusion.training.schedule import (
     iterations_to_epochs,
 )
 from twostream.fusion.training.tasks import DEFAULT_SCORE_WEIGHTS, FINAL_SCORES, checked_score_weights
-from twostream.fusion.training.train_scores import (
-    POOLED_TAP,
-    TRAIN_SCORES,
-    TSN_DROPOUT,
-    DroppedOutScores,
-    OutOfFoldScores,
-)
+from twostream.fusion.training.train_scores import TRAIN_SCORES, TSN_DROPOUT, DroppedOutScores, OutOfFoldScores
 from twostream.pipeline.backbones import load_checkpoint
 from twostream.pipeline.stores.feature_readers import open_feature_store
 from twostream.pipeline.stores.feature_store import FeatureReader
@@ -143,6 +144,8 @@ class HeadConfig(_TrainingConfig):
 
     head: str = "mfusion"
     on: str = "maps"
+    tap: str | None = None  # the maps fused or amplified (None: each backbone's last convolutional map)
+    vec_tap: str | None = None  # the vectors --on vectors fuses (None: each backbone's pooled vector, VGG's fc7)
     width: int = 2048
     dropout: float = 0.7  # Park et al.: better than 0.5 in their tests
     # Park et al.'s training: batch 128, one view per sample, rates stepped by iteration count
@@ -163,6 +166,12 @@ class HeadConfig(_TrainingConfig):
             raise FusionError(f"--on {self.on!r}: use one of {', '.join(HEAD_INPUTS)}")
         if self.width < 1:
             raise FusionError(f"m-fusion width must be at least 1, got {self.width}")
+        reads_vectors = self.on == "vectors" and self.head != "amplification"
+        if self.vec_tap and not reads_vectors:
+            raise FusionError(f"--vec-tap {self.vec_tap} names the vectors --on vectors fuses; this head reads maps, "
+                              "so name them with --tap")
+        if self.tap and reads_vectors:
+            raise FusionError(f"--tap {self.tap} names maps, but --on vectors fuses vectors; name them with --vec-tap")
         if self.train_scores == "dropout":
             raise FusionError("train scores 'dropout' do not apply to train-mfuse: m-fusion's loss reads no stream "
                               "scores; use clean or out-of-fold")
@@ -199,8 +208,8 @@ def resolve_splits(manifest: Manifest, split: str) -> list[str]:
 
 
 def split_sources(store: FeatureReader, manifest: Manifest, split: str, fields: Sequence[str],
-                  val_fraction: float = 0.2, seed: int = 0, map_tap: str | None = None,
-                  vec_tap: str | None = None, preload: bool = False, out_of_fold: bool = False) -> SplitSources:
+                  val_fraction: float = 0.2, seed: int = 0, map_tap: TapChoice = None,
+                  vec_tap: TapChoice = None, preload: bool = False, out_of_fold: bool = False) -> SplitSources:
     """Carve validation from a split's training videos by group; serve each part from the store.
 
     By default nothing is loaded here: training reads the views each step samples, evaluation one
@@ -239,12 +248,13 @@ def _stream_checkpoint(store: FeatureReader, checkpoint: str | None, stream: str
 def dropped_out_scores(store: FeatureReader, checkpoints: Mapping[str, str | None],
                        dropout: Sequence[float]) -> DroppedOutScores:
     """Training-time scores from both streams' frozen classifiers on their cached pooled vectors, under dropout."""
-    for stream in STREAMS:
-        if POOLED_TAP not in store.stream_config(stream)["taps"]:
-            raise FusionError(f"{store.path} holds no {stream}/{POOLED_TAP}, which dropout scores need; extract "
-                              f"features with --{stream}-taps ... {POOLED_TAP} logits, or use --train-scores clean")
+    taps = {stream: pooled_tap(store, stream) for stream in STREAMS}
+    for stream, tap in taps.items():
+        if tap not in store.stream_config(stream)["taps"]:
+            raise FusionError(f"{store.path} holds no {stream}/{tap}, which dropout scores need; extract "
+                              f"features with --{stream}-taps ... {tap} logits, or use --train-scores clean")
     classifiers = {stream: load_checkpoint(_stream_checkpoint(store, checkpoints.get(stream), stream)).build()
-                   .classifier_after(POOLED_TAP) for stream in STREAMS}
+                   .classifier_after(taps[stream]) for stream in STREAMS}
     return DroppedOutScores(classifiers, dict(zip(STREAMS, dropout)))
 
 
@@ -263,13 +273,18 @@ def build_gate(store: FeatureReader, sources: SplitSources, checkpoint: str | No
                            fusion=fusion, activation=activation, dropout=dropout)
 
 
-def build_head(kind: str, on: str, store: FeatureReader, sources: SplitSources, checkpoint: str | None,
-               width: int, dropout: float):
-    """An m-fusion, baseline A/B or amplification head sized to the cached features."""
+def build_head(config: HeadConfig, store: FeatureReader, sources: SplitSources, rgb_map_tap: str | None = None):
+    """An m-fusion, baseline A/B or amplification head sized to the cached features.
+
+    Amplification fine-tunes a trainable copy of the spatial net's layers after `rgb_map_tap` (None:
+    its last convolutional map, after which come global pooling and the fully connected layers only,
+    as in Park et al.).
+    """
+    kind, on, width, dropout = config.head, config.on, config.width, config.dropout
     num_classes = sources.train.num_classes
     if kind == "amplification":
-        net = load_checkpoint(_stream_checkpoint(store, checkpoint)).build()
-        return FeatureAmplificationHead(net.classifier_after(store.stream_config("rgb")["map_tap"]), pool=False)
+        net = load_checkpoint(_stream_checkpoint(store, config.checkpoint)).build()
+        return FeatureAmplificationHead(net.classifier_after(rgb_map_tap or net.last_map_tap), pool=False)
     a_name, b_name = HEAD_INPUTS[on]
     sample = sources.train.load(0, [a_name, b_name])
     a_dim, b_dim = sample.get(a_name).shape[2], sample.get(b_name).shape[2]
@@ -288,6 +303,18 @@ def head_inputs(kind: str, on: str) -> tuple[str, str]:
     return ("rgb_map", "flowmag") if kind == "amplification" else HEAD_INPUTS[on]
 
 
+def head_taps(store: FeatureReader, config: HeadConfig) -> tuple[dict[str, str], dict[str, str]]:
+    """The map and vector taps, per stream, that a head reads: the configured ones, else each stream's
+    backbone's last convolutional map and pooled vector (`field_arrays` refuses one the store lacks)."""
+    if config.head == "amplification":
+        maps, vectors = {"rgb": config.tap or last_map_tap(store, "rgb")}, {}
+    elif config.on == "maps":
+        maps, vectors = {stream: config.tap or last_map_tap(store, stream) for stream in STREAMS}, {}
+    else:
+        maps, vectors = {}, {stream: config.vec_tap or pooled_tap(store, stream) for stream in STREAMS}
+    return maps, vectors
+
+
 def train_gate(store_path: str | Path, manifest: Manifest, runs: str | Path, name: str,
                config: GateConfig = GateConfig()) -> dict[str, FitResult]:
     """Train gated fusion with Algorithm 1 on each requested split; write runs/<name>/split<N>/."""
@@ -300,7 +327,7 @@ def train_gate(store_path: str | Path, manifest: Manifest, runs: str | Path, nam
     fields = ["rgb_map", "flow_map", "rgb_logits", "flow_logits", *(("rgb_vec", "flow_vec") if dropout_scores else ())]
     for each in resolve_splits(manifest, config.split):
         sources = split_sources(store, manifest, each, fields, config.val_fraction, training.seed, config.tap,
-                                POOLED_TAP if dropout_scores else None, config.preload, out_of_fold)
+                                scores.taps if dropout_scores else None, config.preload, out_of_fold)
         torch.manual_seed(training.seed)  # the head's new layers start from the run's seed, whatever ran before
         head = build_gate(store, sources, config.checkpoint, config.tap, config.fusion, config.activation,
                           config.dropout)
@@ -342,12 +369,14 @@ def train_mfuse(store_path: str | Path, manifest: Manifest, runs: str | Path, na
     inputs = head_inputs(config.head, config.on)
     out_of_fold = config.train_scores == "out-of-fold"
     scores = OutOfFoldScores(_store_folds(store)).describe() if out_of_fold else {"mode": "clean"}
+    maps, vectors = head_taps(store, config)
+    fused = {name: array for name, array in field_arrays(store, maps, vectors).items() if name in inputs}
     results = {}
     for each in resolve_splits(manifest, config.split):
         sources = split_sources(store, manifest, each, [*inputs, "rgb_logits", "flow_logits"], config.val_fraction,
-                                training.seed, preload=config.preload, out_of_fold=out_of_fold)
+                                training.seed, maps, vectors, config.preload, out_of_fold)
         torch.manual_seed(training.seed)  # the head's new layers start from the run's seed, whatever ran before
-        model = build_head(config.head, config.on, store, sources, config.checkpoint, config.width, config.dropout)
+        model = build_head(config, store, sources, maps.get("rgb"))
         run = RunDir.create(Path(runs) / name, f"split{each}", config.overwrite)
         settings = step_settings(dataclasses.replace(training, eval_crop=sources.centre_crop), config,
                                  len(sources.train))
@@ -358,9 +387,9 @@ def train_mfuse(store_path: str | Path, manifest: Manifest, runs: str | Path, na
         run.write_analysis({name: analyse(source) for name, source in (("val", sources.val), ("test", sources.test))})
         weights = ":".join(f"{w:g}" for w in config.score_weights) if config.score_weights else "head only"
         weights += "" if config.final_score == "probabilities" else " on logits"
-        fused = "flow magnitude" if config.head == "amplification" else config.on
-        run.update_config(method=f"{config.head} on {fused} ({weights}{SCORED_ON[config.train_scores]})",
-                          train_scores=scores)
+        fused_name = "flow magnitude" if config.head == "amplification" else config.on
+        run.update_config(method=f"{config.head} on {fused_name} ({weights}{SCORED_ON[config.train_scores]})",
+                          train_scores=scores, fused=fused)
     return results
 
 

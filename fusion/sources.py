@@ -1,39 +1,80 @@
-"""Feature sources over a features store (features.zarr or its HDF5 export; lazy) or loaded from it into memory."""
+"""Feature sources over a features store (features.zarr or its HDF5 export; lazy) or loaded from it into memory,
+and which of the store's taps each field reads."""
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 
 from twostream.data.sampling import STREAMS
 from twostream.fusion.errors import FeatureSourceError
 from twostream.fusion.features import InMemoryFeatureSource, VideoFeatures, require_fields
+from twostream.pipeline.backbones import BACKBONES, Backbone, BackboneError, backbone_type
 from twostream.pipeline.stores.feature_readers import open_feature_store
 from twostream.pipeline.stores.feature_store import FLOWMAG, FeatureReader, out_of_fold
 
 OUT_OF_FOLD_ADVICE = "extract features with --fold-checkpoints DIR written by train-streams --folds K"
 
+# One tap for both streams, or one per stream (a stream left out takes its default).
+TapChoice = str | Mapping[str, str] | None
 
-def field_arrays(store: FeatureReader, map_tap: str | None = None, vec_tap: str | None = None,
+
+def stream_backbone(store: FeatureReader, stream: str) -> type[Backbone]:
+    """The backbone class that made a stream's features, whose class attributes declare its taps."""
+    name = store.stream_config(stream)["backbone"]
+    try:
+        return backbone_type(name)
+    except BackboneError:
+        raise FeatureSourceError(f"{store.path}: the {stream} features come from backbone {name!r}, whose taps are "
+                                 "unknown here; name the taps to read (--tap, --vec-tap)") from None
+
+
+def last_map_tap(store: FeatureReader, stream: str) -> str:
+    """The last convolutional map of a stream's backbone (Park et al.'s A and B: conv5, inception5b)."""
+    return stream_backbone(store, stream).LAST_MAP_TAP
+
+
+def pooled_tap(store: FeatureReader, stream: str) -> str:
+    """The pooled vector a stream's final classifier reads (fc7 for VGG, global_pool for the others)."""
+    return stream_backbone(store, stream).POOLED_TAP
+
+
+def _require_tap(store: FeatureReader, stream: str, tap: str) -> None:
+    taps = store.stream_config(stream)["taps"]
+    if tap not in taps:
+        raise FeatureSourceError(f"{store.path} holds no {stream}/{tap} (its {stream} taps: {', '.join(taps)}); "
+                                 f"extract features with --{stream}-taps {tap} ...")
+
+
+def _tap_of(choice: TapChoice, stream: str) -> str | None:
+    return choice.get(stream) if isinstance(choice, Mapping) else choice
+
+
+def field_arrays(store: FeatureReader, map_tap: TapChoice = None, vec_tap: TapChoice = None,
                  out_of_fold_arrays: bool = False) -> dict[str, str]:
     """Map each feature-source field to the store array holding it (maps at `map_tap`, vectors at `vec_tap`).
 
-    With `out_of_fold_arrays`, every stream field (maps, vectors, logits) maps to its oof/ twin, the
-    taps of the fold models that never trained on the video; flowmag stays.
+    Each of `map_tap` and `vec_tap` names one tap for both streams or maps a stream to its tap. A map
+    tap left unset is the one the store records (the gate's); a vector tap left unset is the pooled
+    vector the backbone's classifier reads, served when the store caches it. A tap named here and
+    missing from the store is refused. With `out_of_fold_arrays`, every stream field (maps, vectors,
+    logits) maps to its oof/ twin, the taps of the fold models that never trained on the video;
+    flowmag stays.
     """
     mapping = {FLOWMAG: FLOWMAG}
     for stream in STREAMS:
         described = store.stream_config(stream)
         taps = described["taps"]
-        chosen_map = map_tap or described["map_tap"]
-        if chosen_map not in taps:
-            raise FeatureSourceError(f"{store.path} holds no {stream}/{chosen_map} (its {stream} taps: "
-                                     f"{', '.join(taps)}); extract features with --{stream}-taps {chosen_map} ...")
+        chosen_map = _tap_of(map_tap, stream) or described["map_tap"]
+        _require_tap(store, stream, chosen_map)
         mapping[f"{stream}_map"] = f"{stream}/{chosen_map}"
-        vectors = [t for t in taps if t not in ("logits", chosen_map)]
-        chosen_vec = vec_tap or next((t for t in vectors if "pool" in t or t.startswith("fc")), None)
-        if chosen_vec is not None and chosen_vec in taps:
+        chosen_vec = _tap_of(vec_tap, stream)
+        if chosen_vec is not None:
+            _require_tap(store, stream, chosen_vec)
+        elif described["backbone"] in BACKBONES:
+            chosen_vec = pooled_tap(store, stream)
+        if chosen_vec in taps:
             mapping[f"{stream}_vec"] = f"{stream}/{chosen_vec}"
         if "logits" in taps:
             mapping[f"{stream}_logits"] = f"{stream}/logits"
@@ -48,7 +89,7 @@ class ZarrFeatureSource:
     """A FeatureSource reading each video's requested fields from a features store (zarr or HDF5) when asked."""
 
     def __init__(self, store: str | os.PathLike | FeatureReader, video_ids: Sequence[str] | None = None,
-                 map_tap: str | None = None, vec_tap: str | None = None, out_of_fold_arrays: bool = False) -> None:
+                 map_tap: TapChoice = None, vec_tap: TapChoice = None, out_of_fold_arrays: bool = False) -> None:
         """Serve `video_ids` (default: every complete video) of a features store or its HDF5 export; with
         `out_of_fold_arrays`, every stream field from the fold models' oof/ arrays (see `field_arrays`)."""
         self.store = store if isinstance(store, FeatureReader) else open_feature_store(store)

@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rgb-checkpoint", required=True, help="spatial net checkpoint (any supported format)")
     parser.add_argument("--flow-checkpoint", required=True, help="temporal net checkpoint (any supported format)")
     parser.add_argument("--rgb-taps", nargs="+", help="taps to keep (default: the backbone's, e.g. inception4e "
-                                                      "inception5b logits)")
+                                                      "inception5b global_pool logits)")
     parser.add_argument("--flow-taps", nargs="+", help="taps to keep for the temporal net")
     parser.add_argument("--snippets", type=int, default=25, help="snippets per video, evenly spaced (TSN: 25)")
     parser.add_argument("--crops", type=int, choices=CROP_MODES, default=10, help="1 centre, 3, or 10 (TSN)")

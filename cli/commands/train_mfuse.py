@@ -34,7 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "1's, so a run passes over its videos as often as Park et al.'s did)")
     parser.add_argument("--head", choices=HEADS, default="mfusion")
     parser.add_argument("--on", choices=tuple(HEAD_INPUTS), default="maps",
-                        help="fuse the map tap (conv5-like) or the pooled vectors (fc7-like)")
+                        help="fuse the last convolutional maps (conv5-like) or the pooled vectors (fc7-like)")
+    parser.add_argument("--tap", help="feature maps fused, or amplified (default: each backbone's last convolutional "
+                                      "map: inception5b, conv5, head, conv4)")
+    parser.add_argument("--vec-tap", help="vectors --on vectors fuses (default: each backbone's pooled vector, the "
+                                          "classifier's input: fc7 for VGG, else global_pool)")
     parser.add_argument("--width", type=int, default=2048, help="m-fusion channels K")
     parser.add_argument("--score-weights", type=float, nargs=3, metavar=("HEAD", "RGB", "FLOW"),
                         help="final score: weighted average of the head, spatial and temporal scores (default: Park "
@@ -54,8 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train and print the results per split."""
-    config = HeadConfig(split=args.split, head=args.head, on=args.on, width=args.width,
-                        score_weights=None if args.head_only else _score_weights(args.score_weights),
+    config = HeadConfig(split=args.split, head=args.head, on=args.on, tap=args.tap, vec_tap=args.vec_tap,
+                        width=args.width, score_weights=None if args.head_only else _score_weights(args.score_weights),
                         final_score=args.final_score,
                         checkpoint=args.rgb_checkpoint, dropout=args.dropout, val_fraction=args.val_fraction,
                         train_scores=args.train_scores,

@@ -25,14 +25,13 @@ from twostream.pipeline.backbones import Backbone
 
 TRAIN_SCORES: tuple[str, ...] = ("clean", "dropout", "out-of-fold")
 TSN_DROPOUT: Mapping[str, float] = {"rgb": 0.8, "flow": 0.7}
-POOLED_TAP = "global_pool"  # the classifier's input, which the store must cache for dropout scores
 
 
 class DroppedOutScores(nn.Module):
     """Each stream's frozen classifier applied to its dropped-out pooled vector: fc(dropout_p(pool))."""
 
     def __init__(self, classifiers: Mapping[str, Backbone], dropout: Mapping[str, float] = TSN_DROPOUT) -> None:
-        """Use `classifiers` (stream -> the checkpoint's layers after global_pool) with dropout rates `dropout`."""
+        """Use `classifiers` (stream -> the checkpoint's layers after its pooled tap) with dropout rates `dropout`."""
         super().__init__()
         missing = [stream for stream in STREAMS if stream not in classifiers or stream not in dropout]
         if missing:
@@ -42,6 +41,7 @@ class DroppedOutScores(nn.Module):
                 raise FusionError(f"the {stream} stream's dropout must be in [0, 1), got {rate}")
         self.classifiers = nn.ModuleDict({stream: classifiers[stream] for stream in STREAMS})
         self.rates = {stream: float(dropout[stream]) for stream in STREAMS}
+        self.taps = {stream: classifiers[stream].input_tap for stream in STREAMS}  # the cached vectors they read
         for parameter in self.classifiers.parameters():
             parameter.requires_grad_(False)
         self.classifiers.eval()  # their own dropout stays off: the mask is drawn here, at the given rate
@@ -60,7 +60,7 @@ class DroppedOutScores(nn.Module):
 
     def describe(self) -> dict:
         """Return the mode and its dropout rates for the run's configuration."""
-        return {"mode": "dropout", "dropout": dict(self.rates), "tap": POOLED_TAP}
+        return {"mode": "dropout", "dropout": dict(self.rates), "taps": dict(self.taps)}
 
 
 class OutOfFoldScores:

@@ -8,17 +8,22 @@ Building
         averaged over RGB and repeated). pretrained=True loads the ImageNet weights that install
         offline (efficientnet_lite0 only). dropout=None: the architecture's default.
     create_backbone(name, num_classes, in_channels=3, dropout=None): no cross-modality step.
+    backbone_type(name) -> the Backbone subclass, whose class attributes declare the taps below
+        (DEFAULT_TAPS, MAP_TAP, LAST_MAP_TAP, POOLED_TAP) without building the network.
     to_flow(rgb_backbone, in_channels=10): cross-modality initialisation of an existing RGB net.
 
 Backbone (an nn.Module)
     .name, .modality, .num_classes, .in_channels, .config
     .taps            every tap in forward order, e.g. BN-Inception: conv1, conv2, inception3a..3c,
                      inception4a..4e, inception5a, inception5b, global_pool, logits
-    .default_taps    what feature extraction stores by default (BN-Inception: inception4e,
-                     inception5b, logits; VGG: conv5, fc7, logits; EfficientNet-Lite0: stage6,
-                     global_pool, logits; tiny: conv3, global_pool, logits)
-    .map_tap         the feature map fusion heads read by default (inception4e, conv5, stage6, conv3)
-    .pooled_tap      the pooled feature vector before the classifier (global_pool; VGG: fc7)
+    .default_taps    what feature extraction stores by default: the three taps below and the logits
+                     (BN-Inception: inception4e, inception5b, global_pool, logits; VGG: conv5, fc7,
+                     logits; EfficientNet-Lite0: stage6, head, global_pool, logits; tiny: conv3,
+                     conv4, global_pool, logits)
+    .map_tap         the feature map gated fusion reads by default (inception4e, conv5, stage6, conv3)
+    .last_map_tap    the last convolutional map, which m-fusion and amplification read by default
+                     (inception5b, conv5, head, conv4): only pooling and fully connected layers follow
+    .pooled_tap      the pooled feature vector the final classifier reads (global_pool; VGG: fc7)
     .feature_dim     its length (1024, 4096, 1280, 32)
     .normalization   Normalization(name, channel_order, input_range, mean, std, flow_mean,
                      flow_std); .apply(x_0_255, modality) turns raw frames (RGB order) or
@@ -46,7 +51,7 @@ from twostream.pipeline.backbones.base import FLOW_CHANNELS, FLOW_STACK, RGB_CHA
 from twostream.pipeline.backbones.checkpoints import LoadedCheckpoint, load_checkpoint, save_checkpoint
 from twostream.pipeline.backbones.errors import BackboneError, CheckpointError, CheckpointMismatchError
 from twostream.pipeline.backbones.normalization import CAFFE_TSN, IMAGENET, TSN_PYTORCH, Normalization
-from twostream.pipeline.backbones.registry import BACKBONES, build_backbone, create_backbone
+from twostream.pipeline.backbones.registry import BACKBONES, backbone_type, build_backbone, create_backbone
 from twostream.pipeline.backbones.temporal import cross_modality_weight, to_flow
 
 __all__ = [
@@ -63,6 +68,7 @@ __all__ = [
     "CheckpointMismatchError",
     "LoadedCheckpoint",
     "Normalization",
+    "backbone_type",
     "build_backbone",
     "create_backbone",
     "cross_modality_weight",

@@ -31,8 +31,9 @@ class Backbone(nn.Module, metaclass=ABCMeta):
 
     TAPS: tuple[str, ...] = ()
     DEFAULT_TAPS: tuple[str, ...] = ()
-    MAP_TAP: str = ""
-    POOLED_TAP: str = "global_pool"
+    MAP_TAP: str = ""  # the map gated fusion reads by default
+    LAST_MAP_TAP: str = ""  # the last convolutional feature map: Park et al.'s m-fusion and amplification read it
+    POOLED_TAP: str = "global_pool"  # the vector the final classifier reads
     FIRST_CONV: str = ""
     CLASSIFIER: str = ""
 
@@ -66,9 +67,20 @@ class Backbone(nn.Module, metaclass=ABCMeta):
         return self.MAP_TAP
 
     @property
+    def last_map_tap(self) -> str:
+        """The last convolutional feature map: only pooling and fully connected layers follow it."""
+        return self.LAST_MAP_TAP
+
+    @property
     def pooled_tap(self) -> str:
         """The tap holding the pooled feature vector that feeds the final classifier."""
         return self.POOLED_TAP
+
+    @property
+    def input_tap(self) -> str | None:
+        """The tap whose output this part-network takes as input; None for a network that starts at the image."""
+        first = self.TAPS.index(self.stages[0])
+        return self.TAPS[first - 1] if first else None
 
     @property
     def num_classes(self) -> int:

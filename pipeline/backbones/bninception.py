@@ -60,6 +60,7 @@ class BNInception(Backbone):
     TAPS = ("conv1", "conv2", *_BLOCK_BY_TAP, "global_pool", "logits")
     DEFAULT_TAPS = ("inception4e", "inception5b", "global_pool", "logits")
     MAP_TAP = "inception4e"
+    LAST_MAP_TAP = "inception5b"
     FIRST_CONV = "conv1_7x7_s2"
     CLASSIFIER = "fc"
 

@@ -102,8 +102,9 @@ class EfficientNetLite0(Backbone):
     """EfficientNet-Lite0; taps stem, stage1..stage7, head (1280-channel map), global_pool, logits."""
 
     TAPS = ("stem", *STAGE_TAPS, "head", "global_pool", "logits")
-    DEFAULT_TAPS = ("stage6", "global_pool", "logits")
+    DEFAULT_TAPS = ("stage6", "head", "global_pool", "logits")
     MAP_TAP = "stage6"
+    LAST_MAP_TAP = "head"
     FIRST_CONV = "_conv_stem"
     CLASSIFIER = "_fc"
 

@@ -25,6 +25,11 @@ class Architecture:
     rgb_dropout: float
     flow_dropout: float
 
+    @property
+    def kind(self) -> type[Backbone]:
+        """The Backbone subclass the factory builds, whose class attributes declare its taps."""
+        return self.factory.func if isinstance(self.factory, partial) else self.factory
+
 
 ARCHITECTURES: dict[str, Architecture] = {
     # TSN trains the spatial net with dropout 0.8 and the temporal net with 0.7.
@@ -44,6 +49,12 @@ def architecture(name: str) -> Architecture:
         return ARCHITECTURES[name]
     except KeyError:
         raise BackboneError(f"unknown backbone {name!r}: use one of {', '.join(BACKBONES)}") from None
+
+
+def backbone_type(name: str) -> type[Backbone]:
+    """The Backbone subclass registered under `name`: its declared taps (MAP_TAP, LAST_MAP_TAP, POOLED_TAP,
+    DEFAULT_TAPS) without building the network."""
+    return architecture(name).kind
 
 
 def create_backbone(name: str, num_classes: int, in_channels: int = RGB_CHANNELS, dropout: float | None = None) -> Backbone:

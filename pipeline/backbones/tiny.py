@@ -28,11 +28,12 @@ class ConvUnit(nn.Module):
 
 
 class TinyNet(Backbone):
-    """Four conv units; taps conv1..conv4, global_pool, logits; conv3 is the map tap."""
+    """Four conv units; taps conv1..conv4, global_pool, logits; conv3 is the map tap, conv4 the last map."""
 
     TAPS = (*(unit[0] for unit in UNITS), "global_pool", "logits")
-    DEFAULT_TAPS = ("conv3", "global_pool", "logits")
+    DEFAULT_TAPS = ("conv3", "conv4", "global_pool", "logits")
     MAP_TAP = "conv3"
+    LAST_MAP_TAP = "conv4"
     FIRST_CONV = "conv1.conv"
     CLASSIFIER = "fc"
 

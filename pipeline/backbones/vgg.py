@@ -41,6 +41,7 @@ class VGG(Backbone):
     TAPS = (*BLOCK_TAPS, "pool5", "fc6", "fc7", "logits")
     DEFAULT_TAPS = ("conv5", "fc7", "logits")
     MAP_TAP = "conv5"
+    LAST_MAP_TAP = "conv5"
     POOLED_TAP = "fc7"
     FIRST_CONV = "features.0"
     CLASSIFIER = "classifier.6"

@@ -1,13 +1,16 @@
 """Synthetic cached features for the fusion tests: one stream is right for half the videos, the other for the rest."""
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from twostream.fusion.features import InMemoryFeatureSource
 from twostream.fusion.training.loop import TrainConfig
+from twostream.pipeline.stores.feature_store import FeatureStore, tap_dtype, write_array
 
 SourceFactory = Callable[..., InMemoryFeatureSource]
 
@@ -64,3 +67,29 @@ def make_source() -> SourceFactory:
 def switching_splits() -> tuple[InMemoryFeatureSource, InMemoryFeatureSource, InMemoryFeatureSource]:
     """Train (96 videos), validation (48) and test (48) sets of switching_source, independently drawn."""
     return switching_source(96, seed=1), switching_source(48, seed=2), switching_source(48, seed=3)
+
+
+def tap_store(path: Path, backbone: str, maps: Sequence[str], vectors: Sequence[str]) -> FeatureStore:
+    """A one-video, one-view features store of `backbone` caching `maps` (4 channels of 2x2), `vectors` (2 long)
+    and logits for both streams, the first map recorded as the map tap. Each array is filled with its tap's
+    place in maps, vectors, logits counted from 1, so a read tells which tap it hit."""
+    taps = [*maps, *vectors, "logits"]
+    streams = {stream: {"backbone": backbone, "taps": taps, "map_tap": maps[0], "num_classes": 2}
+               for stream in ("rgb", "flow")}
+    store = FeatureStore.create_or_open(path, {"streams": streams, "sampling": {"snippets": 1, "crops": 1}},
+                                        classes=["a", "b"])
+    with store.write_video("v0") as group:
+        for number, tap in enumerate(taps, start=1):
+            shape = (1, 1, 4, 2, 2) if tap in maps else (1, 1, 2)
+            for stream in ("rgb", "flow"):
+                write_array(group, f"{stream}/{tap}", np.full(shape, number), tap_dtype(tap))
+        write_array(group, "flowmag", np.zeros((1, 1, 2, 2)), "float16")
+        group.attrs.update({"label": 0, "class_name": "a"})
+    return store
+
+
+@pytest.fixture
+def make_tap_store(tmp_path) -> Callable[..., FeatureStore]:
+    """Factory for tap_store(a fresh path under tmp_path, backbone, maps, vectors)."""
+    made = itertools.count()
+    return lambda backbone, maps, vectors: tap_store(tmp_path / f"store{next(made)}.zarr", backbone, maps, vectors)

@@ -3,20 +3,29 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from twostream.cli.main import main
 from twostream.data.metrics import VideoScores, mean_class_accuracy_of
-from twostream.fusion.errors import FusionError
+from twostream.fusion.errors import FeatureSourceError, FusionError
 from twostream.fusion.experiment import (
     ORACLE,
     EvaluateConfig,
     GateConfig,
+    HeadConfig,
     TrainedRun,
     amplification_rows,
+    build_head,
     evaluate,
+    head_taps,
+    split_sources,
     train_gate,
+    train_mfuse,
 )
+from twostream.fusion.sources import ZarrFeatureSource
 from twostream.fusion.training.loop import TrainConfig
+from twostream.pipeline.backbones import load_checkpoint
+from twostream.pipeline.stores.feature_readers import open_feature_store
 
 QUICK = ["--max-epochs-per-phase", "2", "--patience", "1", "--batch-size", "4"]
 # Park et al.'s step schedule, its counts shrunk: a few epochs on the tiny dataset
@@ -35,7 +44,8 @@ def runs(tiny_dataset, feature_store, tmp_path_factory, checkpoints):
     assert main(["train-mfuse", *common, *QUICK_STEPS, "--name", "mfuse", "--width", "16"]) == 0
     assert main(["train-mfuse", *common, "--schedule", "plateau", "--name", "base-a", "--head", "baseline-a",
                  "--on", "vectors"]) == 0
-    assert main(["train-mfuse", *common, "--schedule", "plateau", "--name", "amp", "--head", "amplification"]) == 0
+    assert main(["train-mfuse", *common, "--schedule", "plateau", "--name", "amp", "--head", "amplification",
+                 "--tap", "conv3"]) == 0
     return folder, manifest_path
 
 
@@ -58,6 +68,47 @@ def test_runs_hold_checkpoint_metrics_and_test_predictions(runs, tiny_dataset):
     assert mfuse["train"]["step_epochs"][0] == epochs[0]
     assert len((folder / "runs" / "mfuse" / "split1" / "metrics.jsonl").read_text().splitlines()) == max(
         epochs[2], mfuse["train"]["step_epochs"][-1] + 1)
+
+
+def test_train_mfuse_records_the_taps_it_fused(runs):
+    folder, _ = runs
+    fused = {name: json.loads((folder / "runs" / name / "split1" / "config.json").read_text())["fused"]
+             for name in ("mfuse", "base-a", "amp")}
+    assert fused == {"mfuse": {"rgb_map": "rgb/conv4", "flow_map": "flow/conv4"},  # tiny's last convolutional map
+                     "base-a": {"rgb_vec": "rgb/global_pool", "flow_vec": "flow/global_pool"},
+                     "amp": {"rgb_map": "rgb/conv3", "flowmag": "flowmag"}}  # as --tap asked
+
+
+def test_mfuse_and_amplification_read_the_last_convolutional_map_not_the_gates(make_tap_store, tiny_dataset, tmp_path):
+    store = make_tap_store("bninception", ["inception4e", "inception5b"], ["global_pool"])  # maps filled 1 and 2
+    last = {"rgb": "inception5b", "flow": "inception5b"}
+    assert head_taps(store, HeadConfig()) == (last, {})
+    assert head_taps(store, HeadConfig(head="amplification")) == ({"rgb": "inception5b"}, {})
+    assert head_taps(store, HeadConfig(tap="inception4e")) == ({"rgb": "inception4e", "flow": "inception4e"}, {})
+    maps = ZarrFeatureSource(store, map_tap=last).load(0, ["rgb_map", "flow_map"])
+    assert maps.get("rgb_map").min() == maps.get("flow_map").max() == 2.0
+    assert ZarrFeatureSource(store).load(0, ["rgb_map"]).get("rgb_map").max() == 1.0  # the gate's inception4e
+    gate_only = make_tap_store("bninception", ["inception4e"], ["global_pool"])
+    _, manifest = tiny_dataset
+    with pytest.raises(FeatureSourceError, match=r"holds no rgb/inception5b .*extract features with --rgb-taps "
+                                                 r"inception5b"):
+        train_mfuse(gate_only.path, manifest, tmp_path / "runs", "mfuse", HeadConfig())
+
+
+def test_amplification_fine_tunes_only_global_pooling_and_the_classifier(feature_store, tiny_dataset, checkpoints):
+    _, manifest = tiny_dataset
+    store = open_feature_store(feature_store)
+    config = HeadConfig(head="amplification")
+    maps, _ = head_taps(store, config)
+    sources = split_sources(store, manifest, "1", ["rgb_map", "flowmag"], map_tap=maps)
+    head = build_head(config, store, sources, maps["rgb"]).eval()
+    assert maps == {"rgb": "conv4"} and head.fc.stages == ("global_pool", "logits")
+    assert {name for name, p in head.named_parameters() if p.requires_grad} == {"fc.fc.weight", "fc.fc.bias"}
+    spatial = load_checkpoint(checkpoints["rgb"]).state_dict
+    assert torch.equal(head.fc.fc.weight, spatial["fc.weight"]) and torch.equal(head.fc.fc.bias, spatial["fc.bias"])
+    # Maps of ones amplified by 1 + [[0, 1], [1, 2]] average to 2 in every channel before the classifier.
+    logits = head(torch.ones(1, 32, 2, 2), torch.tensor([[[0.0, 1.0], [1.0, 2.0]]]))
+    torch.testing.assert_close(logits[0], head.fc.fc.weight @ torch.full((32,), 2.0) + head.fc.fc.bias)
 
 
 def test_evaluate_compares_every_method_in_one_table(runs, feature_store, capsys):
@@ -188,8 +239,6 @@ def test_train_gate_and_train_mfuse_on_out_of_fold_scores(oof_feature_store, tin
 
 def test_out_of_fold_scores_need_a_store_with_fold_arrays_and_mfuse_refuses_dropout(feature_store, tiny_dataset,
                                                                                       tmp_path, capsys):
-    from twostream.fusion.experiment import HeadConfig
-
     _, manifest = tiny_dataset
     manifest_path = manifest.save(tmp_path / "manifest.json")
     common = [str(manifest_path), "--features", str(feature_store), "--runs", str(tmp_path / "runs"), *QUICK,
@@ -199,3 +248,11 @@ def test_out_of_fold_scores_need_a_store_with_fold_arrays_and_mfuse_refuses_drop
         assert "holds no out-of-fold arrays; extract features with --fold-checkpoints DIR" in capsys.readouterr().err
     with pytest.raises(FusionError, match="m-fusion's loss reads no stream scores"):
         HeadConfig(train_scores="dropout")
+
+
+def test_a_tap_for_what_the_head_does_not_read_is_refused():
+    with pytest.raises(FusionError, match="--vec-tap fc6 names the vectors --on vectors fuses"):
+        HeadConfig(vec_tap="fc6")
+    with pytest.raises(FusionError, match="--tap conv5 names maps, but --on vectors fuses vectors"):
+        HeadConfig(on="vectors", tap="conv5")
+    assert HeadConfig(head="amplification", on="vectors", tap="conv5").tap == "conv5"

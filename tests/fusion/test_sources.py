@@ -4,9 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from twostream.fusion.experiment import GateConfig, train_gate
+from twostream.fusion.errors import FeatureSourceError
+from twostream.fusion.experiment import GateConfig, HeadConfig, head_taps, train_gate
 from twostream.fusion.features import FIELDS
-from twostream.fusion.sources import ZarrFeatureSource
+from twostream.fusion.sources import ZarrFeatureSource, field_arrays
 from twostream.fusion.training.datasets import SegmentDataset
 from twostream.pipeline.export_features import ExportConfig, export_features
 
@@ -88,3 +89,25 @@ def test_out_of_fold_sources_refuse_a_store_or_videos_without_fold_arrays(oof_fe
     tested = [v.video_id for v in manifest.select(1, "test")]
     with pytest.raises(FeatureSourceError, match=f"have no out-of-fold arrays .*{tested[0]}.*--fold-checkpoints"):
         ZarrFeatureSource(oof_feature_store, tested, out_of_fold_arrays=True)
+
+
+def test_vectors_are_the_backbones_pooled_tap_unless_vec_tap_names_another(make_tap_store):
+    store = make_tap_store("vgg16", ["conv5"], ["fc6", "fc7"])  # filled with 1 (conv5), 2 (fc6), 3 (fc7), 4
+    assert field_arrays(store)["rgb_vec"] == "rgb/fc7"  # VGG's classifier reads fc7, though fc6 comes first
+    assert head_taps(store, HeadConfig(on="vectors")) == ({}, {"rgb": "fc7", "flow": "fc7"})
+    assert head_taps(store, HeadConfig(on="vectors", vec_tap="fc6")) == ({}, {"rgb": "fc6", "flow": "fc6"})
+    fields = ["rgb_vec", "flow_vec"]
+    read = {choice: ZarrFeatureSource(store, vec_tap=choice).load(0, fields) for choice in (None, "fc6")}
+    assert read[None].get("rgb_vec").tolist() == [[[3.0, 3.0]]] and read["fc6"].get("flow_vec").max() == 2.0
+    per_stream = ZarrFeatureSource(store, vec_tap={"flow": "fc6"}).load(0, fields)
+    assert (per_stream.get("rgb_vec").max(), per_stream.get("flow_vec").max()) == (3.0, 2.0)
+    with pytest.raises(FeatureSourceError, match=r"holds no rgb/fc8 .*extract features with --rgb-taps fc8"):
+        ZarrFeatureSource(store, vec_tap="fc8")
+
+
+def test_a_store_without_the_pooled_vector_refuses_vectors_by_naming_the_tap_to_extract(make_tap_store):
+    store = make_tap_store("bninception", ["inception4e"], [])
+    assert "rgb_vec" not in field_arrays(store)  # maps still serve the gate
+    _, vectors = head_taps(store, HeadConfig(on="vectors"))
+    with pytest.raises(FeatureSourceError, match=r"holds no rgb/global_pool .*--rgb-taps global_pool"):
+        field_arrays(store, vec_tap=vectors)

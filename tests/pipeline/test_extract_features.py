@@ -24,7 +24,7 @@ def test_every_tap_has_the_snippet_and_crop_layout(tiny_dataset, feature_store):
     store = FeatureStore.open(feature_store)
     video_id = manifest.videos[0].video_id
     assert store.video_ids() == sorted(v.video_id for v in manifest)
-    assert store.taps("rgb") == ["conv3", "global_pool", "logits"]
+    assert store.taps("rgb") == ["conv3", "conv4", "global_pool", "logits"]
     assert store.read(video_id, "rgb/conv3").shape == (3, 10, 32, 7, 7)
     assert store.read(video_id, "flow/global_pool").shape == (3, 10, 32)
     assert store.read(video_id, "rgb/logits").shape == (3, 10, len(manifest.classes))

@@ -49,7 +49,7 @@ def test_a_gate_trains_on_dropout_scores_and_records_the_mode(feature_store, tin
     results = train_gate(feature_store, manifest, tmp_path / "runs", "dropout", config)
     run_config = json.loads((results["1"].run_dir / "config.json").read_text())
     assert run_config["task"]["train_scores"] == {"mode": "dropout", "dropout": {"rgb": 0.8, "flow": 0.7},
-                                                  "tap": "global_pool"}
+                                                  "taps": {"rgb": "global_pool", "flow": "global_pool"}}
     assert results["1"].predictions["test"].scores.shape[1] == len(manifest.classes)
     assert run_config["method"] == "gated fusion (conv, relu, lambda=1, dropout scores)"
 
@@ -62,3 +62,10 @@ def test_dropout_scores_refuse_bad_rates_missing_streams_and_unknown_modes(featu
         DroppedOutScores({"rgb": torch.nn.Linear(2, 2)}, {"rgb": 0.5})
     with pytest.raises(FusionError, match="train scores 'oracle'"):
         GateConfig(train_scores="oracle")
+
+
+def test_dropout_scores_read_the_vector_the_backbones_classifier_reads(make_tap_store):
+    store = make_tap_store("vgg16", ["conv5"], ["fc6"])  # VGG's classifier reads fc7, which this store lacks
+    with pytest.raises(FusionError, match=r"holds no rgb/fc7, which dropout scores need; extract features with "
+                                          r"--rgb-taps \.\.\. fc7 logits"):
+        dropped_out_scores(store, {}, (0.5, 0.5))

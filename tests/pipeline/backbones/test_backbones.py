@@ -5,7 +5,14 @@ import pytest
 import torch
 
 from twostream.data.errors import TwostreamError
-from twostream.pipeline.backbones import BACKBONES, Backbone, BackboneError, build_backbone, create_backbone
+from twostream.pipeline.backbones import (
+    BACKBONES,
+    Backbone,
+    BackboneError,
+    backbone_type,
+    build_backbone,
+    create_backbone,
+)
 
 NUM_CLASSES = 7
 
@@ -64,6 +71,17 @@ EXPECTED_SHAPES: dict[str, dict[str, tuple[int, ...]]] = {
 }
 EXPECTED_SHAPES["vgg19"] = EXPECTED_SHAPES["vgg16"]
 MAP_TAPS = {"bninception": "inception4e", "vgg16": "conv5", "vgg19": "conv5", "efficientnet_lite0": "stage6", "tiny": "conv3"}
+# Park et al.'s A and B: the last convolutional maps; what follows them is pooling and the fully connected layers.
+LAST_MAPS = {
+    "bninception": ("inception5b", ("global_pool", "logits"), {"fc.weight", "fc.bias"}),
+    "vgg16": ("conv5", ("pool5", "fc6", "fc7", "logits"),
+              {f"classifier.{i}.{p}" for i in (0, 3, 6) for p in ("weight", "bias")}),
+    "efficientnet_lite0": ("head", ("global_pool", "logits"), {"_fc.weight", "_fc.bias"}),
+    "tiny": ("conv4", ("global_pool", "logits"), {"fc.weight", "fc.bias"}),
+}
+LAST_MAPS["vgg19"] = LAST_MAPS["vgg16"]
+POOLED_TAPS = {"bninception": "global_pool", "vgg16": "fc7", "vgg19": "fc7", "efficientnet_lite0": "global_pool",
+               "tiny": "global_pool"}
 FEATURE_DIMS = {"bninception": 1024, "vgg16": 4096, "vgg19": 4096, "efficientnet_lite0": 1280, "tiny": 32}
 
 
@@ -88,6 +106,19 @@ def test_every_tap_has_its_shape_at_224(rgb_net: Backbone) -> None:
     assert rgb_net.map_tap == MAP_TAPS[rgb_net.name]
     assert set(rgb_net.default_taps) <= set(rgb_net.taps) and rgb_net.default_taps[-1] == "logits"
     assert rgb_net.map_tap in rgb_net.default_taps
+
+
+def test_each_backbone_declares_its_last_map_and_pooled_taps_and_extracts_them_by_default(rgb_net: Backbone) -> None:
+    last_map, tail_stages, tail_parameters = LAST_MAPS[rgb_net.name]
+    declared = backbone_type(rgb_net.name)
+    assert (declared.LAST_MAP_TAP, declared.POOLED_TAP) == (rgb_net.last_map_tap, rgb_net.pooled_tap)
+    assert rgb_net.last_map_tap == last_map and rgb_net.pooled_tap == POOLED_TAPS[rgb_net.name]
+    assert {rgb_net.map_tap, rgb_net.last_map_tap, rgb_net.pooled_tap, "logits"} == set(rgb_net.default_taps)
+    tail = rgb_net.classifier_after(rgb_net.last_map_tap)
+    assert tail.stages == tail_stages and tail.input_tap == last_map and rgb_net.input_tap is None
+    assert not any(isinstance(module, torch.nn.Conv2d) for module in tail.modules())
+    assert {name for name, p in tail.named_parameters() if p.requires_grad} == tail_parameters
+    assert rgb_net.TAPS[rgb_net.TAPS.index(rgb_net.pooled_tap) + 1] == "logits"  # the classifier's input
 
 
 def test_layers_after_map_tap_reproduce_the_pooled_vector(rgb_net: Backbone) -> None:
