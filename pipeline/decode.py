@@ -95,6 +95,14 @@ class VideoInfo:
     source_height: int | None
     header_duration: float | None
     header_frames: int | None = None
+    header_frame_seconds: float | None = None  # an AVI header's frame period
+
+    @property
+    def header_frames_duration(self) -> float | None:
+        """Seconds an AVI header's frame count spans at its frame period (None without both)."""
+        if not self.header_frames or not self.header_frame_seconds:
+            return None
+        return self.header_frames * self.header_frame_seconds
 
     @property
     def duration(self) -> float:
@@ -234,12 +242,18 @@ class VideoReader:
         if count > 1 and watcher.pts_last is not None and watcher.pts_last > watcher.pts_first:
             fps = (count - 1) / (watcher.pts_last - watcher.pts_first)
         info = VideoInfo(str(self.path), count, round(fps, 4), width, height,
-                         *(watcher.source_size or (None, None)), watcher.header_duration,
-                         avi_header_frames(self.path))
+                         *(watcher.source_size or (None, None)), watcher.header_duration, *avi_header(self.path))
         if self.min_duration_ratio:
-            if info.header_duration and count > 1 and info.duration < self.min_duration_ratio * info.header_duration:
+            # Judged by time: an AVI header's frame count may include dropped (empty) frames, so a
+            # valid file can decode far fewer frames than it claims while covering its whole duration.
+            # A cut AVI's container duration is estimated from what is left: its header's frames x period is not.
+            least = self.min_duration_ratio
+            claimed = info.header_frames_duration
+            if info.header_duration and count > 1 and info.duration < least * info.header_duration:
                 claim = f"{info.header_duration:.2f} s"
-            elif info.header_frames and count < self.min_duration_ratio * info.header_frames:
+            elif claimed and count > 1 and info.duration < least * claimed:
+                claim = f"{info.header_frames} frames ({claimed:.2f} s)"
+            elif info.header_frames and not claimed and count < least * info.header_frames:
                 claim = f"{info.header_frames} frames"
             else:
                 return info
@@ -252,13 +266,15 @@ class VideoReader:
         return info
 
 
-def avi_header_frames(path: str | os.PathLike) -> int | None:
-    """Return the frame count an AVI file's main header claims, or None for other containers."""
+def avi_header(path: str | os.PathLike) -> tuple[int | None, float | None]:
+    """Return the frame count and frame period (seconds) an AVI file's main header claims; (None, None) for
+    other containers, None for a field the header leaves at zero."""
     with open(path, "rb") as stream:
         head = stream.read(56)
     if len(head) < 56 or head[:4] != b"RIFF" or head[8:12] != b"AVI " or head[24:28] != b"avih":
-        return None
-    return struct.unpack_from("<I", head, 48)[0] or None
+        return None, None
+    microseconds = struct.unpack_from("<I", head, 32)[0]
+    return struct.unpack_from("<I", head, 48)[0] or None, microseconds / 1e6 if microseconds else None
 
 
 def _no_video(watcher: _StderrWatcher) -> bool:

@@ -88,6 +88,26 @@ def test_mp4_cut_after_its_index_is_reported_as_truncated(tmp_path, shared_data)
         read_video(cut)
 
 
+def _sparse_avi(path):
+    """An AVI of 12 s at 15 fps in its header (175 frames) that holds every sixth frame: the others are the
+    empty chunks the AVI muxer writes for skipped timestamps, as webcams and surveillance recorders do."""
+    subprocess.run([ffmpeg_executable(), "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc=size=160x120:rate=15:duration=12", "-vf", r"select=not(mod(n\,6))",
+                    "-fps_mode", "passthrough", "-c:v", "mjpeg", str(path)], check=True)
+    return path
+
+
+def test_an_avi_with_dropped_frames_is_judged_by_time_and_the_same_file_cut_in_half_is_refused(tmp_path):
+    sparse = _sparse_avi(tmp_path / "sparse.avi")
+    frames, info = read_video(sparse, FrameSize(None, None))
+    assert len(frames) == 30 and info.header_frames == 175  # 30 frames decoded of 175 claimed
+    assert info.header_frames_duration == pytest.approx(175 / 15, abs=1e-3) and info.duration == pytest.approx(12.0)
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(sparse.read_bytes()[: sparse.stat().st_size // 2])
+    with pytest.raises(VideoDecodeError, match=r"truncated: the header says 175 frames \(11.67 s\) but only"):
+        read_video(cut, FrameSize(None, None))
+
+
 def test_frame_size_parsing():
     assert str(FrameSize.parse("340x256")) == "340x256"
     assert FrameSize.parse("short256").short_side == 256
