@@ -1,6 +1,9 @@
 """Running one task per video as a batch: on a dask cluster (local by default) or in-process.
 
-A failed task is retried, then reported with its error; the batch goes on with the rest.
+A task that fails with one of our errors (`TwostreamError`: a missing, empty, undecodable or too
+short video, a bad setting) fails the same way every time: it is recorded at once. Anything else (a
+lost worker, an I/O error) may pass next time: it is retried, then reported. Either way the batch
+goes on with the rest.
 """
 from __future__ import annotations
 
@@ -10,6 +13,8 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
+
+from twostream.data.errors import TwostreamError
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +54,23 @@ class Execution:
 
 
 BatchProgress = Callable[[int, int, int], None]  # called with (done, total, failed) as videos finish
+
+
+@dataclass(frozen=True)
+class PermanentFailure:
+    """What a task returns instead of raising when its error would recur on every try."""
+
+    error: str
+
+
+def settled(function: Callable[..., Any], *args: Any) -> Any:
+    """Run `function(*args)`; return a `PermanentFailure` for one of our errors (no retry can help), so a
+    scheduler's retries are spent only on what may pass next time."""
+    try:
+        return function(*args)
+    except TwostreamError as error:
+        log.debug("%s", traceback.format_exc())
+        return PermanentFailure(_describe(error))
 
 
 def run_batch(tasks: Sequence[Task], execution: Execution = Execution(),
@@ -93,11 +115,14 @@ def _run_in_process(tasks, retries, batch, progress, on_result, on_error) -> Non
         error, outcome, attempts = None, None, 0
         for attempts in range(1, retries + 2):
             try:
-                outcome, error = task.function(*task.args), None
-                break
+                outcome, error = settled(task.function, *task.args), None
             except Exception as caught:  # noqa: BLE001 - recorded and reported per task
                 error = _describe(caught)
                 log.debug("%s", traceback.format_exc())
+                continue
+            if isinstance(outcome, PermanentFailure):
+                outcome, error = None, outcome.error
+            break
         _record(batch, task.key, outcome, error, attempts, on_result, on_error)
         if progress:
             progress(index, len(tasks), len(batch.errors))
@@ -119,12 +144,15 @@ def _run_on_dask(tasks, execution: Execution, batch, progress, on_result, on_err
                                    dashboard_address=None, silence_logs=logging.ERROR)
         client = Client(cluster)
     try:
-        futures = {client.submit(task.function, *task.args, key=f"twostream-{task.key}-{os.urandom(4).hex()}",
+        futures = {client.submit(settled, task.function, *task.args, key=f"twostream-{task.key}-{os.urandom(4).hex()}",
                                  retries=execution.retries, pure=False): task.key for task in tasks}
         for done, future in enumerate(as_completed(futures), 1):
             key = futures[future]
-            if future.status == "finished":
-                _record(batch, key, future.result(), None, 1, on_result, on_error)
+            outcome = future.result() if future.status == "finished" else None
+            if isinstance(outcome, PermanentFailure):
+                _record(batch, key, None, outcome.error, 1, on_result, on_error)
+            elif future.status == "finished":
+                _record(batch, key, outcome, None, 1, on_result, on_error)
             else:
                 _record(batch, key, None, _describe(future.exception()), execution.retries + 1, on_result, on_error)
             if progress:

@@ -1,7 +1,10 @@
 """Batch execution on a real dask LocalCluster: where tasks run and what their workers inherit."""
 import os
 
+import pytest
+
 from twostream.pipeline.batch import Execution, Task, run_batch
+from twostream.pipeline.decode import VideoDecodeError
 
 TRIM = "MALLOC_TRIM_THRESHOLD_"
 
@@ -14,3 +17,27 @@ def test_local_cluster_runs_tasks_in_workers_that_keep_the_drivers_memory_trimmi
     assert "invalid literal" in batch.errors["broken"] and set(batch.results) == {"pid", "trim"}
     # dask sets its own threshold in workers unless told not to; ours must not (see pipeline/batch.py)
     assert batch.results["trim"] == before
+
+
+def _append_and_fail(log_path: str, error: str) -> None:
+    """Record one try in `log_path`, then fail: with one of our errors, or with an I/O error on the first try."""
+    with open(log_path, "a") as stream:
+        stream.write("x")
+    tries = len(open(log_path).read())
+    if error == "permanent":
+        raise VideoDecodeError(log_path, "file is empty (0 bytes)")
+    if tries == 1:
+        raise OSError("the network share went away")
+    return tries
+
+
+@pytest.mark.parametrize("execution", [Execution(no_cluster=True, retries=2), Execution(workers=1, retries=2)],
+                         ids=["in-process", "local-cluster"])
+def test_permanent_errors_are_recorded_at_once_and_transient_ones_retried(tmp_path, execution):
+    permanent, transient = tmp_path / "permanent.log", tmp_path / "transient.log"
+    tasks = [Task("empty", _append_and_fail, (str(permanent), "permanent")),
+             Task("flaky", _append_and_fail, (str(transient), "transient"))]
+    batch = run_batch(tasks, execution)
+    assert permanent.read_text() == "x" and batch.attempts["empty"] == 1  # tried once
+    assert "file is empty" in batch.errors["empty"]
+    assert transient.read_text() == "xx" and batch.results == {"flaky": 2}  # retried, then it passed
