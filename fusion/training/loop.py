@@ -29,6 +29,7 @@ from twostream.fusion.training.runs import RunDir
 from twostream.fusion.training.schedule import SINGLE_PHASE, Event, Phase, PhaseSchedule, algorithm1_phases
 from twostream.fusion.training.tasks import DEFAULT_SCORE_WEIGHTS, FusionTask, GateTask, HeadTask
 from twostream.fusion.training.train_scores import DroppedOutScores, OutOfFoldScores
+from twostream.pipeline.backbones.weight_decay import decay_groups
 
 log = logging.getLogger(__name__)
 VALIDATE_VIEWS: tuple[str, ...] = ("segments", "all")
@@ -85,8 +86,8 @@ class FitResult:
 
 
 def _sgd(model: nn.Module, lr: float, config: TrainConfig) -> torch.optim.SGD:
-    params = [p for p in model.parameters() if p.requires_grad]
-    return torch.optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    """SGD over the trainable parameters, weight decay on weights only (as the released models)."""
+    return torch.optim.SGD(decay_groups(model.parameters(), config.weight_decay), lr=lr, momentum=config.momentum)
 
 
 def _views(source: FeatureSource, fields: Sequence[str], config: TrainConfig, mode: str) -> Dataset[Sample]:
@@ -124,6 +125,7 @@ def _describe(task: FusionTask, train: FeatureSource, val: FeatureSource, config
     return {
         "task": task.describe(),
         "train": dataclasses.asdict(config),
+        "weight_decay_on": "weights only (biases and norm parameters undecayed)",
         "phases": [dataclasses.asdict(phase) for phase in phases],
         "num_classes": train.num_classes,
         "train_videos": len(train),
