@@ -41,6 +41,9 @@ class TrainConfig:
 
     segments: int = 3
     batch_size: int = 32
+    # mini-batches whose gradients add up before one optimiser step (Caffe's iter_size): the effective
+    # batch is batch_size * accumulate (the gated TSN release: 4 * 32)
+    accumulate: int = 1
     lrs: tuple[float, ...] = (1e-3, 1e-4)
     momentum: float = 0.9
     weight_decay: float = 5e-4
@@ -59,8 +62,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         """Refuse settings the loop cannot run with."""
-        if self.segments < 1 or self.batch_size < 1 or self.view_chunk < 1:
-            raise FusionError("segments, batch_size and view_chunk must be at least 1")
+        if min(self.segments, self.batch_size, self.accumulate, self.view_chunk) < 1:
+            raise FusionError("segments, batch_size, accumulate and view_chunk must be at least 1")
         if self.validate_views not in VALIDATE_VIEWS:
             raise FusionError(f"validate_views must be one of {', '.join(VALIDATE_VIEWS)}, got {self.validate_views!r}")
         if self.clip_grad_norm is not None and self.clip_grad_norm <= 0:
@@ -98,26 +101,39 @@ def _views(source: FeatureSource, fields: Sequence[str], config: TrainConfig, mo
 
 def _train_epoch(task: FusionTask, loader: DataLoader, optimizer: torch.optim.Optimizer, lam: float,
                  config: TrainConfig, device: torch.device) -> dict[str, float]:
-    """Run one epoch; return the loss and parts averaged over samples (counts, '*_count', summed)."""
+    """Run one epoch; return the loss and parts averaged over samples (counts, '*_count', summed).
+
+    The loader yields effective batches (batch_size * accumulate samples); each is split into
+    mini-batches of batch_size whose gradients add up, each loss weighted by its share of the
+    effective batch, so that one step follows the gradient of the effective batch's mean loss.
+    """
     task.model.train()
     sums: dict[str, float] = {}
     seen = 0
-    for batch in loader:
-        batch = {name: tensor.to(device, non_blocking=True) for name, tensor in batch.items()}
-        size = int(batch["label"].shape[0])
-        with autocast(device, config.amp):
-            loss, parts = task.training_loss(batch, lam)
-        if not torch.isfinite(loss):
-            raise FusionError(f"the training loss became {loss.item()}; lower the learning rate")
+    for effective in loader:
+        total = int(effective["label"].shape[0])
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        for batch in _mini_batches(effective, config.batch_size):
+            batch = {name: tensor.to(device, non_blocking=True) for name, tensor in batch.items()}
+            size = int(batch["label"].shape[0])
+            with autocast(device, config.amp):
+                loss, parts = task.training_loss(batch, lam)
+            if not torch.isfinite(loss):
+                raise FusionError(f"the training loss became {loss.item()}; lower the learning rate")
+            (loss * (size / total)).backward()
+            for name, value in {"loss": loss.item(), **parts}.items():
+                sums[name] = sums.get(name, 0.0) + (value if name.endswith("_count") else value * size)
         if config.clip_grad_norm is not None:
             nn.utils.clip_grad_norm_(task.model.parameters(), config.clip_grad_norm)
         optimizer.step()
-        for name, value in {"loss": loss.item(), **parts}.items():
-            sums[name] = sums.get(name, 0.0) + (value if name.endswith("_count") else value * size)
-        seen += size
+        seen += total
     return {name: (value if name.endswith("_count") else value / seen) for name, value in sums.items()}
+
+
+def _mini_batches(batch: Sample, size: int) -> list[Sample]:
+    """Split a batch of fields into consecutive mini-batches of at most `size` samples."""
+    pieces = {name: torch.split(tensor, size) for name, tensor in batch.items()}
+    return [{name: parts[index] for name, parts in pieces.items()} for index in range(len(pieces["label"]))]
 
 
 def _describe(task: FusionTask, train: FeatureSource, val: FeatureSource, config: TrainConfig,
@@ -152,7 +168,7 @@ def fit(task: FusionTask, train: FeatureSource, val: FeatureSource, config: Trai
     model = task.model.to(device)
     description = _describe(task, train, val, config, phases)
     train_set = SegmentDataset(train, task.fields, config.segments, train=True, seed=config.seed)
-    loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, num_workers=config.num_workers,
+    loader = DataLoader(train_set, batch_size=config.batch_size * config.accumulate, shuffle=True, num_workers=config.num_workers,
                         generator=torch.Generator().manual_seed(config.seed), pin_memory=device.type == "cuda")
     val_views = _views(val, task.fields, config, config.validate_views)
     schedule = PhaseSchedule(phases, config.lrs, config.patience, config.min_delta, config.max_epochs_per_phase)

@@ -158,6 +158,23 @@ def test_inconsistent_sources_and_settings_are_refused(switching_splits, make_so
         HeadTask(nn.Identity(), ("rgb_map",), "broken")
 
 
+def test_accumulating_gradients_of_small_batches_equals_one_large_batch(switching_splits):
+    train, val, _ = switching_splits
+    settings = dict(lrs=(0.05,), patience=1, max_epochs_per_phase=1, seed=2)
+
+    def trained(batch_size: int, accumulate: int):  # no BatchNorm, no dropout: the batch split cannot matter
+        config = TrainConfig(batch_size=batch_size, accumulate=accumulate, **settings)
+        return train_gated_fusion(_gated_head(dropout=0.0), train, val, config, lam=0.5)
+
+    accumulated, large, small = trained(4, 8), trained(32, 1), trained(4, 1)
+    assert [r["train_loss"] for r in accumulated.history] == pytest.approx([r["train_loss"] for r in large.history])
+    for name, value in large.model.state_dict().items():
+        torch.testing.assert_close(accumulated.model.state_dict()[name], value, rtol=1e-4, atol=1e-6, msg=name)
+    assert not torch.allclose(small.model.gate.weight, large.model.gate.weight, rtol=1e-2)  # 8 times the steps
+    with pytest.raises(FusionError, match="accumulate"):
+        TrainConfig(accumulate=0)
+
+
 @pytest.mark.parametrize("make_head, decayed", [
     (_gated_head, {"fusion.conv.weight", "body.0.weight", "gate.weight", "classifier.weight"}),
     (lambda: multiplicative_fusion_head(8, 8, 4, width=16, maps=False, hidden=(6,)),
