@@ -6,7 +6,7 @@ Building
         modality "rgb" (3 input channels) or "flow" (10: 5 flow frames, x and y interleaved),
         the flow net made from the RGB one by cross-modality initialisation (first conv weights
         averaged over RGB and repeated). pretrained=True loads the ImageNet weights that install
-        offline (efficientnet_lite0 only). dropout=None: the architecture's default.
+        offline (IMAGENET_BACKBONES: efficientnet_lite0 only). dropout=None: the architecture's default.
     create_backbone(name, num_classes, in_channels=3, dropout=None): no cross-modality step.
     to_flow(rgb_backbone, in_channels=10): cross-modality initialisation of an existing RGB net.
 
@@ -46,7 +46,7 @@ from twostream.pipeline.backbones.base import FLOW_CHANNELS, FLOW_STACK, RGB_CHA
 from twostream.pipeline.backbones.checkpoints import LoadedCheckpoint, load_checkpoint, save_checkpoint
 from twostream.pipeline.backbones.errors import BackboneError, CheckpointError, CheckpointMismatchError
 from twostream.pipeline.backbones.normalization import CAFFE_TSN, IMAGENET, TSN_PYTORCH, Normalization
-from twostream.pipeline.backbones.registry import BACKBONES, build_backbone, create_backbone
+from twostream.pipeline.backbones.registry import BACKBONES, IMAGENET_BACKBONES, build_backbone, create_backbone
 from twostream.pipeline.backbones.temporal import cross_modality_weight, to_flow
 
 __all__ = [
@@ -55,6 +55,7 @@ __all__ = [
     "FLOW_CHANNELS",
     "FLOW_STACK",
     "IMAGENET",
+    "IMAGENET_BACKBONES",
     "RGB_CHANNELS",
     "TSN_PYTORCH",
     "Backbone",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from twostream.fusion.features import InMemoryFeatureSource
 from twostream.fusion.training.loop import TrainConfig
 
 SourceFactory = Callable[..., InMemoryFeatureSource]
+LAST_MAP_TAPS = {"tiny": "conv4", "efficientnet_lite0": "head"}  # only pooling follows them
 
 
 def switching_source(videos: int, seed: int, num_classes: int = 4, snippets: int = 5, crops: int = 2,
@@ -64,3 +66,33 @@ def make_source() -> SourceFactory:
 def switching_splits() -> tuple[InMemoryFeatureSource, InMemoryFeatureSource, InMemoryFeatureSource]:
     """Train (96 videos), validation (48) and test (48) sets of switching_source, independently drawn."""
     return switching_source(96, seed=1), switching_source(48, seed=2), switching_source(48, seed=3)
+
+
+@pytest.fixture(scope="session")
+def last_tap_stores(tiny_dataset, reference_store, features_config, tmp_path_factory) -> dict[str, Path]:
+    """Features of the tiny dataset from random tiny and EfficientNet-Lite0 checkpoints, keeping each
+    backbone's last map tap (LAST_MAP_TAPS) besides its default taps; by backbone name."""
+    import torch
+
+    from twostream.pipeline.backbones import build_backbone, save_checkpoint
+    from twostream.pipeline.batch import Execution
+    from twostream.pipeline.extract_features import extract_features
+
+    _, manifest = tiny_dataset
+    stores = {}
+    for backbone, tap in LAST_MAP_TAPS.items():
+        folder = tmp_path_factory.mktemp(backbone)
+        torch.manual_seed(0)
+        paths, taps = {}, ()
+        for stream in ("rgb", "flow"):
+            net = build_backbone(backbone, stream, len(manifest.classes))
+            paths[stream] = folder / f"{stream}.pt"
+            save_checkpoint(paths[stream], net, class_names=manifest.classes)
+            taps = (*net.default_taps, tap)
+        config = features_config(rgb_checkpoint=str(paths["rgb"]), flow_checkpoint=str(paths["flow"]),
+                                 rgb_taps=taps, flow_taps=taps)
+        stores[backbone] = folder / "features.zarr"
+        summary = extract_features(manifest, reference_store, stores[backbone], config,
+                                   Execution(no_cluster=True, retries=0))
+        assert summary.ok
+    return stores
