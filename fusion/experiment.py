@@ -101,7 +101,7 @@ class GateConfig(_TrainingConfig):
     activation: str = "relu"
     lam: float = 1.0
     tap: str | None = None  # the map the gate reads (None: the store's map tap)
-    gate_init: str = "spatial"
+    gate_init: str = "spatial"  # the body's weights: the spatial net's, or its architecture's ImageNet ones
     train_bn: bool = False  # train the body's BatchNorm layers (the authors' release freezes them)
     flow_checkpoint: str | None = None  # the temporal checkpoint, for dropout scores (None: the recorded one)
     dropout: float = 0.8
@@ -222,11 +222,11 @@ def dropped_out_scores(store: FeatureReader, checkpoints: Mapping[str, str | Non
 def build_gate(store: FeatureReader, sources: SplitSources, config: GateConfig) -> GatedFusionHead:
     """The gating ConvNet: a trainable copy of a network's layers after the tap, two FC heads.
 
-    With concat fusion at the last map tap the body is pooling alone, and the heads read the two
-    streams' pooled maps side by side (see `body_for_concat`).
-
     The network is the spatial one the features came from, or with `config.gate_init` 'imagenet'
     the same architecture with its ImageNet weights (as the paper's gate, "pretrained on ImageNet").
+    The body's BatchNorm layers stay frozen unless `config.train_bn`. With concat fusion at the
+    last map tap the body is pooling alone, and the heads read the two streams' pooled maps side by
+    side (see `body_for_concat`).
     """
     net = _gate_network(store, config)
     tap = config.tap or store.stream_config("rgb")["map_tap"]
