@@ -23,7 +23,12 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", default="runs", help="folder of run folders (default runs/)")
     parser.add_argument("--name", required=True, help="run name: runs/<name>/split<N>/")
     parser.add_argument("--rgb-checkpoint", help="spatial checkpoint the features came from (default: recorded)")
-    parser.add_argument("--batch-size", type=int, default=32, help="samples per step (default %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=32, help="samples per mini-batch (default %(default)s)")
+    parser.add_argument("--accumulate", type=int, default=1, metavar="N",
+                        help="mini-batches whose gradients add up before one optimiser step, for an effective batch "
+                             "of batch-size x N (default 1). The gated TSN authors trained the gate with batch 4 and "
+                             "iter_size 32, an effective 128: --batch-size 4 --accumulate 32; train-gate's default "
+                             "32 x 1 takes four times as many steps per epoch")
     parser.add_argument("--lrs", type=float, nargs="+", default=[1e-3, 1e-4],
                         help="learning rates, each used until the schedule steps on (default %(default)s)")
     parser.add_argument("--patience", type=int, default=3, help="epochs without improvement before a step or stop")
@@ -40,7 +45,8 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
     """Build the TrainConfig the options describe."""
-    return TrainConfig(segments=args.segments, batch_size=args.batch_size, lrs=tuple(args.lrs),
+    return TrainConfig(segments=args.segments, batch_size=args.batch_size, accumulate=args.accumulate,
+                       lrs=tuple(args.lrs),
                        patience=args.patience, max_epochs_per_phase=args.max_epochs_per_phase, seed=args.seed,
                        device=args.device, amp=args.amp, num_workers=args.loader_workers)
 

@@ -28,7 +28,7 @@ from twostream.fusion.errors import FusionError, ReportError
 from twostream.fusion.features import FeatureSource, require_fields, stream_scores
 from twostream.fusion.heads.amplification import FeatureAmplificationHead
 from twostream.fusion.heads.gating import GatedFusionHead
-from twostream.fusion.heads.map_fusion import widen_body_for_concat
+from twostream.fusion.heads.map_fusion import body_for_concat
 from twostream.fusion.heads.multiplicative import baseline_a_head, baseline_b_head, multiplicative_fusion_head
 from twostream.fusion.results import ResultsTable
 from twostream.fusion.sources import (
@@ -51,7 +51,7 @@ from twostream.fusion.training.schedule import (
 )
 from twostream.fusion.training.tasks import DEFAULT_SCORE_WEIGHTS, FINAL_SCORES, checked_score_weights
 from twostream.fusion.training.train_scores import TRAIN_SCORES, TSN_DROPOUT, DroppedOutScores, OutOfFoldScores
-from twostream.pipeline.backbones import load_checkpoint
+from twostream.pipeline.backbones import IMAGENET_BACKBONES, Backbone, build_backbone, load_checkpoint
 from twostream.pipeline.stores.feature_readers import open_feature_store
 from twostream.pipeline.stores.feature_store import FeatureReader
 
@@ -62,6 +62,7 @@ PARK_TRAINING = TrainConfig(batch_size=PARK_BATCH, lrs=PARK_LRS, segments=1, sch
 HEAD_INPUTS = {"maps": ("rgb_map", "flow_map"), "vectors": ("rgb_vec", "flow_vec")}
 GATE_FUSIONS = ("conv", "concat")
 GATE_ACTIVATIONS = ("relu", "softmax")
+GATE_INITS = ("spatial", "imagenet")  # where the gate's body starts: the fine-tuned spatial net, or ImageNet
 SCORED_ON = {"clean": "", "dropout": ", dropout scores", "out-of-fold": ", out-of-fold scores"}  # method name suffix
 
 
@@ -109,6 +110,8 @@ class GateConfig(_TrainingConfig):
     activation: str = "relu"
     lam: float = 1.0
     tap: str | None = None  # the map the gate reads (None: the store's map tap)
+    gate_init: str = "spatial"  # the body's weights: the spatial net's, or its architecture's ImageNet ones
+    train_bn: bool = False  # train the body's BatchNorm layers (the authors' release freezes them)
     flow_checkpoint: str | None = None  # the temporal checkpoint, for dropout scores (None: the recorded one)
     dropout: float = 0.8
     # bench/fusion_quality.py, 3 seeds: clean scores gave the gain over the best fixed weighting that excludes zero
@@ -122,6 +125,8 @@ class GateConfig(_TrainingConfig):
             raise FusionError(f"gate fusion {self.fusion!r}: use one of {', '.join(GATE_FUSIONS)}")
         if self.activation not in GATE_ACTIVATIONS:
             raise FusionError(f"gate activation {self.activation!r}: use one of {', '.join(GATE_ACTIVATIONS)}")
+        if self.gate_init not in GATE_INITS:
+            raise FusionError(f"gate init {self.gate_init!r}: use one of {', '.join(GATE_INITS)}")
         if self.lam < 0:
             raise FusionError(f"lambda must be non-negative, got {self.lam}")
         object.__setattr__(self, "score_dropout", tuple(float(p) for p in self.score_dropout))
@@ -258,19 +263,39 @@ def dropped_out_scores(store: FeatureReader, checkpoints: Mapping[str, str | Non
     return DroppedOutScores(classifiers, dict(zip(STREAMS, dropout)))
 
 
-def build_gate(store: FeatureReader, sources: SplitSources, checkpoint: str | None, tap: str | None,
-               fusion: str, activation: str, dropout: float) -> GatedFusionHead:
-    """The gating ConvNet: the spatial net's layers after the tap (trainable copy), two FC heads."""
-    net = load_checkpoint(_stream_checkpoint(store, checkpoint)).build()
-    tap = tap or store.stream_config("rgb")["map_tap"]
+def build_gate(store: FeatureReader, sources: SplitSources, config: GateConfig) -> GatedFusionHead:
+    """The gating ConvNet: a trainable copy of a network's layers after the tap, two FC heads.
+
+    The network is the spatial one the features came from, or with `config.gate_init` 'imagenet'
+    the same architecture with its ImageNet weights (as the paper's gate, "pretrained on ImageNet").
+    The body's BatchNorm layers stay frozen unless `config.train_bn`. With concat fusion at the
+    last map tap the body is pooling alone, and the heads read the two streams' pooled maps side by
+    side (see `body_for_concat`).
+    """
+    net = _gate_network(store, config)
+    tap = config.tap or store.stream_config("rgb")["map_tap"]
     body = net.layers_after(tap)
     sample = sources.train.load(0, ["rgb_map", "flow_map"])
     rgb_channels, height, width = sample.get("rgb_map").shape[2:]
     flow_channels = sample.get("flow_map").shape[2]
-    if fusion == "concat":
-        body = widen_body_for_concat(body, rgb_channels, height, width)
-    return GatedFusionHead(body, net.feature_dim, sources.train.num_classes, rgb_channels, flow_channels,
-                           fusion=fusion, activation=activation, dropout=dropout)
+    body_dim = net.feature_dim
+    if config.fusion == "concat":
+        body, body_dim = body_for_concat(body, rgb_channels, flow_channels, height, width)
+    return GatedFusionHead(body, body_dim, sources.train.num_classes, rgb_channels, flow_channels,
+                           fusion=config.fusion, activation=config.activation, dropout=config.dropout,
+                           frozen_bn=not config.train_bn)
+
+
+def _gate_network(store: FeatureReader, config: GateConfig) -> Backbone:
+    """The network whose layers the gate's body copies: the spatial one, or its architecture on ImageNet."""
+    spatial = load_checkpoint(_stream_checkpoint(store, config.checkpoint)).build()
+    if config.gate_init == "spatial":
+        return spatial
+    if spatial.name not in IMAGENET_BACKBONES:
+        raise FusionError(f"gate init imagenet: no ImageNet weights for the {spatial.name} backbone of the spatial "
+                          f"checkpoint install offline (only {', '.join(IMAGENET_BACKBONES)}); use --gate-init "
+                          "spatial, or extract features with a checkpoint of one of those backbones")
+    return build_backbone(spatial.name, "rgb", spatial.num_classes, pretrained=True)
 
 
 def build_head(config: HeadConfig, store: FeatureReader, sources: SplitSources, rgb_map_tap: str | None = None):
@@ -329,8 +354,7 @@ def train_gate(store_path: str | Path, manifest: Manifest, runs: str | Path, nam
         sources = split_sources(store, manifest, each, fields, config.val_fraction, training.seed, config.tap,
                                 scores.taps if dropout_scores else None, config.preload, out_of_fold)
         torch.manual_seed(training.seed)  # the head's new layers start from the run's seed, whatever ran before
-        head = build_gate(store, sources, config.checkpoint, config.tap, config.fusion, config.activation,
-                          config.dropout)
+        head = build_gate(store, sources, config)
         run = RunDir.create(Path(runs) / name, f"split{each}", config.overwrite)
         settings = dataclasses.replace(training, eval_crop=sources.centre_crop)
         results[each] = train_gated_fusion(head, sources.train, sources.val, settings, config.lam, run,
@@ -339,9 +363,21 @@ def train_gate(store_path: str | Path, manifest: Manifest, runs: str | Path, nam
         trained = results[each].model
         run.write_analysis({name: analyse(source, trained, training.device)
                             for name, source in (("val", sources.val), ("test", sources.test))})
-        run.update_config(method=f"gated fusion ({config.fusion}, {config.activation}, lambda={config.lam:g}"
-                                 f"{SCORED_ON[config.train_scores]})")
+        run.update_config(method=gate_method(config, store.stream_config("rgb")["map_tap"]),
+                          gate_init=config.gate_init)
     return results
+
+
+def gate_method(config: GateConfig, store_tap: str) -> str:
+    """A gate run's method name: its fusion, activation and lambda, and each setting off the default
+    (another tap than the store's, an ImageNet body, trained BatchNorm, other training scores)."""
+    settings = [config.fusion if config.tap in (None, store_tap) else f"{config.fusion} at {config.tap}",
+                config.activation, f"lambda={config.lam:g}"]
+    if config.gate_init != "spatial":
+        settings.append(f"{config.gate_init} body")
+    if config.train_bn:
+        settings.append("trained BN")
+    return f"gated fusion ({', '.join(settings)}{SCORED_ON[config.train_scores]})"
 
 
 def train_scores_of(store: FeatureReader, config: GateConfig) -> DroppedOutScores | OutOfFoldScores | None:
@@ -394,12 +430,13 @@ def train_mfuse(store_path: str | Path, manifest: Manifest, runs: str | Path, na
 
 
 def step_settings(training: TrainConfig, config: HeadConfig, train_videos: int) -> TrainConfig:
-    """A step schedule's epochs from the config's iteration counts, for `train_videos` (plateau: unchanged)."""
+    """A step schedule's epochs from the config's iteration counts (optimiser steps of batch x accumulate
+    samples), for `train_videos` (plateau: unchanged)."""
     if training.schedule != "steps":
         return training
-    steps = [iterations_to_epochs(i, training.batch_size, train_videos, config.iteration_scale)
-             for i in config.step_iterations]
-    epochs = iterations_to_epochs(config.iterations, training.batch_size, train_videos, config.iteration_scale)
+    batch = training.batch_size * training.accumulate  # samples per optimiser step
+    steps = [iterations_to_epochs(i, batch, train_videos, config.iteration_scale) for i in config.step_iterations]
+    epochs = iterations_to_epochs(config.iterations, batch, train_videos, config.iteration_scale)
     steps = [max(step, previous + 1) for previous, step in zip([0, *steps], steps)]  # rounding keeps them apart
     return dataclasses.replace(training, step_epochs=tuple(steps), epochs=max(epochs, steps[-1] + 1 if steps else 1))
 

@@ -6,7 +6,7 @@ import argparse
 from twostream.cli.fusion_args import add_data_arguments, add_training_arguments, print_results, train_config
 from twostream.data.manifest import load_manifest
 from twostream.data.sampling import STREAMS
-from twostream.fusion.experiment import GATE_ACTIVATIONS, GATE_FUSIONS, GateConfig, train_gate
+from twostream.fusion.experiment import GATE_ACTIVATIONS, GATE_FUSIONS, GATE_INITS, GateConfig, train_gate
 from twostream.fusion.training.train_scores import TRAIN_SCORES, TSN_DROPOUT
 
 NAME = "train-gate"
@@ -23,8 +23,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lam", type=float, default=1.0,
                         help="weight of the gate's own classification loss in phase 2 (0: no multi-task; the "
                              "authors' released configuration used 0.1)")
-    parser.add_argument("--tap", help="feature map the gate reads (default: the store's map tap, e.g. inception4e)")
+    parser.add_argument("--tap", help="feature map the gate reads (default: the store's map tap, e.g. inception4e); at "
+                                      "the last map tap (inception5b; efficientnet_lite0: head; tiny: conv4) concat "
+                                      "fusion feeds the two streams' pooled maps side by side to the gate and classifier")
     parser.add_argument("--dropout", type=float, default=0.8)
+    parser.add_argument("--gate-init", choices=GATE_INITS, default="spatial",
+                        help="weights the gate's body starts from: the fine-tuned spatial net (default) or the same "
+                             "architecture's ImageNet weights, as the paper's gate (efficientnet_lite0 only: the one "
+                             "backbone whose ImageNet weights install offline)")
+    parser.add_argument("--train-bn", action="store_true",
+                        help="train the BatchNorm layers of the gate's body (statistics, scale and shift); by "
+                             "default they stay frozen, as in the authors' release")
     parser.add_argument("--train-scores", choices=TRAIN_SCORES, default=GateConfig().train_scores,
                         help="the stream scores training fuses (default: clean, which bench/fusion_quality.py "
                              "found best): clean (the cached ones, the streams' own fit of the "
@@ -42,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     """Train and print the results per split."""
     config = GateConfig(split=args.split, fusion=args.fusion, activation=args.activation, lam=args.lam, tap=args.tap,
                         checkpoint=args.rgb_checkpoint, flow_checkpoint=args.flow_checkpoint, dropout=args.dropout,
+                        gate_init=args.gate_init, train_bn=args.train_bn,
                         train_scores=args.train_scores, score_dropout=tuple(args.score_dropout),
                         val_fraction=args.val_fraction,
                         training=train_config(args), overwrite=args.overwrite, preload=args.preload)

@@ -8,7 +8,13 @@ pre-softmax scores: G = w1 * G_rgb + w2 * G_flow.
 Body input width: with ``conv`` fusion the body receives maps of the rgb tap's width (the 1x1 conv
 starts as the mean of the streams), so the spatial net's own layers fit unchanged. With ``concat``
 the body receives rgb + flow channels; build it for that width, e.g. by replacing each conv that
-reads the tap with :func:`twostream.fusion.heads.map_fusion.widen_conv_input`.
+reads the tap with :func:`twostream.fusion.heads.map_fusion.widen_conv_input`, or, after a
+network's last map tap, let a pooling body give the two streams' pooled maps side by side
+(:func:`twostream.fusion.heads.map_fusion.body_for_concat`).
+
+Frozen BatchNorm: by default the body's BatchNorm layers stay in eval mode while the head trains
+(they normalise with the running statistics of the network the body came from and do not update
+them) and their scale and shift get no gradient, as the authors' release (`bn_param { frozen: true }`).
 
 Zero-gate guard: with the ReLU activation both weights can be zero, which would give a zero score
 and a prediction decided by ties. Such a sample is detected, counted, and fused with equal weights
@@ -24,6 +30,7 @@ from torch import nn
 from twostream.fusion.errors import FusionError
 from twostream.fusion.heads.layers import check_pair, pool_features
 from twostream.fusion.heads.map_fusion import make_map_fusion
+from twostream.pipeline.backbones.partial_bn import batch_norms, freeze_batch_norms
 
 GATE_ACTIVATIONS: tuple[str, ...] = ("relu", "softmax")
 FALLBACK_WEIGHT = 0.5
@@ -81,12 +88,14 @@ class GatedFusionHead(nn.Module):
         dropout: float = 0.8,
         activation: str = "relu",
         gate_bias_init: float = FALLBACK_WEIGHT,
+        frozen_bn: bool = True,
     ) -> None:
         """Build the head around `body`, whose pooled output has `body_dim` features.
 
         The body takes maps of `self.body_channels` channels (see the module docstring).
         `gate_bias_init` starts the ReLU gate near equal weights, away from the dead zone; the
-        softmax gate's bias starts at zero (equal weights as well).
+        softmax gate's bias starts at zero (equal weights as well). `frozen_bn` keeps the body's
+        BatchNorm layers frozen (False: they train, statistics and affine parameters).
         """
         super().__init__()
         _check_activation(activation)
@@ -95,12 +104,21 @@ class GatedFusionHead(nn.Module):
         self.activation = activation
         self.fusion = make_map_fusion(fusion, rgb_channels, flow_channels)
         self.body = body
+        self.frozen_bn = frozen_bn
         self.dropout = nn.Dropout(dropout)
         self.gate = nn.Linear(body_dim, 2)
         self.classifier = nn.Linear(body_dim, num_classes)
         with torch.no_grad():
             nn.init.normal_(self.gate.weight, std=0.001)
             self.gate.bias.fill_(gate_bias_init if activation == "relu" else 0.0)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> GatedFusionHead:
+        """Set training (or evaluation) mode, keeping a frozen body's BatchNorm layers in eval mode."""
+        super().train(mode)
+        if self.frozen_bn:
+            freeze_batch_norms(batch_norms(self.body))
+        return self
 
     @property
     def body_channels(self) -> int:

@@ -71,6 +71,36 @@ def widen_conv_input(conv: nn.Conv2d, streams: int = 2) -> nn.Conv2d:
     return wide
 
 
+def body_for_concat(body: nn.Module, rgb_channels: int, flow_channels: int, height: int,
+                    width: int) -> tuple[nn.Module, int]:
+    """Make `body`, built for `rgb_channels`-wide maps, read the streams' concatenation; return it and
+    the width of its output.
+
+    A body with parameters gets the convolutions that read the tap widened (`widen_body_for_concat`)
+    and keeps its output width. A body without any is the pooling after a network's last map tap
+    (BN-Inception's inception5b, EfficientNet-Lite0's head, tiny's conv4): it pools each channel of
+    the concatenation, so its output is the two streams' pooled vectors side by side, rgb + flow
+    wide, which go straight to the gate and the classifier.
+    """
+    if any(True for _ in body.parameters()):
+        if flow_channels != rgb_channels:
+            raise FusionError(f"concat fusion into a pretrained body needs equal widths, got rgb {rgb_channels} "
+                              f"and flow {flow_channels}; use conv fusion")
+        body = widen_body_for_concat(body, rgb_channels, height, width)
+    return body, int(_traced(body, torch.zeros(1, rgb_channels + flow_channels, height, width)).shape[1])
+
+
+def _traced(body: nn.Module, maps: torch.Tensor) -> torch.Tensor:
+    """Run `body` once on `maps` in eval mode without gradients, leaving its mode as it was."""
+    was_training = body.training
+    body.eval()
+    try:
+        with torch.no_grad():
+            return body(maps)
+    finally:
+        body.train(was_training)
+
+
 def widen_body_for_concat(body: nn.Module, channels: int, height: int, width: int) -> nn.Module:
     """Make a body that reads `channels`-wide maps read the two streams' concatenation (2x wide), in place.
 
@@ -78,13 +108,6 @@ def widen_body_for_concat(body: nn.Module, channels: int, height: int, width: in
     with `widen_conv_input`, so at the start the body computes on the concatenation what it computed
     on the streams' mean. Found by one traced forward pass, so branches (pooling paths too) are covered.
     """
-    widened: list[str] = []
-
-    def swap(module: nn.Module, name: str) -> None:
-        parent_name, _, child = name.rpartition(".")
-        parent = body.get_submodule(parent_name) if parent_name else body
-        setattr(parent, child, widen_conv_input(getattr(parent, child)))
-
     names = {module: name for name, module in body.named_modules() if isinstance(module, nn.Conv2d)}
     pending: list[nn.Module] = []
 
@@ -95,18 +118,15 @@ def widen_body_for_concat(body: nn.Module, channels: int, height: int, width: in
         return None
 
     handles = [module.register_forward_pre_hook(hook) for module in names]
-    was_training = body.training
-    body.eval()
     try:
-        with torch.no_grad():
-            body(torch.zeros(1, 2 * channels, height, width))
+        _traced(body, torch.zeros(1, 2 * channels, height, width))
     finally:
         for handle in handles:
             handle.remove()
-        body.train(was_training)
     if not pending:
         raise FusionError(f"no convolution of the body reads the {channels}-channel tap; use conv fusion instead")
     for module in pending:
-        swap(module, names[module])
-        widened.append(names[module])
+        parent_name, _, child = names[module].rpartition(".")
+        parent = body.get_submodule(parent_name) if parent_name else body
+        setattr(parent, child, widen_conv_input(module))
     return body

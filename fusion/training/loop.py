@@ -36,6 +36,7 @@ from twostream.fusion.training.schedule import (
 )
 from twostream.fusion.training.tasks import DEFAULT_SCORE_WEIGHTS, FusionTask, GateTask, HeadTask
 from twostream.fusion.training.train_scores import DroppedOutScores, OutOfFoldScores
+from twostream.pipeline.backbones.weight_decay import decay_groups
 
 log = logging.getLogger(__name__)
 VALIDATE_VIEWS: tuple[str, ...] = ("segments", "all")
@@ -48,6 +49,9 @@ class TrainConfig:
 
     segments: int = 3
     batch_size: int = 32
+    # mini-batches whose gradients add up before one optimiser step (Caffe's iter_size): the effective
+    # batch is batch_size * accumulate (the gated TSN release: 4 * 32)
+    accumulate: int = 1
     lrs: tuple[float, ...] = (1e-3, 1e-4)
     momentum: float = 0.9
     weight_decay: float = 5e-4
@@ -74,8 +78,8 @@ class TrainConfig:
         if self.schedule not in SCHEDULES:
             raise FusionError(f"schedule {self.schedule!r}: use one of {', '.join(SCHEDULES)}")
         object.__setattr__(self, "step_epochs", tuple(int(e) for e in self.step_epochs))
-        if self.segments < 1 or self.batch_size < 1 or self.view_chunk < 1:
-            raise FusionError("segments, batch_size and view_chunk must be at least 1")
+        if min(self.segments, self.batch_size, self.accumulate, self.view_chunk) < 1:
+            raise FusionError("segments, batch_size, accumulate and view_chunk must be at least 1")
         if self.validate_views not in VALIDATE_VIEWS:
             raise FusionError(f"validate_views must be one of {', '.join(VALIDATE_VIEWS)}, got {self.validate_views!r}")
         if self.clip_grad_norm is not None and self.clip_grad_norm <= 0:
@@ -101,8 +105,8 @@ class FitResult:
 
 
 def _sgd(model: nn.Module, lr: float, config: TrainConfig) -> torch.optim.SGD:
-    params = [p for p in model.parameters() if p.requires_grad]
-    return torch.optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    """SGD over the trainable parameters, weight decay on weights only (as the released models)."""
+    return torch.optim.SGD(decay_groups(model.parameters(), config.weight_decay), lr=lr, momentum=config.momentum)
 
 
 def _schedule(config: TrainConfig, phases: Sequence[Phase]) -> PhaseSchedule | StepSchedule:
@@ -123,26 +127,39 @@ def _views(source: FeatureSource, fields: Sequence[str], config: TrainConfig, mo
 
 def _train_epoch(task: FusionTask, loader: DataLoader, optimizer: torch.optim.Optimizer, lam: float,
                  config: TrainConfig, device: torch.device) -> dict[str, float]:
-    """Run one epoch; return the loss and parts averaged over samples (counts, '*_count', summed)."""
+    """Run one epoch; return the loss and parts averaged over samples (counts, '*_count', summed).
+
+    The loader yields effective batches (batch_size * accumulate samples); each is split into
+    mini-batches of batch_size whose gradients add up, each loss weighted by its share of the
+    effective batch, so that one step follows the gradient of the effective batch's mean loss.
+    """
     task.model.train()
     sums: dict[str, float] = {}
     seen = 0
-    for batch in loader:
-        batch = {name: tensor.to(device, non_blocking=True) for name, tensor in batch.items()}
-        size = int(batch["label"].shape[0])
-        with autocast(device, config.amp):
-            loss, parts = task.training_loss(batch, lam)
-        if not torch.isfinite(loss):
-            raise FusionError(f"the training loss became {loss.item()}; lower the learning rate")
+    for effective in loader:
+        total = int(effective["label"].shape[0])
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        for batch in _mini_batches(effective, config.batch_size):
+            batch = {name: tensor.to(device, non_blocking=True) for name, tensor in batch.items()}
+            size = int(batch["label"].shape[0])
+            with autocast(device, config.amp):
+                loss, parts = task.training_loss(batch, lam)
+            if not torch.isfinite(loss):
+                raise FusionError(f"the training loss became {loss.item()}; lower the learning rate")
+            (loss * (size / total)).backward()
+            for name, value in {"loss": loss.item(), **parts}.items():
+                sums[name] = sums.get(name, 0.0) + (value if name.endswith("_count") else value * size)
         if config.clip_grad_norm is not None:
             nn.utils.clip_grad_norm_(task.model.parameters(), config.clip_grad_norm)
         optimizer.step()
-        for name, value in {"loss": loss.item(), **parts}.items():
-            sums[name] = sums.get(name, 0.0) + (value if name.endswith("_count") else value * size)
-        seen += size
+        seen += total
     return {name: (value if name.endswith("_count") else value / seen) for name, value in sums.items()}
+
+
+def _mini_batches(batch: Sample, size: int) -> list[Sample]:
+    """Split a batch of fields into consecutive mini-batches of at most `size` samples."""
+    pieces = {name: torch.split(tensor, size) for name, tensor in batch.items()}
+    return [{name: parts[index] for name, parts in pieces.items()} for index in range(len(pieces["label"]))]
 
 
 def _describe(task: FusionTask, train: FeatureSource, val: FeatureSource, config: TrainConfig,
@@ -150,6 +167,7 @@ def _describe(task: FusionTask, train: FeatureSource, val: FeatureSource, config
     return {
         "task": task.describe(),
         "train": dataclasses.asdict(config),
+        "weight_decay_on": "weights only (biases and norm parameters undecayed)",
         "phases": [dataclasses.asdict(phase) for phase in phases],
         "num_classes": train.num_classes,
         "train_videos": len(train),
@@ -176,7 +194,7 @@ def fit(task: FusionTask, train: FeatureSource, val: FeatureSource, config: Trai
     model = task.model.to(device)
     description = _describe(task, train, val, config, phases)
     train_set = SegmentDataset(train, task.fields, config.segments, train=True, seed=config.seed)
-    loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, num_workers=config.num_workers,
+    loader = DataLoader(train_set, batch_size=config.batch_size * config.accumulate, shuffle=True, num_workers=config.num_workers,
                         generator=torch.Generator().manual_seed(config.seed), pin_memory=device.type == "cuda")
     val_views = _views(val, task.fields, config, config.validate_views)
     schedule = _schedule(config, phases)

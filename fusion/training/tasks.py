@@ -130,6 +130,7 @@ class GateTask:
             "activation": head.activation,
             "dropout": head.dropout.p,
             "body_channels": head.body_channels,
+            "body_batch_norm": "frozen" if head.frozen_bn else "trained",
             "train_scores": self.train_scores.describe() if self.train_scores is not None else {"mode": "clean"},
         }
 

@@ -6,7 +6,7 @@ Building
         modality "rgb" (3 input channels) or "flow" (10: 5 flow frames, x and y interleaved),
         the flow net made from the RGB one by cross-modality initialisation (first conv weights
         averaged over RGB and repeated). pretrained=True loads the ImageNet weights that install
-        offline (efficientnet_lite0 only). dropout=None: the architecture's default.
+        offline (IMAGENET_BACKBONES: efficientnet_lite0 only). dropout=None: the architecture's default.
     create_backbone(name, num_classes, in_channels=3, dropout=None): no cross-modality step.
     backbone_type(name) -> the Backbone subclass, whose class attributes declare the taps below
         (DEFAULT_TAPS, MAP_TAP, LAST_MAP_TAP, POOLED_TAP) without building the network.
@@ -51,7 +51,13 @@ from twostream.pipeline.backbones.base import FLOW_CHANNELS, FLOW_STACK, RGB_CHA
 from twostream.pipeline.backbones.checkpoints import LoadedCheckpoint, load_checkpoint, save_checkpoint
 from twostream.pipeline.backbones.errors import BackboneError, CheckpointError, CheckpointMismatchError
 from twostream.pipeline.backbones.normalization import CAFFE_TSN, IMAGENET, TSN_PYTORCH, Normalization
-from twostream.pipeline.backbones.registry import BACKBONES, backbone_type, build_backbone, create_backbone
+from twostream.pipeline.backbones.registry import (
+    BACKBONES,
+    IMAGENET_BACKBONES,
+    backbone_type,
+    build_backbone,
+    create_backbone,
+)
 from twostream.pipeline.backbones.temporal import cross_modality_weight, to_flow
 
 __all__ = [
@@ -60,6 +66,7 @@ __all__ = [
     "FLOW_CHANNELS",
     "FLOW_STACK",
     "IMAGENET",
+    "IMAGENET_BACKBONES",
     "RGB_CHANNELS",
     "TSN_PYTORCH",
     "Backbone",

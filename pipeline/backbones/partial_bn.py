@@ -1,10 +1,14 @@
-"""Partial batch normalisation (TSN): only the first BatchNorm layer keeps learning.
+"""Frozen and partial batch normalisation (TSN): BatchNorm layers that keep their statistics and scale.
 
-With few training videos, re-estimating every BatchNorm's statistics on the new modality and
-data overfits; TSN freezes the statistics and the affine parameters of all BatchNorm layers but
-the first, which adapts to the new input distribution (flow fields instead of RGB frames).
+Partial BN: only the first BatchNorm layer keeps learning. With few training videos, re-estimating
+every BatchNorm's statistics on the new modality and data overfits; TSN freezes the statistics and
+the affine parameters of all BatchNorm layers but the first, which adapts to the new input
+distribution (flow fields instead of RGB frames). Frozen BN: all of them keep theirs (the gated TSN
+release's `bn_param { frozen: true }` in the gate's body).
 """
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -15,18 +19,25 @@ def batch_norms(model: nn.Module) -> list[_BatchNorm]:
     return [module for module in model.modules() if isinstance(module, _BatchNorm)]
 
 
-def freeze_partial_bn(model: nn.Module) -> int:
-    """Freeze every BatchNorm but the first: eval mode (statistics kept) and affine parameters fixed.
+def freeze_batch_norms(layers: Iterable[_BatchNorm]) -> int:
+    """Freeze BatchNorm layers: eval mode (normalise with the running statistics, never update them)
+    and affine parameters without gradient.
 
     Call it after each `model.train()`, which would switch the layers back to updating their
-    statistics. Returns the number of frozen layers.
+    statistics, and before building the optimiser. Returns the number of frozen layers.
     """
-    frozen = batch_norms(model)[1:]
-    for layer in frozen:
+    count = 0
+    for layer in layers:
         layer.eval()
         for parameter in layer.parameters(recurse=False):
             parameter.requires_grad_(False)
-    return len(frozen)
+        count += 1
+    return count
+
+
+def freeze_partial_bn(model: nn.Module) -> int:
+    """Freeze every BatchNorm but the first (see `freeze_batch_norms`); return the number frozen."""
+    return freeze_batch_norms(batch_norms(model)[1:])
 
 
 def quicken_statistics(model: nn.Module, momentum: float = 0.1) -> None:

@@ -41,6 +41,7 @@ ARCHITECTURES: dict[str, Architecture] = {
 }
 BACKBONES: tuple[str, ...] = tuple(ARCHITECTURES)
 IMAGENET_CLASSES = 1000
+IMAGENET_BACKBONES: tuple[str, ...] = ("efficientnet_lite0",)  # those whose ImageNet weights install offline
 
 
 def architecture(name: str) -> Architecture:
@@ -95,9 +96,9 @@ def build_backbone(
 
 
 def _load_imagenet(net: Backbone) -> None:
-    if net.name != "efficientnet_lite0":
+    if net.name not in IMAGENET_BACKBONES:
         raise BackboneError(
-            f"no ImageNet weights for {net.name!r} install offline (only efficientnet_lite0 has them); "
+            f"no ImageNet weights for {net.name!r} install offline (only {', '.join(IMAGENET_BACKBONES)}); "
             "load a checkpoint with load_checkpoint (--checkpoint) instead"
         )
     weights = torch.load(imagenet_weights_path(), map_location="cpu", weights_only=True)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 import torch
 
 from twostream.pipeline.backbones import Backbone
+from twostream.pipeline.backbones.weight_decay import decay_groups
 
 # TSN lets the first convolution of a temporal net learn five times faster: its cross-modality
 # initialised weights are furthest from what flow input needs.
@@ -14,7 +15,8 @@ FLOW_FIRST_CONV_LR_MULT = 5.0
 
 def parameter_groups(model: Backbone, lr: float, weight_decay: float,
                      classifier_lr_mult: float = 1.0) -> list[dict]:
-    """Trainable parameters in groups: weights (decayed), biases and norm parameters (not decayed).
+    """Trainable parameters in groups: weights (decayed), biases and norm parameters (not decayed; see
+    `decay_groups`).
 
     The first convolution's weight of a flow network gets its own group with a higher rate, and so
     does the new classifier when `classifier_lr_mult` is above 1 (its weights start from scratch while
@@ -22,25 +24,17 @@ def parameter_groups(model: Backbone, lr: float, weight_decay: float,
     a few epochs instead of dozens).
     """
     first_conv = f"{model.FIRST_CONV}.weight"
-    first, classifier, decayed, plain = [], [], [], []
+    first, classifier, rest = [], [], []
     for name, parameter in model.named_parameters():
-        if not parameter.requires_grad:
-            continue
         if name == first_conv and model.modality == "flow":
             first.append(parameter)
         elif classifier_lr_mult != 1.0 and name.startswith(f"{model.CLASSIFIER}."):
             classifier.append(parameter)
-        elif parameter.dim() > 1:
-            decayed.append(parameter)
         else:
-            plain.append(parameter)
-    groups = [
-        {"params": first, "lr": lr * FLOW_FIRST_CONV_LR_MULT, "weight_decay": weight_decay},
-        {"params": classifier, "lr": lr * classifier_lr_mult, "weight_decay": weight_decay},
-        {"params": decayed, "lr": lr, "weight_decay": weight_decay},
-        {"params": plain, "lr": lr, "weight_decay": 0.0},
-    ]
-    return [group for group in groups if group["params"]]
+            rest.append(parameter)
+    return [*decay_groups(first, weight_decay, lr=lr * FLOW_FIRST_CONV_LR_MULT),
+            *decay_groups(classifier, weight_decay, lr=lr * classifier_lr_mult),
+            *decay_groups(rest, weight_decay, lr=lr)]
 
 
 def make_optimizer(model: Backbone, lr: float, momentum: float, weight_decay: float,

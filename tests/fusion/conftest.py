@@ -13,6 +13,7 @@ from twostream.fusion.training.loop import TrainConfig
 from twostream.pipeline.stores.feature_store import FeatureStore, tap_dtype, write_array
 
 SourceFactory = Callable[..., InMemoryFeatureSource]
+LAST_MAP_TAPS = {"tiny": "conv4", "efficientnet_lite0": "head"}  # only pooling follows them
 
 
 def switching_source(videos: int, seed: int, num_classes: int = 4, snippets: int = 5, crops: int = 2,
@@ -93,3 +94,33 @@ def make_tap_store(tmp_path) -> Callable[..., FeatureStore]:
     """Factory for tap_store(a fresh path under tmp_path, backbone, maps, vectors)."""
     made = itertools.count()
     return lambda backbone, maps, vectors: tap_store(tmp_path / f"store{next(made)}.zarr", backbone, maps, vectors)
+
+
+@pytest.fixture(scope="session")
+def last_tap_stores(tiny_dataset, reference_store, features_config, tmp_path_factory) -> dict[str, Path]:
+    """Features of the tiny dataset from random tiny and EfficientNet-Lite0 checkpoints, keeping each
+    backbone's last map tap (LAST_MAP_TAPS) besides its default taps; by backbone name."""
+    import torch
+
+    from twostream.pipeline.backbones import build_backbone, save_checkpoint
+    from twostream.pipeline.batch import Execution
+    from twostream.pipeline.extract_features import extract_features
+
+    _, manifest = tiny_dataset
+    stores = {}
+    for backbone, tap in LAST_MAP_TAPS.items():
+        folder = tmp_path_factory.mktemp(backbone)
+        torch.manual_seed(0)
+        paths, taps = {}, ()
+        for stream in ("rgb", "flow"):
+            net = build_backbone(backbone, stream, len(manifest.classes))
+            paths[stream] = folder / f"{stream}.pt"
+            save_checkpoint(paths[stream], net, class_names=manifest.classes)
+            taps = tuple(dict.fromkeys((*net.default_taps, tap)))
+        config = features_config(rgb_checkpoint=str(paths["rgb"]), flow_checkpoint=str(paths["flow"]),
+                                 rgb_taps=taps, flow_taps=taps)
+        stores[backbone] = folder / "features.zarr"
+        summary = extract_features(manifest, reference_store, stores[backbone], config,
+                                   Execution(no_cluster=True, retries=0))
+        assert summary.ok
+    return stores

@@ -15,6 +15,7 @@ from twostream.fusion.experiment import (
     HeadConfig,
     TrainedRun,
     amplification_rows,
+    build_gate,
     build_head,
     evaluate,
     head_taps,
@@ -24,7 +25,7 @@ from twostream.fusion.experiment import (
 )
 from twostream.fusion.sources import ZarrFeatureSource
 from twostream.fusion.training.loop import TrainConfig
-from twostream.pipeline.backbones import load_checkpoint
+from twostream.pipeline.backbones import build_backbone, load_checkpoint
 from twostream.pipeline.stores.feature_readers import open_feature_store
 
 QUICK = ["--max-epochs-per-phase", "2", "--patience", "1", "--batch-size", "4"]
@@ -256,3 +257,55 @@ def test_a_tap_for_what_the_head_does_not_read_is_refused():
     with pytest.raises(FusionError, match="--tap conv5 names maps, but --on vectors fuses vectors"):
         HeadConfig(on="vectors", tap="conv5")
     assert HeadConfig(head="amplification", on="vectors", tap="conv5").tap == "conv5"
+
+
+def test_the_gate_body_batch_norm_stays_frozen_unless_asked_to_train(runs, checkpoints, feature_store):
+    folder, manifest_path = runs
+    assert main(["train-gate", str(manifest_path), "--features", str(feature_store), "--runs", str(folder / "runs"),
+                 *QUICK, "--name", "gate-bn", "--train-bn"]) == 0
+    spatial = load_checkpoint(checkpoints["rgb"]).state_dict
+    for name, frozen in (("gate", True), ("gate-bn", False)):
+        run = folder / "runs" / name / "split1"
+        state = torch.load(run / "checkpoint.pt", weights_only=True)["model_state"]
+        same = [torch.equal(state[f"body.conv4.bn.{key}"], spatial[f"conv4.bn.{key}"])
+                for key in ("running_mean", "running_var", "weight", "bias")]
+        assert same == [frozen] * 4, name  # the tap is conv3: conv4's unit is the body
+        config = json.loads((run / "config.json").read_text())
+        assert config["task"]["body_batch_norm"] == ("frozen" if frozen else "trained")
+        assert config["method"] == "gated fusion (conv, relu, lambda=1" + ("" if frozen else ", trained BN") + ")"
+        assert config["gate_init"] == "spatial"
+        assert config["weight_decay_on"].startswith("weights only")
+
+
+@pytest.mark.parametrize("backbone, tap, width", [("tiny", "conv4", 2 * 32), ("efficientnet_lite0", "head", 2 * 1280)])
+def test_concat_fusion_at_the_last_map_tap_trains_the_heads_on_both_pooled_maps(backbone, tap, width,
+                                                                                 last_tap_stores, tiny_dataset,
+                                                                                 tmp_path):
+    _, manifest = tiny_dataset
+    assert main(["train-gate", str(manifest.save(tmp_path / "manifest.json")), "--features",
+                 str(last_tap_stores[backbone]), "--runs", str(tmp_path / "runs"), *QUICK, "--name", "last",
+                 "--fusion", "concat", "--tap", tap, "--accumulate", "2"]) == 0
+    run = tmp_path / "runs" / "last" / "split1"
+    config = json.loads((run / "config.json").read_text())
+    assert config["task"]["body_channels"] == width
+    assert config["method"] == f"gated fusion (concat at {tap}, relu, lambda=1)"
+    assert config["train"]["accumulate"] == 2 and config["train"]["batch_size"] == 4
+    state = torch.load(run / "checkpoint.pt", weights_only=True)["model_state"]
+    assert state["gate.weight"].shape == (2, width) and state["classifier.weight"].shape[1] == width
+    assert not any(name.startswith("body.") for name in state), "the body is pooling alone"
+
+
+def test_the_gate_body_starts_from_imagenet_weights_where_they_install_offline(last_tap_stores, tiny_dataset):
+    _, manifest = tiny_dataset
+    store = open_feature_store(last_tap_stores["efficientnet_lite0"])
+    sources = split_sources(store, manifest, "1", ["rgb_map", "flow_map"])
+    imagenet = build_backbone("efficientnet_lite0", "rgb", 1000, pretrained=True).state_dict()
+    spatial = load_checkpoint(store.attrs["checkpoints"]["rgb"]).state_dict
+    for init, expected in (("imagenet", imagenet), ("spatial", spatial)):
+        body = build_gate(store, sources, GateConfig(gate_init=init)).body.state_dict()
+        assert body and all(torch.equal(value, expected[name]) for name, value in body.items()), init
+    tiny = open_feature_store(last_tap_stores["tiny"])
+    with pytest.raises(FusionError, match="no ImageNet weights for the tiny backbone .* use --gate-init spatial"):
+        build_gate(tiny, split_sources(tiny, manifest, "1", ["rgb_map", "flow_map"]), GateConfig(gate_init="imagenet"))
+    with pytest.raises(FusionError, match="gate init 'coco'"):
+        GateConfig(gate_init="coco")

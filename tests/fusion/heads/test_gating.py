@@ -7,7 +7,8 @@ from torch import nn
 
 from twostream.fusion.errors import FusionError
 from twostream.fusion.heads.gating import GatedFusionHead, fuse_scores, gate_weights
-from twostream.fusion.heads.map_fusion import ConvFusion, make_map_fusion, widen_conv_input
+from twostream.fusion.heads.map_fusion import ConvFusion, body_for_concat, make_map_fusion, widen_conv_input
+from twostream.pipeline.backbones import build_backbone
 
 
 def _body(channels: int, width: int = 6) -> nn.Module:
@@ -36,6 +37,24 @@ def test_widened_conv_on_concatenated_maps_equals_the_conv_on_their_mean():
     rgb, flow = torch.randn(2, 4, 5, 5), torch.randn(2, 4, 5, 5)
     wide = widen_conv_input(conv)
     torch.testing.assert_close(wide(make_map_fusion("concat", 4)(rgb, flow)), conv((rgb + flow) / 2))
+
+
+def test_concat_at_the_last_map_tap_gives_the_heads_both_pooled_maps_side_by_side():
+    pooling = build_backbone("tiny", "rgb", 3).layers_after("conv4")  # the last map tap: pooling follows
+    body, width = body_for_concat(pooling, 2, 2, 3, 3)
+    assert width == 4
+    head = GatedFusionHead(body, width, 3, 2, fusion="concat", dropout=0.0)
+    rgb = torch.tensor([1.0, 2.0])[None, :, None, None].expand(1, 2, 3, 3)
+    flow = torch.tensor([[[3.0, 3.0, 3.0]] * 3, [[4.0, 0.0, 8.0]] * 3])[None]  # pools to 3 and 4
+    assert head.features(rgb, flow).tolist() == [[1.0, 2.0, 3.0, 4.0]]
+    assert head(rgb, flow).gate.shape == (1, 2)
+
+
+def test_concat_into_a_body_refuses_what_it_cannot_widen():
+    with pytest.raises(FusionError, match="needs equal widths, got rgb 4 and flow 6"):
+        body_for_concat(_body(4), 4, 6, 3, 3)
+    with pytest.raises(FusionError, match="no convolution of the body reads the 4-channel tap"):
+        body_for_concat(nn.Conv2d(8, 3, 1), 4, 4, 3, 3)  # reads 8 channels: not the tap
 
 
 def test_map_fusion_refuses_unknown_kinds_and_mismatched_grids():
@@ -79,3 +98,27 @@ def test_head_refuses_bad_settings():
         GatedFusionHead(_body(5), 6, 3, 5, dropout=1.0)
     with pytest.raises(FusionError, match="activation"):
         GatedFusionHead(_body(5), 6, 3, 5, activation="tanh")
+
+
+def _batch_norm_body() -> nn.BatchNorm2d:
+    """A body that only normalises: running mean (1, -1), running variance 4 (epsilon 1e-5 aside)."""
+    body = nn.BatchNorm2d(2)
+    body.running_mean.copy_(torch.tensor([1.0, -1.0]))
+    body.running_var.fill_(4.0)
+    return body
+
+
+@pytest.mark.parametrize("frozen, pooled, running_mean", [
+    (True, [0.5, 1.5], [1.0, -1.0]),  # (2 - 1) / 2 and (2 + 1) / 2 with the running statistics, kept
+    (False, [0.0, 0.0], [1.1, -0.7]),  # a constant batch normalised by its own statistics; 0.9 * old + 0.1 * 2
+])
+def test_the_body_batch_norm_is_frozen_by_default_while_the_head_trains(frozen, pooled, running_mean):
+    head = GatedFusionHead(_batch_norm_body(), 2, 3, 2, dropout=0.0, frozen_bn=frozen).train()
+    assert head.body.training is not frozen and head.classifier.training
+    rgb, flow = torch.full((2, 2, 3, 3), 3.0), torch.ones(2, 2, 3, 3)  # conv fusion starts as the mean: 2
+    features = head.features(rgb, flow)
+    torch.testing.assert_close(features, torch.tensor([pooled, pooled]))
+    torch.testing.assert_close(head.body.running_mean, torch.tensor(running_mean))
+    features.sum().backward()
+    assert head.fusion.conv.weight.grad is not None
+    assert all((parameter.grad is None) is frozen for parameter in head.body.parameters())

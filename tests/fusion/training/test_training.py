@@ -18,7 +18,7 @@ from twostream.fusion.heads.gating import GatedFusionHead
 from twostream.fusion.heads.multiplicative import baseline_a_head, multiplicative_fusion_head
 from twostream.fusion.training.datasets import AllViewsDataset
 from twostream.fusion.training.evaluation import predict
-from twostream.fusion.training.loop import TrainConfig, train_fusion_head, train_gated_fusion
+from twostream.fusion.training.loop import TrainConfig, _sgd, train_fusion_head, train_gated_fusion
 from twostream.fusion.training.runs import CHECKPOINT, CONFIG, METRICS, PREDICTIONS, RunDir
 from twostream.fusion.training.tasks import GateTask, HeadTask
 
@@ -190,6 +190,41 @@ def test_inconsistent_sources_and_settings_are_refused(switching_splits, make_so
         train_gated_fusion(_gated_head(), train, train, TrainConfig(device="toaster"))
     with pytest.raises(FusionError, match="two of"):
         HeadTask(nn.Identity(), ("rgb_map",), "broken")
+
+
+def test_accumulating_gradients_of_small_batches_equals_one_large_batch(switching_splits):
+    train, val, _ = switching_splits
+    settings = dict(lrs=(0.05,), patience=1, max_epochs_per_phase=1, seed=2)
+
+    def trained(batch_size: int, accumulate: int):  # no BatchNorm, no dropout: the batch split cannot matter
+        config = TrainConfig(batch_size=batch_size, accumulate=accumulate, **settings)
+        return train_gated_fusion(_gated_head(dropout=0.0), train, val, config, lam=0.5)
+
+    accumulated, large, small = trained(4, 8), trained(32, 1), trained(4, 1)
+    assert [r["train_loss"] for r in accumulated.history] == pytest.approx([r["train_loss"] for r in large.history])
+    for name, value in large.model.state_dict().items():
+        torch.testing.assert_close(accumulated.model.state_dict()[name], value, rtol=1e-4, atol=1e-6, msg=name)
+    assert not torch.allclose(small.model.gate.weight, large.model.gate.weight, rtol=1e-2)  # 8 times the steps
+    with pytest.raises(FusionError, match="accumulate"):
+        TrainConfig(accumulate=0)
+
+
+@pytest.mark.parametrize("make_head, decayed", [
+    (_gated_head, {"fusion.conv.weight", "body.0.weight", "gate.weight", "classifier.weight"}),
+    (lambda: multiplicative_fusion_head(8, 8, 4, width=16, maps=False, hidden=(6,)),
+     {"front.alpha.weight", "front.beta.weight", "classifier.0.weight", "classifier.3.weight"}),
+])
+def test_the_loop_decays_weights_but_not_biases_or_the_gate_bias(make_head, decayed):
+    head = make_head()
+    before = {name: p.detach().clone() for name, p in head.named_parameters()}
+    optimizer = _sgd(head, 0.1, TrainConfig(weight_decay=0.5, momentum=0.0))
+    for parameter in head.parameters():
+        parameter.grad = torch.zeros_like(parameter)
+    optimizer.step()
+    for name, parameter in head.named_parameters():  # decayed: w - 0.1 * 0.5 * w
+        torch.testing.assert_close(parameter, before[name] * (0.95 if name in decayed else 1.0), msg=name)
+    if isinstance(head, GatedFusionHead):
+        assert head.gate.bias.tolist() == [0.5, 0.5]
 
 
 def test_run_folder_refuses_to_overwrite_by_accident(tmp_path):

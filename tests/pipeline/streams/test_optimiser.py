@@ -27,6 +27,8 @@ def test_a_classifier_multiplier_speeds_up_only_the_new_classifier():
     groups = parameter_groups(net, 0.01, 5e-4, classifier_lr_mult=10.0)
     assert _group_of(groups, net.fc.weight)["lr"] == pytest.approx(0.1)
     assert _group_of(groups, net.fc.bias)["lr"] == pytest.approx(0.1)
+    assert _group_of(groups, net.fc.weight)["weight_decay"] == 5e-4
+    assert _group_of(groups, net.fc.bias)["weight_decay"] == 0.0  # TSN decays no bias, the new classifier's neither
     assert _group_of(groups, net.conv1.conv.weight)["lr"] == pytest.approx(0.01)  # rgb: no first-conv boost
     assert sum(len(group["params"]) for group in groups) == len(list(net.parameters()))
     with pytest.raises(TwostreamError, match="multiplier must be positive"):
