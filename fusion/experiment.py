@@ -50,7 +50,7 @@ from twostream.fusion.training.train_scores import (
     DroppedOutScores,
     OutOfFoldScores,
 )
-from twostream.pipeline.backbones import load_checkpoint
+from twostream.pipeline.backbones import LoadedCheckpoint, load_checkpoint
 from twostream.pipeline.stores.feature_readers import open_feature_store
 from twostream.pipeline.stores.feature_store import FeatureReader
 
@@ -223,17 +223,18 @@ def split_sources(store: FeatureReader, manifest: Manifest, split: str, fields: 
 _STREAM_NAMES = {"rgb": "spatial", "flow": "temporal"}
 
 
-def _stream_checkpoint(store: FeatureReader, checkpoint: str | None, stream: str = "rgb") -> str:
-    """The checkpoint a stream's features came from: `checkpoint`, else the one the store records; checked."""
+def _stream_checkpoint(store: FeatureReader, checkpoint: str | None, stream: str = "rgb") -> LoadedCheckpoint:
+    """The checkpoint a stream's features came from (`checkpoint`, else the one the store records), loaded and checked."""
     path = checkpoint or store.attrs.get("checkpoints", {}).get(stream)
     name = _STREAM_NAMES[stream]
     if not path or not Path(path).is_file():
         raise FusionError(f"the {name} checkpoint {path or '(not recorded in the store)'} is not available; "
                           f"pass --{stream}-checkpoint with the checkpoint the features were extracted with")
-    loaded = load_checkpoint(path)
-    if loaded.sha256 != store.stream_config(stream)["checkpoint_sha256"]:
+    recorded = store.stream_config(stream)
+    loaded = load_checkpoint(path, prefix=recorded.get("checkpoint_prefix"))
+    if loaded.sha256 != recorded["checkpoint_sha256"]:
         raise FusionError(f"{path} is not the {name} checkpoint {store.path} was extracted with (sha256 differs)")
-    return path
+    return loaded
 
 
 def dropped_out_scores(store: FeatureReader, checkpoints: Mapping[str, str | None],
@@ -243,7 +244,7 @@ def dropped_out_scores(store: FeatureReader, checkpoints: Mapping[str, str | Non
         if POOLED_TAP not in store.stream_config(stream)["taps"]:
             raise FusionError(f"{store.path} holds no {stream}/{POOLED_TAP}, which dropout scores need; extract "
                               f"features with --{stream}-taps ... {POOLED_TAP} logits, or use --train-scores clean")
-    classifiers = {stream: load_checkpoint(_stream_checkpoint(store, checkpoints.get(stream), stream)).build()
+    classifiers = {stream: _stream_checkpoint(store, checkpoints.get(stream), stream).build()
                    .classifier_after(POOLED_TAP) for stream in STREAMS}
     return DroppedOutScores(classifiers, dict(zip(STREAMS, dropout)))
 
@@ -251,7 +252,7 @@ def dropped_out_scores(store: FeatureReader, checkpoints: Mapping[str, str | Non
 def build_gate(store: FeatureReader, sources: SplitSources, checkpoint: str | None, tap: str | None,
                fusion: str, activation: str, dropout: float) -> GatedFusionHead:
     """The gating ConvNet: the spatial net's layers after the tap (trainable copy), two FC heads."""
-    net = load_checkpoint(_stream_checkpoint(store, checkpoint)).build()
+    net = _stream_checkpoint(store, checkpoint).build()
     tap = tap or store.stream_config("rgb")["map_tap"]
     body = net.layers_after(tap)
     sample = sources.train.load(0, ["rgb_map", "flow_map"])
@@ -268,7 +269,7 @@ def build_head(kind: str, on: str, store: FeatureReader, sources: SplitSources, 
     """An m-fusion, baseline A/B or amplification head sized to the cached features."""
     num_classes = sources.train.num_classes
     if kind == "amplification":
-        net = load_checkpoint(_stream_checkpoint(store, checkpoint)).build()
+        net = _stream_checkpoint(store, checkpoint).build()
         return FeatureAmplificationHead(net.classifier_after(store.stream_config("rgb")["map_tap"]), pool=False)
     a_name, b_name = HEAD_INPUTS[on]
     sample = sources.train.load(0, [a_name, b_name])
