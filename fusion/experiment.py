@@ -51,7 +51,7 @@ from twostream.fusion.training.schedule import (
 )
 from twostream.fusion.training.tasks import DEFAULT_SCORE_WEIGHTS, FINAL_SCORES, checked_score_weights
 from twostream.fusion.training.train_scores import TRAIN_SCORES, TSN_DROPOUT, DroppedOutScores, OutOfFoldScores
-from twostream.pipeline.backbones import IMAGENET_BACKBONES, Backbone, build_backbone, load_checkpoint
+from twostream.pipeline.backbones import IMAGENET_BACKBONES, Backbone, LoadedCheckpoint, build_backbone, load_checkpoint
 from twostream.pipeline.stores.feature_readers import open_feature_store
 from twostream.pipeline.stores.feature_store import FeatureReader
 
@@ -237,17 +237,19 @@ def split_sources(store: FeatureReader, manifest: Manifest, split: str, fields: 
 _STREAM_NAMES = {"rgb": "spatial", "flow": "temporal"}
 
 
-def _stream_checkpoint(store: FeatureReader, checkpoint: str | None, stream: str = "rgb") -> str:
-    """The checkpoint a stream's features came from: `checkpoint`, else the one the store records; checked."""
+def _stream_checkpoint(store: FeatureReader, checkpoint: str | None, stream: str = "rgb") -> LoadedCheckpoint:
+    """The checkpoint a stream's features came from (`checkpoint`, else the one the store records), loaded and
+    checked against the store's sha256."""
     path = checkpoint or store.attrs.get("checkpoints", {}).get(stream)
     name = _STREAM_NAMES[stream]
     if not path or not Path(path).is_file():
         raise FusionError(f"the {name} checkpoint {path or '(not recorded in the store)'} is not available; "
                           f"pass --{stream}-checkpoint with the checkpoint the features were extracted with")
-    loaded = load_checkpoint(path)
-    if loaded.sha256 != store.stream_config(stream)["checkpoint_sha256"]:
+    recorded = store.stream_config(stream)
+    loaded = load_checkpoint(path, prefix=recorded.get("checkpoint_prefix"))
+    if loaded.sha256 != recorded["checkpoint_sha256"]:
         raise FusionError(f"{path} is not the {name} checkpoint {store.path} was extracted with (sha256 differs)")
-    return path
+    return loaded
 
 
 def dropped_out_scores(store: FeatureReader, checkpoints: Mapping[str, str | None],
@@ -258,7 +260,7 @@ def dropped_out_scores(store: FeatureReader, checkpoints: Mapping[str, str | Non
         if tap not in store.stream_config(stream)["taps"]:
             raise FusionError(f"{store.path} holds no {stream}/{tap}, which dropout scores need; extract "
                               f"features with --{stream}-taps ... {tap} logits, or use --train-scores clean")
-    classifiers = {stream: load_checkpoint(_stream_checkpoint(store, checkpoints.get(stream), stream)).build()
+    classifiers = {stream: _stream_checkpoint(store, checkpoints.get(stream), stream).build()
                    .classifier_after(taps[stream]) for stream in STREAMS}
     return DroppedOutScores(classifiers, dict(zip(STREAMS, dropout)))
 
@@ -288,7 +290,7 @@ def build_gate(store: FeatureReader, sources: SplitSources, config: GateConfig) 
 
 def _gate_network(store: FeatureReader, config: GateConfig) -> Backbone:
     """The network whose layers the gate's body copies: the spatial one, or its architecture on ImageNet."""
-    spatial = load_checkpoint(_stream_checkpoint(store, config.checkpoint)).build()
+    spatial = _stream_checkpoint(store, config.checkpoint).build()
     if config.gate_init == "spatial":
         return spatial
     if spatial.name not in IMAGENET_BACKBONES:
@@ -308,7 +310,7 @@ def build_head(config: HeadConfig, store: FeatureReader, sources: SplitSources, 
     kind, on, width, dropout = config.head, config.on, config.width, config.dropout
     num_classes = sources.train.num_classes
     if kind == "amplification":
-        net = load_checkpoint(_stream_checkpoint(store, config.checkpoint)).build()
+        net = _stream_checkpoint(store, config.checkpoint).build()
         return FeatureAmplificationHead(net.classifier_after(rgb_map_tap or net.last_map_tap), pool=False)
     a_name, b_name = HEAD_INPUTS[on]
     sample = sources.train.load(0, [a_name, b_name])

@@ -33,7 +33,13 @@ from twostream.data.sampling import (
     flow_channels,
     rgb_index,
 )
-from twostream.pipeline.backbones import Backbone, load_checkpoint
+from twostream.pipeline.backbones import (
+    Backbone,
+    imagenet_backbone,
+    imagenet_checkpoint,
+    load_checkpoint,
+    normalization_named,
+)
 from twostream.pipeline.batch import Execution, Task, run_batch
 from twostream.pipeline.flow import dequantize_flow
 from twostream.pipeline.stores.feature_store import FLOWMAG, FeatureStore, out_of_fold, tap_dtype, write_array
@@ -46,7 +52,11 @@ DEFAULT_CROP_SIZE = 224  # TSN's test crops
 
 @dataclass(frozen=True)
 class FeatureExtractionConfig:
-    """Which checkpoints run, which taps are kept, and how snippets and crops are sampled."""
+    """Which checkpoints run, which taps are kept, and how snippets and crops are sampled.
+
+    A checkpoint is a file, or `imagenet` / `imagenet:<backbone>` for the ImageNet weights that
+    install offline (the flow stream's cross-modality initialised).
+    """
 
     rgb_checkpoint: str
     flow_checkpoint: str
@@ -63,6 +73,10 @@ class FeatureExtractionConfig:
     strict: bool = True
     any_classes: bool = False  # allow checkpoints trained on another label set (features only)
     fold_checkpoints: str | None = None  # a train-streams --folds output folder: also write out-of-fold taps
+    rgb_prefix: str | None = None  # pick the network under this key prefix from a file holding several
+    flow_prefix: str | None = None
+    rgb_normalization: str | None = None  # a normalisation name overriding the checkpoint's (caffe_tsn ...)
+    flow_normalization: str | None = None
 
 
 @dataclass
@@ -75,19 +89,34 @@ class StreamModel:
     taps: tuple[str, ...]
     class_names: tuple[str, ...] | None
     preprocessing: dict[str, int] = field(default_factory=dict)  # input and crop size the checkpoint records
+    source: dict[str, str] = field(default_factory=dict)  # checkpoint_prefix, or pretrained: imagenet:<backbone>
 
     def describe(self) -> dict[str, Any]:
         """What the store records of this stream."""
         return {"backbone": self.net.name, "checkpoint_sha256": self.sha256, "num_classes": self.net.num_classes,
                 "normalization": self.net.normalization.to_dict(), "taps": list(self.taps),
-                "map_tap": self.net.map_tap}
+                "map_tap": self.net.map_tap, **self.source}
 
 
 # Room for the full pair and the pairs of up to 31 folds: a worker runs every fold's nets, video after video.
 @functools.lru_cache(maxsize=64)
-def load_stream(stream: str, checkpoint: str, taps: tuple[str, ...] | None, device: str, strict: bool) -> StreamModel:
-    """Load a stream's checkpoint once per process, on `device`, in eval mode."""
-    loaded = load_checkpoint(checkpoint, strict=strict)
+def load_stream(stream: str, checkpoint: str, taps: tuple[str, ...] | None, device: str, strict: bool,
+                prefix: str | None = None, normalization: str | None = None) -> StreamModel:
+    """Load a stream's checkpoint (a file, or `imagenet[:<backbone>]`) once per process, on `device`, in eval mode.
+
+    `prefix` picks one network of a file holding several; `normalization` names one that replaces the checkpoint's.
+    """
+    override = normalization_named(normalization) if normalization else None
+    backbone = imagenet_backbone(checkpoint)
+    if backbone is None:
+        loaded = load_checkpoint(checkpoint, strict=strict, normalization=override, prefix=prefix)
+        source = {"checkpoint_prefix": prefix} if prefix else {}
+    else:
+        if prefix:
+            raise StoreError(f"--{stream}-prefix picks a network from a checkpoint file; {checkpoint} needs none")
+        loaded = imagenet_checkpoint(backbone, stream)
+        loaded = dataclasses.replace(loaded, normalization=override or loaded.normalization)
+        source = {"pretrained": f"imagenet:{backbone}"}
     expected = "rgb" if stream == "rgb" else "flow"
     if loaded.modality != expected:
         raise StoreError(f"checkpoint {checkpoint} is a {loaded.modality} network, but it was given for the "
@@ -101,7 +130,7 @@ def load_stream(stream: str, checkpoint: str, taps: tuple[str, ...] | None, devi
             raise StoreError(f"{net.name} has no tap {tap!r}; it has {', '.join(net.taps)}")
     recorded = {key: int(loaded.config[key]) for key in ("input_size", "crop_size")
                 if isinstance(loaded.config.get(key), int)}
-    return StreamModel(stream, net, loaded.sha256, chosen, loaded.class_names, recorded)
+    return StreamModel(stream, net, loaded.sha256, chosen, loaded.class_names, recorded, source)
 
 
 def with_checkpoint_sizes(config: FeatureExtractionConfig,
@@ -154,17 +183,20 @@ def store_config(config: FeatureExtractionConfig, frames: FrameStore, folds: Fol
 
 
 def _model(config: FeatureExtractionConfig, stream: str) -> StreamModel:
-    checkpoint = config.rgb_checkpoint if stream == "rgb" else config.flow_checkpoint
-    return _load(config, stream, str(checkpoint))
+    if stream == "rgb":
+        return _load(config, stream, str(config.rgb_checkpoint), config.rgb_prefix, config.rgb_normalization)
+    return _load(config, stream, str(config.flow_checkpoint), config.flow_prefix, config.flow_normalization)
 
 
 def _fold_model(config: FeatureExtractionConfig, fold: int, stream: str) -> StreamModel:
     return _load(config, stream, str(fold_checkpoint(config.fold_checkpoints, fold, stream)))
 
 
-def _load(config: FeatureExtractionConfig, stream: str, checkpoint: str) -> StreamModel:
+def _load(config: FeatureExtractionConfig, stream: str, checkpoint: str, prefix: str | None = None,
+          normalization: str | None = None) -> StreamModel:
     taps = config.rgb_taps if stream == "rgb" else config.flow_taps
-    return load_stream(stream, checkpoint, tuple(taps) if taps else None, config.device, config.strict)
+    return load_stream(stream, checkpoint, tuple(taps) if taps else None, config.device, config.strict, prefix,
+                       normalization)
 
 
 def check_fold_models(config: FeatureExtractionConfig, folds: Folds) -> None:
@@ -313,7 +345,9 @@ def extract_features(
     config = with_checkpoint_sizes(config, lambda: _frame_short_side(frames, manifest))
     for stream in STREAMS:
         model = _model(config, stream)
-        if model.net.num_classes != len(manifest.classes) and not config.any_classes:
+        # ImageNet features are wanted for their own sake; fusion refuses their 1000 classes later.
+        if model.net.num_classes != len(manifest.classes) and not config.any_classes and not model.source.get(
+                "pretrained"):
             raise StoreError(f"the {stream} checkpoint has {model.net.num_classes} classes but the manifest has "
                              f"{len(manifest.classes)}; use checkpoints trained on this dataset, or pass "
                              "--any-classes to extract features anyway (fusion training then needs other logits)")
@@ -324,8 +358,8 @@ def extract_features(
     _require_same_folds(Path(store), recorded)
     feature_store = FeatureStore.create_or_open(
         store, recorded, dataset=manifest.dataset, classes=list(manifest.classes),
-        checkpoints={"rgb": str(Path(config.rgb_checkpoint).resolve()),
-                     "flow": str(Path(config.flow_checkpoint).resolve())},
+        checkpoints={"rgb": _checkpoint_record(config.rgb_checkpoint),
+                     "flow": _checkpoint_record(config.flow_checkpoint)},
         **(_fold_paths(config, folds) if folds is not None else {}))
     feature_store.remove_stale_staging()
     missing = [v.video_id for v in manifest if not frames.is_complete(v.video_id)]
@@ -341,6 +375,12 @@ def extract_features(
                       on_error=lambda video_id, error, attempts: feature_store.record_failure(video_id, error, attempts))
     return FeatureExtractionSummary(str(feature_store.path), len(manifest), len(manifest) - len(todo) - len(missing),
                                     sorted(batch.results), dict(sorted(batch.errors.items())), missing, batch.seconds)
+
+
+def _checkpoint_record(checkpoint: str) -> str:
+    """What the store records as a stream's checkpoint: the file's absolute path, or `imagenet:<backbone>`."""
+    backbone = imagenet_backbone(checkpoint)
+    return str(Path(checkpoint).resolve()) if backbone is None else f"imagenet:{backbone}"
 
 
 def _fold_paths(config: FeatureExtractionConfig, folds: Folds) -> dict[str, Any]:

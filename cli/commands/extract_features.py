@@ -6,7 +6,9 @@ import argparse
 from twostream.cli.execution_args import add_execution_arguments, execution_from_args
 from twostream.cli.progress import ProgressPrinter
 from twostream.data.manifest import load_manifest
-from twostream.data.sampling import CROP_MODES
+from twostream.data.sampling import CROP_MODES, STREAMS
+from twostream.pipeline.backbones import NORMALIZATIONS
+from twostream.pipeline.backbones.registry import OFFLINE_IMAGENET
 from twostream.pipeline.extract_features import FeatureExtractionConfig, extract_features
 
 NAME = "extract-features"
@@ -18,8 +20,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("manifest", help="manifest written by `twostream index`")
     parser.add_argument("--frames", required=True, help="frames.zarr written by `twostream extract-frames`")
     parser.add_argument("--store", required=True, help="features.zarr store to create or extend")
-    parser.add_argument("--rgb-checkpoint", required=True, help="spatial net checkpoint (any supported format)")
-    parser.add_argument("--flow-checkpoint", required=True, help="temporal net checkpoint (any supported format)")
+    parser.add_argument("--rgb-checkpoint", required=True,
+                        help="spatial net checkpoint (any supported format), or imagenet[:BACKBONE] for the ImageNet "
+                             f"weights that install offline ({', '.join(OFFLINE_IMAGENET)}; 1000-class logits)")
+    parser.add_argument("--flow-checkpoint", required=True,
+                        help="temporal net checkpoint (any supported format), or imagenet[:BACKBONE]: the same "
+                             "weights with the first convolution cross-modality initialised")
+    for stream in STREAMS:
+        parser.add_argument(f"--{stream}-prefix", metavar="PREFIX",
+                            help=f"take the {stream} net from a file holding several: the keys starting with PREFIX "
+                                 "(e.g. rgb_, flow_), with PREFIX removed")
+    for stream in STREAMS:
+        parser.add_argument(f"--{stream}-normalization", choices=tuple(NORMALIZATIONS),
+                            help=f"{stream} input normalisation instead of the one the checkpoint implies (caffe_tsn: "
+                                 "BGR minus 104/117/123; tsn_pytorch: minus 104/117/128; imagenet: RGB mean/std)")
     parser.add_argument("--rgb-taps", nargs="+", help="taps to keep (default: the backbone's, e.g. inception4e "
                                                       "inception5b global_pool logits)")
     parser.add_argument("--flow-taps", nargs="+", help="taps to keep for the temporal net")
@@ -55,7 +69,9 @@ def run(args: argparse.Namespace) -> int:
         flow_taps=tuple(args.flow_taps) if args.flow_taps else None,
         snippets=args.snippets, crops=args.crops, crop_size=args.crop_size, input_size=args.input_size,
         batch_size=args.batch_size, device=args.device, amp=not args.no_amp, strict=args.strict == "true",
-        any_classes=args.any_classes, fold_checkpoints=args.fold_checkpoints)
+        any_classes=args.any_classes, fold_checkpoints=args.fold_checkpoints,
+        rgb_prefix=args.rgb_prefix, flow_prefix=args.flow_prefix,
+        rgb_normalization=args.rgb_normalization, flow_normalization=args.flow_normalization)
     summary = extract_features(manifest, args.frames, args.store, config, execution_from_args(args),
                                args.overwrite, ProgressPrinter("videos"))
     print(f"{summary.store}: {len(summary.written)} videos written, {summary.skipped} already present, "

@@ -39,10 +39,15 @@ Backbone (an nn.Module)
 
 Checkpoints
     load_checkpoint(path, strict=True, backbone=None, modality=None, num_classes=None,
-                    normalization=None) -> LoadedCheckpoint
-        recognises this project's format, mmaction 0.x TSN, tsn-pytorch, TSN Caffe models
-        converted to PyTorch, torchvision VGG and plain state dicts, in torch or safetensors
-        files; refuses missing/unexpected/mis-shaped keys by name unless strict=False.
+                    normalization=None, prefix=None) -> LoadedCheckpoint
+        recognises this project's format, mmaction 0.x TSN, tsn-pytorch, caffe2pytorch-tsn, TSN
+        Caffe layer names, TSN's parse_caffe.py output, Cadene's pretrainedmodels, torchvision VGG
+        and plain state dicts, in torch or safetensors files; refuses missing/unexpected/mis-shaped
+        keys by name unless strict=False. prefix="rgb_" picks one network of a file holding
+        several. normalization_named("caffe_tsn" | "tsn_pytorch" | "imagenet") gives overrides.
+    imagenet_backbone("imagenet" | "imagenet:<backbone>") -> backbone name (None for a path);
+    imagenet_checkpoint(backbone, modality) -> LoadedCheckpoint of the offline ImageNet weights
+        (flow: cross-modality initialised).
     LoadedCheckpoint: .backbone, .modality, .num_classes, .class_names, .normalization, .sha256,
         .format, .config, .state_dict (backbone names), .build(device="cpu") -> Backbone (eval mode).
     save_checkpoint(path, backbone, class_names=None, config=None) -> sha256 of the file.
@@ -50,7 +55,15 @@ Checkpoints
 from twostream.pipeline.backbones.base import FLOW_CHANNELS, FLOW_STACK, RGB_CHANNELS, Backbone
 from twostream.pipeline.backbones.checkpoints import LoadedCheckpoint, load_checkpoint, save_checkpoint
 from twostream.pipeline.backbones.errors import BackboneError, CheckpointError, CheckpointMismatchError
-from twostream.pipeline.backbones.normalization import CAFFE_TSN, IMAGENET, TSN_PYTORCH, Normalization
+from twostream.pipeline.backbones.imagenet import imagenet_backbone, imagenet_checkpoint
+from twostream.pipeline.backbones.normalization import (
+    CAFFE_TSN,
+    IMAGENET,
+    NORMALIZATIONS,
+    TSN_PYTORCH,
+    Normalization,
+    normalization_named,
+)
 from twostream.pipeline.backbones.registry import (
     BACKBONES,
     IMAGENET_BACKBONES,
@@ -67,6 +80,7 @@ __all__ = [
     "FLOW_STACK",
     "IMAGENET",
     "IMAGENET_BACKBONES",
+    "NORMALIZATIONS",
     "RGB_CHANNELS",
     "TSN_PYTORCH",
     "Backbone",
@@ -79,7 +93,10 @@ __all__ = [
     "build_backbone",
     "create_backbone",
     "cross_modality_weight",
+    "imagenet_backbone",
+    "imagenet_checkpoint",
     "load_checkpoint",
+    "normalization_named",
     "save_checkpoint",
     "to_flow",
 ]

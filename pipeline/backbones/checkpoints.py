@@ -1,8 +1,8 @@
 """Loading checkpoints of every supported kind into backbones, and saving this project's own format.
 
 A file is read with `torch.load(weights_only=True)` or as safetensors. Its layout (this project's
-format, mmaction 0.x, tsn-pytorch, converted Caffe TSN, torchvision VGG, plain state dict) is
-recognised from its keys; the architecture, modality and number of classes come from the weights;
+format, mmaction 0.x, tsn-pytorch, caffe2pytorch-tsn, TSN Caffe names, TSN's parse_caffe.py,
+Cadene's pretrainedmodels, torchvision VGG, plain state dict) is recognised from its keys; the architecture, modality and number of classes come from the weights;
 the input normalisation comes from the layout (or is stored, in this project's format).
 """
 from __future__ import annotations
@@ -27,6 +27,7 @@ from twostream.pipeline.backbones.checkpoint_layouts import (
     layout_normalization,
     name_classifier,
     recognise_layout,
+    select_prefix,
     skeleton_shapes,
     unwrap,
 )
@@ -86,19 +87,21 @@ def load_checkpoint(
     modality: str | None = None,
     num_classes: int | None = None,
     normalization: Normalization | None = None,
+    prefix: str | None = None,
 ) -> LoadedCheckpoint:
     """Read a checkpoint of any supported kind and check it against its backbone.
 
     The architecture is recognised from the keys unless `backbone` names it; `modality` and
     `num_classes`, when given, must agree with the weights. Missing, unexpected or wrongly shaped
     keys are refused by name unless `strict` is False, in which case the matching weights are kept.
-    `normalization` overrides the one the checkpoint's kind implies.
+    `normalization` overrides the one the checkpoint's kind implies. `prefix` picks one network of
+    a file that holds several (a gated-TSN conversion's `rgb_` or `flow_` layers) and strips it.
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
     container, obj, metadata = _read(path)
-    record, weights, layout_format, backbone = _recognise(obj, metadata, backbone, path)
+    record, weights, layout_format, backbone = _recognise(obj, metadata, backbone, path, strict, prefix)
     first_conv, classifier = first_conv_and_classifier(backbone)
     weights = name_classifier(weights, classifier)
     in_channels = _first_conv_channels(weights, first_conv, modality)
@@ -141,16 +144,18 @@ def load_checkpoint(
 
 
 def _recognise(
-    obj: Any, metadata: dict[str, str], backbone: str | None, path: Path
+    obj: Any, metadata: dict[str, str], backbone: str | None, path: Path, strict: bool, prefix: str | None
 ) -> tuple[dict[str, Any], dict[str, Tensor], str, str]:
     """The checkpoint's own record, its weights in backbone names, its layout and its architecture."""
     if _is_own_format(obj, metadata):
+        if prefix:
+            raise CheckpointError(f"{path}: a {FORMAT} checkpoint holds one network; drop the prefix {prefix!r}")
         record = _own_record(obj, metadata, path)
         backbone = _agree(backbone, record["backbone"], "backbone", path)
         return record, record.pop("state_dict"), FORMAT, backbone
     tensors, wrapper = unwrap(obj, path)
-    layout = recognise_layout(tensors)
-    backbone = backbone or identify_architecture(layout.state_dict, path)
+    layout = recognise_layout(select_prefix(tensors, prefix, path) if prefix else tensors)
+    backbone = backbone or identify_architecture(layout.state_dict, path, strict)
     architecture(backbone)
     return {"config": _scalars(wrapper)}, layout.state_dict, layout.format, backbone
 
@@ -308,7 +313,8 @@ def _classifier_outputs(weights: dict[str, Tensor], classifier: str) -> int | No
 def _resolve_classes(found: int | None, given: int | None, classifier: str, path: Path) -> int:
     if found is None:
         if given is None:
-            raise CheckpointError(f"{path}: has no final classifier {classifier!r}, so pass num_classes")
+            raise CheckpointError(f"{path}: has no final classifier {classifier!r}, so the number of classes is "
+                                  "unknown; pass num_classes= to load_checkpoint to give it a fresh one")
         return given
     if given is not None and given != found:
         raise CheckpointError(f"{path}: classifier has {found} outputs, not the {given} classes asked for")

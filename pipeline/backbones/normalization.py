@@ -91,3 +91,13 @@ TSN_PYTORCH = Normalization("tsn_pytorch", "bgr", 255.0, (104.0, 117.0, 128.0), 
 # torchvision-style and EfficientNet weights. Flow is centred and scaled by the mean ImageNet std so
 # that a cross-modality initialised first conv sees inputs on the scale its RGB weights were trained on.
 IMAGENET = Normalization("imagenet", "rgb", 1.0, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 0.5, 0.226)
+
+NORMALIZATIONS: dict[str, Normalization] = {n.name: n for n in (CAFFE_TSN, TSN_PYTORCH, IMAGENET)}
+
+
+def normalization_named(name: str) -> Normalization:
+    """The named normalisation (caffe_tsn, tsn_pytorch, imagenet), or an error listing the names."""
+    try:
+        return NORMALIZATIONS[name]
+    except KeyError:
+        raise BackboneError(f"unknown normalisation {name!r}: use one of {', '.join(NORMALIZATIONS)}") from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 import torch
 
@@ -41,7 +42,9 @@ ARCHITECTURES: dict[str, Architecture] = {
 }
 BACKBONES: tuple[str, ...] = tuple(ARCHITECTURES)
 IMAGENET_CLASSES = 1000
-IMAGENET_BACKBONES: tuple[str, ...] = ("efficientnet_lite0",)  # those whose ImageNet weights install offline
+# Backbones whose ImageNet weights install offline, and where the installed file lies.
+OFFLINE_IMAGENET: dict[str, Callable[[], Path]] = {"efficientnet_lite0": imagenet_weights_path}
+IMAGENET_BACKBONES: tuple[str, ...] = tuple(OFFLINE_IMAGENET)
 
 
 def architecture(name: str) -> Architecture:
@@ -95,13 +98,19 @@ def build_backbone(
     return to_flow(net, FLOW_CHANNELS) if modality == "flow" else net
 
 
-def _load_imagenet(net: Backbone) -> None:
-    if net.name not in IMAGENET_BACKBONES:
+def imagenet_weights(name: str) -> Path:
+    """The installed file of a backbone's offline ImageNet weights, or an error naming the backbones that have them."""
+    architecture(name)
+    if name not in OFFLINE_IMAGENET:
         raise BackboneError(
-            f"no ImageNet weights for {net.name!r} install offline (only {', '.join(IMAGENET_BACKBONES)}); "
-            "load a checkpoint with load_checkpoint (--checkpoint) instead"
+            f"no ImageNet weights for {name!r} install offline (only {', '.join(OFFLINE_IMAGENET)} has them); "
+            "bring a checkpoint file instead (--rgb-checkpoint, --init-checkpoint)"
         )
-    weights = torch.load(imagenet_weights_path(), map_location="cpu", weights_only=True)
+    return OFFLINE_IMAGENET[name]()
+
+
+def _load_imagenet(net: Backbone) -> None:
+    weights = torch.load(imagenet_weights(net.name), map_location="cpu", weights_only=True)
     if net.num_classes != IMAGENET_CLASSES:
         weights = {key: value for key, value in weights.items() if not key.startswith(f"{net.CLASSIFIER}.")}
     missing, unexpected = net.load_state_dict(weights, strict=False)

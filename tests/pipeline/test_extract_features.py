@@ -236,3 +236,32 @@ def test_a_store_refuses_extension_with_or_without_fold_checkpoints(tiny_dataset
         extract_features(manifest, reference_store, tmp_path / "new.zarr",
                          features_config(fold_checkpoints=str(wider)), IN_PROCESS)
     assert not (tmp_path / "new.zarr").exists()
+
+
+def test_imagenet_features_need_no_checkpoint_file(tiny_dataset, reference_store, features_config, tmp_path):
+    from twostream.data.io import file_sha256
+    from twostream.fusion.errors import FeatureSourceError
+    from twostream.fusion.sources import ZarrFeatureSource
+    from twostream.pipeline.backbones.registry import imagenet_weights
+
+    _, manifest = tiny_dataset
+    video = manifest.videos[0]
+    config = features_config(rgb_checkpoint="imagenet", flow_checkpoint="imagenet:efficientnet_lite0", snippets=1,
+                             crops=1, rgb_taps=("logits",), flow_taps=("global_pool",))
+    summary = extract_features(manifest.subset([video.video_id]), reference_store, tmp_path / "imagenet.zarr",
+                               config, IN_PROCESS)
+    assert summary.ok
+    store = FeatureStore.open(tmp_path / "imagenet.zarr")
+    weights_sha256 = file_sha256(imagenet_weights("efficientnet_lite0"))
+    for stream in ("rgb", "flow"):
+        recorded = store.stream_config(stream)
+        assert (recorded["pretrained"], recorded["checkpoint_sha256"], recorded["num_classes"]) == (
+            "imagenet:efficientnet_lite0", weights_sha256, 1000)
+        assert store.attrs["checkpoints"][stream] == "imagenet:efficientnet_lite0"
+    assert store.read(video.video_id, "rgb/logits").shape == (1, 1, 1000)
+    assert store.read(video.video_id, "flow/global_pool").shape == (1, 1, 1280)
+    with pytest.raises(FeatureSourceError, match="scores 1000 classes but the dataset has"):
+        ZarrFeatureSource(tmp_path / "imagenet.zarr")
+    with pytest.raises(StoreError, match="--rgb-prefix picks a network from a checkpoint file"):
+        extract_features(manifest, reference_store, tmp_path / "x.zarr", features_config(
+            rgb_checkpoint="imagenet", rgb_prefix="rgb_"), IN_PROCESS)
