@@ -31,7 +31,7 @@ from twostream.fusion.heads.gating import GatedFusionHead
 from twostream.fusion.heads.map_fusion import widen_body_for_concat
 from twostream.fusion.heads.multiplicative import baseline_a_head, baseline_b_head, multiplicative_fusion_head
 from twostream.fusion.results import ResultsTable
-from twostream.fusion.sources import OUT_OF_FOLD_ADVICE, ZarrFeatureSource
+from twostream.fusion.sources import OUT_OF_FOLD_ADVICE, ZarrFeatureSource, open_fusion_store
 from twostream.fusion.training.analysis import analyse
 from twostream.fusion.training.loop import FitResult, TrainConfig, train_fusion_head, train_gated_fusion
 from twostream.fusion.training.runs import PREDICTIONS, RunDir, load_run
@@ -51,7 +51,6 @@ from twostream.fusion.training.train_scores import (
     OutOfFoldScores,
 )
 from twostream.pipeline.backbones import load_checkpoint
-from twostream.pipeline.stores.feature_readers import open_feature_store
 from twostream.pipeline.stores.feature_store import FeatureReader
 
 log = logging.getLogger(__name__)
@@ -291,7 +290,7 @@ def head_inputs(kind: str, on: str) -> tuple[str, str]:
 def train_gate(store_path: str | Path, manifest: Manifest, runs: str | Path, name: str,
                config: GateConfig = GateConfig()) -> dict[str, FitResult]:
     """Train gated fusion with Algorithm 1 on each requested split; write runs/<name>/split<N>/."""
-    store = open_feature_store(store_path)
+    store = open_fusion_store(store_path)
     training = config.training
     results = {}
     out_of_fold = config.train_scores == "out-of-fold"
@@ -337,7 +336,7 @@ def _store_folds(store: FeatureReader) -> dict:
 def train_mfuse(store_path: str | Path, manifest: Manifest, runs: str | Path, name: str,
                 config: HeadConfig = HeadConfig()) -> dict[str, FitResult]:
     """Train an m-fusion, amplification or baseline head on each requested split; write runs/<name>/split<N>/."""
-    store = open_feature_store(store_path)
+    store = open_fusion_store(store_path)
     training = config.training
     inputs = head_inputs(config.head, config.on)
     out_of_fold = config.train_scores == "out-of-fold"
@@ -409,7 +408,7 @@ def evaluate(store_path: str | Path, manifest: Manifest, run_roots: Sequence[str
     from the plain average (and the pairs of `config.compare` theirs), and the oracle (whichever
     stream's top-1 is right) a row.
     """
-    store = open_feature_store(store_path)
+    store = open_fusion_store(store_path)
     roots = [str(root) for root in run_roots]
     unknown = [folder for pair in config.compare for folder in pair if folder not in roots]
     if unknown:
