@@ -4,6 +4,7 @@ A snippet is one RGB frame and the stack of `stack` flow fields around it. With 
 fields for N frames, snippet k starts its flow stack at field t_k and takes RGB frame
 t_k + stack // 2 (the stack's middle frame), so both streams look at the same moment.
 Test time: S snippets evenly spaced (TSN: 25). Training: K segments, one random snippet each.
+Dense (temporal localisation): one snippet every N frames, at the middle of each N-frame window.
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ FLOW_STACK = 5  # flow fields per snippet (TSN): 10 input channels, x and y inte
 CROP_MODES = (1, 3, 10)
 EVAL_CROP_SHARE = 224 / 256  # TSN's single centre crop: 224 pixels of a 256-pixel short side
 TSN_SCALES = (1.0, 0.875, 0.75, 0.66)
+TSN, DENSE = "tsn", "dense"  # snippet samplings: evenly spaced per video, or one every N frames
+SAMPLINGS = (TSN, DENSE)
 
 
 class SamplingError(TwostreamError):
@@ -38,6 +41,20 @@ def evaluation_snippets(num_frames: int, snippets: int, stack: int = FLOW_STACK)
     starts = stack_starts(num_frames, stack)
     tick = starts / snippets
     return np.minimum((tick / 2.0 + tick * np.arange(snippets)).astype(np.int64), starts - 1)
+
+
+def dense_snippets(num_frames: int, stride: int, stack: int = FLOW_STACK) -> np.ndarray:
+    """Flow-stack starts of one snippet every `stride` frames: snippet k is centred on frame k * stride + stride // 2.
+
+    Windows are counted as in mmaction2's untrimmed sampling (centres below `num_frames`). A stack that
+    would leave the video is moved inside it, so its RGB frame (the stack's middle) is then up to
+    `stack // 2` frames from the window's centre.
+    """
+    if stride < 1:
+        raise SamplingError(f"the dense stride must be a positive number of frames, got {stride}")
+    starts = stack_starts(num_frames, stack)
+    centres = np.arange(stride // 2, num_frames, stride, dtype=np.int64)
+    return np.clip(centres - stack // 2, 0, starts - 1)
 
 
 def training_snippets(num_frames: int, segments: int, rng: np.random.Generator, stack: int = FLOW_STACK) -> np.ndarray:

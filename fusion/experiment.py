@@ -37,6 +37,7 @@ from twostream.fusion.sources import (
     ZarrFeatureSource,
     field_arrays,
     last_map_tap,
+    open_fusion_store,
     pooled_tap,
 )
 from twostream.fusion.training.analysis import analyse
@@ -52,7 +53,6 @@ from twostream.fusion.training.schedule import (
 from twostream.fusion.training.tasks import DEFAULT_SCORE_WEIGHTS, FINAL_SCORES, checked_score_weights
 from twostream.fusion.training.train_scores import TRAIN_SCORES, TSN_DROPOUT, DroppedOutScores, OutOfFoldScores
 from twostream.pipeline.backbones import IMAGENET_BACKBONES, Backbone, LoadedCheckpoint, build_backbone, load_checkpoint
-from twostream.pipeline.stores.feature_readers import open_feature_store
 from twostream.pipeline.stores.feature_store import FeatureReader
 
 log = logging.getLogger(__name__)
@@ -345,7 +345,7 @@ def head_taps(store: FeatureReader, config: HeadConfig) -> tuple[dict[str, str],
 def train_gate(store_path: str | Path, manifest: Manifest, runs: str | Path, name: str,
                config: GateConfig = GateConfig()) -> dict[str, FitResult]:
     """Train gated fusion with Algorithm 1 on each requested split; write runs/<name>/split<N>/."""
-    store = open_feature_store(store_path)
+    store = open_fusion_store(store_path)
     training = config.training
     results = {}
     out_of_fold = config.train_scores == "out-of-fold"
@@ -402,7 +402,7 @@ def _store_folds(store: FeatureReader) -> dict:
 def train_mfuse(store_path: str | Path, manifest: Manifest, runs: str | Path, name: str,
                 config: HeadConfig = HeadConfig()) -> dict[str, FitResult]:
     """Train an m-fusion, amplification or baseline head on each requested split; write runs/<name>/split<N>/."""
-    store = open_feature_store(store_path)
+    store = open_fusion_store(store_path)
     training = config.training
     inputs = head_inputs(config.head, config.on)
     out_of_fold = config.train_scores == "out-of-fold"
@@ -477,7 +477,7 @@ def evaluate(store_path: str | Path, manifest: Manifest, run_roots: Sequence[str
     from the plain average (and the pairs of `config.compare` theirs), and the oracle (whichever
     stream's top-1 is right) a row.
     """
-    store = open_feature_store(store_path)
+    store = open_fusion_store(store_path)
     roots = [str(root) for root in run_roots]
     unknown = [folder for pair in config.compare for folder in pair if folder not in roots]
     if unknown:

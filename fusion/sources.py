@@ -7,7 +7,7 @@ from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 
-from twostream.data.sampling import STREAMS
+from twostream.data.sampling import DENSE, STREAMS
 from twostream.fusion.errors import FeatureSourceError
 from twostream.fusion.features import InMemoryFeatureSource, VideoFeatures, require_fields
 from twostream.pipeline.backbones import BACKBONES, Backbone, BackboneError, backbone_type
@@ -18,6 +18,20 @@ OUT_OF_FOLD_ADVICE = "extract features with --fold-checkpoints DIR written by tr
 
 # One tap for both streams, or one per stream (a stream left out takes its default).
 TapChoice = str | Mapping[str, str] | None
+
+
+def open_fusion_store(store: str | os.PathLike | FeatureReader) -> FeatureReader:
+    """Open a features store (or its HDF5 export) for fusion, refusing a dense store: its snippets are one
+    every N frames for temporal localisation, averaged over crops, without the maps and flow magnitude
+    the heads read."""
+    reader = store if isinstance(store, FeatureReader) else open_feature_store(store)
+    if reader.sampling_kind == DENSE:
+        stride = reader.config["sampling"].get("stride")
+        raise FeatureSourceError(
+            f"{reader.path} holds dense features (one snippet every {stride} frames, for temporal localisation); "
+            "fusion trains and evaluates on TSN stores: extract features again with --sampling tsn (the default) "
+            "into another --store")
+    return reader
 
 
 def stream_backbone(store: FeatureReader, stream: str) -> type[Backbone]:
@@ -92,7 +106,7 @@ class ZarrFeatureSource:
                  map_tap: TapChoice = None, vec_tap: TapChoice = None, out_of_fold_arrays: bool = False) -> None:
         """Serve `video_ids` (default: every complete video) of a features store or its HDF5 export; with
         `out_of_fold_arrays`, every stream field from the fold models' oof/ arrays (see `field_arrays`)."""
-        self.store = store if isinstance(store, FeatureReader) else open_feature_store(store)
+        self.store = open_fusion_store(store)
         available = set(self.store.video_ids())
         ids = list(video_ids) if video_ids is not None else sorted(available)
         absent = [v for v in ids if v not in available]

@@ -1,4 +1,5 @@
-"""export-features: copy a features store out to per-video npy files or one HDF5 file.
+"""export-features: copy a features store out to per-video npy files or one HDF5 file, or write a dense
+store's per-video (positions, features) matrices for temporal-localisation trainers.
 
 The export streams video by video and, within a video, snippet block by snippet block, so memory stays
 bounded whatever the store's size. Failed and incomplete videos are skipped and reported. The output is
@@ -17,16 +18,25 @@ from pathlib import Path
 from typing import Any
 
 import h5py
+import numpy as np
 
 from twostream.data.errors import TwostreamError
 from twostream.data.io import atomic_path
-from twostream.data.sampling import STREAMS
+from twostream.data.rescale import rescale_positions
+from twostream.data.sampling import DENSE, STREAMS
 from twostream.pipeline.stores.feature_h5 import COMPRESSIONS, EXPORT_KEY, VIDEOS, create_dataset, write_attrs
-from twostream.pipeline.stores.feature_npy import ROOT_SIDECAR, SIDECAR, npy_name, video_sidecar, write_npy
+from twostream.pipeline.stores.feature_localization import (
+    DEFAULT_POSITIONS,
+    LOCALIZATION_FORMATS,
+    NATIVE,
+    localization_file,
+    write_localization,
+)
+from twostream.pipeline.stores.feature_npy import SIDECAR, npy_name, video_sidecar, write_npy, write_root_sidecar
 from twostream.pipeline.stores.feature_store import FLOWMAG, FeatureStore, out_of_fold, snippet_blocks
 from twostream.pipeline.stores.video_store import ATTRS_KEY, COMPLETE, tool_version
 
-FORMATS = ("npy", "h5")
+FORMATS = ("npy", "h5", *LOCALIZATION_FORMATS)
 BLOCK_BYTES = 64 << 20
 
 
@@ -53,15 +63,16 @@ def select_arrays(store: FeatureStore, streams: Sequence[str] = STREAMS,
     for stream in streams:
         store.stream_config(stream)  # refuses an unknown or absent stream
     every = [f"{s}/{t}" for s in streams for t in store.taps(s)]
+    flowmag = [FLOWMAG] if store.has_flowmag else []
     if taps is None:
-        chosen = [*every, FLOWMAG]
+        chosen = [*every, *flowmag]
     else:
         chosen = []
         for tap in taps:
-            matches = [FLOWMAG] if tap == FLOWMAG else [n for n in every if n == tap or n.split("/")[1] == tap]
+            matches = flowmag if tap == FLOWMAG else [n for n in every if n == tap or n.split("/")[1] == tap]
             if not matches:
                 raise ExportError(f"{store.path} holds no tap {tap!r} in {', '.join(streams)}; "
-                                  f"it has {', '.join([*every, FLOWMAG])}")
+                                  f"it has {', '.join([*every, *flowmag])}")
             chosen += [m for m in matches if m not in chosen]
     if store.folds is not None:
         chosen += [out_of_fold(name) for name in chosen if name != FLOWMAG]
@@ -97,6 +108,59 @@ def exported_attrs(store: FeatureStore, arrays: Sequence[str]) -> dict[str, Any]
     return attrs
 
 
+def localization_arrays(store: FeatureStore, streams: Sequence[str] = STREAMS,
+                        taps: Sequence[str] | None = None) -> list[str]:
+    """The one vector array per stream that a localisation export writes, in column order (rgb, then flow):
+    the `taps` named ("tap" for both streams, or "stream/tap" each), logits by default; a TSN store is refused."""
+    if store.sampling_kind != DENSE:
+        raise ExportError(f"{store.path} holds TSN snippets (evenly spaced per video); localisation features need a "
+                          "fixed stride: extract them with `extract-features --sampling dense --stride N`")
+    chosen = select_arrays(store, streams, taps or ("logits",))
+    arrays = []
+    for stream in (s for s in STREAMS if s in streams):
+        mine = [name for name in chosen if name.split("/")[0] == stream]
+        if len(mine) != 1:
+            raise ExportError(f"a localisation export holds one tap per stream, rgb columns then flow columns; "
+                              f"--taps gives {len(mine)} for {stream} ({', '.join(mine) or 'none'}): name one tap "
+                              "(logits) or one per stream (rgb/global_pool flow/global_pool)")
+        arrays += mine
+    return arrays
+
+
+class _LocalizationWriter:
+    def __init__(self, folder: Path, store: FeatureStore, arrays: Sequence[str], format: str,
+                 positions: int | None) -> None:
+        self.folder, self.store, self.arrays = folder, store, arrays
+        self.format, self.positions = format, positions
+        self.videos: dict[str, dict[str, int]] = {}
+        self.widths: dict[str, int] = {}
+
+    def add_video(self, video_id: str) -> None:
+        columns = []
+        for name in self.arrays:
+            values = self.store.read(video_id, name)
+            if values.ndim != 3:
+                raise ExportError(f"{name} of {video_id!r} is a map; localisation columns are vectors: choose "
+                                  "a pooled tap or logits with --taps")
+            self.widths.setdefault(name, values.shape[2])
+            columns.append(values.mean(axis=1))  # over the crop axis (a dense store keeps their mean: length 1)
+        snippets = np.concatenate(columns, axis=1)
+        matrix = snippets if self.positions is None else rescale_positions(snippets, self.positions)
+        write_localization(self.folder / localization_file(video_id, self.format), matrix, self.format)
+        attrs = self.store.video(video_id).attrs
+        stride = int(attrs["stride"])
+        self.videos[video_id] = {"snippets": len(snippets), "stride": stride, "frames": int(attrs["frames"]),
+                                 "feature_frame": len(snippets) * stride}
+
+    def finish(self, export: dict[str, Any]) -> None:
+        ranges, first = {}, 0
+        for name in self.arrays:
+            ranges[name] = [first, first + self.widths[name]]
+            first += self.widths[name]
+        described = {**export, "positions": self.positions or NATIVE, "columns": ranges, "videos": self.videos}
+        write_root_sidecar(self.folder, exported_attrs(self.store, self.arrays), described)
+
+
 class _NpyWriter:
     def __init__(self, folder: Path, store: FeatureStore, arrays: Sequence[str], block_bytes: int) -> None:
         self.folder, self.store, self.arrays, self.block_bytes = folder, store, arrays, block_bytes
@@ -112,8 +176,7 @@ class _NpyWriter:
         (target / SIDECAR).write_text(json.dumps(sidecar, indent=1))
 
     def finish(self, export: dict[str, Any]) -> None:
-        attrs = exported_attrs(self.store, self.arrays)
-        (self.folder / ROOT_SIDECAR).write_text(json.dumps({ATTRS_KEY: attrs, EXPORT_KEY: export}, indent=1))
+        write_root_sidecar(self.folder, exported_attrs(self.store, self.arrays), export)
 
 
 class _H5Writer:
@@ -147,18 +210,29 @@ class _H5Writer:
 class ExportConfig:
     """What export-features writes: the format, which taps, streams and videos, compression, overwriting."""
 
-    format: str  # npy: a folder of .npy files per video; h5: one HDF5 file
+    format: str  # npy: a folder of .npy files per video; h5: one HDF5 file; localization-csv/-npy: a file per video
     taps: tuple[str, ...] | None = None  # TAP, STREAM/TAP or flowmag (None: every tap and flowmag)
     streams: tuple[str, ...] = STREAMS
     video_ids: tuple[str, ...] | None = None  # None: every complete video
     compression: str | None = None  # h5 only: gzip (the default) or lzf
     overwrite: bool = False
     block_bytes: int = BLOCK_BYTES  # at most this much of an array is read at once
+    # localization formats only: rows per video, "native" for one per snippet (None: DEFAULT_POSITIONS)
+    positions: int | str | None = None
 
     def __post_init__(self) -> None:
-        """Refuse a format, compression or block size that cannot be written."""
+        """Refuse a format, compression, block size or number of positions that cannot be written."""
         if self.format not in FORMATS:
             raise ExportError(f"unknown format {self.format!r}; use one of {', '.join(FORMATS)}")
+        if self.format in LOCALIZATION_FORMATS:
+            if self.compression:
+                raise ExportError(f"{self.format} files are written uncompressed; --compression applies to --format h5")
+            positions = DEFAULT_POSITIONS if self.positions is None else self.positions
+            if positions != NATIVE and (not isinstance(positions, int) or positions < 1):
+                raise ExportError(f"--positions must be a positive number of rows or {NATIVE!r}, got {positions!r}")
+            object.__setattr__(self, "positions", positions)
+        elif self.positions is not None:
+            raise ExportError(f"--positions applies to the localization formats, not {self.format}")
         if self.format == "npy" and self.compression:
             raise ExportError("npy files are written uncompressed; --compression applies to --format h5")
         if self.compression and self.compression not in COMPRESSIONS:
@@ -173,14 +247,16 @@ class ExportConfig:
 
 def export_features(store_path: str | os.PathLike, out: str | os.PathLike, config: ExportConfig,
                     progress: Callable[[int, int, int], None] | None = None) -> ExportSummary:
-    """Export a features store's complete videos as npy files (a folder) or one HDF5 file, atomically.
+    """Export a features store's complete videos as npy files (a folder), one HDF5 file or, from a dense
+    store, localisation matrices (a folder of csv or npy files), atomically.
 
     `config` narrows what is exported; an existing `out` is refused unless `config.overwrite`.
     """
     format, taps, streams, video_ids = config.format, config.taps, config.streams, config.video_ids
     compression, overwrite, block_bytes = config.compression, config.overwrite, config.block_bytes
     store = FeatureStore.open(store_path)
-    arrays = select_arrays(store, streams, taps)
+    localization = format in LOCALIZATION_FORMATS
+    arrays = localization_arrays(store, streams, taps) if localization else select_arrays(store, streams, taps)
     wanted, skipped = select_videos(store, video_ids)
     if not wanted:
         raise ExportError(f"{store.path} has no complete video to export"
@@ -192,9 +268,15 @@ def export_features(store_path: str | os.PathLike, out: str | os.PathLike, confi
         raise ExportError(f"{out} exists; pass --overwrite to replace it")
     out.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    with atomic_path(out, directory=format == "npy") as partial:
-        writer = (_NpyWriter(partial, store, arrays, block_bytes) if format == "npy"
-                  else _H5Writer(partial, store, arrays, block_bytes, compression or "gzip"))
+    with atomic_path(out, directory=format != "h5") as partial:
+        writer: _LocalizationWriter | _NpyWriter | _H5Writer
+        if localization:
+            rows = None if config.positions == NATIVE else int(config.positions)
+            writer = _LocalizationWriter(partial, store, arrays, format, rows)
+        elif format == "npy":
+            writer = _NpyWriter(partial, store, arrays, block_bytes)
+        else:
+            writer = _H5Writer(partial, store, arrays, block_bytes, compression or "gzip")
         for done, video_id in enumerate(wanted, 1):
             writer.add_video(video_id)
             if progress:

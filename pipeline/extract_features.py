@@ -1,6 +1,10 @@
 """extract-features: run the frozen spatial and temporal nets over TSN snippets and crops of each
 video in frames.zarr, and write their taps to features.zarr.
 
+With dense sampling (temporal localisation), the snippets are one every N frames instead, each
+snippet's taps are averaged over its crops, the pooled vector and logits are kept by default, and
+no flow magnitude is written (it serves the fusion heads, which read TSN stores only).
+
 With fold checkpoints (`train-streams --folds K`), each video of the folds' assignment also gets the
 taps of the pair that never trained on it, under ``oof/`` (out-of-fold scores for the fusion heads).
 """
@@ -22,12 +26,17 @@ from twostream.data.io import prefetch
 from twostream.data.manifest import Manifest
 from twostream.data.runtime import autocast, resolve_device
 from twostream.data.sampling import (
+    DENSE,
     EVAL_CROP_SHARE,
     FLOW_STACK,
+    SAMPLINGS,
     STREAMS,
+    TSN,
     Crop,
+    SamplingError,
     cut,
     cut_flow,
+    dense_snippets,
     evaluation_crops,
     evaluation_snippets,
     flow_channels,
@@ -77,6 +86,22 @@ class FeatureExtractionConfig:
     flow_prefix: str | None = None
     rgb_normalization: str | None = None  # a normalisation name overriding the checkpoint's (caffe_tsn ...)
     flow_normalization: str | None = None
+    sampling: str = TSN  # tsn: `snippets` evenly spaced; dense: one snippet every `stride` frames
+    stride: int | None = None  # dense only: frames between snippets (ActivityNet: 16, THUMOS14: 5)
+
+    def __post_init__(self) -> None:
+        """Refuse a sampling that cannot run: an unknown kind, a dense one without a stride, a stride for TSN."""
+        if self.sampling not in SAMPLINGS:
+            raise SamplingError(f"unknown sampling {self.sampling!r}; use one of {', '.join(SAMPLINGS)}")
+        if self.sampling == TSN and self.stride is not None:
+            raise SamplingError("--stride applies to --sampling dense; TSN sampling takes --snippets")
+        if self.sampling == DENSE:
+            if self.stride is None or self.stride < 1:
+                raise SamplingError("--sampling dense needs --stride N, a positive number of frames between snippets "
+                                    "(ActivityNet features use 16, THUMOS14 5)")
+            if self.fold_checkpoints:
+                raise SamplingError("out-of-fold taps serve fusion training, which reads TSN stores; extract dense "
+                                    "features without --fold-checkpoints")
 
 
 @dataclass
@@ -171,15 +196,46 @@ def store_config(config: FeatureExtractionConfig, frames: FrameStore, folds: Fol
     """The configuration a features store records (and requires of later runs); with `folds`, the fold
     assignment and every fold checkpoint's sha256 under "folds"."""
     models = {s: _model(config, s) for s in STREAMS}
-    recorded = {"streams": {s: m.describe() for s, m in models.items()},
-                "sampling": {"snippets": config.snippets, "crops": config.crops, "crop_size": config.crop_size,
-                             "input_size": config.input_size or config.crop_size, "flow_stack": FLOW_STACK,
-                             "rgb_frame": "middle frame of the flow stack"},
+    recorded = {"streams": {s: m.describe() for s, m in models.items()}, "sampling": _sampling_record(config),
                 "frames": {"config": frames.config, "path": str(frames.path)}}
     if folds is not None:
         recorded["folds"] = {**folds.to_json(), "checkpoint_sha256": {
             str(fold): {s: _fold_model(config, fold, s).sha256 for s in STREAMS} for fold in range(1, folds.k + 1)}}
     return recorded
+
+
+def _sampling_record(config: FeatureExtractionConfig) -> dict[str, Any]:
+    """What a store records of its sampling (TSN stores keep the keys they had before dense sampling existed)."""
+    common = {"crops": config.crops, "crop_size": config.crop_size, "input_size": config.input_size or config.crop_size,
+              "flow_stack": FLOW_STACK, "rgb_frame": "middle frame of the flow stack"}
+    if config.sampling == TSN:
+        return {"snippets": config.snippets, **common}
+    return {"kind": DENSE, "stride": config.stride, **common, "crop_reduction": "mean"}
+
+
+def _snippet_starts(config: FeatureExtractionConfig, num_frames: int) -> np.ndarray:
+    """The flow-stack starts of a video's snippets under the configured sampling."""
+    if config.sampling == DENSE:
+        return dense_snippets(num_frames, int(config.stride))
+    return evaluation_snippets(num_frames, config.snippets)
+
+
+def with_dense_taps(config: FeatureExtractionConfig) -> FeatureExtractionConfig:
+    """For dense sampling, fill unset taps with each backbone's pooled vector and logits, and refuse map taps
+    over several crops (their mean would mix mirrored maps); other samplings are returned as they are."""
+    if config.sampling != DENSE:
+        return config
+    chosen = {}
+    for stream in STREAMS:
+        given = config.rgb_taps if stream == "rgb" else config.flow_taps
+        net = _model(config, stream).net
+        chosen[stream] = tuple(given) if given else (net.pooled_tap, "logits")
+        maps = [t for t in chosen[stream] if len(net.tap_shape(t, config.input_size or config.crop_size)) > 1]
+        if maps and config.crops > 1:
+            raise SamplingError(f"dense features are averaged over the crops, and {stream} tap {maps[0]!r} is a map "
+                                f"(mirrored crops would be mixed); use --crops 1 for maps, or vector taps such as "
+                                f"{net.pooled_tap} and logits")
+    return dataclasses.replace(config, rgb_taps=chosen["rgb"], flow_taps=chosen["flow"])
 
 
 def _model(config: FeatureExtractionConfig, stream: str) -> StreamModel:
@@ -302,26 +358,30 @@ def extract_video_features(frames_path: str, store_path: str, video_id: str, lab
     nets = {**models, **({out_of_fold(s): _fold_model(settings, fold, s) for s in STREAMS} if fold else {})}
     num_frames = frames.num_frames(video_id)
     height, width = frames.rgb(video_id, [0]).shape[1:3]
-    starts = evaluation_snippets(num_frames, settings.snippets)
+    starts = _snippet_starts(settings, num_frames)
     crops = evaluation_crops(height, width, settings.crop_size, settings.crops)
     input_size = settings.input_size or settings.crop_size
     map_grid = models["rgb"].net.tap_shape(models["rgb"].net.map_tap, input_size)[1:]
     per_batch = max(1, settings.batch_size // len(crops))
+    dense = settings.sampling == DENSE
     outputs: dict[str, list[np.ndarray]] = {}
     views = _snippet_views(frames, video_id, starts, crops, input_size, float(frames.config["bound"]))
     for batch in prefetch(_batches(views, per_batch)):
         for prefix, model in nets.items():
             for tap, value in _forward(model, getattr(batch, model.stream), settings.device, settings.amp).items():
-                outputs.setdefault(f"{prefix}/{tap}", []).append(value)
-        mags = [[cv2.resize(m, map_grid[::-1], interpolation=cv2.INTER_AREA) for m in snippet] for snippet in batch.flowmag]
-        outputs.setdefault(FLOWMAG, []).append(np.asarray(mags, dtype=np.float32))
+                outputs.setdefault(f"{prefix}/{tap}", []).append(value.mean(axis=1, keepdims=True) if dense else value)
+        if not dense:
+            mags = [[cv2.resize(m, map_grid[::-1], interpolation=cv2.INTER_AREA) for m in snippet]
+                    for snippet in batch.flowmag]
+            outputs.setdefault(FLOWMAG, []).append(np.asarray(mags, dtype=np.float32))
     with store.write_video(video_id, overwrite=overwrite) as group:
         for name, parts in outputs.items():
             dtype = "float16" if name == FLOWMAG else tap_dtype(name.rsplit("/", 1)[1])  # oof/rgb/logits: logits
             write_array(group, name, np.concatenate(parts), dtype)
         group.attrs.update({"label": int(label), "class_name": class_name, "frames": num_frames,
                             "flow_stack_starts": starts.tolist(), "rgb_frames": rgb_index(starts).tolist(),
-                            "crops": [asdict(c) for c in crops]})
+                            "crops": [asdict(c) for c in crops],
+                            **({"stride": settings.stride} if dense else {})})
     return {"snippets": len(starts)}
 
 
@@ -343,6 +403,7 @@ def extract_features(
     frames = FrameStore.open(frames_store)
     config = dataclasses.replace(config, device=str(resolve_device(config.device)))
     config = with_checkpoint_sizes(config, lambda: _frame_short_side(frames, manifest))
+    config = with_dense_taps(config)
     for stream in STREAMS:
         model = _model(config, stream)
         # ImageNet features are wanted for their own sake; fusion refuses their 1000 classes later.

@@ -158,3 +158,17 @@ def oof_feature_store(tiny_dataset, reference_store, features_config, fold_check
                                Execution(no_cluster=True, retries=0))
     assert summary.ok and len(summary.written) == len(manifest)
     return path
+
+
+@pytest.fixture(scope="session")
+def dense_feature_store(tiny_dataset, reference_store, features_config, tmp_path_factory):
+    """The tiny dataset's dense features: a snippet every 2 frames, the mean over 10 crops, pooled vector
+    and logits."""
+    from twostream.pipeline.extract_features import extract_features
+
+    _, manifest = tiny_dataset
+    path = tmp_path_factory.mktemp("dense-features") / "features.zarr"
+    summary = extract_features(manifest, reference_store, path, features_config(sampling="dense", stride=2),
+                               Execution(no_cluster=True, retries=0))
+    assert summary.ok and len(summary.written) == len(manifest)
+    return path

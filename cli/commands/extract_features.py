@@ -1,4 +1,4 @@
-"""`twostream extract-features`: the frozen streams' taps over TSN snippets and crops into features.zarr."""
+"""`twostream extract-features`: the frozen streams' taps over TSN (or dense) snippets and crops into features.zarr."""
 from __future__ import annotations
 
 import argparse
@@ -6,7 +6,7 @@ import argparse
 from twostream.cli.execution_args import add_execution_arguments, execution_from_args
 from twostream.cli.progress import ProgressPrinter
 from twostream.data.manifest import load_manifest
-from twostream.data.sampling import CROP_MODES, STREAMS
+from twostream.data.sampling import CROP_MODES, SAMPLINGS, STREAMS, TSN
 from twostream.pipeline.backbones import NORMALIZATIONS
 from twostream.pipeline.backbones.registry import OFFLINE_IMAGENET
 from twostream.pipeline.extract_features import FeatureExtractionConfig, extract_features
@@ -38,6 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                       "inception5b global_pool logits)")
     parser.add_argument("--flow-taps", nargs="+", help="taps to keep for the temporal net")
     parser.add_argument("--snippets", type=int, default=25, help="snippets per video, evenly spaced (TSN: 25)")
+    parser.add_argument("--sampling", choices=SAMPLINGS, default=TSN,
+                        help="tsn: --snippets evenly spaced; dense: one snippet every --stride frames, taps averaged "
+                             "over the crops, pooled vector and logits by default (temporal localisation)")
+    parser.add_argument("--stride", type=int, help="dense sampling: frames between snippets (ActivityNet 16, THUMOS14 5)")
     parser.add_argument("--crops", type=int, choices=CROP_MODES, default=10, help="1 centre, 3, or 10 (TSN)")
     parser.add_argument("--crop-size", type=int,
                         help="side of the crops cut from the frames (default: the input size the checkpoints "
@@ -71,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, device=args.device, amp=not args.no_amp, strict=args.strict == "true",
         any_classes=args.any_classes, fold_checkpoints=args.fold_checkpoints,
         rgb_prefix=args.rgb_prefix, flow_prefix=args.flow_prefix,
-        rgb_normalization=args.rgb_normalization, flow_normalization=args.flow_normalization)
+        rgb_normalization=args.rgb_normalization, flow_normalization=args.flow_normalization,
+        sampling=args.sampling, stride=args.stride)
     summary = extract_features(manifest, args.frames, args.store, config, execution_from_args(args),
                                args.overwrite, ProgressPrinter("videos"))
     print(f"{summary.store}: {len(summary.written)} videos written, {summary.skipped} already present, "

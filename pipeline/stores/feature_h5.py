@@ -27,9 +27,8 @@ import h5py
 import numpy as np
 
 from twostream.pipeline.stores.feature_store import FeatureReader, axis_names
-from twostream.pipeline.stores.video_store import ATTRS_KEY, COMPLETE, STORE_SCHEMA, StoreError
+from twostream.pipeline.stores.video_store import ATTRS_KEY, COMPLETE, EXPORT_KEY, STORE_SCHEMA, StoreError
 
-EXPORT_KEY = "export"
 JSON_ATTRS = "json_attrs"
 VIDEOS = "videos"
 COMPRESSIONS = ("gzip", "lzf")

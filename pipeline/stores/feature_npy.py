@@ -10,15 +10,22 @@ Layout::
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
 from twostream.pipeline.stores.feature_store import axis_names, snippet_blocks
+from twostream.pipeline.stores.video_store import ATTRS_KEY, EXPORT_KEY
 
 SIDECAR = "features.json"
 ROOT_SIDECAR = "store.json"
+
+
+def write_root_sidecar(folder: Path, attrs: Mapping[str, Any], export: Mapping[str, Any]) -> None:
+    """Write an export folder's store.json: the store's root attributes and what the export took."""
+    (folder / ROOT_SIDECAR).write_text(json.dumps({ATTRS_KEY: attrs, EXPORT_KEY: export}, indent=1))
 
 
 def npy_name(array_name: str) -> str:

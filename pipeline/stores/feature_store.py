@@ -15,6 +15,12 @@ Per video group ``videos/<video_id>``:
 - attributes: label, class name, snippet flow-stack starts, RGB frame indices, frames, and the
   completion mark.
 
+Dense stores (``extract-features --sampling dense --stride N``, for temporal localisation) hold one
+snippet every N frames; each tap is the mean over the snippet's crops, so the crop axis has length 1;
+by default only the pooled vector and the logits are kept, and there is no ``flowmag``. Their
+videos' attributes add ``stride``; their root's ``config.sampling`` records ``kind: "dense"``, the
+stride and ``crop_reduction: "mean"`` (TSN stores record no kind).
+
 Root attributes (``twostream``): both streams' backbone, checkpoint sha256, normalisation, class
 count and taps; the sampling (snippets, crops, crop and input size); the class names; and the
 frames store's configuration; with fold checkpoints, ``config.folds`` (split, K, seed, the
@@ -31,7 +37,7 @@ from typing import Any
 import numpy as np
 import zarr
 
-from twostream.data.sampling import STREAMS
+from twostream.data.sampling import DENSE, STREAMS, TSN
 from twostream.pipeline.stores.video_store import COMPRESSOR, StoreError, VideoStore
 
 FLOWMAG = "flowmag"
@@ -71,6 +77,16 @@ class FeatureReader(abc.ABC):
     def folds(self) -> dict[str, Any] | None:
         """The folds whose out-of-fold arrays the store holds (split, k, seed, assignment), None without."""
         return self.config.get("folds")
+
+    @property
+    def sampling_kind(self) -> str:
+        """How the snippets were sampled: "tsn" (evenly spaced per video) or "dense" (one every N frames)."""
+        return str(self.config.get("sampling", {}).get("kind", TSN))
+
+    @property
+    def has_flowmag(self) -> bool:
+        """Whether the videos hold the flow magnitude array (TSN stores do, dense stores do not)."""
+        return self.sampling_kind != DENSE
 
     @property
     def classes(self) -> list[str]:

@@ -87,7 +87,8 @@ def _stack(store: FeatureReader, ids: Sequence[str], name: str) -> da.Array:
             shape = array.shape
         elif array.shape != shape:
             raise StoreError(f"{video_id}'s {name} has shape {array.shape}, {ids[0]}'s has {shape}; "
-                             "an xarray Dataset needs videos of one shape")
+                             "an xarray Dataset needs videos of one shape (a dense store's videos differ in "
+                             "length: read them with zarr, or export them with --positions T)")
         parts.append(da.from_array(array, chunks=array.shape, name=False))
     return da.stack(parts)
 

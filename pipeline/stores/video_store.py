@@ -31,6 +31,7 @@ from twostream.data.errors import TwostreamError
 
 STORE_SCHEMA = 1
 ATTRS_KEY = "twostream"
+EXPORT_KEY = "export"  # what an export of a store took (source, time, skipped videos)
 COMPLETE = "complete"
 COMPRESSOR = BloscCodec(cname="zstd", shuffle="shuffle")
 

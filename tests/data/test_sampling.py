@@ -6,6 +6,7 @@ from twostream.data.sampling import (
     SamplingError,
     cut,
     cut_flow,
+    dense_snippets,
     evaluation_crops,
     evaluation_snippets,
     flow_channels,
@@ -76,3 +77,22 @@ def test_train_crop_uses_scaled_sides_and_corner_spots():
         assert 0 <= top <= 256 - h and 0 <= left <= 340 - w
         seen.add(flip)
     assert seen == {True, False}
+
+
+def test_dense_snippets_sit_at_the_middle_of_every_stride_window():
+    starts = dense_snippets(num_frames=100, stride=16)  # windows centred on 8, 24, ..., 88 (mmaction2's count)
+    assert rgb_index(starts).tolist() == [8, 24, 40, 56, 72, 88]
+    assert len(dense_snippets(num_frames=1000, stride=5)) == 200
+
+
+def test_dense_snippets_near_the_ends_move_inside_the_video():
+    starts = dense_snippets(num_frames=10, stride=2)  # centres 1, 3, 5, 7, 9; stacks start at 0 .. 4
+    assert starts.tolist() == [0, 1, 3, 4, 4]
+    assert starts.max() == stack_starts(10) - 1
+
+
+def test_dense_snippets_refuse_a_bad_stride_and_a_short_video():
+    with pytest.raises(SamplingError, match="stride must be a positive number of frames"):
+        dense_snippets(num_frames=100, stride=0)
+    with pytest.raises(SamplingError, match="shorter than a flow stack"):
+        dense_snippets(num_frames=5, stride=2)

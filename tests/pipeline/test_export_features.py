@@ -233,3 +233,87 @@ def test_exports_carry_the_out_of_fold_arrays_of_the_fold_videos(oof_feature_sto
         assert "oof" not in exported.video(others[0])
     assert (tmp_path / "npy" / in_folds[0] / "oof_flow_logits.npy").is_file()
     assert not (tmp_path / "npy" / others[0] / "oof_flow_logits.npy").exists()
+
+
+# ---- localisation exports of a dense store -------------------------------------------------------------------
+def bsn_reader(feature_path: str, video_name: str, temporal_scale: int) -> np.ndarray:
+    """BSN/BMN's loader as their data code describes it: pandas.read_csv of
+    <feature_path>csv_mean_<T>/<video>.csv, every value of every row, then channels first."""
+    import pandas as pd
+
+    frame = pd.read_csv(feature_path + "csv_mean_" + str(temporal_scale) + "/" + video_name + ".csv")
+    return np.asarray(frame.values[:, :], dtype=np.float32).T
+
+
+def mmaction_reader(folder, video_name: str) -> np.ndarray:
+    """mmaction2's localisation feature loading as documented: numpy.loadtxt, comma-separated, the header row
+    skipped, then channels first."""
+    return np.loadtxt(folder / f"{video_name}.csv", dtype=np.float32, delimiter=",", skiprows=1).T
+
+
+def test_localization_csv_reads_as_bsn_and_mmaction2_read_csv_mean_100(dense_feature_store, tmp_path, capsys):
+    from twostream.data.rescale import rescale_positions
+
+    out = tmp_path / "csv_mean_100"
+    assert main(["export-features", str(dense_feature_store), "--format", "localization-csv", "--out", str(out)]) == 0
+    assert "videos written (rgb/logits, flow/logits)" in capsys.readouterr().out
+    store = FeatureStore.open(dense_feature_store)
+    classes = len(store.classes)
+    assert sorted(p.name for p in out.iterdir()) == sorted([f"{v}.csv" for v in store.video_ids()] + ["store.json"])
+    for video_id in store.video_ids():
+        features = bsn_reader(str(tmp_path) + "/", video_id, 100)
+        assert features.shape == (2 * classes, 100)
+        assert (out / f"{video_id}.csv").read_text().splitlines()[0] == ",".join(f"f{i}" for i in range(2 * classes))
+        snippets = np.concatenate([store.read(video_id, "rgb/logits")[:, 0], store.read(video_id, "flow/logits")[:, 0]],
+                                  axis=1)
+        np.testing.assert_allclose(features.T, rescale_positions(snippets, 100), rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(mmaction_reader(out, video_id), features)
+    sidecar = json.loads((out / "store.json").read_text())
+    video_id = store.video_ids()[0]
+    assert sidecar["export"]["columns"] == {"rgb/logits": [0, classes], "flow/logits": [classes, 2 * classes]}
+    assert sidecar["export"]["videos"][video_id] == {"snippets": 5, "stride": 2, "frames": 10, "feature_frame": 10}
+    assert sidecar["export"]["positions"] == 100 and sidecar["twostream"]["config"]["sampling"]["kind"] == "dense"
+
+
+def test_localization_npy_holds_the_pooled_vectors_rgb_then_flow(dense_feature_store, tmp_path):
+    store = FeatureStore.open(dense_feature_store)
+    native = export_features(dense_feature_store, tmp_path / "native",
+                             ExportConfig(format="localization-npy", taps=["global_pool"], positions="native"))
+    assert native.arrays == ["rgb/global_pool", "flow/global_pool"]
+    video_id = store.video_ids()[1]
+    loaded = np.load(tmp_path / "native" / f"{video_id}.npy")
+    assert loaded.dtype == np.float32 and loaded.shape == (5, 64)
+    np.testing.assert_array_equal(loaded[:, :32], store.read(video_id, "rgb/global_pool")[:, 0])
+    np.testing.assert_array_equal(loaded[:, 32:], store.read(video_id, "flow/global_pool")[:, 0])
+    export_features(dense_feature_store, tmp_path / "mixed",
+                    ExportConfig(format="localization-npy", taps=["flow/logits", "rgb/global_pool"], positions=16))
+    mixed = np.load(tmp_path / "mixed" / f"{video_id}.npy")
+    assert mixed.shape == (16, 32 + len(store.classes))
+    rgb_only = export_features(dense_feature_store, tmp_path / "rgb",
+                               ExportConfig(format="localization-npy", streams=["rgb"], positions=8))
+    assert rgb_only.arrays == ["rgb/logits"]
+    assert np.load(tmp_path / "rgb" / f"{video_id}.npy").shape == (8, len(store.classes))
+
+
+def test_localization_exports_refuse_what_they_cannot_write(dense_feature_store, feature_store, tmp_path):
+    with pytest.raises(ExportError, match="holds TSN snippets .* --sampling dense --stride N"):
+        export_features(feature_store, tmp_path / "x", ExportConfig(format="localization-csv"))
+    with pytest.raises(ExportError, match="one tap per stream.*gives 2 for rgb"):
+        export_features(dense_feature_store, tmp_path / "x",
+                        ExportConfig(format="localization-csv", taps=["logits", "global_pool"]))
+    with pytest.raises(ExportError, match="--positions applies to the localization formats, not npy"):
+        ExportConfig(format="npy", positions=100)
+    with pytest.raises(ExportError, match="positive number of rows or 'native'"):
+        ExportConfig(format="localization-npy", positions=0)
+    with pytest.raises(ExportError, match="holds no tap 'flowmag'"):
+        export_features(dense_feature_store, tmp_path / "x", ExportConfig(format="localization-csv", taps=["flowmag"]))
+    assert not (tmp_path / "x").exists()
+    with pytest.raises(SystemExit) as parsed:
+        main(["export-features", str(dense_feature_store), "--format", "localization-csv", "--positions", "many",
+              "--out", str(tmp_path / "y")])
+    assert parsed.value.code == 2
+
+
+def test_npy_export_of_a_dense_store_has_no_flowmag(dense_feature_store, tmp_path):
+    summary = export_features(dense_feature_store, tmp_path / "npy", ExportConfig(format="npy"))
+    assert summary.arrays == ["rgb/global_pool", "rgb/logits", "flow/global_pool", "flow/logits"]

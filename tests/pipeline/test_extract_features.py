@@ -265,3 +265,99 @@ def test_imagenet_features_need_no_checkpoint_file(tiny_dataset, reference_store
     with pytest.raises(StoreError, match="--rgb-prefix picks a network from a checkpoint file"):
         extract_features(manifest, reference_store, tmp_path / "x.zarr", features_config(
             rgb_checkpoint="imagenet", rgb_prefix="rgb_"), IN_PROCESS)
+
+
+# ---- dense sampling (temporal localisation) -----------------------------------------------------------------
+def test_dense_store_has_a_snippet_every_stride_frames_averaged_over_crops(tiny_dataset, dense_feature_store):
+    from twostream.data.sampling import dense_snippets
+
+    _, manifest = tiny_dataset
+    store = FeatureStore.open(dense_feature_store)
+    assert store.video_ids() == sorted(v.video_id for v in manifest)
+    assert store.sampling_kind == "dense" and not store.has_flowmag
+    sampling = store.config["sampling"]
+    assert (sampling["stride"], sampling["crops"], sampling["crop_reduction"]) == (2, 10, "mean")
+    assert "snippets" not in sampling
+    video_id = manifest.videos[0].video_id
+    attrs = store.video(video_id).attrs
+    assert attrs["flow_stack_starts"] == dense_snippets(attrs["frames"], 2).tolist() and attrs["stride"] == 2
+    assert store.taps("rgb") == ["global_pool", "logits"] and store.taps("flow") == ["global_pool", "logits"]
+    assert store.read(video_id, "rgb/global_pool").shape == (5, 1, 32)
+    assert store.read(video_id, "flow/logits").shape == (5, 1, len(manifest.classes))
+    assert "flowmag" not in store.video(video_id)
+
+
+def test_dense_logits_are_the_mean_of_the_network_over_the_ten_crops(tiny_dataset, reference_store,
+                                                                   dense_feature_store, checkpoints):
+    import cv2
+
+    from twostream.data.sampling import cut_flow, dense_snippets, flow_channels
+    from twostream.pipeline.backbones import load_checkpoint
+
+    _, manifest = tiny_dataset
+    frames, store = FrameStore.open(reference_store), FeatureStore.open(dense_feature_store)
+    video_id = manifest.videos[2].video_id
+    start = int(dense_snippets(frames.num_frames(video_id), 2)[3])
+    crops = evaluation_crops(48, 64, 40, 10)
+    frame = frames.rgb(video_id, [int(rgb_index(start))])[0]
+    stack = frames.flow(video_id, start, FLOW_STACK)
+    views = {"rgb": np.stack([cv2.resize(np.ascontiguousarray(cut(frame, c)), (56, 56)).transpose(2, 0, 1)
+                              for c in crops]),
+             "flow": np.stack([flow_channels(np.stack([cv2.resize(np.ascontiguousarray(f), (56, 56))
+                                                       for f in cut_flow(stack, c)])) for c in crops])}
+    for stream, view in views.items():
+        net = load_checkpoint(checkpoints[stream]).build()
+        with torch.no_grad():
+            expected = net(net.normalization.apply(torch.from_numpy(view), stream)).numpy().mean(axis=0)
+        np.testing.assert_allclose(store.read(video_id, f"{stream}/logits")[3, 0], expected, rtol=1e-5, atol=1e-5)
+
+
+def test_dense_settings_that_cannot_run_are_refused(tiny_dataset, reference_store, dense_feature_store,
+                                                   features_config, fold_checkpoints, tmp_path):
+    from twostream.data.sampling import SamplingError
+
+    _, manifest = tiny_dataset
+    with pytest.raises(SamplingError, match="--sampling dense needs --stride N"):
+        features_config(sampling="dense")
+    with pytest.raises(SamplingError, match="--stride applies to --sampling dense"):
+        features_config(stride=4)
+    with pytest.raises(SamplingError, match="unknown sampling 'sparse'"):
+        features_config(sampling="sparse")
+    with pytest.raises(SamplingError, match="without --fold-checkpoints"):
+        features_config(sampling="dense", stride=2, fold_checkpoints=str(fold_checkpoints))
+    one = manifest.subset([manifest.videos[0].video_id])
+    with pytest.raises(SamplingError, match="rgb tap 'conv3' is a map .* use --crops 1"):
+        extract_features(one, reference_store, tmp_path / "maps.zarr",
+                         features_config(sampling="dense", stride=2, rgb_taps=("conv3", "logits")), IN_PROCESS)
+    assert not (tmp_path / "maps.zarr").exists()
+    summary = extract_features(one, reference_store, tmp_path / "centre.zarr",
+                               features_config(sampling="dense", stride=3, crops=1, rgb_taps=("conv3",)), IN_PROCESS)
+    assert summary.ok
+    assert FeatureStore.open(tmp_path / "centre.zarr").read(one.videos[0].video_id, "rgb/conv3").shape == (3, 1, 32, 7, 7)
+    with pytest.raises(StoreError, match="another configuration"):
+        extract_features(manifest, reference_store, dense_feature_store, features_config(), IN_PROCESS)
+
+
+def test_fusion_refuses_a_dense_store_with_what_to_do(dense_feature_store):
+    from twostream.fusion.errors import FeatureSourceError
+    from twostream.fusion.sources import ZarrFeatureSource
+
+    with pytest.raises(FeatureSourceError, match="dense features .one snippet every 2 frames.*--sampling tsn"):
+        ZarrFeatureSource(dense_feature_store)
+
+
+def test_dense_features_of_a_real_ucf101_clip(shared_data, checkpoints, tmp_path, fast_frames_config):
+    from twostream.data.manifest import Manifest, VideoEntry
+    from twostream.pipeline.extract_frames import extract_frames
+    from twostream.pipeline.extract_features import FeatureExtractionConfig
+
+    manifest = Manifest("real", str(shared_data / "videos"), ["a", "b", "c", "d"],
+                        [VideoEntry("v_ApplyEyeMakeup_sample", "v_ApplyEyeMakeup_sample.avi", 0, "a")])
+    assert extract_frames(manifest, tmp_path / "frames.zarr", fast_frames_config, IN_PROCESS).ok
+    config = FeatureExtractionConfig(rgb_checkpoint=str(checkpoints["rgb"]), flow_checkpoint=str(checkpoints["flow"]),
+                                     sampling="dense", stride=16, crops=1, crop_size=224, input_size=56)
+    assert extract_features(manifest, tmp_path / "frames.zarr", tmp_path / "dense.zarr", config, IN_PROCESS).ok
+    store = FeatureStore.open(tmp_path / "dense.zarr")
+    attrs = store.video("v_ApplyEyeMakeup_sample").attrs
+    assert attrs["frames"] == 164 and attrs["rgb_frames"] == list(range(8, 164, 16))
+    assert store.read("v_ApplyEyeMakeup_sample", "flow/global_pool").shape == (10, 1, 32)
