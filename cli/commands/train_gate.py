@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train-scores", choices=TRAIN_SCORES, default=GateConfig().train_scores,
                         help="the stream scores training fuses (default: clean, which bench/fusion_quality.py "
                              "found best): clean (the cached ones, the streams' own fit of the "
-                             "training videos), dropout (recomputed from the cached global_pool through the frozen "
+                             "training videos), dropout (recomputed from the cached pooled vector through the frozen "
                              "classifiers under dropout, as the papers' end-to-end runs) or out-of-fold (training and "
                              "validation read the maps and scores of fold models that never saw the video: a store "
                              "extracted with --fold-checkpoints); testing uses the full models' clean ones")
