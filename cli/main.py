@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 from types import ModuleType
 
+from twostream.cli.console import configure_logging
 from twostream.data.errors import TwostreamError
 
 # Each module in twostream.cli.commands defines NAME, HELP, add_arguments(parser) and run(args) -> int.
@@ -42,11 +42,15 @@ def build_parser() -> argparse.ArgumentParser:
         prog="twostream",
         description="Two-stream action recognition: flow extraction, frozen backbones, cached features, fusion.",
     )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
+    parser.add_argument("--debug", action="store_true",
+                        help="show tracebacks and every log record (dask's too) on the console")
+    parser.add_argument("--log-file", metavar="PATH",
+                        help="also write every log record, at debug level and dask's included, to PATH")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in _load_commands():
         sub = subparsers.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        sub.add_argument("--log-file", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         module.add_arguments(sub)
         sub.set_defaults(_run=module.run)
     return parser
@@ -56,9 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the twostream command line and return its exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.INFO, format="%(message)s", stream=sys.stderr
-    )
+    configure_logging(args.debug, args.log_file)
     try:
         return int(args._run(args))
     except TwostreamError as error:
