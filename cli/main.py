@@ -8,6 +8,7 @@ from types import ModuleType
 
 from twostream.cli.console import configure_logging
 from twostream.data.errors import TwostreamError
+from twostream.data.runtime import resolve_device
 
 # Each module in twostream.cli.commands defines NAME, HELP, add_arguments(parser) and run(args) -> int.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -62,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(args.debug, args.log_file)
     try:
+        if getattr(args, "device", None):
+            resolve_device(args.device)  # every command refuses a device it cannot use before any work
         return int(args._run(args))
     except TwostreamError as error:
         if args.debug:

@@ -247,13 +247,14 @@ class VideoReader:
             # Judged by time: an AVI header's frame count may include dropped (empty) frames, so a
             # valid file can decode far fewer frames than it claims while covering its whole duration.
             # A cut AVI's container duration is estimated from what is left: its header's frames x period is not.
+            # One frame spans no time: then only the frame count can tell.
             least = self.min_duration_ratio
             claimed = info.header_frames_duration
             if info.header_duration and count > 1 and info.duration < least * info.header_duration:
                 claim = f"{info.header_duration:.2f} s"
             elif claimed and count > 1 and info.duration < least * claimed:
                 claim = f"{info.header_frames} frames ({claimed:.2f} s)"
-            elif info.header_frames and not claimed and count < least * info.header_frames:
+            elif info.header_frames and (not claimed or count < 2) and count < least * info.header_frames:
                 claim = f"{info.header_frames} frames"
             else:
                 return info

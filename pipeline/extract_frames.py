@@ -14,7 +14,8 @@ from twostream.data.manifest import Manifest
 from twostream.pipeline.batch import Execution, Task, run_batch
 from twostream.pipeline.decode import FrameSize, VideoDecodeError, VideoReader
 from twostream.pipeline.flow import get_flow_algorithm, quantize_flow
-from twostream.pipeline.flow.base import check_pair_count
+from twostream.pipeline.flow.base import FlowAlgorithm, check_pair_count
+from twostream.pipeline.flow.errors import FlowError
 from twostream.pipeline.stores.frame_store import FrameGroupWriter, FrameStore, source_fingerprint
 from twostream.pipeline.stores.rawframes import import_rawframes_video
 from twostream.pipeline.stores.video_store import tool_version
@@ -33,6 +34,17 @@ class FrameExtractionConfig:
     rgb_encoding: str = "jpeg"
     jpeg_quality: int = 95
     flow_batch: int | None = None  # frame pairs solved together (None: the algorithm's choice); not results
+    device: str | None = None  # where tvl1 runs (None: CUDA when available, else the CPU); not results
+
+    def flow_algorithm(self) -> FlowAlgorithm:
+        """The flow algorithm these settings name, on `device` (tvl1 only), batched by `flow_batch`."""
+        placement = {}
+        if self.device is not None:
+            if self.flow != "tvl1":
+                raise FlowError(f"--device applies to --flow tvl1 only, not {self.flow}")
+            placement["device"] = self.device
+        algorithm = get_flow_algorithm(self.flow, **self.flow_params, **placement)
+        return algorithm.batched(self.flow_batch) if self.flow_batch else algorithm
 
     def store_config(self, from_rawframes: bool = False) -> dict[str, Any]:
         """The store attributes this configuration writes (flow parameters resolved to their values)."""
@@ -40,7 +52,7 @@ class FrameExtractionConfig:
             return {"frame_size": "as imported", "flow": "imported", "flow_params": {}, "bound": float(self.bound),
                     "rgb_encoding": self.rgb_encoding, "jpeg_quality": int(self.jpeg_quality)}
         check_pair_count(self.flow_batch, "flow_batch (--flow-batch)")
-        algorithm = get_flow_algorithm(self.flow, **self.flow_params)
+        algorithm = self.flow_algorithm()
         return {"frame_size": str(FrameSize.parse(self.frame_size)), "flow": algorithm.name,
                 "flow_params": algorithm.params, "bound": float(self.bound),
                 "rgb_encoding": self.rgb_encoding, "jpeg_quality": int(self.jpeg_quality)}
@@ -70,9 +82,7 @@ def extract_video_frames(store_path: str, video_id: str, source: str, config: di
     cv2.setNumThreads(1)  # one task per core: OpenCV must not oversubscribe the machine
     settings = FrameExtractionConfig(**config)
     store = FrameStore.open(store_path)
-    algorithm = get_flow_algorithm(settings.flow, **settings.flow_params)
-    if settings.flow_batch:
-        algorithm = algorithm.batched(settings.flow_batch)
+    algorithm = settings.flow_algorithm()
     started = time.monotonic()
     reader = VideoReader(source, FrameSize.parse(settings.frame_size))
     with store.write_video(video_id, overwrite=overwrite) as group, reader:

@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from twostream.cli.main import COMMAND_MODULES, build_parser, main
 
@@ -54,3 +55,21 @@ def test_readme_cli_reference_is_the_current_help():
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     block = readme.split(BEGIN, 1)[1].split(END, 1)[0].strip()
     assert block == render_reference().strip(), "run: python -m twostream.cli.reference --write README.md"
+
+
+@pytest.mark.parametrize("command", [
+    ["extract-frames", "m.json", "--store", "s.zarr"],
+    ["extract-features", "m.json", "--frames", "f.zarr", "--store", "s.zarr", "--rgb-checkpoint", "r.pt",
+     "--flow-checkpoint", "f.pt"],
+    ["train-gate", "m.json", "--features", "s.zarr", "--name", "gate"],
+    ["train-mfuse", "m.json", "--features", "s.zarr", "--name", "mfuse"],
+    ["train-streams", "m.json", "--frames", "f.zarr", "--out", "streams"],
+    ["flow", "a.png", "b.png", "-o", "ab.flo"],
+])
+def test_every_command_refuses_a_device_it_cannot_use_before_any_work(command, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    missing = f"cuda:{torch.cuda.device_count() + 3}"  # a CUDA device this machine lacks, with or without a GPU
+    assert main([*command, "--device", missing]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"device {missing!r} asked for, but torch sees" in err
+    assert list(tmp_path.iterdir()) == []  # nothing was written
