@@ -2,15 +2,17 @@
 
 Every writer of the project goes through `atomic_path`: the content is written to a hidden sibling
 and renamed over the target only once complete, so a killed job never leaves a half-written file
-or folder where a reader looks.
+or folder where a reader looks; the next write of the same target removes what it left aside.
 """
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
 import queue
 import shutil
+import socket
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
@@ -23,8 +25,33 @@ _DONE = object()
 
 
 def _sibling(path: Path, label: str) -> Path:
-    """A hidden name beside `path`, unique to this process and call: `.<name>.<label>-<pid>-<random>`."""
-    return path.with_name(f".{path.name}.{label}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    """A hidden name beside `path`, unique to this host, process and call: `.<name>.<label>-<host>-<pid>-<random>`."""
+    return path.with_name(f".{path.name}.{label}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_stale_partials(target: str | os.PathLike) -> list[Path]:
+    """Remove the hidden partial siblings of `target` left by killed writers on this host (their process is
+    gone); return what was removed. Partials of live writers, and of other hosts, stay."""
+    target = Path(target)
+    host = socket.gethostname()
+    removed = []
+    for partial in target.parent.glob(f".{glob.escape(target.name)}.partial-*"):
+        owner, _, rest = partial.name[len(target.name) + len(".partial-") + 1:].rpartition("-")
+        writer_host, _, pid = owner.rpartition("-")
+        if writer_host == host and pid.isdigit() and rest and not _process_alive(int(pid)):
+            _remove(partial)
+            removed.append(partial)
+    return removed
 
 
 def _remove(path: Path) -> None:
@@ -62,6 +89,7 @@ def atomic_path(target: str | os.PathLike, *, directory: bool = False) -> Iterat
     otherwise it does not exist yet and the caller creates the file.
     """
     target = Path(target)
+    remove_stale_partials(target)
     partial = _sibling(target, "partial")
     if directory:
         partial.mkdir()

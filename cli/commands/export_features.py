@@ -46,7 +46,7 @@ def _positions(text: str) -> int | str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Export and report what was written and skipped."""
+    """Export and report what was written and skipped; exit 1 when videos were skipped, as the extract commands."""
     streams = [s.strip() for s in args.streams.split(",") if s.strip()]
     config = ExportConfig(format=args.format, taps=args.taps, streams=streams, video_ids=args.videos,
                           compression=args.compression, overwrite=args.overwrite, positions=args.positions)
@@ -55,4 +55,4 @@ def run(args: argparse.Namespace) -> int:
           f"in {summary.seconds:.1f}s, {len(summary.skipped)} skipped")
     for video_id, reason in summary.skipped.items():
         print(f"  SKIPPED {video_id}: {reason}", file=sys.stderr)
-    return 0
+    return 1 if summary.skipped else 0

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 
 import pytest
 
@@ -12,6 +13,7 @@ from twostream.data.io import (
     file_sha256,
     prefetch,
     read_jsonl,
+    write_bytes_atomic,
     write_json_atomic,
     write_text_atomic,
 )
@@ -70,3 +72,23 @@ def test_prefetch_keeps_order_and_raises_at_the_failing_item():
         for item in prefetch(items(), depth=2):
             seen.append(item)
     assert seen == [0, 1, 2, 3, 4]
+
+
+def test_the_next_write_removes_what_a_killed_writer_left_aside(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    host = socket.gethostname()
+    target = tmp_path / "features.h5"
+    killed = tmp_path / f".features.h5.partial-{host}-{int(dead.stdout)}-0123abcd"
+    live = tmp_path / f".features.h5.partial-{host}-{os.getpid()}-89abcdef"
+    elsewhere = tmp_path / f".features.h5.partial-other-host-{int(dead.stdout)}-00ff00ff"
+    for partial in (killed, live, elsewhere):
+        partial.write_bytes(b"half")
+    (tmp_path / ".other.h5.partial-x").write_bytes(b"not ours")
+    write_bytes_atomic(target, b"whole")
+    assert target.read_bytes() == b"whole"
+    assert not killed.exists() and live.exists() and elsewhere.exists()  # only a dead writer's, on this host
+    assert (tmp_path / ".other.h5.partial-x").exists()

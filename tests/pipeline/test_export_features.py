@@ -94,7 +94,7 @@ def test_failed_and_incomplete_videos_are_skipped_and_reported(feature_store, tm
     partial = zarr.open_group(str(copy / "videos" / "v_Partial_g09_c01"), mode="w")
     partial.create_array("flowmag", shape=(1, 1, 2, 2), dtype="float16")
     out = tmp_path / "features.h5"
-    assert main(["export-features", str(copy), "--format", "h5", "--out", str(out)]) == 0
+    assert main(["export-features", str(copy), "--format", "h5", "--out", str(out)]) == 1  # like the extract commands
     report = capsys.readouterr()
     assert f"{len(complete)} videos written" in report.out and "2 skipped" in report.out
     assert "SKIPPED v_Broken_g09_c01: failed: ffmpeg could not decode" in report.err
@@ -217,6 +217,9 @@ def test_a_killed_export_leaves_nothing_that_looks_complete(large_store, tmp_pat
             H5FeatureStore.open(leftover)
     with pytest.raises(StoreError, match="does not exist"):
         open_feature_store(out)
+    assert main(["export-features", str(large_store), "--format", "h5", "--out", str(out), "--videos", "v_0"]) == 0
+    assert not any(p.exists() for p in partial)  # the next run removed what the killed one left aside
+    assert [p.name for p in tmp_path.iterdir()] == ["features.h5"]
 
 
 def test_exports_carry_the_out_of_fold_arrays_of_the_fold_videos(oof_feature_store, tmp_path):
