@@ -222,6 +222,10 @@ def fit(task: FusionTask, train: FeatureSource, val: FeatureSource, config: Trai
         if parts.get("zero_gate_count"):
             log.warning("epoch %d: %d samples had both ReLU gate weights zero and were fused with equal weights",
                         epoch, int(parts["zero_gate_count"]))
+            if parts["zero_gate_count"] >= len(train):
+                raise FusionError(f"epoch {epoch}: the ReLU gate weighed both streams zero for every training sample: "
+                                  "it gets no gradient and can no longer learn (a dead gate); lower the learning "
+                                  "rate (--lrs) or use --activation softmax")
         if improved:
             best_state, best_epoch = copy.deepcopy(model.state_dict()), epoch
             if run is not None:

@@ -99,15 +99,18 @@ def test_training_is_deterministic_with_a_seed(switching_splits):
     np.testing.assert_array_equal(first.predictions["val"].scores, second.predictions["val"].scores)
 
 
-def test_dead_relu_gate_is_counted_and_falls_back_to_the_average(switching_splits):
+def test_a_dead_relu_gate_falls_back_to_the_average_and_stops_training(switching_splits, caplog):
     train, val, _ = switching_splits
-    config = TrainConfig(batch_size=32, lrs=(0.01,), patience=1, max_epochs_per_phase=2)
-    result = train_gated_fusion(_gated_head(gate_bias_init=-10.0), train, val, config)
-    assert result.zero_gate_total == len(train) * len(result.history)
-    predictions = result.predictions["val"]
+    dead = _gated_head(gate_bias_init=-10.0)
+    task = GateTask(dead)
+    predictions = predict(task, val, AllViewsDataset(val, task.fields))
     assert predictions.zero_gate_total == 48 * 5 * 2
     average = late.average(averaged_logits(val, "rgb"), averaged_logits(val, "flow"))
     np.testing.assert_allclose(predictions.scores, average, rtol=1e-5, atol=1e-5)
+    config = TrainConfig(batch_size=32, lrs=(0.01,), patience=1, max_epochs_per_phase=2)
+    with pytest.raises(FusionError, match="every training sample: it gets no gradient .* --activation softmax"):
+        train_gated_fusion(dead, train, val, config)
+    assert f"epoch 0: {len(train)} samples had both ReLU gate weights zero" in caplog.text
 
 
 def test_softmax_gate_trains_too(switching_splits, quick_training):
