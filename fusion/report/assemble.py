@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 from twostream.data.metrics import VideoScores, mean_class_accuracy
 from twostream.fusion.report.confusion_plot import class_gain_figure, confusion_figure
 from twostream.fusion.report.curves_plot import training_curves_figure
-from twostream.fusion.report.examples_plot import FrameAndFlow, examples_figure, select_examples
+from twostream.fusion.report.examples_plot import FrameAndFlow, empty_kinds, examples_figure, select_examples
 from twostream.fusion.report.flow_plot import flow_quality_figure
 from twostream.fusion.report.html import EmbeddedFigure
 from twostream.fusion.report.methods import SetMethods
@@ -122,9 +122,10 @@ def draw_examples(inputs: ReportInputs) -> Drawn:
         raise NotDrawn(f"{run.name} and {average_name} are right and wrong on the same videos")
     figure = examples_figure(chosen, inputs.class_names, inputs.frame_and_flow, average_name.removeprefix("late: "))
     frames = "" if inputs.frame_and_flow else " No frame source was given, so frames and flow are not shown."
+    missing = "".join(f" No video of the kind \"{kind}\"." for kind in empty_kinds(chosen))
     caption = (f"{inputs.methods.set_name} videos where {run.name} is right and {average_name} is wrong, and the "
                f"reverse: each stream's five highest softmax scores (true class green), the gate's mean weights "
-               f"and both fused predictions." + frames)
+               f"and both fused predictions." + missing + frames)
     return "Examples", caption, figure
 
 

@@ -8,9 +8,10 @@ from matplotlib.figure import Figure
 
 from twostream.data.metrics import confusion_matrix
 from twostream.fusion.errors import ReportError
-from twostream.fusion.report.plotting import CORRECT_COLOR, WRONG_COLOR, class_name, new_figure
+from twostream.fusion.report.plotting import CORRECT_COLOR, WRONG_COLOR, class_name, new_figure, wrapped
 
 MAX_TICK_LABELS = 30
+TICK_WIDTH = 24  # a longer class name goes on to a second line, never cut
 
 
 def confusion_figure(labels: np.ndarray, predictions: np.ndarray, num_classes: int,
@@ -25,7 +26,7 @@ def confusion_figure(labels: np.ndarray, predictions: np.ndarray, num_classes: i
     image = axis.imshow(shares, cmap="Blues", vmin=0, vmax=1)
     figure.colorbar(image, ax=axis, shrink=0.8, label="share of the true class's videos")
     if num_classes <= MAX_TICK_LABELS:
-        names = [class_name(i, class_names)[:20] for i in range(num_classes)]
+        names = [wrapped(class_name(i, class_names), TICK_WIDTH) for i in range(num_classes)]
         axis.set_xticks(range(num_classes), names, rotation=60, ha="right", fontsize=8)
         axis.set_yticks(range(num_classes), names, fontsize=8)
     if num_classes <= 12:
@@ -63,8 +64,8 @@ def class_gain_figure(labels: np.ndarray, predictions: np.ndarray, baseline_pred
     axis.bar(range(len(order)), values, color=[CORRECT_COLOR if v >= 0 else WRONG_COLOR for v in values])
     axis.axhline(0, color="black", linewidth=0.8)
     if len(order) <= 60:
-        axis.set_xticks(range(len(order)), [class_name(int(i), class_names)[:20] for i in order], rotation=60,
-                        ha="right", fontsize=7)
+        axis.set_xticks(range(len(order)), [wrapped(class_name(int(i), class_names), TICK_WIDTH) for i in order],
+                        rotation=60, ha="right", fontsize=7)
     axis.set_ylabel("accuracy gain (percentage points)")
     axis.set_title(f"{method} minus {baseline}\nper class (mean {np.mean(values):+.1f} points)", fontsize=9)
     return figure

@@ -59,8 +59,9 @@ def examples_figure(examples: Mapping[str, Sequence[Example]], class_names: Sequ
                     frame_and_flow: FrameAndFlow | None = None, average_label: str = "weighted average") -> Figure:
     """Return one row per example: optionally a frame and its colour-coded flow, each stream's top-5, the verdicts.
 
-    `examples` maps a kind (a heading) to its videos, as `select_examples` returns; empty kinds are
-    listed as such. `frame_and_flow`, when given, supplies each video's frame and flow field.
+    `examples` maps a kind (a heading) to its videos, as `select_examples` returns; a kind without
+    videos draws nothing (the caption says so: see `empty_kinds`). `frame_and_flow`, when given,
+    supplies each video's frame and flow field.
     """
     rows = [(kind, example) for kind, chosen in examples.items() for example in chosen]
     if not rows:
@@ -69,9 +70,6 @@ def examples_figure(examples: Mapping[str, Sequence[Example]], class_names: Sequ
     widths = [1.3] * image_columns + [1.5, 1.5, 1.6]
     figure = new_figure(sum(widths) * 2.6, 2.1 * len(rows) + 0.5)
     grid = figure.add_gridspec(len(rows), len(widths), width_ratios=widths)
-    empty = [kind for kind, chosen in examples.items() if not chosen]
-    if empty:
-        figure.suptitle("no video: " + "; ".join(empty), fontsize=9)
     for row, (kind, example) in enumerate(rows):
         if frame_and_flow is not None:
             frame, flow = frame_and_flow(example.video_id)
@@ -83,6 +81,11 @@ def examples_figure(examples: Mapping[str, Sequence[Example]], class_names: Sequ
                     class_names, "temporal stream")
         _verdicts(figure.add_subplot(grid[row, image_columns + 2]), kind, example, class_names, average_label)
     return figure
+
+
+def empty_kinds(examples: Mapping[str, Sequence[Example]]) -> list[str]:
+    """The kinds of example that have no video."""
+    return [kind for kind, chosen in examples.items() if not chosen]
 
 
 def _image(axis: Axes, image: np.ndarray, title: str) -> None:

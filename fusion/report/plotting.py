@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -40,3 +41,9 @@ def class_name(index: int, class_names: Sequence[str] | None) -> str:
     if class_names is not None and 0 <= index < len(class_names):
         return class_names[index]
     return f"class {index}"
+
+
+def wrapped(text: str, width: int) -> str:
+    """Return `text` broken into lines of at most `width` characters (words kept whole), for titles and ticks
+    that would otherwise run into their neighbours or off the figure."""
+    return "\n".join(textwrap.wrap(text, width, break_long_words=False)) or text

@@ -9,10 +9,11 @@ from matplotlib.figure import Figure
 from sklearn.manifold import TSNE
 
 from twostream.fusion.errors import ReportError
-from twostream.fusion.report.plotting import class_name, new_figure
+from twostream.fusion.report.plotting import class_name, new_figure, wrapped
 
 MIN_POINTS = 4
 MAX_LEGEND_CLASSES = 20
+TITLE_WIDTH = 42  # characters a 4.6-inch panel's title holds at 9 points
 
 
 def embed_tsne(features: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -44,7 +45,8 @@ def gate_features_figure(features: Mapping[str, np.ndarray], labels: Mapping[str
             mask = label_array == cls
             axis.scatter(points[mask, 0], points[mask, 1], s=20, color=colours[position],
                          label=class_name(cls, class_names), alpha=0.85)
-        axis.set_title(f"{title} ({len(array)} videos, {np.asarray(array).shape[1]} features)")
+        axis.set_title(wrapped(f"{title} ({len(array)} videos, {np.asarray(array).shape[1]} features)", TITLE_WIDTH),
+                       fontsize=9)
         axis.set_xticks([])
         axis.set_yticks([])
     if len(classes) <= MAX_LEGEND_CLASSES:

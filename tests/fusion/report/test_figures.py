@@ -21,7 +21,7 @@ from twostream.fusion.report import (
 )
 from twostream.fusion.report.confusion_plot import class_accuracies
 from twostream.fusion.report.curves_plot import phase_spans
-from twostream.fusion.report.examples_plot import AVERAGE_RIGHT, GATED_RIGHT
+from twostream.fusion.report.examples_plot import AVERAGE_RIGHT, GATED_RIGHT, empty_kinds
 from twostream.fusion.report.flow_plot import endpoint_error
 from twostream.fusion.training.runs import load_run
 
@@ -142,3 +142,38 @@ def test_flow_quality_figure_and_endpoint_error(drawn):
         flow_quality_figure({"ours": ours})
     with pytest.raises(ReportError, match="one shape"):
         flow_quality_figure({"a": ours, "b": ours[:10]})
+
+
+def _text_boxes(figure, texts):
+    """The extents of matplotlib Text objects once the figure is laid out."""
+    figure.draw_without_rendering()
+    return [text.get_window_extent() for text in texts]
+
+
+def test_long_panel_titles_are_wrapped_and_never_run_into_each_other(drawn):
+    rng = np.random.default_rng(3)
+    titles = ["gated fusion (concat at inception5b, relu, lambda=1, out-of-fold scores)",
+              "gated fusion (conv, softmax, lambda=0, dropout scores, trained BN)"]
+    features = {title: rng.normal(size=(12, 6)) for title in titles}
+    figure = gate_features_figure(features, {title: np.arange(12) % 3 for title in titles})
+    drawn(figure_png(figure))
+    left, right = _text_boxes(figure, [axis.title for axis in figure.axes])
+    assert left.x1 < right.x0, "the two panels' titles overlap"
+    assert all("\n" in axis.get_title() for axis in figure.axes)
+
+
+def test_confusion_matrix_shows_long_class_names_whole(drawn):
+    names = ["ApplyEyeMakeup", "Playing Daf with a very long class name", "c"]
+    figure = confusion_figure(np.array([0, 1, 2]), np.array([0, 1, 1]), 3, names, "method")
+    drawn(figure_png(figure))
+    ticks = [label.get_text().replace("\n", " ") for label in figure.axes[0].get_yticklabels()]
+    assert ticks == names
+
+
+def test_a_kind_of_example_without_videos_draws_no_empty_space_and_is_named(drawn):
+    chosen = select_examples(*_example_arrays())
+    only_gated = {GATED_RIGHT: chosen[GATED_RIGHT], AVERAGE_RIGHT: []}
+    figure = examples_figure(only_gated)
+    assert figure._suptitle is None and len(figure.axes) == 3 * len(chosen[GATED_RIGHT])
+    assert empty_kinds(only_gated) == [AVERAGE_RIGHT]
+    drawn(figure_png(figure))
