@@ -29,7 +29,8 @@ def _sibling(path: Path, label: str) -> Path:
     return path.with_name(f".{path.name}.{label}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process of this host with id `pid` is running."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -48,7 +49,7 @@ def remove_stale_partials(target: str | os.PathLike) -> list[Path]:
     for partial in target.parent.glob(f".{glob.escape(target.name)}.partial-*"):
         owner, _, rest = partial.name[len(target.name) + len(".partial-") + 1:].rpartition("-")
         writer_host, _, pid = owner.rpartition("-")
-        if writer_host == host and pid.isdigit() and rest and not _process_alive(int(pid)):
+        if writer_host == host and pid.isdigit() and rest and not process_alive(int(pid)):
             _remove(partial)
             removed.append(partial)
     return removed

@@ -53,6 +53,7 @@ from twostream.pipeline.batch import Execution, Task, run_batch
 from twostream.pipeline.flow import dequantize_flow
 from twostream.pipeline.stores.feature_store import FLOWMAG, FeatureStore, out_of_fold, tap_dtype, write_array
 from twostream.pipeline.stores.frame_store import FrameStore
+from twostream.pipeline.stores.leases import left_to_another_job, run_claimed
 from twostream.pipeline.stores.video_store import StoreError
 
 log = logging.getLogger(__name__)
@@ -428,14 +429,24 @@ def extract_features(
             and v.video_id not in missing]
     settings = asdict(config)
     assignment = folds.assignment if folds is not None else {}
-    tasks = [Task(v.video_id, extract_video_features, (str(frames.path), str(feature_store.path), v.video_id, v.label,
-                                                        v.class_name, settings, overwrite, assignment.get(v.video_id)))
+    path = str(feature_store.path)
+    tasks = [Task(v.video_id, run_claimed, (FeatureStore, path, v.video_id, overwrite, extract_video_features,
+                                            str(frames.path), path, v.video_id, v.label, v.class_name, settings,
+                                            overwrite, assignment.get(v.video_id)))
              for v in todo]
-    batch = run_batch(tasks, execution, progress,
-                      on_result=lambda video_id, _: feature_store.clear_failure(video_id),
+    elsewhere: list[str] = []
+
+    def on_result(video_id: str, outcome: Any) -> None:
+        if left_to_another_job(outcome):
+            elsewhere.append(video_id)
+        else:
+            feature_store.clear_failure(video_id)
+
+    batch = run_batch(tasks, execution, progress, on_result,
                       on_error=lambda video_id, error, attempts: feature_store.record_failure(video_id, error, attempts))
     return FeatureExtractionSummary(str(feature_store.path), len(manifest), len(manifest) - len(todo) - len(missing),
-                                    sorted(batch.results), dict(sorted(batch.errors.items())), missing, batch.seconds)
+                                    sorted(set(batch.results) - set(elsewhere)), dict(sorted(batch.errors.items())),
+                                    missing, batch.seconds, sorted(elsewhere))
 
 
 def _checkpoint_record(checkpoint: str) -> str:
@@ -465,6 +476,7 @@ class FeatureExtractionSummary:
     failed: dict[str, str]
     not_in_frames: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    elsewhere: list[str] = field(default_factory=list)  # held or finished by another job on the same store
 
     @property
     def ok(self) -> bool:

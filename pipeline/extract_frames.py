@@ -17,6 +17,7 @@ from twostream.pipeline.flow import get_flow_algorithm, quantize_flow
 from twostream.pipeline.flow.base import FlowAlgorithm, check_pair_count
 from twostream.pipeline.flow.errors import FlowError
 from twostream.pipeline.stores.frame_store import FrameGroupWriter, FrameStore, source_fingerprint
+from twostream.pipeline.stores.leases import left_to_another_job, run_claimed
 from twostream.pipeline.stores.rawframes import import_rawframes_video
 from twostream.pipeline.stores.video_store import tool_version
 
@@ -69,6 +70,7 @@ class ExtractionSummary:
     failed: dict[str, str]
     frames: int
     seconds: float
+    elsewhere: list[str] = field(default_factory=list)  # held or finished by another job on the same store
 
     @property
     def ok(self) -> bool:
@@ -132,18 +134,23 @@ def extract_frames(
     if removed:
         log.info("removed %d unfinished video groups left by an interrupted run", len(removed))
     todo = [v for v in manifest.videos if overwrite or not frame_store.is_complete(v.video_id)]
+    path = str(frame_store.path)
     if from_rawframes is not None:
-        tasks = [Task(v.video_id, import_rawframes_video,
-                      (str(frame_store.path), v.video_id, str(Path(from_rawframes) / v.video_id), overwrite))
-                 for v in todo]
+        work = [(import_rawframes_video, (path, v.video_id, str(Path(from_rawframes) / v.video_id), overwrite))
+                for v in todo]
     else:
-        tasks = [Task(v.video_id, extract_video_frames,
-                      (str(frame_store.path), v.video_id, str(manifest.video_path(v)), asdict(config), overwrite))
-                 for v in todo]
+        work = [(extract_video_frames, (path, v.video_id, str(manifest.video_path(v)), asdict(config), overwrite))
+                for v in todo]
+    tasks = [Task(v.video_id, run_claimed, (FrameStore, path, v.video_id, overwrite, function, *args))
+             for v, (function, args) in zip(todo, work)]
     frames = 0
+    elsewhere: list[str] = []
 
     def on_result(video_id: str, outcome: dict[str, Any]) -> None:
         nonlocal frames
+        if left_to_another_job(outcome):
+            elsewhere.append(video_id)
+            return
         frames += outcome["frames"]
         frame_store.clear_failure(video_id)
 
@@ -151,5 +158,6 @@ def extract_frames(
         frame_store.record_failure(video_id, error, attempts)
 
     batch = run_batch(tasks, execution, progress, on_result, on_error)
-    return ExtractionSummary(str(frame_store.path), len(manifest), len(manifest) - len(todo),
-                             sorted(batch.results), dict(sorted(batch.errors.items())), frames, batch.seconds)
+    written = sorted(set(batch.results) - set(elsewhere))
+    return ExtractionSummary(str(frame_store.path), len(manifest), len(manifest) - len(todo), written,
+                             dict(sorted(batch.errors.items())), frames, batch.seconds, sorted(elsewhere))

@@ -80,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
     summary = extract_features(manifest, args.frames, args.store, config, execution_from_args(args),
                                args.overwrite, ProgressPrinter("videos"))
     print(f"{summary.store}: {len(summary.written)} videos written, {summary.skipped} already present, "
-          f"{len(summary.failed)} failed, {len(summary.not_in_frames)} missing from the frames store")
+          f"{len(summary.failed)} failed, {len(summary.not_in_frames)} missing from the frames store"
+          + (f", {len(summary.elsewhere)} left to another job on this store" if summary.elsewhere else ""))
     for video_id, error in summary.failed.items():
         print(f"  FAILED {video_id}: {error}")
     return 1 if summary.failed else 0

@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
                              ProgressPrinter("videos"), from_rawframes=args.from_rawframes)
     rate = summary.frames / summary.seconds if summary.seconds else 0.0
     print(f"{summary.store}: {len(summary.written)} videos written ({summary.frames} frames, {rate:.1f} frames/s), "
-          f"{summary.skipped} already present, {len(summary.failed)} failed")
+          f"{summary.skipped} already present, {len(summary.failed)} failed"
+          + (f", {len(summary.elsewhere)} left to another job on this store" if summary.elsewhere else ""))
     for video_id, error in summary.failed.items():
         print(f"  FAILED {video_id}: {error}")
     return 1 if summary.failed else 0

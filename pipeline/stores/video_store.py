@@ -7,6 +7,7 @@ Layout of a store on a local (or shared) filesystem::
     <store>/videos/<video_id>/ one complete group per video (attribute "complete": true)
     <store>/failures/<video_id>/  attributes {error, attempts, time} of videos that failed
     <store>/staging/           groups being written; published by an atomic rename into videos/
+    <store>/leases/<video_id>  which job is working on a video (see `leases`)
 
 A video's group is written under staging/, marked complete last, then renamed into videos/, so a
 killed writer never leaves a group that readers count, and two writers of one video never mix.
@@ -28,6 +29,7 @@ import zarr
 from zarr.codecs import BloscCodec
 
 from twostream.data.errors import TwostreamError
+from twostream.data.io import process_alive
 
 STORE_SCHEMA = 1
 ATTRS_KEY = "twostream"
@@ -183,7 +185,7 @@ class VideoStore:
             if len(owner) != 3:
                 continue
             owner_host, pid = owner[0].removeprefix("retired-"), owner[1]
-            if owner_host == host and pid.isdigit() and not _alive(int(pid)):
+            if owner_host == host and pid.isdigit() and not process_alive(int(pid)):
                 shutil.rmtree(folder / name, ignore_errors=True)
                 removed.append(name)
         return removed
@@ -218,13 +220,3 @@ class VideoStore:
                 # An incomplete leftover from an older layout or a crash between steps: replace it.
                 shutil.rmtree(target, ignore_errors=True)
                 os.rename(staging, target)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

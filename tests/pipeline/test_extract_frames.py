@@ -1,7 +1,9 @@
 """extract-frames end to end: store content, resume, failures, killed jobs and workers, concurrency."""
 import os
+import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -208,3 +210,40 @@ def test_two_jobs_with_overlapping_manifests_share_one_store(tiny_dataset, refer
         assert job.returncode == 0, err.decode()
     _assert_same_stores(store, reference_store)
     assert not [entry for entry in (store / "staging").iterdir() if entry.is_dir()]
+
+
+def test_two_jobs_started_together_split_the_videos_and_each_is_computed_once(tiny_dataset, reference_store,
+                                                                               tmp_path):
+    _, manifest = tiny_dataset
+    manifest_path = manifest.save(tmp_path / "manifest.json")
+    store = tmp_path / "frames.zarr"
+    jobs = [subprocess.Popen(_cli(manifest_path, store, "--no-cluster"), stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True) for _ in range(2)]
+    outputs = [job.communicate(timeout=600)[0] for job in jobs]
+    assert [job.returncode for job in jobs] == [0, 0], outputs
+    written = [int(re.search(r"(\d+) videos written", out).group(1)) for out in outputs]
+    assert sum(written) == len(manifest) and min(written) > 0, outputs  # split, none computed twice
+    _assert_same_stores(store, reference_store)
+    assert not list((store / "leases").iterdir())  # every lease released
+
+
+def test_a_killed_jobs_claims_lapse_and_a_live_jobs_are_respected(tiny_dataset, reference_store, tmp_path,
+                                                                    fast_frames_config):
+    _, manifest = tiny_dataset
+    manifest_path = manifest.save(tmp_path / "manifest.json")
+    store = tmp_path / "frames.zarr"
+    FrameStore.create_or_open(store, fast_frames_config.store_config(), dataset=manifest.dataset,
+                              classes=list(manifest.classes))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (store / "leases").mkdir()
+    killed_video, busy_video = manifest.videos[0].video_id, manifest.videos[1].video_id
+    (store / "leases" / killed_video).write_text(f"{socket.gethostname()}-{int(dead.stdout)}-0a0a0a0a "
+                                                 f"{time.time() + 3600}\n")  # its process is gone: lapsed
+    (store / "leases" / busy_video).write_text(f"another-host-4242-0b0b0b0b {time.time() + 3600}\n")  # live elsewhere
+    run = subprocess.run(_cli(manifest_path, store, "--no-cluster"), capture_output=True, text=True)
+    assert run.returncode == 0 and "1 left to another job on this store" in run.stdout
+    frames = FrameStore.open(store)
+    assert killed_video in frames.video_ids() and busy_video not in frames.video_ids()
+    (store / "leases" / busy_video).write_text(f"another-host-4242-0b0b0b0b {time.time() - 1}\n")  # it expired
+    assert subprocess.run(_cli(manifest_path, store, "--no-cluster"), capture_output=True).returncode == 0
+    _assert_same_stores(store, reference_store)
