@@ -1,9 +1,11 @@
 """Optical flow benchmark: pairs/s at 340x256 with TSN's TV-L1 parameters, and EPE on the Sintel pair.
 
-Run: python bench/flow.py [--out bench/results/flow.json] [--pairs 8]
+Run: python bench/flow.py [--out bench/results/flow.json] [--pairs 8] [--iteration-pairs 4]
 Rows: OpenCV TV-L1 (1 process; all cores as processes), our PyTorch TV-L1 on the CPU (batch 1 and
 batch N; all cores as processes) and on CUDA when present (batch 1..64). One run each; prints a
-table and writes JSON.
+table and writes JSON. Then the work itself: how many primal-dual iterations the epsilon stop lets
+each pyramid level's warps run, on pairs of the two real clips and of a synthetic video (the
+iterations a pair needs bound its rate: pairs/s <= bandwidth / (bytes per iteration x iterations)).
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -24,17 +27,19 @@ import torch
 from twostream.data.reference_data import shared_data_dir
 from twostream.data.runtime import ffmpeg_executable
 from twostream.pipeline.flow import get_flow_algorithm, read_flo
+from twostream.pipeline.flow.params import TVL1Params
+from twostream.pipeline.flow.tvl1 import tvl1_flow
 
 WIDTH, HEIGHT = 340, 256
 CLIP = "videos/kinetics_sample_340x256.mp4"
 
 
-def load_frames(data: Path, count: int) -> np.ndarray:
-    """`count` consecutive grayscale frames of the Kinetics clip at 340x256."""
-    command = [ffmpeg_executable(), "-v", "error", "-i", str(data / CLIP), "-frames:v", str(count + 30),
+def load_frames(data: Path, count: int, clip: Path | None = None, skip: int = 30) -> np.ndarray:
+    """`count` consecutive grayscale frames of a clip (default the Kinetics one) at 340x256, after `skip`."""
+    command = [ffmpeg_executable(), "-v", "error", "-i", str(clip or data / CLIP), "-frames:v", str(count + skip),
                "-vf", f"scale={WIDTH}:{HEIGHT}", "-pix_fmt", "gray", "-f", "rawvideo", "-"]
     raw = subprocess.run(command, check=True, capture_output=True).stdout
-    return np.frombuffer(raw, np.uint8).reshape(-1, HEIGHT, WIDTH)[30:30 + count].copy()
+    return np.frombuffer(raw, np.uint8).reshape(-1, HEIGHT, WIDTH)[skip:skip + count].copy()
 
 
 def sintel_epe(data: Path, name: str, options: dict) -> float:
@@ -66,11 +71,43 @@ def pairs_per_second(name: str, options: dict, frames: np.ndarray, processes: in
     return done / (time.perf_counter() - start)
 
 
+def iteration_counts(frames: np.ndarray) -> list[dict]:
+    """Per pyramid level and warp, the iterations each consecutive pair of `frames` ran (TSN's parameters)."""
+    records: list[dict] = []
+    params = TVL1Params()
+    for index in range(frames.shape[0] - 1):
+        pair = torch.from_numpy(frames[index:index + 2].astype(np.float32))
+        tvl1_flow(pair[:1], pair[1:], params, iterations=records)
+    return records
+
+
+def iteration_rows(source: str, records: list[dict], pairs: int) -> list[dict]:
+    """One row per pyramid level (0: finest) of a source: the iterations per warp, mean and distribution,
+    and the share of warps stopped by the iteration cap rather than by epsilon."""
+    cap = TVL1Params().iterations
+    rows = []
+    for level in sorted({record["level"] for record in records}):
+        counts = np.array([c for record in records if record["level"] == level for c in record["iterations"]])
+        rows.append({"source": source, "pairs": pairs, "level": level, "mean": float(counts.mean()),
+                     "median": float(np.median(counts)), "p90": float(np.percentile(counts, 90)),
+                     "max": int(counts.max()), "capped": float(np.mean(counts >= cap))})
+    return rows
+
+
+def synthetic_clip(folder: Path) -> Path:
+    """One video of the synthetic generator's tiny preset, rendered into `folder`."""
+    from twostream.data.synthetic import PRESETS, make_synthetic
+
+    root = make_synthetic(folder, PRESETS["tiny"], workers=1)
+    return sorted((root / "videos").rglob("*.mp4"))[0]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="bench/results/flow.json", help="JSON results file")
     parser.add_argument("--pairs", type=int, default=8, help="pairs timed per CPU row (default 8)")
     parser.add_argument("--gpu-pairs", type=int, default=256, help="pairs timed per CUDA row (default 256)")
+    parser.add_argument("--iteration-pairs", type=int, default=4, help="pairs per source counted for iterations")
     args = parser.parse_args()
     data = shared_data_dir()
     if data is None:
@@ -104,9 +141,20 @@ def main() -> int:
             pairs_per_second("tvl1", options, gpu_frames[:batch + 1])  # warm-up
             add(f"tvl1 (ours) CUDA, batch {batch}", "tvl1", options, epe_options={"device": "cuda"},
                 timed_frames=gpu_frames)
+    iterations = []
+    with tempfile.TemporaryDirectory() as folder:
+        clips = {"kinetics": (data / CLIP, 30), "ucf101": (data / "videos" / "v_ApplyEyeMakeup_sample.avi", 30),
+                 "synthetic": (synthetic_clip(Path(folder)), 0)}  # a synthetic video is 12 frames long
+        for source, (clip, skip) in clips.items():
+            counted = load_frames(data, args.iteration_pairs + 1, clip, skip)
+            iterations += iteration_rows(source, iteration_counts(counted), counted.shape[0] - 1)
+    print("\nTV-L1 iterations per warp (TSN's parameters, epsilon stop; level 0 is the finest):")
+    for row in iterations:
+        print(f"  {row['source']:<10} level {row['level']}: mean {row['mean']:6.1f}, median {row['median']:5.0f}, "
+              f"p90 {row['p90']:5.0f}, max {row['max']:4d}, capped {100 * row['capped']:.0f} %")
     result = {"size": [WIDTH, HEIGHT], "params": get_flow_algorithm("tvl1").params, "cpu_cores": cores,
               "cpu": platform.processor() or platform.machine(), "gpu": gpu, "torch": torch.__version__,
-              "opencv": cv2.__version__, "rows": rows}
+              "opencv": cv2.__version__, "rows": rows, "iterations": iterations}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))

@@ -58,8 +58,11 @@ class _ScaleSolver:
         self.threshold = params.epsilon ** 2 * height * width
         self.sync_every = sync_every
 
-    def warp(self) -> None:
-        """One warp: linearise the data term around the current flow, then iterate to convergence."""
+    def warp(self) -> torch.Tensor:
+        """One warp: linearise the data term around the current flow, then iterate to convergence.
+
+        Returns the iterations each pair ran before its update fell below the epsilon stop, (B,).
+        """
         params = self.params
         warped = remap_bicubic(self.targets, self.flow)
         self.ix = warped[:, 1].contiguous()
@@ -69,6 +72,7 @@ class _ScaleSolver:
         self.rho_c = warped[:, 0] - self.ix * self.flow[:, 0] - self.iy * self.flow[:, 1] - self.first
         batch = self.flow.shape[0]
         active = torch.ones(batch, dtype=torch.bool, device=self.flow.device)
+        iterations = torch.zeros(batch, dtype=torch.int64, device=self.flow.device)
         masked = batch > 1 or self.sync_every > 1
         for step in range(params.iterations):
             if step % params.inner_iterations == 0 and params.median_filter > 1:
@@ -76,10 +80,12 @@ class _ScaleSolver:
                 if masked:
                     filtered = torch.where(active[:, None, None, None], filtered, self.flow)
                 self.flow = filtered
+            iterations += active
             error = self._iterate(active if masked else None)
             active &= error > self.threshold
             if ((step + 1) % self.sync_every == 0 or step + 1 == params.iterations) and not bool(active.any()):
                 break
+        return iterations
 
     def _iterate(self, active: torch.Tensor | None) -> torch.Tensor:
         """One primal-dual step on every pair; pairs not `active` stay unchanged. Returns the squared update."""
@@ -117,12 +123,13 @@ class _ScaleSolver:
 
 
 def tvl1_flow(first: torch.Tensor, second: torch.Tensor, params: TVL1Params | None = None,
-              sync_every: int = 1) -> torch.Tensor:
+              sync_every: int = 1, iterations: list[dict] | None = None) -> torch.Tensor:
     """TV-L1 flow from `first` to `second`, both (B, H, W) float32 in 0..255; returns (B, 2, H, W).
 
     `sync_every` is how often (in iterations) the host checks whether every pair has converged;
     larger values avoid device synchronisations on GPUs at the cost of idle iterations (results
-    are identical: converged pairs are frozen).
+    are identical: converged pairs are frozen). With `iterations`, one record per pyramid level and
+    warp is appended to it: {"level": 0 for the finest, "warp", "iterations": per pair}.
     """
     params = params or TVL1Params()
     with torch.no_grad():
@@ -132,8 +139,10 @@ def tvl1_flow(first: torch.Tensor, second: torch.Tensor, params: TVL1Params | No
         flow = coarsest.new_zeros(coarsest.shape[0], 2, *coarsest.shape[-2:])
         for level in range(len(firsts) - 1, -1, -1):
             solver = _ScaleSolver(firsts[level], seconds[level], flow, params, sync_every)
-            for _ in range(params.warps):
-                solver.warp()
+            for warp in range(params.warps):
+                counts = solver.warp()
+                if iterations is not None:
+                    iterations.append({"level": level, "warp": warp, "iterations": counts.tolist()})
             flow = solver.flow
             if level:
                 flow = resize_linear(flow, tuple(firsts[level - 1].shape[-2:])) * (1.0 / params.scale_step)
