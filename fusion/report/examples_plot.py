@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 
 from twostream.fusion.errors import ReportError
 from twostream.fusion.late import softmax
-from twostream.fusion.report.plotting import CORRECT_COLOR, WRONG_COLOR, class_name, new_figure
+from twostream.fusion.report.plotting import CORRECT_COLOR, WRONG_COLOR, class_name, new_figure, wrapped
 from twostream.pipeline.flow.color import flow_to_color
 
 # frame_and_flow(video_id) -> (RGB frame (H, W, 3) uint8, flow field (H, W, 2) in pixels)
@@ -100,7 +100,7 @@ def _top_scores(axis: Axes, scores: np.ndarray, label: int, class_names: Sequenc
     colours = [CORRECT_COLOR if index == label else "0.65" for index in top]
     positions = np.arange(len(top))[::-1]
     axis.barh(positions, probabilities[top], color=colours)
-    axis.set_yticks(positions, [class_name(int(i), class_names)[:22] for i in top], fontsize=7)
+    axis.set_yticks(positions, [wrapped(class_name(int(i), class_names), 22) for i in top], fontsize=7)
     axis.set_xlim(0, 1)
     axis.tick_params(axis="x", labelsize=7)
     axis.set_title(f"{title}: top-{len(top)} softmax", fontsize=8)
