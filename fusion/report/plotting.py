@@ -47,3 +47,12 @@ def wrapped(text: str, width: int) -> str:
     """Return `text` broken into lines of at most `width` characters (words kept whole), for titles and ticks
     that would otherwise run into their neighbours or off the figure."""
     return "\n".join(textwrap.wrap(text, width, break_long_words=False)) or text
+
+
+PANEL_TITLE_SIZE = 9  # points
+
+
+def panel_title(text: str, panel_inches: float) -> str:
+    """`text` wrapped to what a panel `panel_inches` wide holds at PANEL_TITLE_SIZE points (about 9 characters
+    an inch), so side-by-side panels' titles never run into each other."""
+    return wrapped(text, max(12, int(panel_inches * 9)))

@@ -9,11 +9,11 @@ from matplotlib.figure import Figure
 from sklearn.manifold import TSNE
 
 from twostream.fusion.errors import ReportError
-from twostream.fusion.report.plotting import class_name, new_figure, wrapped
+from twostream.fusion.report.plotting import PANEL_TITLE_SIZE, class_name, new_figure, panel_title
 
 MIN_POINTS = 4
 MAX_LEGEND_CLASSES = 20
-TITLE_WIDTH = 42  # characters a 4.6-inch panel's title holds at 9 points
+PANEL_INCHES = 4.6
 
 
 def embed_tsne(features: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -36,7 +36,7 @@ def gate_features_figure(features: Mapping[str, np.ndarray], labels: Mapping[str
         raise ReportError("the gate-features figure needs at least one run's features")
     classes = sorted({int(c) for title in features for c in np.asarray(labels[title])})
     colours = _class_colours(len(classes))
-    figure = new_figure(4.6 * len(features) + (1.8 if len(classes) <= MAX_LEGEND_CLASSES else 0), 4.6)
+    figure = new_figure(PANEL_INCHES * len(features) + (1.8 if len(classes) <= MAX_LEGEND_CLASSES else 0), 4.6)
     axes = figure.subplots(1, len(features), squeeze=False)[0]
     for axis, (title, array) in zip(axes, features.items()):
         points = embed_tsne(array, seed)
@@ -45,8 +45,8 @@ def gate_features_figure(features: Mapping[str, np.ndarray], labels: Mapping[str
             mask = label_array == cls
             axis.scatter(points[mask, 0], points[mask, 1], s=20, color=colours[position],
                          label=class_name(cls, class_names), alpha=0.85)
-        axis.set_title(wrapped(f"{title} ({len(array)} videos, {np.asarray(array).shape[1]} features)", TITLE_WIDTH),
-                       fontsize=9)
+        axis.set_title(panel_title(f"{title} ({len(array)} videos, {np.asarray(array).shape[1]} features)",
+                                   PANEL_INCHES), fontsize=PANEL_TITLE_SIZE)
         axis.set_xticks([])
         axis.set_yticks([])
     if len(classes) <= MAX_LEGEND_CLASSES:

@@ -8,7 +8,16 @@ from matplotlib.figure import Figure
 
 from twostream.data.metrics import spatial_share
 from twostream.fusion.errors import ReportError
-from twostream.fusion.report.plotting import CORRECT_COLOR, SPATIAL_COLOR, WRONG_COLOR, new_figure
+from twostream.fusion.report.plotting import (
+    CORRECT_COLOR,
+    PANEL_TITLE_SIZE,
+    SPATIAL_COLOR,
+    WRONG_COLOR,
+    new_figure,
+    panel_title,
+)
+
+PANEL_INCHES = 4.2
 
 
 def fusion_weights_figure(weights: Mapping[str, np.ndarray],
@@ -26,7 +35,7 @@ def fusion_weights_figure(weights: Mapping[str, np.ndarray],
         if array.ndim != 2 or array.shape[1] != 2 or len(array) == 0:
             raise ReportError(f"{title}: gate weights are (N, 2) with N >= 1, got shape {array.shape}")
     top = max(float(array.max()) for array in arrays.values()) * 1.08 or 1.0
-    figure = new_figure(4.2 * len(arrays), 7.4)
+    figure = new_figure(PANEL_INCHES * len(arrays), 7.4)
     grid = figure.add_gridspec(2, len(arrays), height_ratios=(1.4, 1))
     bins = np.linspace(0.0, 1.0, 21)
     for column, (title, array) in enumerate(arrays.items()):
@@ -44,7 +53,7 @@ def fusion_weights_figure(weights: Mapping[str, np.ndarray],
         scatter.set_aspect("equal")
         scatter.set_xlabel("temporal weight w2")
         scatter.set_ylabel("spatial weight w1")
-        scatter.set_title(f"{title} ({len(array)} videos)")
+        scatter.set_title(panel_title(f"{title} ({len(array)} videos)", PANEL_INCHES), fontsize=PANEL_TITLE_SIZE)
         scatter.legend(loc="upper right", fontsize=8)
         share = spatial_share(array)
         histogram = figure.add_subplot(grid[1, column])

@@ -177,3 +177,13 @@ def test_a_kind_of_example_without_videos_draws_no_empty_space_and_is_named(draw
     assert figure._suptitle is None and len(figure.axes) == 3 * len(chosen[GATED_RIGHT])
     assert empty_kinds(only_gated) == [AVERAGE_RIGHT]
     drawn(figure_png(figure))
+
+
+def test_fusion_weights_panels_keep_long_titles_apart(drawn):
+    titles = ["gated fusion (conv, relu, lambda=0, trained BN)", "gated fusion (conv, relu, lambda=1, trained BN)",
+              "gated fusion (conv, relu, lambda=1, trained BN, dropout scores)"]
+    rng = np.random.default_rng(4)
+    figure = fusion_weights_figure({title: rng.uniform(0, 5, (10, 2)) for title in titles})
+    drawn(figure_png(figure))
+    boxes = _text_boxes(figure, [axis.title for axis in figure.axes[::2]])
+    assert all(left.x1 < right.x0 for left, right in zip(boxes, boxes[1:])), "panel titles overlap"
