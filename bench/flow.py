@@ -1,8 +1,8 @@
 """Optical flow benchmark: pairs/s at 340x256 with TSN's TV-L1 parameters, and EPE on the Sintel pair.
 
 Run: python bench/flow.py [--out bench/results/flow.json] [--pairs 8] [--iteration-pairs 4]
-Rows: OpenCV TV-L1 (1 process; all cores as processes), our PyTorch TV-L1 on the CPU (batch 1 and
-batch N; all cores as processes) and on CUDA when present (batch 1..64). One run each; prints a
+Rows: OpenCV TV-L1 (1 process; all cores as processes), our PyTorch TV-L1 on the CPU (batch 1, eager
+and compiled; batch N; all cores as processes) and on CUDA when present (batch 1..64, eager and compiled). One run each; prints a
 table and writes JSON. Then the work itself: how many primal-dual iterations the epsilon stop lets
 each pyramid level's warps run, on pairs of the two real clips and of a synthetic video (the
 iterations a pair needs bound its rate: pairs/s <= bandwidth / (bytes per iteration x iterations)).
@@ -128,6 +128,9 @@ def main() -> int:
     add("tvl1-opencv, 1 process, 1 thread", "tvl1-opencv", {"threads": 1})
     add(f"tvl1-opencv, {cores} processes x 1 thread", "tvl1-opencv", {"threads": 1}, cores)
     add("tvl1 (ours) CPU, batch 1, 1 thread", "tvl1", {"device": "cpu", "batch_size": 1, "threads": 1})
+    compiled = {"device": "cpu", "batch_size": 1, "threads": 1, "compile": "on"}
+    pairs_per_second("tvl1", compiled, frames[:2])  # compiling excluded
+    add("tvl1 (ours) CPU compiled, batch 1, 1 thread", "tvl1", compiled)
     add(f"tvl1 (ours) CPU, batch {args.pairs}, {cores} threads", "tvl1",
         {"device": "cpu", "batch_size": args.pairs, "threads": cores})
     add(f"tvl1 (ours) CPU, {cores} processes x batch 1", "tvl1",
@@ -137,10 +140,11 @@ def main() -> int:
         gpu = torch.cuda.get_device_name(0)
         gpu_frames = np.concatenate([frames] * (args.gpu_pairs // args.pairs + 1))[:args.gpu_pairs + 1]
         for batch in (1, 8, 16, 32, 64):
-            options = {"device": "cuda", "batch_size": batch}
-            pairs_per_second("tvl1", options, gpu_frames[:batch + 1])  # warm-up
-            add(f"tvl1 (ours) CUDA, batch {batch}", "tvl1", options, epe_options={"device": "cuda"},
-                timed_frames=gpu_frames)
+            for compile in ("off", "on"):
+                options = {"device": "cuda", "batch_size": batch, "compile": compile}
+                pairs_per_second("tvl1", options, gpu_frames[:batch + 1])  # warm-up (and compiling)
+                add(f"tvl1 (ours) CUDA, batch {batch}, compile {compile}", "tvl1", options,
+                    epe_options={"device": "cuda", "compile": compile}, timed_frames=gpu_frames)
     iterations = []
     with tempfile.TemporaryDirectory() as folder:
         clips = {"kinetics": (data / CLIP, 30), "ucf101": (data / "videos" / "v_ApplyEyeMakeup_sample.avi", 30),

@@ -36,14 +36,15 @@ class FrameExtractionConfig:
     jpeg_quality: int = 95
     flow_batch: int | None = None  # frame pairs solved together (None: the algorithm's choice); not results
     device: str | None = None  # where tvl1 runs (None: CUDA when available, else the CPU); not results
+    flow_compile: str = "auto"  # tvl1's primal-dual step fused by torch.compile: on, off, auto (CUDA only)
 
     def flow_algorithm(self) -> FlowAlgorithm:
         """The flow algorithm these settings name, on `device` (tvl1 only), batched by `flow_batch`."""
-        placement = {}
-        if self.device is not None:
+        placement: dict[str, Any] = {}
+        if self.device is not None or self.flow_compile != "auto":
             if self.flow != "tvl1":
-                raise FlowError(f"--device applies to --flow tvl1 only, not {self.flow}")
-            placement["device"] = self.device
+                raise FlowError(f"--device and --flow-compile apply to --flow tvl1 only, not {self.flow}")
+            placement.update(device=self.device, compile=self.flow_compile)
         algorithm = get_flow_algorithm(self.flow, **self.flow_params, **placement)
         return algorithm.batched(self.flow_batch) if self.flow_batch else algorithm
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from twostream.pipeline.flow.compiled_step import StepFunction
 from twostream.pipeline.flow.imageops import (
     centered_gradient,
     median_filter,
@@ -42,8 +43,9 @@ class _ScaleSolver:
     """
 
     def __init__(self, first: torch.Tensor, second: torch.Tensor, flow: torch.Tensor, params: TVL1Params,
-                 sync_every: int) -> None:
+                 sync_every: int, step: StepFunction | None = None) -> None:
         self.params = params
+        self.step = step
         self.first = first[:, 0]
         dx, dy = centered_gradient(second)
         self.targets = torch.cat((second, dx, dy), dim=1)  # warped together: I1 and its gradient
@@ -81,7 +83,12 @@ class _ScaleSolver:
                     filtered = torch.where(active[:, None, None, None], filtered, self.flow)
                 self.flow = filtered
             iterations += active
-            error = self._iterate(active if masked else None)
+            if self.step is None:
+                error = self._iterate(active if masked else None)
+            else:
+                self.flow, self.dual, error = self.step(
+                    self.flow, self.dual, self.rho_c, self.ix, self.iy, self.neg_inv_grad, active,
+                    params.lambda_ * params.theta, params.tau, params.theta)
             active &= error > self.threshold
             if ((step + 1) % self.sync_every == 0 or step + 1 == params.iterations) and not bool(active.any()):
                 break
@@ -123,13 +130,16 @@ class _ScaleSolver:
 
 
 def tvl1_flow(first: torch.Tensor, second: torch.Tensor, params: TVL1Params | None = None,
-              sync_every: int = 1, iterations: list[dict] | None = None) -> torch.Tensor:
+              sync_every: int = 1, iterations: list[dict] | None = None,
+              step: StepFunction | None = None) -> torch.Tensor:
     """TV-L1 flow from `first` to `second`, both (B, H, W) float32 in 0..255; returns (B, 2, H, W).
 
     `sync_every` is how often (in iterations) the host checks whether every pair has converged;
     larger values avoid device synchronisations on GPUs at the cost of idle iterations (results
     are identical: converged pairs are frozen). With `iterations`, one record per pyramid level and
-    warp is appended to it: {"level": 0 for the finest, "warp", "iterations": per pair}.
+    warp is appended to it: {"level": 0 for the finest, "warp", "iterations": per pair}. `step`
+    replaces the eager in-place primal-dual step by a pure one (`compiled_step()`: the same step fused
+    by torch.compile).
     """
     params = params or TVL1Params()
     with torch.no_grad():
@@ -138,7 +148,7 @@ def tvl1_flow(first: torch.Tensor, second: torch.Tensor, params: TVL1Params | No
         coarsest = firsts[-1]
         flow = coarsest.new_zeros(coarsest.shape[0], 2, *coarsest.shape[-2:])
         for level in range(len(firsts) - 1, -1, -1):
-            solver = _ScaleSolver(firsts[level], seconds[level], flow, params, sync_every)
+            solver = _ScaleSolver(firsts[level], seconds[level], flow, params, sync_every, step)
             for warp in range(params.warps):
                 counts = solver.warp()
                 if iterations is not None:

@@ -1,0 +1,48 @@
+"""The pure primal-dual step (what torch.compile fuses) gives the eager solver's flow."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from twostream.pipeline.flow import get_flow_algorithm
+from twostream.pipeline.flow.compiled_step import compiled_step, primal_dual_step
+from twostream.pipeline.flow.errors import FlowError
+from twostream.pipeline.flow.params import TVL1Params
+from twostream.pipeline.flow.tvl1 import tvl1_flow
+
+
+def _pairs() -> tuple[torch.Tensor, torch.Tensor]:
+    rng = np.random.default_rng(5)
+    texture = torch.from_numpy(rng.uniform(0, 255, (2, 40, 56)).astype(np.float32))
+    texture = torch.nn.functional.avg_pool2d(texture[:, None], 5, 1, 2)[:, 0]
+    return texture, torch.stack([torch.roll(texture[0], 2, dims=1), torch.roll(texture[1], -1, dims=0)])
+
+
+PARAMS = TVL1Params(scales=2, warps=2, iterations=60)
+
+
+def test_the_pure_step_gives_the_eager_flow():
+    first, second = _pairs()
+    eager = tvl1_flow(first, second, PARAMS)
+    pure = tvl1_flow(first, second, PARAMS, step=primal_dual_step)
+    assert float((pure - eager).norm(dim=1).mean()) < 1e-4
+
+
+@pytest.mark.compile
+def test_the_compiled_step_is_within_a_thousandth_of_a_pixel_of_eager():
+    first, second = _pairs()
+    eager = tvl1_flow(first, second, PARAMS)
+    compiled = tvl1_flow(first, second, PARAMS, step=compiled_step())
+    assert float((compiled - eager).norm(dim=1).mean()) < 1e-3  # mean endpoint difference, pixels
+    options = {"scales": 2, "warps": 2, "iterations": 60, "device": "cpu"}
+    frames = np.stack([first[0], second[0]]).astype(np.uint8)
+    on = get_flow_algorithm("tvl1", compile="on", **options).compute(frames)
+    off = get_flow_algorithm("tvl1", compile="off", **options).compute(frames)
+    assert float(np.linalg.norm(on - off, axis=-1).mean()) < 1e-3
+
+
+def test_auto_compiles_only_on_cuda_and_a_bad_choice_is_refused():
+    assert get_flow_algorithm("tvl1", device="cpu").step is None
+    with pytest.raises(FlowError, match="compile 'always'"):
+        get_flow_algorithm("tvl1", compile="always")
