@@ -1,6 +1,8 @@
 """The pure primal-dual step (what torch.compile fuses) gives the eager solver's flow."""
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -30,6 +32,8 @@ def test_the_pure_step_gives_the_eager_flow():
 
 
 @pytest.mark.compile
+@pytest.mark.skipif(not (shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")),
+                    reason="torch.compile on the CPU needs a C++ compiler")
 def test_the_compiled_step_is_within_a_thousandth_of_a_pixel_of_eager():
     first, second = _pairs()
     eager = tvl1_flow(first, second, PARAMS)
