@@ -24,9 +24,24 @@ T = TypeVar("T")
 _DONE = object()
 
 
+def writer_token() -> str:
+    """A token naming this writer, unique to this host, process and call: `<host>-<pid>-<random>`."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def writer_gone(token: str) -> bool:
+    """Whether the writer a `writer_token` names ran on this host and its process is gone (so what it left
+    is stale); False for other hosts' writers, live ones, and strings that are no token."""
+    parts = token.rsplit("-", 2)  # a host name may hold dashes; the pid and the random part do not
+    if len(parts) != 3 or not parts[2]:
+        return False
+    host, pid, _ = parts
+    return host == socket.gethostname() and pid.isdigit() and not process_alive(int(pid))
+
+
 def _sibling(path: Path, label: str) -> Path:
-    """A hidden name beside `path`, unique to this host, process and call: `.<name>.<label>-<host>-<pid>-<random>`."""
-    return path.with_name(f".{path.name}.{label}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    """A hidden name beside `path`, unique to this host, process and call: `.<name>.<label>-<writer token>`."""
+    return path.with_name(f".{path.name}.{label}-{writer_token()}")
 
 
 def process_alive(pid: int) -> bool:
@@ -44,12 +59,10 @@ def remove_stale_partials(target: str | os.PathLike) -> list[Path]:
     """Remove the hidden partial siblings of `target` left by killed writers on this host (their process is
     gone); return what was removed. Partials of live writers, and of other hosts, stay."""
     target = Path(target)
-    host = socket.gethostname()
+    prefix = f".{target.name}.partial-"
     removed = []
-    for partial in target.parent.glob(f".{glob.escape(target.name)}.partial-*"):
-        owner, _, rest = partial.name[len(target.name) + len(".partial-") + 1:].rpartition("-")
-        writer_host, _, pid = owner.rpartition("-")
-        if writer_host == host and pid.isdigit() and rest and not process_alive(int(pid)):
+    for partial in target.parent.glob(f"{glob.escape(prefix)}*"):
+        if writer_gone(partial.name[len(prefix):]):
             _remove(partial)
             removed.append(partial)
     return removed

@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from twostream.data.io import process_alive
+from twostream.data.io import writer_gone, writer_token
 
 LEASE_SECONDS = 600.0  # a holder renews every third of this; a job killed elsewhere frees its videos after it
 LEASES = "leases"
@@ -39,14 +37,7 @@ class Lease:
     @property
     def lapsed(self) -> bool:
         """Whether nobody holds the video any more: past its expiry, or its holder's process on this host is gone."""
-        if time.time() > self.expires:
-            return True
-        host, pid, _ = (self.token.rsplit("-", 2) + ["", ""])[:3]
-        return host == socket.gethostname() and pid.isdigit() and not process_alive(int(pid))
-
-
-def _token() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        return time.time() > self.expires or writer_gone(self.token)
 
 
 def _read(path: Path) -> Lease | None:
@@ -78,7 +69,7 @@ def claim(store_path: str | os.PathLike, video_id: str, seconds: float = LEASE_S
     folder = Path(store_path) / LEASES
     folder.mkdir(exist_ok=True)
     path = folder / video_id
-    ours = Lease(_token(), time.time() + seconds)
+    ours = Lease(writer_token(), time.time() + seconds)
     current = _read(path)
     if current is not None and not current.lapsed:
         yield VideoClaim(False, current.token)

@@ -18,9 +18,7 @@ import contextlib
 import importlib.metadata
 import os
 import shutil
-import socket
 import time
-import uuid
 import warnings
 from pathlib import Path
 from typing import Any, Iterator
@@ -29,7 +27,7 @@ import zarr
 from zarr.codecs import BloscCodec
 
 from twostream.data.errors import TwostreamError
-from twostream.data.io import process_alive
+from twostream.data.io import writer_gone, writer_token
 
 STORE_SCHEMA = 1
 ATTRS_KEY = "twostream"
@@ -52,10 +50,6 @@ def tool_version() -> str:
         return importlib.metadata.version("twostream-fusion")
     except importlib.metadata.PackageNotFoundError:
         return "unknown"
-
-
-def _token() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
 class VideoStore:
@@ -95,7 +89,7 @@ class VideoStore:
         location = Path(path)
         if not (location / "zarr.json").is_file():
             location.parent.mkdir(parents=True, exist_ok=True)
-            building = location.with_name(f".{location.name}.{_token()}")
+            building = location.with_name(f".{location.name}.{writer_token()}")
             root = zarr.open_group(str(building), mode="w")
             for name in ("videos", "failures", "staging"):
                 root.require_group(name)
@@ -179,13 +173,8 @@ class VideoStore:
         removed = []
         if not folder.is_dir():
             return removed
-        host = socket.gethostname()
         for name in os.listdir(folder):
-            owner = name.rpartition("@")[2].rsplit("-", 2)  # token: host-pid-random
-            if len(owner) != 3:
-                continue
-            owner_host, pid = owner[0].removeprefix("retired-"), owner[1]
-            if owner_host == host and pid.isdigit() and not process_alive(int(pid)):
+            if writer_gone(name.rpartition("@")[2].removeprefix("retired-")):  # <video>@[retired-]<token>
                 shutil.rmtree(folder / name, ignore_errors=True)
                 removed.append(name)
         return removed
@@ -197,7 +186,7 @@ class VideoStore:
         If the block raises, nothing is published. If another writer published the video first,
         that version is kept (unless `overwrite`).
         """
-        staging = self.path / "staging" / f"{video_id}@{_token()}"
+        staging = self.path / "staging" / f"{video_id}@{writer_token()}"
         group = zarr.open_group(str(staging), mode="w")
         try:
             yield group
@@ -209,7 +198,7 @@ class VideoStore:
     def _publish(self, staging: Path, video_id: str, overwrite: bool) -> None:
         target = self.path / "videos" / video_id
         if target.exists() and overwrite:
-            retired = self.path / "staging" / f"{video_id}@retired-{_token()}"
+            retired = self.path / "staging" / f"{video_id}@retired-{writer_token()}"
             with contextlib.suppress(FileNotFoundError):
                 os.rename(target, retired)
             shutil.rmtree(retired, ignore_errors=True)
