@@ -16,6 +16,8 @@ from twostream.pipeline.decode import FrameSize, VideoDecodeError, VideoReader
 from twostream.pipeline.flow import get_flow_algorithm, quantize_flow
 from twostream.pipeline.flow.base import FlowAlgorithm, check_pair_count
 from twostream.pipeline.flow.errors import FlowError
+from twostream.pipeline.flow.torch_flow import TorchTVL1
+from twostream.pipeline.flow.windows import SHARING_CHOICES, FlowWindows
 from twostream.pipeline.stores.frame_store import FrameGroupWriter, FrameStore, source_fingerprint
 from twostream.pipeline.stores.leases import left_to_another_job, run_claimed
 from twostream.pipeline.stores.rawframes import import_rawframes_video
@@ -37,16 +39,27 @@ class FrameExtractionConfig:
     flow_batch: int | None = None  # frame pairs solved together (None: the algorithm's choice); not results
     device: str | None = None  # where tvl1 runs (None: CUDA when available, else the CPU); not results
     flow_compile: str = "auto"  # tvl1's primal-dual step fused by torch.compile: on, off, auto (CUDA only)
+    flow_sharing: str = "auto"  # tvl1 pairs of a worker's videos solved in shared batches: on, off, auto (CUDA)
 
     def flow_algorithm(self) -> FlowAlgorithm:
         """The flow algorithm these settings name, on `device` (tvl1 only), batched by `flow_batch`."""
         placement: dict[str, Any] = {}
-        if self.device is not None or self.flow_compile != "auto":
+        if self.device is not None or self.flow_compile != "auto" or self.flow_sharing == "on":
             if self.flow != "tvl1":
-                raise FlowError(f"--device and --flow-compile apply to --flow tvl1 only, not {self.flow}")
+                raise FlowError(f"--device, --flow-compile and --flow-sharing apply to --flow tvl1 only, "
+                                f"not {self.flow}")
             placement.update(device=self.device, compile=self.flow_compile)
+        if self.flow_sharing not in SHARING_CHOICES:
+            raise FlowError(f"flow sharing {self.flow_sharing!r}: use one of {', '.join(SHARING_CHOICES)}")
         algorithm = get_flow_algorithm(self.flow, **self.flow_params, **placement)
         return algorithm.batched(self.flow_batch) if self.flow_batch else algorithm
+
+    def shares_flow(self, algorithm: FlowAlgorithm) -> bool:
+        """Whether `algorithm` (from `flow_algorithm`) solves its pairs in batches shared between the videos a
+        worker extracts at once, the video decoding ahead meanwhile: `flow_sharing`, auto meaning on CUDA."""
+        if self.flow_sharing == "auto":
+            return isinstance(algorithm, TorchTVL1) and algorithm.device.type == "cuda"
+        return self.flow_sharing == "on"
 
     def store_config(self, from_rawframes: bool = False) -> dict[str, Any]:
         """The store attributes this configuration writes (flow parameters resolved to their values)."""
@@ -90,22 +103,25 @@ def extract_video_frames(store_path: str, video_id: str, source: str, config: di
     reader = VideoReader(source, FrameSize.parse(settings.frame_size))
     with store.write_video(video_id, overwrite=overwrite) as group, reader:
         writer: FrameGroupWriter | None = None
+        flow: FlowWindows | None = None
         window: list[np.ndarray] = []
         for frame in reader:
             if writer is None:
                 writer = FrameGroupWriter(group, frame.shape[0], frame.shape[1], settings.rgb_encoding)
-                pairs_per_call = algorithm.pairs_per_call(frame.shape[0], frame.shape[1])
+                flow = FlowWindows(algorithm, frame.shape[0], frame.shape[1], settings.shares_flow(algorithm))
             writer.add_frame(frame, settings.jpeg_quality)
             window.append(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY))
-            if len(window) > pairs_per_call:
-                writer.add_flow(quantize_flow(algorithm.compute(np.stack(window)), settings.bound))
+            if len(window) > flow.window_pairs:
+                for computed in flow.submit(np.stack(window)):
+                    writer.add_flow(quantize_flow(computed, settings.bound))
                 window = window[-1:]  # the last frame starts the next window: fields stay aligned
         info = reader.info
         if writer is None or info is None or info.frames < 2:
             raise VideoDecodeError(source, f"has {0 if info is None else info.frames} frame(s); "
                                            "optical flow needs at least 2")
-        if len(window) > 1:
-            writer.add_flow(quantize_flow(algorithm.compute(np.stack(window)), settings.bound))
+        last = flow.submit(np.stack(window)) if len(window) > 1 else []
+        for computed in [*last, *flow.drain()]:
+            writer.add_flow(quantize_flow(computed, settings.bound))
         writer.close()
         group.attrs.update({**source_fingerprint(source), **asdict(info), "flow_fields": info.frames - 1,
                             "flow": algorithm.name, "flow_params": algorithm.params, "bound": settings.bound,

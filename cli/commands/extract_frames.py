@@ -2,14 +2,18 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
 
 from twostream.cli.execution_args import add_execution_arguments, execution_from_args
 from twostream.cli.progress import ProgressPrinter
 from twostream.data.errors import TwostreamError
 from twostream.data.manifest import load_manifest
+from twostream.pipeline.batch import Execution
 from twostream.pipeline.extract_frames import FrameExtractionConfig, extract_frames
 from twostream.pipeline.flow import FLOW_ALGORITHMS
+from twostream.pipeline.flow.windows import SHARING_CHOICES
 
 NAME = "extract-frames"
 HELP = "decode videos and compute optical flow into a resumable frames.zarr store (one dask task per video)"
@@ -35,6 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flow-compile", choices=("auto", "on", "off"), default="auto",
                         help="tvl1 only: run the primal-dual step fused by torch.compile (auto: on CUDA, where it "
                              "saves kernel launches; off on the CPU); within 1e-3 px of the eager step")
+    parser.add_argument("--flow-sharing", choices=SHARING_CHOICES, default="auto",
+                        help="tvl1 only: solve the pairs of the videos a worker extracts at once (one per thread) in "
+                             "shared batches of --flow-batch, each video decoding on while its flow is solved (auto: "
+                             "on CUDA, where the local cluster is then one worker with a thread per core); never "
+                             "changes the flow")
     parser.add_argument("--from-rawframes", metavar="DIR",
                         help="import <DIR>/<video_id>/img_*.jpg, flow_x_*, flow_y_* (mmaction2, TSN, denseflow) "
                              "instead of decoding and computing flow")
@@ -56,6 +65,16 @@ def parse_params(items: list[str]) -> dict:
     return params
 
 
+def _execution(args: argparse.Namespace, config: FrameExtractionConfig) -> Execution:
+    """The options' execution; with shared flow batches and no --workers or --threads, the local cluster is
+    one worker running a video per core in threads, so that they fill the device's batches together."""
+    execution = execution_from_args(args)
+    local = not (args.scheduler or args.no_cluster or args.workers or args.threads or args.from_rawframes)
+    if local and config.shares_flow(config.flow_algorithm()):
+        return dataclasses.replace(execution, workers=1, threads_per_worker=os.cpu_count() or 1)
+    return execution
+
+
 def run(args: argparse.Namespace) -> int:
     """Extract frames and flow; exit 1 if any video failed."""
     manifest = load_manifest(args.manifest)
@@ -63,8 +82,8 @@ def run(args: argparse.Namespace) -> int:
                                    flow_params=parse_params(args.flow_param), bound=args.bound,
                                    rgb_encoding=args.rgb_encoding, jpeg_quality=args.jpeg_quality,
                                    flow_batch=args.flow_batch, device=args.device,
-                                   flow_compile=args.flow_compile)
-    summary = extract_frames(manifest, args.store, config, execution_from_args(args), args.overwrite,
+                                   flow_compile=args.flow_compile, flow_sharing=args.flow_sharing)
+    summary = extract_frames(manifest, args.store, config, _execution(args, config), args.overwrite,
                              ProgressPrinter("videos"), from_rawframes=args.from_rawframes)
     rate = summary.frames / summary.seconds if summary.seconds else 0.0
     print(f"{summary.store}: {len(summary.written)} videos written ({summary.frames} frames, {rate:.1f} frames/s), "

@@ -14,6 +14,7 @@ from twostream.pipeline.flow.base import FlowAlgorithm, check_frames, check_pair
 from twostream.pipeline.flow.compiled_step import compiled_step
 from twostream.pipeline.flow.errors import FlowError
 from twostream.pipeline.flow.params import TVL1Params
+from twostream.pipeline.flow.shared_batches import SharedFlowSolver, shared_solver
 from twostream.pipeline.flow.tvl1 import tvl1_flow
 
 # Float32 planes alive per pair at the finest level, including the median filter's temporaries.
@@ -102,13 +103,25 @@ class TorchTVL1(FlowAlgorithm):
         frames = check_frames(frames)
         pairs = frames.shape[0] - 1
         batch = self.pairs_per_call(*frames.shape[1:])
+        for start in range(0, pairs, batch):
+            stop = min(start + batch, pairs)
+            yield start, self.solve_pairs(frames[start:stop], frames[start + 1:stop + 1])
+
+    def solve_pairs(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+        """The flow from each of `first` to the same index of `second`, (B, H, W) uint8 each, as one batch
+        on this algorithm's device: (B, H, W, 2) float32, whichever pairs share the batch."""
         sync_every = GPU_SYNC_EVERY if self.device.type == "cuda" else 1
         with _cpu_threads(self.threads):
-            for start in range(0, pairs, batch):
-                stop = min(start + batch, pairs)
-                chunk = torch.from_numpy(frames[start:stop + 1]).to(self.device, torch.float32)
-                flow = tvl1_flow(chunk[:-1], chunk[1:], self.tvl1, sync_every=sync_every, step=self.step)
-                yield start, flow.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+            images = torch.from_numpy(np.stack((first, second))).to(self.device, torch.float32)
+            flow = tvl1_flow(images[0], images[1], self.tvl1, sync_every=sync_every, step=self.step)
+            return flow.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+
+    def shared(self, height: int, width: int) -> SharedFlowSolver:
+        """The process's shared solver for this setting and device, in batches of `pairs_per_call`: the
+        threads of one worker that extract videos at once solve their pairs together through it."""
+        batch = self.pairs_per_call(height, width)
+        key = (self.name, tuple(sorted(self.params.items())), str(self.device), self.compile, self.threads, batch)
+        return shared_solver(key, self.solve_pairs, batch)
 
     def _compute_checked(self, frames: np.ndarray) -> np.ndarray:
         out = np.empty((frames.shape[0] - 1, *frames.shape[1:], 2), np.float32)

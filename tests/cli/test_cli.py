@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 
@@ -73,3 +74,20 @@ def test_every_command_refuses_a_device_it_cannot_use_before_any_work(command, t
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"device {missing!r} asked for, but torch sees" in err
     assert list(tmp_path.iterdir()) == []  # nothing was written
+
+
+def test_shared_flow_batches_run_a_video_per_core_in_one_worker_unless_told_otherwise():
+    from twostream.cli.commands.extract_frames import _execution
+    from twostream.data.errors import TwostreamError
+    from twostream.pipeline.extract_frames import FrameExtractionConfig
+
+    def execution(*options: str, sharing: str = "on"):
+        args = build_parser().parse_args(["extract-frames", "m.json", "--store", "s.zarr", *options])
+        return _execution(args, FrameExtractionConfig(device="cpu", flow_sharing=sharing))
+
+    shared = execution()
+    assert (shared.workers, shared.threads_per_worker) == (1, os.cpu_count())
+    assert (execution("--workers", "2", "--threads", "3").workers, execution("--threads", "3").threads_per_worker) == (2, 3)
+    assert execution(sharing="off").threads_per_worker == 1 and execution(sharing="off").workers is None
+    with pytest.raises(TwostreamError, match="--threads must be"):
+        execution("--threads", "0")

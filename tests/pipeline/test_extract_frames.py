@@ -247,3 +247,18 @@ def test_a_killed_jobs_claims_lapse_and_a_live_jobs_are_respected(tiny_dataset, 
     (store / "leases" / busy_video).write_text(f"another-host-4242-0b0b0b0b {time.time() - 1}\n")  # it expired
     assert subprocess.run(_cli(manifest_path, store, "--no-cluster"), capture_output=True).returncode == 0
     _assert_same_stores(store, reference_store)
+
+
+def test_shared_flow_batches_across_a_workers_threads_change_nothing_in_the_store(tiny_dataset, tmp_path):
+    _, manifest = tiny_dataset
+    tvl1 = {"scales": 2, "warps": 2, "iterations": 40, "inner_iterations": 10}
+    alone = FrameExtractionConfig(frame_size="native", flow_params=tvl1, device="cpu", flow_batch=4,
+                                  flow_sharing="off")
+    extract_frames(manifest, tmp_path / "alone.zarr", alone, IN_PROCESS)
+    shared = FrameExtractionConfig(**{**alone.__dict__, "flow_sharing": "on"})
+    summary = extract_frames(manifest, tmp_path / "shared.zarr", shared, Execution(workers=1, threads_per_worker=3))
+    assert summary.ok
+    _assert_same_stores(tmp_path / "alone.zarr", tmp_path / "shared.zarr")
+    assert FrameStore.open(tmp_path / "shared.zarr").attrs["config"] == FrameStore.open(tmp_path / "alone.zarr").attrs["config"]
+    with pytest.raises(TwostreamError, match="tvl1 only"):
+        FrameExtractionConfig(flow="farneback", flow_sharing="on").flow_algorithm()
