@@ -9,6 +9,7 @@ converged (`active` False) left unchanged.
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import torch
@@ -38,6 +39,7 @@ def primal_dual_step(flow: torch.Tensor, dual: torch.Tensor, rho_c: torch.Tensor
     return flow, dual, error
 
 
+@functools.cache
 def compiled_step() -> StepFunction:
-    """`primal_dual_step` under torch.compile (compiled on its first call for each shape)."""
+    """`primal_dual_step` under torch.compile (compiled on its first call for each shape), one per process."""
     return torch.compile(primal_dual_step, dynamic=False)

@@ -62,8 +62,8 @@ class TorchTVL1(FlowAlgorithm):
 
     `device` None picks CUDA when available, else the CPU. `batch_size` pairs are solved at once (None: 1 on the CPU, as many as fit in free GPU memory);
     `threads` CPU threads per task (1 by default, like OpenCV's one thread per task; 0 keeps
-    torch's setting). `compile` "on" runs the primal-dual step fused by torch.compile ("auto": on
-    CUDA only; within 1e-3 px of eager). None of these changes the result, so none is in `params`.
+    torch's setting). `compile` "on" runs the primal-dual step fused by torch.compile, on CUDA in
+    chunks replayed as CUDA graphs ("auto": on CUDA only; within 1e-3 px of eager). None of these changes the result, so none is in `params`.
     """
 
     name = "tvl1"
@@ -113,7 +113,8 @@ class TorchTVL1(FlowAlgorithm):
         sync_every = GPU_SYNC_EVERY if self.device.type == "cuda" else 1
         with _cpu_threads(self.threads):
             images = torch.from_numpy(np.stack((first, second))).to(self.device, torch.float32)
-            flow = tvl1_flow(images[0], images[1], self.tvl1, sync_every=sync_every, step=self.step)
+            flow = tvl1_flow(images[0], images[1], self.tvl1, sync_every=sync_every, step=self.step,
+                             graphs=self.step is not None and self.device.type == "cuda")
             return flow.permute(0, 2, 3, 1).contiguous().cpu().numpy()
 
     def shared(self, height: int, width: int) -> SharedFlowSolver:

@@ -8,6 +8,7 @@ the summed squared update falls below epsilon^2 times the number of pixels.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from twostream.pipeline.flow.compiled_step import StepFunction
 from twostream.pipeline.flow.imageops import (
@@ -18,6 +19,7 @@ from twostream.pipeline.flow.imageops import (
     scaled_size,
 )
 from twostream.pipeline.flow.params import TVL1Params
+from twostream.pipeline.flow.step_chunks import ChunkRunner, StepConstants, chunk_length, shared_runner
 
 MIN_PYRAMID_SIDE = 16  # OpenCV stops adding levels below 16 pixels a side
 GRADIENT_FLOOR = 1.1920929e-07  # FLT_EPSILON: OpenCV skips the data step where |grad I1|^2 is below it
@@ -43,22 +45,29 @@ class _ScaleSolver:
     """
 
     def __init__(self, first: torch.Tensor, second: torch.Tensor, flow: torch.Tensor, params: TVL1Params,
-                 sync_every: int, step: StepFunction | None = None) -> None:
+                 sync_every: int, step: StepFunction | None = None, graphs: bool = False) -> None:
         self.params = params
-        self.step = step
         self.first = first[:, 0]
         dx, dy = centered_gradient(second)
         self.targets = torch.cat((second, dx, dy), dim=1)  # warped together: I1 and its gradient
-        self.flow = flow.contiguous()
         batch, _, height, width = flow.shape
         self.width = width
+        self.threshold = params.epsilon ** 2 * height * width
+        self.sync_every = sync_every
+        self.runner: ChunkRunner | None = None
+        if step is not None:  # the pure step runs in chunks on buffers kept for this shape
+            constants = StepConstants(params.lambda_ * params.theta, params.tau, params.theta, self.threshold)
+            self.runner = shared_runner(batch, height, width, flow.device, step, constants, graphs)
+            self.runner.state.flow.copy_(flow)
+            self.runner.state.dual.zero_()
+            self.flow = self.runner.state.flow
+            return
+        self.flow = flow.contiguous()
         # dual[d, :, c] is theta * p_cd (d: x or y direction, c: flow component); theta is folded in
         self.dual = flow.new_zeros(2, batch, 2, height, width)
         self.flow_gradient = flow.new_zeros(2, batch, 2, height, width)
         self.divergence = flow.new_empty(batch, 2, height, width)
         self.norm = flow.new_empty(batch, 2, height, width)
-        self.threshold = params.epsilon ** 2 * height * width
-        self.sync_every = sync_every
 
     def warp(self) -> torch.Tensor:
         """One warp: linearise the data term around the current flow, then iterate to convergence.
@@ -72,6 +81,8 @@ class _ScaleSolver:
         squared = self.ix * self.ix + self.iy * self.iy
         self.neg_inv_grad = -1.0 / squared.clamp_min(GRADIENT_FLOOR)
         self.rho_c = warped[:, 0] - self.ix * self.flow[:, 0] - self.iy * self.flow[:, 1] - self.first
+        if self.runner is not None:
+            return self._warp_in_chunks()
         batch = self.flow.shape[0]
         active = torch.ones(batch, dtype=torch.bool, device=self.flow.device)
         iterations = torch.zeros(batch, dtype=torch.int64, device=self.flow.device)
@@ -83,16 +94,25 @@ class _ScaleSolver:
                     filtered = torch.where(active[:, None, None, None], filtered, self.flow)
                 self.flow = filtered
             iterations += active
-            if self.step is None:
-                error = self._iterate(active if masked else None)
-            else:
-                self.flow, self.dual, error = self.step(
-                    self.flow, self.dual, self.rho_c, self.ix, self.iy, self.neg_inv_grad, active,
-                    params.lambda_ * params.theta, params.tau, params.theta)
+            error = self._iterate(active if masked else None)
             active &= error > self.threshold
             if ((step + 1) % self.sync_every == 0 or step + 1 == params.iterations) and not bool(active.any()):
                 break
         return iterations
+
+    def _warp_in_chunks(self) -> torch.Tensor:
+        """The iterations of one warp as chunks of the pure step between convergence checks (see `warp`)."""
+        params, state = self.params, self.runner.state
+        for name in ("rho_c", "ix", "iy", "neg_inv_grad"):
+            getattr(state, name).copy_(getattr(self, name))
+        state.active.fill_(True)
+        state.iterations.zero_()
+        chunk = chunk_length(self.sync_every, params.inner_iterations)
+        for start in range(0, params.iterations, chunk):
+            self.runner.run(chunk, params.median_filter if start % params.inner_iterations == 0 else 0)
+            if not bool(state.active.any()):
+                break
+        return state.iterations.clone()
 
     def _iterate(self, active: torch.Tensor | None) -> torch.Tensor:
         """One primal-dual step on every pair; pairs not `active` stay unchanged. Returns the squared update."""
@@ -131,7 +151,7 @@ class _ScaleSolver:
 
 def tvl1_flow(first: torch.Tensor, second: torch.Tensor, params: TVL1Params | None = None,
               sync_every: int = 1, iterations: list[dict] | None = None,
-              step: StepFunction | None = None) -> torch.Tensor:
+              step: StepFunction | None = None, graphs: bool = False) -> torch.Tensor:
     """TV-L1 flow from `first` to `second`, both (B, H, W) float32 in 0..255; returns (B, 2, H, W).
 
     `sync_every` is how often (in iterations) the host checks whether every pair has converged;
@@ -139,21 +159,28 @@ def tvl1_flow(first: torch.Tensor, second: torch.Tensor, params: TVL1Params | No
     are identical: converged pairs are frozen). With `iterations`, one record per pyramid level and
     warp is appended to it: {"level": 0 for the finest, "warp", "iterations": per pair}. `step`
     replaces the eager in-place primal-dual step by a pure one (`compiled_step()`: the same step fused
-    by torch.compile).
+    by torch.compile), run in chunks of iterations between convergence checks on buffers kept for each
+    shape; with `graphs` each chunk is captured once and replayed as a CUDA graph where the device is
+    CUDA, and the batch is padded to a power of two with blank pairs (they stop at once) so that few
+    shapes are captured.
     """
     params = params or TVL1Params()
+    pairs = first.shape[0]
+    if graphs and step is not None:
+        padding = (1 << (pairs - 1).bit_length()) - pairs
+        first, second = (F.pad(images, (0, 0, 0, 0, 0, padding)) for images in (first, second))
     with torch.no_grad():
         firsts = _pyramid(first[:, None].float(), params)
         seconds = _pyramid(second[:, None].float(), params)
         coarsest = firsts[-1]
         flow = coarsest.new_zeros(coarsest.shape[0], 2, *coarsest.shape[-2:])
         for level in range(len(firsts) - 1, -1, -1):
-            solver = _ScaleSolver(firsts[level], seconds[level], flow, params, sync_every, step)
+            solver = _ScaleSolver(firsts[level], seconds[level], flow, params, sync_every, step, graphs)
             for warp in range(params.warps):
                 counts = solver.warp()
                 if iterations is not None:
-                    iterations.append({"level": level, "warp": warp, "iterations": counts.tolist()})
+                    iterations.append({"level": level, "warp": warp, "iterations": counts[:pairs].tolist()})
             flow = solver.flow
             if level:
                 flow = resize_linear(flow, tuple(firsts[level - 1].shape[-2:])) * (1.0 / params.scale_step)
-        return flow
+        return flow[:pairs].clone() if solver.runner is not None else flow
