@@ -161,11 +161,11 @@ _SOLVERS: dict[tuple, SharedFlowSolver] = {}
 _SOLVERS_LOCK = threading.Lock()
 
 
-def shared_solver(key: tuple, solve: PairSolver, batch_pairs: int) -> SharedFlowSolver:
-    """The process's solver for `key` (everything that decides the flow, the device and the batch),
-    made with `solve` and `batch_pairs` on first use: threads asking with the same key share batches."""
+def shared_solver(key: tuple, solve: PairSolver, batch_pairs: Callable[[], int]) -> SharedFlowSolver:
+    """The process's solver for `key` (everything that decides the flow, the device and the batch setting),
+    made with `solve` and `batch_pairs()` on first use: threads asking with the same key share batches."""
     with _SOLVERS_LOCK:
         solver = _SOLVERS.get(key)
         if solver is None:
-            solver = _SOLVERS[key] = SharedFlowSolver(solve, batch_pairs)
+            solver = _SOLVERS[key] = SharedFlowSolver(solve, batch_pairs())
         return solver
