@@ -1,6 +1,7 @@
 """Benchmark of extract-frames: decoding, flow, store size against JPEG rawframes, dask scaling.
 
 Run: python bench/extract_frames.py [--out bench/results/extract_frames.json] [--pairs 6]
+     python bench/extract_frames.py --only-sharing --device cuda --sharing-videos 32 --sharing-frames 64
 """
 from __future__ import annotations
 
@@ -112,20 +113,50 @@ def scaling_rows(work: Path) -> list[dict]:
          "value": times[1] / times[2], "unit": "x (goal >= 1.7)"}]
 
 
+def sharing_rows(clips: dict[str, Path], work: Path, device: str, videos: int, frames: int,
+                 threads: int) -> list[dict]:
+    """extract-frames of `videos` 340x256 videos (the real clips cut to `frames` frames, in turn) with TV-L1
+    on `device`: one worker solving each video alone, then `threads` videos at once sharing flow batches."""
+    cuts = [_trimmed(clip, frames, work) for clip in clips.values()]
+    entries = [VideoEntry(f"v{k}", cuts[k % len(cuts)].name, 0, "x") for k in range(videos)]
+    manifest = Manifest("bench", str(work), ["x"], entries)
+    rows, rates = [], {}
+    for sharing, execution in (("off", Execution(workers=1)), ("on", Execution(workers=1, threads_per_worker=threads))):
+        config = FrameExtractionConfig(device=device, flow_sharing=sharing)
+        seconds, summary = timed(lambda: extract_frames(manifest, work / f"sharing-{sharing}.zarr", config, execution))
+        assert summary.ok, summary.failed
+        rates[sharing] = summary.frames / seconds
+        label = "alone" if sharing == "off" else f"{threads} videos sharing batches"
+        rows.append({"measure": "extract-frames", "input": f"{videos} videos x {frames} frames 340x256",
+                     "algorithm": f"tvl1 {device}, {label}", "value": rates[sharing], "unit": "frames/s"})
+    rows.append({"measure": "shared flow batches", "input": rows[-1]["input"], "algorithm": "on / off",
+                 "value": rates["on"] / rates["off"], "unit": "x"})
+    return rows
+
+
 def main() -> None:
     """Run every measurement, print the table and write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", help="JSON file (default bench/results/extract_frames.json)")
     parser.add_argument("--pairs", type=int, default=6, help="frame pairs timed per flow algorithm")
     parser.add_argument("--size-frames", type=int, default=40, help="frames per clip for the size comparison")
+    parser.add_argument("--device", default="cpu", help="where TV-L1 runs in the shared-batch rows")
+    parser.add_argument("--sharing-videos", type=int, default=4, help="videos in the shared-batch rows")
+    parser.add_argument("--sharing-frames", type=int, default=8, help="frames per video in the shared-batch rows")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                        help="videos extracted at once in the shared-batch rows (default: one per core)")
+    parser.add_argument("--only-sharing", action="store_true", help="run only the shared-batch rows")
     args = parser.parse_args()
     clips = shared_clips()
     if not clips:
         sys.exit("shared data not found: set TWOSTREAM_SHARED_DATA")
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
-        rows = decode_rows(clips) + flow_rows(clips["ucf101"], args.pairs)
-        rows += size_rows(clips, args.size_frames, work) + scaling_rows(work)
+        rows = []
+        if not args.only_sharing:
+            rows += decode_rows(clips) + flow_rows(clips["ucf101"], args.pairs)
+            rows += size_rows(clips, args.size_frames, work) + scaling_rows(work)
+        rows += sharing_rows(clips, work, args.device, args.sharing_videos, args.sharing_frames, args.threads)
     report("extract_frames", rows, args.out, cores=os.cpu_count())
 
 
