@@ -31,8 +31,8 @@ def timed(function: Callable[[], Any], repeat: int = 1) -> tuple[float, Any]:
     return best, result
 
 
-def report(name: str, rows: list[dict[str, Any]], out: str | Path | None = None, **context: Any) -> Path:
-    """Print rows as an aligned table and write them, with machine context, as JSON."""
+def print_table(rows: list[dict[str, Any]]) -> None:
+    """Print rows as an aligned table, one column per key found in any row."""
     columns = list(dict.fromkeys(key for row in rows for key in row))
     cells = [[_format(row.get(column, "")) for column in columns] for row in rows]
     widths = [max(len(column), *(len(row[i]) for row in cells)) for i, column in enumerate(columns)]
@@ -40,6 +40,11 @@ def report(name: str, rows: list[dict[str, Any]], out: str | Path | None = None,
     print("  ".join("-" * width for width in widths))
     for row in cells:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)))
+
+
+def report(name: str, rows: list[dict[str, Any]], out: str | Path | None = None, **context: Any) -> Path:
+    """Print rows as an aligned table and write them, with machine context, as JSON."""
+    print_table(rows)
     target = Path(out) if out else RESULTS / f"{name}.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     payload = {"benchmark": name, "machine": {"cpu": platform.processor() or platform.machine(),

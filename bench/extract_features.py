@@ -1,7 +1,9 @@
 """Benchmark of extract-features: the backbones alone against the whole path (read, crop, normalise,
 forward, write) on the same videos in one run; bytes per video per tap; projected size for UCF101.
 
-Run: python bench/extract_features.py [--backbone efficientnet_lite0] [--videos 6] [--device cpu] [--out FILE]
+Run: python bench/extract_features.py [--backbone efficientnet_lite0] [--videos 6] [--device cpu] [--no-amp]
+     [--preset test] [--out FILE]
+On CUDA both measures run under autocast (bf16/fp16) as extract-features does by default; --no-amp runs fp32.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import report  # noqa: E402
 
+from twostream.data.runtime import autocast  # noqa: E402
 from twostream.data.splits import index_ucf101  # noqa: E402
 from twostream.data.synthetic import PRESETS, make_synthetic  # noqa: E402
 from twostream.pipeline.backbones import build_backbone, save_checkpoint  # noqa: E402
@@ -27,8 +30,8 @@ from twostream.pipeline.stores.feature_store import FeatureStore  # noqa: E402
 UCF101_VIDEOS = 13_320
 
 
-def _inputs(work: Path, videos: int):
-    root = make_synthetic(work / "synthetic", PRESETS["test"], workers=2)
+def _inputs(work: Path, videos: int, preset: str = "test"):
+    root = make_synthetic(work / "synthetic", PRESETS[preset], workers=2)
     manifest = index_ucf101(root / "splits", root / "videos")
     manifest = manifest.subset([v.video_id for v in manifest.videos[:videos]])
     frames = work / "frames.zarr"
@@ -46,21 +49,28 @@ def _checkpoints(work: Path, backbone: str, classes: list[str]) -> dict[str, str
     return paths
 
 
-def backbone_alone(backbone: str, views: int, batch: int, size: int, device: str, classes: int) -> float:
-    """Images per second of both frozen nets' forward passes on ready uint8 batches (normalisation included)."""
+def backbone_alone(backbone: str, views: int, batch: int, size: int, device: str, classes: int,
+                   amp: bool = True) -> float:
+    """Images per second of both frozen nets' forward passes on ready uint8 batches (normalisation included),
+    under autocast on CUDA when `amp` is set."""
     nets = {m: build_backbone(backbone, m, classes).to(device).eval() for m in ("rgb", "flow")}
     taps = {m: list(net.default_taps) for m, net in nets.items()}
     data = {"rgb": torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8, device=device),
             "flow": torch.randint(0, 256, (batch, 10, size, size), dtype=torch.uint8, device=device)}
-    with torch.inference_mode():
+    cuda = torch.device(device).type == "cuda"
+    with torch.inference_mode(), autocast(device, amp):
         for m, net in nets.items():
             net.forward_taps(net.normalization.apply(data[m], m), taps[m])
+        if cuda:
+            torch.cuda.synchronize()
         start = time.perf_counter()
         done = 0
         while done < views:
             for m, net in nets.items():
                 net.forward_taps(net.normalization.apply(data[m], m), taps[m])
             done += batch
+        if cuda:
+            torch.cuda.synchronize()  # kernels run asynchronously: time them to their end
     return 2 * done / (time.perf_counter() - start)
 
 
@@ -76,19 +86,22 @@ def main() -> None:
     parser.add_argument("--snippets", type=int, default=5)
     parser.add_argument("--crops", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=50)
+    parser.add_argument("--preset", choices=tuple(PRESETS), default="test", help="synthetic videos to read")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--no-amp", action="store_true", help="full precision on CUDA too")
     parser.add_argument("--out")
     args = parser.parse_args()
     torch.set_num_threads(torch.get_num_threads())
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
-        manifest, frames = _inputs(work, args.videos)
+        manifest, frames = _inputs(work, args.videos, args.preset)
         checkpoints = _checkpoints(work, args.backbone, manifest.classes)
         config = FeatureExtractionConfig(rgb_checkpoint=checkpoints["rgb"], flow_checkpoint=checkpoints["flow"],
                                          snippets=args.snippets, crops=args.crops, batch_size=args.batch_size,
-                                         device=args.device)
+                                         device=args.device, amp=not args.no_amp)
         views = args.videos * args.snippets * args.crops
-        alone = backbone_alone(args.backbone, views, args.batch_size, 224, args.device, len(manifest.classes))
+        alone = backbone_alone(args.backbone, views, args.batch_size, 224, args.device, len(manifest.classes),
+                               not args.no_amp)
         store = work / "features.zarr"
         extract_features(manifest.subset([manifest.videos[0].video_id]), frames, work / "warm.zarr", config,
                          Execution(no_cluster=True))  # loads the checkpoints once, as a worker would
@@ -112,7 +125,7 @@ def main() -> None:
                 projected = stored / per_view * views_per_video * UCF101_VIDEOS
                 rows.append({"measure": f"UCF101 projection {name}", "value": projected / 1e9,
                              "unit": f"GB at {label}"})
-    report("extract_features", rows, args.out, backbone=args.backbone, device=args.device,
+    report("extract_features", rows, args.out, backbone=args.backbone, device=args.device, amp=not args.no_amp,
            videos=args.videos, snippets=args.snippets, crops=args.crops, input_size=224)
 
 

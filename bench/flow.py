@@ -1,11 +1,13 @@
 """Optical flow benchmark: pairs/s at 340x256 with TSN's TV-L1 parameters, and EPE on the Sintel pair.
 
-Run: python bench/flow.py [--out bench/results/flow.json] [--pairs 8] [--iteration-pairs 4]
-Rows: OpenCV TV-L1 (1 process; all cores as processes), our PyTorch TV-L1 on the CPU (batch 1, eager
-and compiled; batch N; all cores as processes) and on CUDA when present (batch 1..64, eager and compiled). One run each; prints a
-table and writes JSON. Then the work itself: how many primal-dual iterations the epsilon stop lets
-each pyramid level's warps run, on pairs of the two real clips and of a synthetic video (the
-iterations a pair needs bound its rate: pairs/s <= bandwidth / (bytes per iteration x iterations)).
+Run: python bench/flow.py [--out bench/results/flow.json] [--pairs 8] [--iteration-pairs 4] [--rows all|cuda]
+Rows: OpenCV TV-L1 (1 process; all cores as processes; skipped without opencv-contrib's cv2.optflow), our
+PyTorch TV-L1 on the CPU (batch 1, eager and compiled; batch N; all cores as processes) and on CUDA when
+present (batch 1..256, eager and compiled; `--rows cuda` runs these alone and counts the iterations on
+CUDA). One run each; prints a table and writes JSON. Then the work itself: how many primal-dual
+iterations the epsilon stop lets each pyramid level's warps run, on pairs of the two real clips and of a
+synthetic video (the iterations a pair needs bound its rate: pairs/s <= bandwidth / (bytes per iteration
+x iterations)).
 """
 from __future__ import annotations
 
@@ -71,12 +73,12 @@ def pairs_per_second(name: str, options: dict, frames: np.ndarray, processes: in
     return done / (time.perf_counter() - start)
 
 
-def iteration_counts(frames: np.ndarray) -> list[dict]:
+def iteration_counts(frames: np.ndarray, device: str = "cpu") -> list[dict]:
     """Per pyramid level and warp, the iterations each consecutive pair of `frames` ran (TSN's parameters)."""
     records: list[dict] = []
     params = TVL1Params()
     for index in range(frames.shape[0] - 1):
-        pair = torch.from_numpy(frames[index:index + 2].astype(np.float32))
+        pair = torch.from_numpy(frames[index:index + 2].astype(np.float32)).to(device)
         tvl1_flow(pair[:1], pair[1:], params, iterations=records)
     return records
 
@@ -102,13 +104,35 @@ def synthetic_clip(folder: Path) -> Path:
     return sorted((root / "videos").rglob("*.mp4"))[0]
 
 
+def source_iterations(data: Path, pairs: int, device: str) -> list[dict]:
+    """`iteration_rows` of `pairs` pairs from each of the two real clips and a synthetic video, solved on `device`."""
+    iterations = []
+    with tempfile.TemporaryDirectory() as folder:
+        clips = {"kinetics": (data / CLIP, 30), "ucf101": (data / "videos" / "v_ApplyEyeMakeup_sample.avi", 30),
+                 "synthetic": (synthetic_clip(Path(folder)), 0)}  # a synthetic video is 12 frames long
+        for source, (clip, skip) in clips.items():
+            counted = load_frames(data, pairs + 1, clip, skip)
+            iterations += iteration_rows(source, iteration_counts(counted, device), counted.shape[0] - 1)
+    return iterations
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="bench/results/flow.json", help="JSON results file")
     parser.add_argument("--pairs", type=int, default=8, help="pairs timed per CPU row (default 8)")
     parser.add_argument("--gpu-pairs", type=int, default=256, help="pairs timed per CUDA row (default 256)")
-    parser.add_argument("--iteration-pairs", type=int, default=4, help="pairs per source counted for iterations")
+    parser.add_argument("--iteration-pairs", type=int, default=4,
+                        help="pairs per source counted for iterations (0: no count)")
+    parser.add_argument("--rows", choices=("all", "cuda"), default="all",
+                        help="all: the whole table (CUDA rows when torch sees a GPU); cuda: the CUDA rows alone")
+    parser.add_argument("--gpu-batches", type=int, nargs="+", default=[1, 8, 32, 64, 128, 256],
+                        help="batch sizes of the CUDA rows (default 1 8 32 64 128 256)")
+    parser.add_argument("--gpu-compile", choices=("off", "on"), nargs="+", default=["off", "on"],
+                        help="compile settings of the CUDA rows (default off on)")
     args = parser.parse_args()
+    if args.rows == "cuda" and not torch.cuda.is_available():
+        print("--rows cuda: torch sees no CUDA device", file=sys.stderr)
+        return 2
     data = shared_data_dir()
     if data is None:
         print("shared data not found: set TWOSTREAM_SHARED_DATA", file=sys.stderr)
@@ -125,34 +149,34 @@ def main() -> int:
                      "pairs": timed_frames.shape[0] - 1, "pairs_per_s": rate, "sintel_epe": epe})
         print(f"{label:<44} {rate:9.2f} pairs/s   Sintel EPE {epe:.4f}", flush=True)
 
-    add("tvl1-opencv, 1 process, 1 thread", "tvl1-opencv", {"threads": 1})
-    add(f"tvl1-opencv, {cores} processes x 1 thread", "tvl1-opencv", {"threads": 1}, cores)
-    add("tvl1 (ours) CPU, batch 1, 1 thread", "tvl1", {"device": "cpu", "batch_size": 1, "threads": 1})
-    compiled = {"device": "cpu", "batch_size": 1, "threads": 1, "compile": "on"}
-    pairs_per_second("tvl1", compiled, frames[:2])  # compiling excluded
-    add("tvl1 (ours) CPU compiled, batch 1, 1 thread", "tvl1", compiled)
-    add(f"tvl1 (ours) CPU, batch {args.pairs}, {cores} threads", "tvl1",
-        {"device": "cpu", "batch_size": args.pairs, "threads": cores})
-    add(f"tvl1 (ours) CPU, {cores} processes x batch 1", "tvl1",
-        {"device": "cpu", "batch_size": 1, "threads": 1}, cores)
+    if args.rows == "all":
+        if hasattr(cv2, "optflow"):
+            add("tvl1-opencv, 1 process, 1 thread", "tvl1-opencv", {"threads": 1})
+            add(f"tvl1-opencv, {cores} processes x 1 thread", "tvl1-opencv", {"threads": 1}, cores)
+        else:
+            print("tvl1-opencv rows skipped: cv2.optflow is missing (opencv-contrib-python-headless)", flush=True)
+        add("tvl1 (ours) CPU, batch 1, 1 thread", "tvl1", {"device": "cpu", "batch_size": 1, "threads": 1})
+        compiled = {"device": "cpu", "batch_size": 1, "threads": 1, "compile": "on"}
+        pairs_per_second("tvl1", compiled, frames[:2])  # compiling excluded
+        add("tvl1 (ours) CPU compiled, batch 1, 1 thread", "tvl1", compiled)
+        add(f"tvl1 (ours) CPU, batch {args.pairs}, {cores} threads", "tvl1",
+            {"device": "cpu", "batch_size": args.pairs, "threads": cores})
+        add(f"tvl1 (ours) CPU, {cores} processes x batch 1", "tvl1",
+            {"device": "cpu", "batch_size": 1, "threads": 1}, cores)
     gpu = None
     if torch.cuda.is_available():
         gpu = torch.cuda.get_device_name(0)
         gpu_frames = np.concatenate([frames] * (args.gpu_pairs // args.pairs + 1))[:args.gpu_pairs + 1]
-        for batch in (1, 8, 16, 32, 64):
-            for compile in ("off", "on"):
+        for batch in args.gpu_batches:
+            for compile in args.gpu_compile:
                 options = {"device": "cuda", "batch_size": batch, "compile": compile}
                 pairs_per_second("tvl1", options, gpu_frames[:batch + 1])  # warm-up (and compiling)
                 add(f"tvl1 (ours) CUDA, batch {batch}, compile {compile}", "tvl1", options,
                     epe_options={"device": "cuda", "compile": compile}, timed_frames=gpu_frames)
     iterations = []
-    with tempfile.TemporaryDirectory() as folder:
-        clips = {"kinetics": (data / CLIP, 30), "ucf101": (data / "videos" / "v_ApplyEyeMakeup_sample.avi", 30),
-                 "synthetic": (synthetic_clip(Path(folder)), 0)}  # a synthetic video is 12 frames long
-        for source, (clip, skip) in clips.items():
-            counted = load_frames(data, args.iteration_pairs + 1, clip, skip)
-            iterations += iteration_rows(source, iteration_counts(counted), counted.shape[0] - 1)
-    print("\nTV-L1 iterations per warp (TSN's parameters, epsilon stop; level 0 is the finest):")
+    if args.iteration_pairs > 0:
+        iterations = source_iterations(data, args.iteration_pairs, "cuda" if args.rows == "cuda" else "cpu")
+        print("\nTV-L1 iterations per warp (TSN's parameters, epsilon stop; level 0 is the finest):")
     for row in iterations:
         print(f"  {row['source']:<10} level {row['level']}: mean {row['mean']:6.1f}, median {row['median']:5.0f}, "
               f"p90 {row['p90']:5.0f}, max {row['max']:4d}, capped {100 * row['capped']:.0f} %")

@@ -10,6 +10,18 @@ from twostream.pipeline.batch import Execution
 from twostream.pipeline.extract_frames import FrameExtractionConfig, extract_frames
 
 
+def pytest_collection_modifyitems(config, items):
+    """Skip the tests marked cuda where torch sees no CUDA device."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if item.get_closest_marker("cuda") is not None:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def single_thread_torch():
     """Run torch on one thread: the networks and tensors of the tests are tiny, and on two shared cores

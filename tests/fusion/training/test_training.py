@@ -239,7 +239,7 @@ def test_run_folder_refuses_to_overwrite_by_accident(tmp_path):
         RunDir.create(tmp_path, "../elsewhere")
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.cuda
 def test_gated_training_runs_on_cuda_with_amp(switching_splits):
     train, val, _ = switching_splits
     config = TrainConfig(batch_size=16, lrs=(0.05,), patience=1, max_epochs_per_phase=4, device="cuda", amp=True)

@@ -50,3 +50,16 @@ def test_auto_compiles_only_on_cuda_and_a_bad_choice_is_refused():
     assert get_flow_algorithm("tvl1", device="cpu").step is None
     with pytest.raises(FlowError, match="compile 'always'"):
         get_flow_algorithm("tvl1", compile="always")
+
+
+@pytest.mark.cuda
+@pytest.mark.compile
+def test_cuda_gives_the_cpu_flow_eager_and_compiled():
+    first, second = _pairs()
+    cpu = tvl1_flow(first, second, PARAMS)
+    eager = tvl1_flow(first.cuda(), second.cuda(), PARAMS)
+    compiled = tvl1_flow(first.cuda(), second.cuda(), PARAMS, step=compiled_step())
+    # CUDA kernels sum in another order, and the epsilon stop can then end a warp one iteration apart
+    assert float((eager.cpu() - cpu).norm(dim=1).mean()) < 1e-2  # mean endpoint difference, pixels
+    assert float((compiled - eager).norm(dim=1).mean()) < 1e-3
+    assert get_flow_algorithm("tvl1", device="cuda").step is not None  # auto compiles on CUDA

@@ -1,0 +1,95 @@
+"""The steps of the GPU check: which commands run, at which sizes, under which time limits, and what each
+step's one-line headline is in the summary."""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+from typing import Any
+
+from steps import Step
+
+# Each step's time limit in seconds. They add up to 410 s, which leaves 70 s of the 8-minute budget for
+# the set-up (an offline pip install of the missing packages) and the environment query.
+LIMITS_S = {"tests": 80, "flow_eager": 100, "flow_compiled": 110, "extract_features_amp": 40,
+            "extract_features_no_amp": 40, "fusion_cache": 40}
+# gpu: the sizes of the check on a GPU; tiny: a few seconds on a CPU, for testing the check itself.
+SIZES = {
+    "gpu": {"flow": ["--gpu-pairs", "256", "--gpu-batches", "1", "8", "32", "64", "128", "256"],
+            "extract_features": ["--videos", "4"],
+            "fusion_cache": ["--videos", "16", "--steps", "5"]},
+    "tiny": {"flow": ["--gpu-pairs", "1", "--gpu-batches", "1", "--iteration-pairs", "0"],
+             "extract_features": ["--preset", "tiny", "--backbone", "tiny", "--videos", "1", "--snippets", "1",
+                                  "--crops", "1", "--batch-size", "2"],
+             "fusion_cache": ["--videos", "1", "--steps", "1"]},
+}
+
+
+def plan(python: str, device: str, sizes: str, work: Path, test_paths: list[str]) -> list[Step]:
+    """The check's steps in running order; each writes its results under `work`."""
+    size = SIZES[sizes]
+    flow = [python, "bench/flow.py", "--rows", "cuda", *size["flow"]]
+    features = [python, "bench/extract_features.py", "--device", device, *size["extract_features"]]
+    junit = work / "tests.xml"
+    commands = {
+        "tests": [python, "-m", "pytest", "-m", "cuda", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}",
+                  *test_paths],
+        "flow_eager": flow + ["--gpu-compile", "off"],
+        # The eager step already counted the iterations: they do not depend on compiling.
+        "flow_compiled": flow + ["--gpu-compile", "on", "--iteration-pairs", "0"],
+        "extract_features_amp": features,
+        "extract_features_no_amp": features + ["--no-amp"],
+        "fusion_cache": [python, "bench/fusion_cache.py", "--device", device, *size["fusion_cache"]],
+    }
+    steps = []
+    for name, command in commands.items():
+        if name == "tests":
+            steps.append(Step(name, command, LIMITS_S[name], junit, load=junit_counts, judge=all_skipped))
+        else:
+            results = work / f"{name}.json"
+            steps.append(Step(name, command + ["--out", str(results)], LIMITS_S[name], results))
+    return steps
+
+
+def junit_counts(path: Path) -> dict[str, Any]:
+    """Test counts of a pytest JUnit XML report, and the distinct reasons of its skips."""
+    try:
+        root = ElementTree.parse(path).getroot()
+    except ElementTree.ParseError as error:
+        raise ValueError(str(error)) from None
+    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
+    keys = ("tests", "failures", "errors", "skipped")
+    counts = {key: sum(int(suite.get(key, 0)) for suite in suites) for key in keys}
+    counts["passed"] = counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"]
+    reasons = [skip.get("message", "") for skip in root.iter("skipped")]
+    counts["skip_reasons"] = sorted(set(reasons))
+    return counts
+
+
+def all_skipped(counts: dict[str, Any]) -> str | None:
+    """Why a clean pytest run counts as skipped: it passed no test (every one skipped, or none selected)."""
+    if counts["passed"] > 0:
+        return None
+    if counts["skipped"]:
+        return f"all {counts['skipped']} tests skipped: {'; '.join(counts['skip_reasons'])}"
+    return "no test selected"
+
+
+def headline(name: str, results: dict[str, Any] | None) -> str:
+    """The step's key figure for the summary table ("" when it has none)."""
+    if not results:
+        return ""
+    if name == "tests":
+        failed = results["failures"] + results["errors"]
+        return f"{results['passed']} passed, {failed} failed, {results['skipped']} skipped"
+    rows = results.get("rows", [])
+    if name.startswith("flow") and rows:
+        best = max(rows, key=lambda row: row["pairs_per_s"])
+        return (f"best {best['pairs_per_s']:.1f} pairs/s (batch {best['options']['batch_size']}), "
+                f"Sintel EPE {best['sintel_epe']:.4f}")
+    if name.startswith("extract_features"):
+        whole = next((row["value"] for row in rows if row["measure"] == "whole extract-features path"), None)
+        return f"{whole:.1f} images/s whole path" if whole is not None else ""
+    if name == "fusion_cache" and rows:
+        ratio = rows[-1]
+        return f"end-to-end / cached: {ratio['seconds_per_step']:.1f}x time, {ratio['peak_bytes']:.1f}x memory"
+    return ""
