@@ -10,17 +10,19 @@ from steps import Step
 
 # Each step's time limit in seconds. They add up to 410 s, which leaves 70 s of the 8-minute budget for
 # the set-up (an offline pip install of the missing packages) and the environment query.
-LIMITS_S = {"tests": 80, "flow_eager": 100, "flow_compiled": 110, "extract_features_amp": 40,
-            "extract_features_no_amp": 40, "fusion_cache": 40}
+LIMITS_S = {"tests": 70, "flow_eager": 90, "flow_compiled": 100, "extract_frames_sharing": 50,
+            "extract_features_amp": 35, "extract_features_no_amp": 35, "fusion_cache": 30}
 # gpu: the sizes of the check on a GPU; tiny: a few seconds on a CPU, for testing the check itself.
 SIZES = {
     "gpu": {"flow": ["--gpu-pairs", "256", "--gpu-batches", "1", "8", "32", "64", "128", "256"],
             "extract_features": ["--videos", "4"],
-            "fusion_cache": ["--videos", "16", "--steps", "5"]},
+            "fusion_cache": ["--videos", "16", "--steps", "5"],
+            "extract_frames": ["--sharing-videos", "16", "--sharing-frames", "48", "--threads", "8"]},
     "tiny": {"flow": ["--gpu-pairs", "1", "--gpu-batches", "1", "--iteration-pairs", "0"],
              "extract_features": ["--preset", "tiny", "--backbone", "tiny", "--videos", "1", "--snippets", "1",
                                   "--crops", "1", "--batch-size", "2"],
-             "fusion_cache": ["--videos", "1", "--steps", "1"]},
+             "fusion_cache": ["--videos", "1", "--steps", "1"],
+             "extract_frames": ["--sharing-videos", "2", "--sharing-frames", "2", "--threads", "2"]},
 }
 
 
@@ -36,6 +38,8 @@ def plan(python: str, device: str, sizes: str, work: Path, test_paths: list[str]
         "flow_eager": flow + ["--gpu-compile", "off"],
         # The eager step already counted the iterations: they do not depend on compiling.
         "flow_compiled": flow + ["--gpu-compile", "on", "--iteration-pairs", "0"],
+        "extract_frames_sharing": [python, "bench/extract_frames.py", "--only-sharing", "--device", device,
+                                   *size["extract_frames"]],
         "extract_features_amp": features,
         "extract_features_no_amp": features + ["--no-amp"],
         "fusion_cache": [python, "bench/fusion_cache.py", "--device", device, *size["fusion_cache"]],
@@ -86,6 +90,8 @@ def headline(name: str, results: dict[str, Any] | None) -> str:
         best = max(rows, key=lambda row: row["pairs_per_s"])
         return (f"best {best['pairs_per_s']:.1f} pairs/s (batch {best['options']['batch_size']}), "
                 f"Sintel EPE {best['sintel_epe']:.4f}")
+    if name == "extract_frames_sharing" and rows:
+        return f"{rows[-2]['value']:.1f} frames/s shared, {rows[-1]['value']:.2f}x alone"
     if name.startswith("extract_features"):
         whole = next((row["value"] for row in rows if row["measure"] == "whole extract-features path"), None)
         return f"{whole:.1f} images/s whole path" if whole is not None else ""

@@ -42,4 +42,4 @@ def primal_dual_step(flow: torch.Tensor, dual: torch.Tensor, rho_c: torch.Tensor
 @functools.cache
 def compiled_step() -> StepFunction:
     """`primal_dual_step` under torch.compile (compiled on its first call for each shape), one per process."""
-    return torch.compile(primal_dual_step, dynamic=False)
+    return torch.compile(primal_dual_step, dynamic=True)

@@ -51,7 +51,6 @@ def test_padding_a_batch_with_blank_pairs_and_reusing_buffers_change_nothing():
 
 
 @pytest.mark.cuda
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_graphs_replay_the_compiled_chunks_exactly():
     first, second = _pairs(5, "cuda")
     step = compiled_step()
