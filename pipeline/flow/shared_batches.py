@@ -5,7 +5,8 @@ and the device would wait while each video is decoded. Here the videos a worker 
 per thread, hand their windows of frames to one `SharedFlowSolver`; its thread solves whatever pairs
 are waiting, up to `batch_pairs` of one frame size, as one batch, while the callers go on decoding.
 Every pair converges on its own (converged pairs are frozen), so the flow does not depend on which
-pairs share a batch. Memory is bounded: callers wait while `max_queued_pairs` pairs are queued.
+pairs share a batch. Memory is bounded: callers wait while `max_queued_pairs` pairs are queued, and a
+batch holds at most the pairs the device takes at that frame size.
 """
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from twostream.pipeline.flow.base import check_frames, check_pair_count
 log = logging.getLogger(__name__)
 
 IDLE_EXIT_S = 30.0  # the solver thread ends after this long without work; the next submit starts another
+MAX_QUEUED_PAIRS = 512  # host memory: two full GPU batches of frames waiting
+BATCHES_RECORDED = 4096
 PairSolver = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (B, H, W) uint8 twice -> (B, H, W, 2) float32
 
 
@@ -54,28 +57,36 @@ class _Window:
         return self.next_pair == self.pairs
 
 
+Run = tuple[_Window, int, int]  # a window and the range of its pairs taken into one batch
+
+
 class SharedFlowSolver:
-    """Solves the frame pairs that threads submit in shared batches of up to `batch_pairs` on one thread.
+    """Solves the frame pairs that threads submit in shared batches on one thread of its own.
 
     `solve(first, second)` computes the flow of stacked pairs (the same for any batch); it only ever
-    runs on this solver's thread, so a GPU is driven from one thread.
+    runs on this solver's thread, so a GPU is driven from one thread. `batch_pairs(height, width)` is
+    how many pairs of that size one batch may hold, asked once per size on the solver's thread.
+    Callers wait while `max_queued_pairs` pairs are queued or being solved.
     """
 
-    def __init__(self, solve: PairSolver, batch_pairs: int, max_queued_pairs: int | None = None) -> None:
-        check_pair_count(batch_pairs, "batch_pairs")
+    def __init__(self, solve: PairSolver, batch_pairs: Callable[[int, int], int],
+                 max_queued_pairs: int = MAX_QUEUED_PAIRS) -> None:
+        check_pair_count(max_queued_pairs, "max_queued_pairs")
         self.solve = solve
-        self.batch_pairs = int(batch_pairs)
-        self.max_queued_pairs = max_queued_pairs or 2 * self.batch_pairs
+        self.batch_pairs = batch_pairs
+        self.max_queued_pairs = int(max_queued_pairs)
+        self._batch_by_size: dict[tuple[int, int], int] = {}
         self._windows: deque[_Window] = deque()
         self._queued_pairs = 0
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
-        self.batches: list[int] = []  # pairs per solved batch, for benchmarks and tests
+        self.batches: deque[int] = deque(maxlen=BATCHES_RECORDED)  # pairs per solved batch, latest last
 
     def submit(self, frames: np.ndarray) -> Future:
         """Queue the pairs of `frames` (N, H, W) uint8; the future's result is their flow (N-1, H, W, 2).
 
-        `frames` must not change until the future is done. Waits while the queue is full, so callers cannot run ahead of the solver without bound.
+        `frames` must not change until the future is done. Waits while the queue is full, so callers
+        cannot run ahead of the solver without bound.
         """
         window = _Window(check_frames(frames), Future())
         with self._changed:
@@ -89,47 +100,58 @@ class SharedFlowSolver:
             self._changed.notify_all()
         return window.future
 
-    def _take_batch(self) -> list[tuple[_Window, int, int]] | None:
-        """Under the lock: up to `batch_pairs` waiting pairs of the oldest window's frame size, as
-        (window, first pair, stop) runs in queue order; None once idle for IDLE_EXIT_S (the thread ends)."""
-        while not self._windows:
+    def _take_batch(self) -> list[Run] | None:
+        """Under the lock: waiting pairs of the oldest waiting window's frame size, up to a batch, as runs in
+        queue order; None once idle for IDLE_EXIT_S (the thread then ends)."""
+        while True:
+            while self._windows and self._windows[0].all_taken:
+                self._windows.popleft()  # every pair taken; the window completes when its batches are solved
+            if self._windows:
+                break
             if not self._changed.wait(timeout=IDLE_EXIT_S) and not self._windows:
                 self._thread = None
                 return None
         size = self._windows[0].size
-        runs, room = [], self.batch_pairs
+        if size not in self._batch_by_size:
+            self._batch_by_size[size] = self.batch_pairs(*size)
+        runs: list[Run] = []
+        room = self._batch_by_size[size]
         for window in self._windows:
             if room == 0:
                 break
-            if window.size != size or window.all_taken:
-                continue
-            start = window.next_pair
-            stop = min(window.pairs, start + room)
-            window.next_pair = stop
-            runs.append((window, start, stop))
-            room -= stop - start
-        while self._windows and self._windows[0].all_taken:
-            self._windows.popleft()  # every pair taken; the window completes when its batches are solved
+            if window.size == size and not window.all_taken:
+                start, stop = window.next_pair, min(window.pairs, window.next_pair + room)
+                window.next_pair = stop
+                runs.append((window, start, stop))
+                room -= stop - start
         return runs
 
     def _run(self) -> None:
-        while True:
+        runs: list[Run] = []
+        try:
+            while True:
+                with self._changed:
+                    runs = self._take_batch()
+                if runs is None:
+                    return
+                try:
+                    first = np.concatenate([window.frames[start:stop] for window, start, stop in runs])
+                    second = np.concatenate([window.frames[start + 1:stop + 1] for window, start, stop in runs])
+                    flow = self.solve(first, second)
+                except Exception as error:  # noqa: BLE001 - handed to every caller whose pairs were in the batch
+                    log.debug("shared flow batch of %d runs failed", len(runs), exc_info=True)
+                    self._fail(runs, error)
+                    continue
+                self.batches.append(first.shape[0])
+                self._deliver(runs, flow)
+        except BaseException as error:  # the thread cannot go on: nobody may be left waiting on it
             with self._changed:
-                runs = self._take_batch()
-            if runs is None:
-                return
-            first = np.concatenate([window.frames[start:stop] for window, start, stop in runs])
-            second = np.concatenate([window.frames[start + 1:stop + 1] for window, start, stop in runs])
-            try:
-                flow = self.solve(first, second)
-            except BaseException as error:  # noqa: BLE001 - handed to every caller whose pairs were in the batch
-                log.debug("shared flow batch of %d pairs failed", first.shape[0], exc_info=True)
-                self._fail(runs, error)
-                continue
-            self.batches.append(first.shape[0])
-            self._deliver(runs, flow)
+                self._thread = None
+                waiting = [*runs, *((window, 0, 0) for window in self._windows)]
+            self._fail(waiting, error)
+            raise
 
-    def _deliver(self, runs: list[tuple[_Window, int, int]], flow: np.ndarray) -> None:
+    def _deliver(self, runs: list[Run], flow: np.ndarray) -> None:
         offset, finished = 0, []
         with self._changed:
             for window, start, stop in runs:
@@ -141,19 +163,22 @@ class SharedFlowSolver:
                     finished.append(window)
             self._changed.notify_all()
         for window in finished:
-            window.future.set_result(window.flow)
+            if window.future.set_running_or_notify_cancel():
+                window.future.set_result(window.flow)
 
-    def _fail(self, runs: list[tuple[_Window, int, int]], error: BaseException) -> None:
+    def _fail(self, runs: list[Run], error: BaseException) -> None:
+        """Drop the windows of `runs` from the queue and give each caller `error`."""
+        failed = list({id(window): window for window, _, _ in runs}.values())
         with self._changed:
-            failed = {id(window): window for window, _, _ in runs}
-            for window in failed.values():
+            for window in failed:
                 if window in self._windows:
                     self._windows.remove(window)
                 self._queued_pairs -= window.unsolved
                 window.unsolved = 0
+                window.next_pair = window.pairs
             self._changed.notify_all()
-        for window in failed.values():
-            if not window.future.done():
+        for window in failed:
+            if not window.future.done() and window.future.set_running_or_notify_cancel():
                 window.future.set_exception(error)
 
 
@@ -161,11 +186,11 @@ _SOLVERS: dict[tuple, SharedFlowSolver] = {}
 _SOLVERS_LOCK = threading.Lock()
 
 
-def shared_solver(key: tuple, solve: PairSolver, batch_pairs: Callable[[], int]) -> SharedFlowSolver:
+def shared_solver(key: tuple, solve: PairSolver, batch_pairs: Callable[[int, int], int]) -> SharedFlowSolver:
     """The process's solver for `key` (everything that decides the flow, the device and the batch setting),
-    made with `solve` and `batch_pairs()` on first use: threads asking with the same key share batches."""
+    made with `solve` and `batch_pairs` on first use: threads asking with the same key share batches."""
     with _SOLVERS_LOCK:
         solver = _SOLVERS.get(key)
         if solver is None:
-            solver = _SOLVERS[key] = SharedFlowSolver(solve, batch_pairs())
+            solver = _SOLVERS[key] = SharedFlowSolver(solve, batch_pairs)
         return solver

@@ -14,8 +14,6 @@ import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
-
 import torch
 
 from twostream.pipeline.flow.compiled_step import StepFunction
@@ -23,7 +21,8 @@ from twostream.pipeline.flow.imageops import median_filter
 
 log = logging.getLogger(__name__)
 
-RUNNERS_KEPT = 16  # per thread, the most recently used (a shape per pyramid level and batch size)
+BATCH_SIZES_KEPT = 3  # per thread, the runners (one per pyramid level) of the most recently used batch sizes
+_CAPTURE_LOCK = threading.Lock()
 
 
 @dataclass
@@ -95,7 +94,7 @@ class ChunkRunner:
         self.step = step
         self.constants = constants
         self.graphs = graphs and state.flow.device.type == "cuda"
-        self._captured: dict[tuple[int, int], Any] = {}
+        self._captured: dict[tuple[int, int], torch.cuda.CUDAGraph | None] = {}
         self._pool = torch.cuda.graph_pool_handle() if self.graphs else None
 
     def run(self, count: int, median_size: int) -> None:
@@ -109,18 +108,21 @@ class ChunkRunner:
         else:
             graph.replay()
 
-    def _capture(self, count: int, median_size: int) -> Any:
-        """The chunk as a CUDA graph, or None where capture fails; the state is left as it was."""
+    def _capture(self, count: int, median_size: int) -> torch.cuda.CUDAGraph | None:
+        """The chunk as a CUDA graph, or None where capturing it fails; the state is left as it was.
+
+        An error of the warm-up (out of memory, say) is raised: only a capture failure is remembered."""
         saved = self.state.snapshot()
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):  # warm-up off the capture: compiles the step for this shape
+            run_chunk(self.state, self.step, count, median_size, self.constants)
+        torch.cuda.current_stream().wait_stream(side)
+        graph: torch.cuda.CUDAGraph | None = torch.cuda.CUDAGraph()
         try:
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):  # warm-up off the capture: compiles the step for this shape
-                run_chunk(self.state, self.step, count, median_size, self.constants)
-            torch.cuda.current_stream().wait_stream(side)
-            graph = torch.cuda.CUDAGraph()
-            # every graph's temporaries are dead once it ends, so one pool serves them all in any order
-            with torch.cuda.graph(graph, pool=self._pool):
+            # one capture at a time in a process; other threads' device calls may go on meanwhile.
+            # Every graph's temporaries are dead once it ends, so one pool serves them all in any order.
+            with _CAPTURE_LOCK, torch.cuda.graph(graph, pool=self._pool, capture_error_mode="thread_local"):
                 run_chunk(self.state, self.step, count, median_size, self.constants)
         except RuntimeError as error:
             log.warning("TV-L1 chunk of %d steps not captured as a CUDA graph (%s); launching it step by step",
@@ -142,17 +144,18 @@ _RUNNERS = threading.local()
 def shared_runner(batch: int, height: int, width: int, device: torch.device, step: StepFunction,
                   constants: StepConstants, graphs: bool) -> ChunkRunner:
     """This thread's runner for one batch shape and setting, made on first use: its buffers and graphs
-    serve every later call with the same shape (a thread's calls run one after another)."""
-    runners = getattr(_RUNNERS, "runners", None)
-    if runners is None:
-        runners = _RUNNERS.runners = OrderedDict()
-    key = (batch, height, width, str(device), id(step), constants, graphs)
-    runner = runners.get(key)
-    if runner is None:
-        state = SolverState.empty(batch, height, width, device)
-        runner = runners[key] = ChunkRunner(state, step, constants, graphs)
-        while len(runners) > RUNNERS_KEPT:
-            runners.popitem(last=False)
-    runners.move_to_end(key)
-    return runner
+    serve every later call with the same shape (a thread's calls run one after another). The runners of
+    the BATCH_SIZES_KEPT batch sizes used last are kept."""
+    by_batch = getattr(_RUNNERS, "by_batch", None)
+    if by_batch is None:
+        by_batch = _RUNNERS.by_batch = OrderedDict()
+    batch_key = (batch, str(device), id(step), graphs)
+    runners = by_batch.setdefault(batch_key, {})
+    by_batch.move_to_end(batch_key)
+    while len(by_batch) > BATCH_SIZES_KEPT:  # their buffers and graphs go with them
+        by_batch.popitem(last=False)
+    key = (height, width, constants)
+    if key not in runners:
+        runners[key] = ChunkRunner(SolverState.empty(batch, height, width, device), step, constants, graphs)
+    return runners[key]
 

@@ -117,13 +117,13 @@ class TorchTVL1(FlowAlgorithm):
                              graphs=self.step is not None and self.device.type == "cuda")
             return flow.permute(0, 2, 3, 1).contiguous().cpu().numpy()
 
-    def shared(self, height: int, width: int) -> SharedFlowSolver:
+    def shared(self) -> SharedFlowSolver:
         """The process's shared solver for this setting and device: the threads of one worker that extract
-        videos at once solve their pairs together through it, in batches of `pairs_per_call` as it was
-        when the solver was made (free GPU memory shrinks as the solver keeps buffers)."""
+        videos at once solve their pairs together through it, in batches of `pairs_per_call` for each frame
+        size as it was when the solver first met that size (free GPU memory shrinks as it keeps buffers)."""
         key = (self.name, tuple(sorted(self.params.items())), str(self.device), self.compile, self.threads,
                self.batch_size)
-        return shared_solver(key, self.solve_pairs, lambda: self.pairs_per_call(height, width))
+        return shared_solver(key, self.solve_pairs, self.pairs_per_call)
 
     def _compute_checked(self, frames: np.ndarray) -> np.ndarray:
         out = np.empty((frames.shape[0] - 1, *frames.shape[1:], 2), np.float32)

@@ -8,6 +8,7 @@ import numpy as np
 
 from twostream.pipeline.flow.base import FlowAlgorithm
 from twostream.pipeline.flow.errors import FlowError
+from twostream.pipeline.flow.shared_batches import SharedFlowSolver
 from twostream.pipeline.flow.torch_flow import TorchTVL1
 
 SHARED_WINDOW_PAIRS = 32  # pairs a video hands over at once: small enough for several videos to fill a batch
@@ -25,13 +26,15 @@ class FlowWindows:
 
     def __init__(self, algorithm: FlowAlgorithm, height: int, width: int, shared: bool) -> None:
         self.algorithm = algorithm
-        self.window_pairs = algorithm.pairs_per_call(height, width)
-        self.solver = None
+        self.solver: SharedFlowSolver | None = None
         if shared:
             if not isinstance(algorithm, TorchTVL1):
                 raise FlowError(f"shared flow batches need --flow tvl1, not {algorithm.name}")
-            self.solver = algorithm.shared(height, width)
-            self.window_pairs = min(self.window_pairs, SHARED_WINDOW_PAIRS)
+            self.solver = algorithm.shared()
+            # a fixed window: the decoding threads make no device calls (one may be capturing a CUDA graph)
+            self.window_pairs = min(algorithm.batch_size or SHARED_WINDOW_PAIRS, SHARED_WINDOW_PAIRS)
+        else:
+            self.window_pairs = algorithm.pairs_per_call(height, width)
         self._in_flight: deque[Future] = deque()
 
     def submit(self, frames: np.ndarray) -> list[np.ndarray]:
