@@ -1,6 +1,6 @@
 """Optical flow benchmark: pairs/s at 340x256 with TSN's TV-L1 parameters, and EPE on the Sintel pair.
 
-Run: python bench/flow.py [--out bench/results/flow.json] [--pairs 8] [--iteration-pairs 4]
+Run: python bench/flow.py [--out bench/results/flow.json] [--pairs 8] [--iteration-pairs 4] [--rows ROWS]
 Rows: OpenCV TV-L1 (1 process; all cores as processes), our PyTorch TV-L1 on the CPU (batch 1, eager
 and compiled; batch N; all cores as processes) and on CUDA when present (batch 1..64, eager and compiled). One run each; prints a
 table and writes JSON. Then the work itself: how many primal-dual iterations the epsilon stop lets
@@ -31,6 +31,7 @@ from twostream.pipeline.flow.params import TVL1Params
 from twostream.pipeline.flow.tvl1 import tvl1_flow
 
 WIDTH, HEIGHT = 340, 256
+ROWS = ("opencv", "opencv-processes", "eager", "compiled", "batch", "processes", "cuda", "iterations")
 CLIP = "videos/kinetics_sample_340x256.mp4"
 
 
@@ -102,13 +103,34 @@ def synthetic_clip(folder: Path) -> Path:
     return sorted((root / "videos").rglob("*.mp4"))[0]
 
 
+def iteration_table(data: Path, pairs: int) -> list[dict]:
+    """Iteration rows for `pairs` pairs of the Kinetics, UCF101 and a synthetic clip, printed as a table."""
+    iterations = []
+    with tempfile.TemporaryDirectory() as folder:
+        clips = {"kinetics": (data / CLIP, 30), "ucf101": (data / "videos" / "v_ApplyEyeMakeup_sample.avi", 30),
+                 "synthetic": (synthetic_clip(Path(folder)), 0)}  # a synthetic video is 12 frames long
+        for source, (clip, skip) in clips.items():
+            counted = load_frames(data, pairs + 1, clip, skip)
+            iterations += iteration_rows(source, iteration_counts(counted), counted.shape[0] - 1)
+    print("\nTV-L1 iterations per warp (TSN's parameters, epsilon stop; level 0 is the finest):")
+    for row in iterations:
+        print(f"  {row['source']:<10} level {row['level']}: mean {row['mean']:6.1f}, median {row['median']:5.0f}, "
+              f"p90 {row['p90']:5.0f}, max {row['max']:4d}, capped {100 * row['capped']:.0f} %")
+    return iterations
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="bench/results/flow.json", help="JSON results file")
     parser.add_argument("--pairs", type=int, default=8, help="pairs timed per CPU row (default 8)")
     parser.add_argument("--gpu-pairs", type=int, default=256, help="pairs timed per CUDA row (default 256)")
     parser.add_argument("--iteration-pairs", type=int, default=4, help="pairs per source counted for iterations")
+    parser.add_argument("--rows", default=",".join(ROWS),
+                        help=f"comma-separated rows to run (default all): {', '.join(ROWS)}")
     args = parser.parse_args()
+    selected = set(args.rows.split(","))
+    if selected - set(ROWS):
+        parser.error(f"unknown rows: {', '.join(sorted(selected - set(ROWS)))}")
     data = shared_data_dir()
     if data is None:
         print("shared data not found: set TWOSTREAM_SHARED_DATA", file=sys.stderr)
@@ -125,18 +147,24 @@ def main() -> int:
                      "pairs": timed_frames.shape[0] - 1, "pairs_per_s": rate, "sintel_epe": epe})
         print(f"{label:<44} {rate:9.2f} pairs/s   Sintel EPE {epe:.4f}", flush=True)
 
-    add("tvl1-opencv, 1 process, 1 thread", "tvl1-opencv", {"threads": 1})
-    add(f"tvl1-opencv, {cores} processes x 1 thread", "tvl1-opencv", {"threads": 1}, cores)
-    add("tvl1 (ours) CPU, batch 1, 1 thread", "tvl1", {"device": "cpu", "batch_size": 1, "threads": 1})
-    compiled = {"device": "cpu", "batch_size": 1, "threads": 1, "compile": "on"}
-    pairs_per_second("tvl1", compiled, frames[:2])  # compiling excluded
-    add("tvl1 (ours) CPU compiled, batch 1, 1 thread", "tvl1", compiled)
-    add(f"tvl1 (ours) CPU, batch {args.pairs}, {cores} threads", "tvl1",
-        {"device": "cpu", "batch_size": args.pairs, "threads": cores})
-    add(f"tvl1 (ours) CPU, {cores} processes x batch 1", "tvl1",
-        {"device": "cpu", "batch_size": 1, "threads": 1}, cores)
+    if "opencv" in selected:
+        add("tvl1-opencv, 1 process, 1 thread", "tvl1-opencv", {"threads": 1})
+    if "opencv-processes" in selected:
+        add(f"tvl1-opencv, {cores} processes x 1 thread", "tvl1-opencv", {"threads": 1}, cores)
+    if "eager" in selected:
+        add("tvl1 (ours) CPU, batch 1, 1 thread", "tvl1", {"device": "cpu", "batch_size": 1, "threads": 1})
+    if "compiled" in selected:
+        compiled = {"device": "cpu", "batch_size": 1, "threads": 1, "compile": "on"}
+        pairs_per_second("tvl1", compiled, frames[:2])  # compiling excluded
+        add("tvl1 (ours) CPU compiled, batch 1, 1 thread", "tvl1", compiled)
+    if "batch" in selected:
+        add(f"tvl1 (ours) CPU, batch {args.pairs}, {cores} threads", "tvl1",
+            {"device": "cpu", "batch_size": args.pairs, "threads": cores})
+    if "processes" in selected:
+        add(f"tvl1 (ours) CPU, {cores} processes x batch 1", "tvl1",
+            {"device": "cpu", "batch_size": 1, "threads": 1}, cores)
     gpu = None
-    if torch.cuda.is_available():
+    if "cuda" in selected and torch.cuda.is_available():
         gpu = torch.cuda.get_device_name(0)
         gpu_frames = np.concatenate([frames] * (args.gpu_pairs // args.pairs + 1))[:args.gpu_pairs + 1]
         for batch in (1, 8, 16, 32, 64):
@@ -145,17 +173,7 @@ def main() -> int:
                 pairs_per_second("tvl1", options, gpu_frames[:batch + 1])  # warm-up (and compiling)
                 add(f"tvl1 (ours) CUDA, batch {batch}, compile {compile}", "tvl1", options,
                     epe_options={"device": "cuda", "compile": compile}, timed_frames=gpu_frames)
-    iterations = []
-    with tempfile.TemporaryDirectory() as folder:
-        clips = {"kinetics": (data / CLIP, 30), "ucf101": (data / "videos" / "v_ApplyEyeMakeup_sample.avi", 30),
-                 "synthetic": (synthetic_clip(Path(folder)), 0)}  # a synthetic video is 12 frames long
-        for source, (clip, skip) in clips.items():
-            counted = load_frames(data, args.iteration_pairs + 1, clip, skip)
-            iterations += iteration_rows(source, iteration_counts(counted), counted.shape[0] - 1)
-    print("\nTV-L1 iterations per warp (TSN's parameters, epsilon stop; level 0 is the finest):")
-    for row in iterations:
-        print(f"  {row['source']:<10} level {row['level']}: mean {row['mean']:6.1f}, median {row['median']:5.0f}, "
-              f"p90 {row['p90']:5.0f}, max {row['max']:4d}, capped {100 * row['capped']:.0f} %")
+    iterations = iteration_table(data, args.iteration_pairs) if "iterations" in selected else []
     result = {"size": [WIDTH, HEIGHT], "params": get_flow_algorithm("tvl1").params, "cpu_cores": cores,
               "cpu": platform.processor() or platform.machine(), "gpu": gpu, "torch": torch.__version__,
               "opencv": cv2.__version__, "rows": rows, "iterations": iterations}

@@ -33,14 +33,73 @@ def _pyramid(images: torch.Tensor, params: TVL1Params) -> list[torch.Tensor]:
     return levels
 
 
-class _ScaleSolver:
-    """Primal-dual iterations at one pyramid level for a batch of pairs; state kept between warps.
+class _InPlaceStep:
+    """The eager primal-dual step, updating one level's fields in place.
 
-    Fields are laid out so that every update runs over contiguous memory: shifts by one column
-    or one row are offsets into the flattened arrays, and the values that wrap across a row or
-    plane boundary are the ones the scheme keeps at zero (last column and last row of the
-    forward differences, hence of the dual field).
+    Fields are laid out so that every update runs over contiguous memory: the divergence's shifts
+    by one column or one row are offsets into the flattened arrays, whose values wrapping across a
+    row or plane boundary are the ones the scheme keeps at zero (the last column of the dual's x
+    part, the last row of its y part). The forward differences write all but that column and row,
+    which stay zero from the start. Every view the step uses is made once, here, as making views
+    costs about as much as the arithmetic on the coarse levels.
     """
+
+    def __init__(self, flow: torch.Tensor, params: TVL1Params) -> None:
+        batch, _, height, width = flow.shape
+        self.flow = flow
+        self.dual = flow.new_zeros(2, batch, 2, height, width)  # theta * p_cd (d: x or y, c: flow component)
+        self.grad = flow.new_zeros(2, batch, 2, height, width)
+        self.divergence = flow.new_empty(batch, 2, height, width)
+        self.norm = flow.new_empty(batch, 2, height, width)
+        self.rho = flow.new_empty(batch, height, width)
+        self.step = self.rho[:, None]
+        self.lambda_theta = params.lambda_ * params.theta
+        self.tau, self.tau_theta = params.tau, params.tau / params.theta
+        self.flow_u, self.flow_v = flow[:, 0], flow[:, 1]
+        self.px, self.py = self.dual[0], self.dual[1]
+        div, px, py = self.divergence.view(-1), self.px.reshape(-1), self.py.reshape(-1)
+        self.div_shift_x, self.px_shifted = div[1:], px[:-1]
+        self.div_shift_y, self.py_shifted = div[width:], py[:-width]
+        gx, gy = self.grad[0], self.grad[1]
+        self.gx, self.gy = gx, gy
+        self.x_diff = (flow[..., 1:], flow[..., :-1], gx[..., :-1])
+        self.y_diff = (flow[..., 1:, :], flow[..., :-1, :], gy[..., :-1, :])
+        self.pair_mask = None
+
+    def linearise(self, gradient: torch.Tensor, rho_c: torch.Tensor, neg_inv_grad: torch.Tensor) -> None:
+        """The data term of one warp: I1's warped gradient (B, 2, H, W), rho_c and -1/|grad I1|^2 (B, H, W)."""
+        self.gradient, self.ix, self.iy = gradient, gradient[:, 0], gradient[:, 1]
+        self.rho_c, self.neg_inv_grad = rho_c, neg_inv_grad
+
+    def __call__(self, active: torch.Tensor | None) -> torch.Tensor:
+        """One primal-dual step on every pair; pairs not `active` stay unchanged. Returns the squared update."""
+        div, grad, norm = self.divergence, self.grad, self.norm
+        # thresholding step on the linearised data term
+        torch.addcmul(self.rho_c, self.ix, self.flow_u, out=self.rho)
+        self.rho.addcmul_(self.iy, self.flow_v).mul_(self.neg_inv_grad).clamp_(-self.lambda_theta, self.lambda_theta)
+        # divergence of the dual field: backward differences, zero outside the image
+        torch.add(self.px, self.py, out=div)
+        self.div_shift_x.sub_(self.px_shifted)
+        self.div_shift_y.sub_(self.py_shifted)
+        # primal update: u <- u + data step + theta * div p
+        div.addcmul_(self.gradient, self.step)
+        if active is not None:
+            div.mul_(active[:, None, None, None])
+        self.flow.add_(div)
+        error = torch.linalg.vector_norm(div, dim=(1, 2, 3)).square_()
+        # dual update with the forward differences of the new flow
+        torch.sub(*self.x_diff[:2], out=self.x_diff[2])
+        torch.sub(*self.y_diff[:2], out=self.y_diff[2])
+        if active is not None:
+            grad.mul_(active[:, None, None, None])
+        torch.mul(self.gx, self.gx, out=norm)
+        norm.addcmul_(self.gy, self.gy).sqrt_().mul_(self.tau_theta).add_(1.0)
+        self.dual.add_(grad, alpha=self.tau).div_(norm)
+        return error
+
+
+class _ScaleSolver:
+    """Primal-dual iterations at one pyramid level for a batch of pairs; state kept between warps."""
 
     def __init__(self, first: torch.Tensor, second: torch.Tensor, flow: torch.Tensor, params: TVL1Params,
                  sync_every: int, step: StepFunction | None = None) -> None:
@@ -50,14 +109,9 @@ class _ScaleSolver:
         dx, dy = centered_gradient(second)
         self.targets = torch.cat((second, dx, dy), dim=1)  # warped together: I1 and its gradient
         self.flow = flow.contiguous()
-        batch, _, height, width = flow.shape
-        self.width = width
-        # dual[d, :, c] is theta * p_cd (d: x or y direction, c: flow component); theta is folded in
-        self.dual = flow.new_zeros(2, batch, 2, height, width)
-        self.flow_gradient = flow.new_zeros(2, batch, 2, height, width)
-        self.divergence = flow.new_empty(batch, 2, height, width)
-        self.norm = flow.new_empty(batch, 2, height, width)
-        self.threshold = params.epsilon ** 2 * height * width
+        self.eager = _InPlaceStep(self.flow, params) if step is None else None
+        self.dual = None if self.eager else self.flow.new_zeros(2, *self.flow.shape)
+        self.threshold = params.epsilon ** 2 * flow.shape[-2] * flow.shape[-1]
         self.sync_every = sync_every
 
     def warp(self) -> torch.Tensor:
@@ -67,11 +121,13 @@ class _ScaleSolver:
         """
         params = self.params
         warped = remap_bicubic(self.targets, self.flow)
-        self.ix = warped[:, 1].contiguous()
-        self.iy = warped[:, 2].contiguous()
-        squared = self.ix * self.ix + self.iy * self.iy
-        self.neg_inv_grad = -1.0 / squared.clamp_min(GRADIENT_FLOOR)
-        self.rho_c = warped[:, 0] - self.ix * self.flow[:, 0] - self.iy * self.flow[:, 1] - self.first
+        gradient = warped[:, 1:].contiguous()
+        ix, iy = gradient[:, 0], gradient[:, 1]
+        squared = ix * ix + iy * iy
+        neg_inv_grad = -1.0 / squared.clamp_min(GRADIENT_FLOOR)
+        rho_c = warped[:, 0] - ix * self.flow[:, 0] - iy * self.flow[:, 1] - self.first
+        if self.eager:
+            self.eager.linearise(gradient, rho_c, neg_inv_grad)
         batch = self.flow.shape[0]
         active = torch.ones(batch, dtype=torch.bool, device=self.flow.device)
         iterations = torch.zeros(batch, dtype=torch.int64, device=self.flow.device)
@@ -81,52 +137,18 @@ class _ScaleSolver:
                 filtered = median_filter(self.flow, params.median_filter)
                 if masked:
                     filtered = torch.where(active[:, None, None, None], filtered, self.flow)
-                self.flow = filtered
+                self.flow.copy_(filtered)
             iterations += active
-            if self.step is None:
-                error = self._iterate(active if masked else None)
+            if self.eager:
+                error = self.eager(active if masked else None)
             else:
                 self.flow, self.dual, error = self.step(
-                    self.flow, self.dual, self.rho_c, self.ix, self.iy, self.neg_inv_grad, active,
+                    self.flow, self.dual, rho_c, ix, iy, neg_inv_grad, active,
                     params.lambda_ * params.theta, params.tau, params.theta)
             active &= error > self.threshold
             if ((step + 1) % self.sync_every == 0 or step + 1 == params.iterations) and not bool(active.any()):
                 break
         return iterations
-
-    def _iterate(self, active: torch.Tensor | None) -> torch.Tensor:
-        """One primal-dual step on every pair; pairs not `active` stay unchanged. Returns the squared update."""
-        params = self.params
-        width = self.width
-        flow, dual, div, grad, norm = self.flow, self.dual, self.divergence, self.flow_gradient, self.norm
-        # thresholding step on the linearised data term
-        rho = torch.addcmul(self.rho_c, self.ix, flow[:, 0])
-        rho.addcmul_(self.iy, flow[:, 1])
-        step = rho.mul_(self.neg_inv_grad).clamp_(-params.lambda_ * params.theta, params.lambda_ * params.theta)
-        # divergence of the dual field: backward differences, zero outside the image
-        torch.add(dual[0], dual[1], out=div)
-        div_flat, px_flat, py_flat = div.view(-1), dual[0].view(-1), dual[1].view(-1)
-        div_flat[1:] -= px_flat[:-1]
-        div_flat[width:] -= py_flat[:-width]
-        # primal update: u <- u + data step + theta * div p
-        div[:, 0].addcmul_(self.ix, step)
-        div[:, 1].addcmul_(self.iy, step)
-        if active is not None:
-            div.mul_(active[:, None, None, None])
-        flow.add_(div)
-        error = torch.linalg.vector_norm(div, dim=(1, 2, 3)).square_()
-        # dual update with the forward differences of the new flow
-        flow_flat, gx, gy = flow.view(-1), grad[0], grad[1]
-        torch.sub(flow_flat[1:], flow_flat[:-1], out=gx.view(-1)[:-1])
-        gx[..., -1] = 0.0
-        torch.sub(flow_flat[width:], flow_flat[:-width], out=gy.view(-1)[:-width])
-        gy[..., -1, :] = 0.0
-        if active is not None:
-            grad.mul_(active[:, None, None, None])
-        torch.mul(gx, gx, out=norm)
-        norm.addcmul_(gy, gy).sqrt_().mul_(params.tau / params.theta).add_(1.0)
-        dual.add_(grad, alpha=params.tau).div_(norm)
-        return error
 
 
 def tvl1_flow(first: torch.Tensor, second: torch.Tensor, params: TVL1Params | None = None,
@@ -142,7 +164,7 @@ def tvl1_flow(first: torch.Tensor, second: torch.Tensor, params: TVL1Params | No
     by torch.compile).
     """
     params = params or TVL1Params()
-    with torch.no_grad():
+    with torch.inference_mode():  # cheaper dispatch than no_grad: no version counters or views tracked
         firsts = _pyramid(first[:, None].float(), params)
         seconds = _pyramid(second[:, None].float(), params)
         coarsest = firsts[-1]
@@ -156,4 +178,4 @@ def tvl1_flow(first: torch.Tensor, second: torch.Tensor, params: TVL1Params | No
             flow = solver.flow
             if level:
                 flow = resize_linear(flow, tuple(firsts[level - 1].shape[-2:])) * (1.0 / params.scale_step)
-        return flow
+    return flow.clone()  # outside inference mode: an ordinary tensor for the caller
