@@ -119,34 +119,60 @@ class _ScaleSolver:
 
         Returns the iterations each pair ran before its update fell below the epsilon stop, (B,).
         """
-        params = self.params
+        self._linearise()
+        if self.flow.shape[0] == 1 and self.sync_every == 1:
+            return self._iterate_one()
+        return self._iterate_masked()
+
+    def _linearise(self) -> None:
         warped = remap_bicubic(self.targets, self.flow)
         gradient = warped[:, 1:].contiguous()
         ix, iy = gradient[:, 0], gradient[:, 1]
         squared = ix * ix + iy * iy
         neg_inv_grad = -1.0 / squared.clamp_min(GRADIENT_FLOOR)
         rho_c = warped[:, 0] - ix * self.flow[:, 0] - iy * self.flow[:, 1] - self.first
+        self.data = (rho_c, ix, iy, neg_inv_grad)
         if self.eager:
             self.eager.linearise(gradient, rho_c, neg_inv_grad)
-        batch = self.flow.shape[0]
-        active = torch.ones(batch, dtype=torch.bool, device=self.flow.device)
-        iterations = torch.zeros(batch, dtype=torch.int64, device=self.flow.device)
-        masked = batch > 1 or self.sync_every > 1
-        for step in range(params.iterations):
-            if step % params.inner_iterations == 0 and params.median_filter > 1:
-                filtered = median_filter(self.flow, params.median_filter)
-                if masked:
-                    filtered = torch.where(active[:, None, None, None], filtered, self.flow)
-                self.flow.copy_(filtered)
+
+    def _median_round(self, step: int, active: torch.Tensor | None) -> None:
+        """Median filter the flow before each round of inner iterations (of the `active` pairs only)."""
+        params = self.params
+        if step % params.inner_iterations or params.median_filter <= 1:
+            return
+        filtered = median_filter(self.flow, params.median_filter)
+        if active is not None:
+            filtered = torch.where(active[:, None, None, None], filtered, self.flow)
+        self.flow.copy_(filtered)
+
+    def _step(self, active: torch.Tensor, masked: bool) -> torch.Tensor:
+        """One primal-dual step, eager or the given pure one; returns each pair's squared update."""
+        if self.eager:
+            return self.eager(active if masked else None)
+        params = self.params
+        self.flow, self.dual, error = self.step(self.flow, self.dual, *self.data, active,
+                                                params.lambda_ * params.theta, params.tau, params.theta)
+        return error
+
+    def _iterate_one(self) -> torch.Tensor:
+        """A single pair checked every step: the stop is decided on the host, without bookkeeping tensors."""
+        active = torch.ones(1, dtype=torch.bool, device=self.flow.device)
+        for step in range(self.params.iterations):
+            self._median_round(step, None)
+            if not float(self._step(active, masked=False)) > self.threshold:
+                break
+        return torch.tensor([step + 1])
+
+    def _iterate_masked(self) -> torch.Tensor:
+        """Pairs stop one by one (frozen once converged); the host checks every `sync_every` steps."""
+        batch, device = self.flow.shape[0], self.flow.device
+        active = torch.ones(batch, dtype=torch.bool, device=device)
+        iterations = torch.zeros(batch, dtype=torch.int64, device=device)
+        for step in range(self.params.iterations):
+            self._median_round(step, active)
             iterations += active
-            if self.eager:
-                error = self.eager(active if masked else None)
-            else:
-                self.flow, self.dual, error = self.step(
-                    self.flow, self.dual, rho_c, ix, iy, neg_inv_grad, active,
-                    params.lambda_ * params.theta, params.tau, params.theta)
-            active &= error > self.threshold
-            if ((step + 1) % self.sync_every == 0 or step + 1 == params.iterations) and not bool(active.any()):
+            active &= self._step(active, masked=True) > self.threshold
+            if ((step + 1) % self.sync_every == 0 or step + 1 == self.params.iterations) and not bool(active.any()):
                 break
         return iterations
 
