@@ -54,7 +54,9 @@ class _InPlaceStep:
         self.rho = flow.new_empty(batch, height, width)
         self.step = self.rho[:, None]
         self.lambda_theta = params.lambda_ * params.theta
-        self.tau, self.tau_theta = params.tau, params.tau / params.theta
+        self.tau = params.tau
+        # as float32 tensors, not Python numbers: each op would otherwise convert the number to one
+        self.tau_theta, self.one = flow.new_tensor(params.tau / params.theta), flow.new_tensor(1.0)
         self.flow_u, self.flow_v = flow[:, 0], flow[:, 1]
         self.px, self.py = self.dual[0], self.dual[1]
         div, px, py = self.divergence.view(-1), self.px.reshape(-1), self.py.reshape(-1)
@@ -93,7 +95,7 @@ class _InPlaceStep:
         if active is not None:
             grad.mul_(active[:, None, None, None])
         torch.mul(self.gx, self.gx, out=norm)
-        norm.addcmul_(self.gy, self.gy).sqrt_().mul_(self.tau_theta).add_(1.0)
+        norm.addcmul_(self.gy, self.gy).sqrt_().mul_(self.tau_theta).add_(self.one)
         self.dual.add_(grad, alpha=self.tau).div_(norm)
         return error
 
@@ -111,7 +113,9 @@ class _ScaleSolver:
         self.flow = flow.contiguous()
         self.eager = _InPlaceStep(self.flow, params) if step is None else None
         self.dual = None if self.eager else self.flow.new_zeros(2, *self.flow.shape)
-        self.threshold = params.epsilon ** 2 * flow.shape[-2] * flow.shape[-1]
+        # rounded to float32 as comparing with a float32 tensor does, so the host-side check agrees with it
+        threshold = params.epsilon ** 2 * flow.shape[-2] * flow.shape[-1]
+        self.threshold = torch.tensor(threshold, dtype=torch.float32).item()
         self.sync_every = sync_every
 
     def warp(self) -> torch.Tensor:
