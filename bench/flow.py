@@ -1,13 +1,13 @@
 """Optical flow benchmark: pairs/s at 340x256 with TSN's TV-L1 parameters, and EPE on the Sintel pair.
 
-Run: python bench/flow.py [--out bench/results/flow.json] [--pairs 8] [--iteration-pairs 4] [--rows all|cuda]
+Run: python bench/flow.py [--out bench/results/flow.json] [--pairs 8] [--iteration-pairs 4] [--rows ROWS]
 Rows: OpenCV TV-L1 (1 process; all cores as processes; skipped without opencv-contrib's cv2.optflow), our
 PyTorch TV-L1 on the CPU (batch 1, eager and compiled; batch N; all cores as processes) and on CUDA when
-present (batch 1..256, eager and compiled; `--rows cuda` runs these alone and counts the iterations on
-CUDA). One run each; prints a table and writes JSON. Then the work itself: how many primal-dual
-iterations the epsilon stop lets each pyramid level's warps run, on pairs of the two real clips and of a
-synthetic video (the iterations a pair needs bound its rate: pairs/s <= bandwidth / (bytes per iteration
-x iterations)).
+present (batch 1..256, eager and compiled; `--rows cuda,iterations --iteration-device cuda` runs these
+alone and counts the iterations on CUDA). One run each; prints a table and writes JSON. Then the work
+itself: how many primal-dual iterations the epsilon stop lets each pyramid level's warps run, on pairs
+of the two real clips and of a synthetic video (the iterations a pair needs bound its rate: pairs/s <=
+bandwidth / (bytes per iteration x iterations)).
 """
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ from twostream.pipeline.flow.params import TVL1Params
 from twostream.pipeline.flow.tvl1 import tvl1_flow
 
 WIDTH, HEIGHT = 340, 256
+ROWS = ("opencv", "opencv-processes", "eager", "compiled", "batch", "processes", "cuda", "iterations")
 CLIP = "videos/kinetics_sample_340x256.mp4"
 
 
@@ -104,8 +105,9 @@ def synthetic_clip(folder: Path) -> Path:
     return sorted((root / "videos").rglob("*.mp4"))[0]
 
 
-def source_iterations(data: Path, pairs: int, device: str) -> list[dict]:
-    """`iteration_rows` of `pairs` pairs from each of the two real clips and a synthetic video, solved on `device`."""
+def iteration_table(data: Path, pairs: int, device: str) -> list[dict]:
+    """Iteration rows for `pairs` pairs of the Kinetics, UCF101 and a synthetic clip solved on `device`,
+    printed as a table."""
     iterations = []
     with tempfile.TemporaryDirectory() as folder:
         clips = {"kinetics": (data / CLIP, 30), "ucf101": (data / "videos" / "v_ApplyEyeMakeup_sample.avi", 30),
@@ -113,6 +115,10 @@ def source_iterations(data: Path, pairs: int, device: str) -> list[dict]:
         for source, (clip, skip) in clips.items():
             counted = load_frames(data, pairs + 1, clip, skip)
             iterations += iteration_rows(source, iteration_counts(counted, device), counted.shape[0] - 1)
+    print("\nTV-L1 iterations per warp (TSN's parameters, epsilon stop; level 0 is the finest):")
+    for row in iterations:
+        print(f"  {row['source']:<10} level {row['level']}: mean {row['mean']:6.1f}, median {row['median']:5.0f}, "
+              f"p90 {row['p90']:5.0f}, max {row['max']:4d}, capped {100 * row['capped']:.0f} %")
     return iterations
 
 
@@ -123,14 +129,18 @@ def main() -> int:
     parser.add_argument("--gpu-pairs", type=int, default=256, help="pairs timed per CUDA row (default 256)")
     parser.add_argument("--iteration-pairs", type=int, default=4,
                         help="pairs per source counted for iterations (0: no count)")
-    parser.add_argument("--rows", choices=("all", "cuda"), default="all",
-                        help="all: the whole table (CUDA rows when torch sees a GPU); cuda: the CUDA rows alone")
+    parser.add_argument("--iteration-device", default="cpu", help="where the iterations are counted")
+    parser.add_argument("--rows", default=",".join(ROWS),
+                        help=f"comma-separated rows to run (default all; cuda when torch sees a GPU): {', '.join(ROWS)}")
     parser.add_argument("--gpu-batches", type=int, nargs="+", default=[1, 8, 32, 64, 128, 256],
                         help="batch sizes of the CUDA rows (default 1 8 32 64 128 256)")
     parser.add_argument("--gpu-compile", choices=("off", "on"), nargs="+", default=["off", "on"],
                         help="compile settings of the CUDA rows (default off on)")
     args = parser.parse_args()
-    if args.rows == "cuda" and not torch.cuda.is_available():
+    selected = set(args.rows.split(","))
+    if selected - set(ROWS):
+        parser.error(f"unknown rows: {', '.join(sorted(selected - set(ROWS)))}")
+    if "cuda" in selected and args.rows != parser.get_default("rows") and not torch.cuda.is_available():
         print("--rows cuda: torch sees no CUDA device", file=sys.stderr)
         return 2
     data = shared_data_dir()
@@ -149,22 +159,28 @@ def main() -> int:
                      "pairs": timed_frames.shape[0] - 1, "pairs_per_s": rate, "sintel_epe": epe})
         print(f"{label:<44} {rate:9.2f} pairs/s   Sintel EPE {epe:.4f}", flush=True)
 
-    if args.rows == "all":
-        if hasattr(cv2, "optflow"):
-            add("tvl1-opencv, 1 process, 1 thread", "tvl1-opencv", {"threads": 1})
-            add(f"tvl1-opencv, {cores} processes x 1 thread", "tvl1-opencv", {"threads": 1}, cores)
-        else:
+    if "opencv" in selected or "opencv-processes" in selected:
+        if not hasattr(cv2, "optflow"):
             print("tvl1-opencv rows skipped: cv2.optflow is missing (opencv-contrib-python-headless)", flush=True)
+            selected -= {"opencv", "opencv-processes"}
+    if "opencv" in selected:
+        add("tvl1-opencv, 1 process, 1 thread", "tvl1-opencv", {"threads": 1})
+    if "opencv-processes" in selected:
+        add(f"tvl1-opencv, {cores} processes x 1 thread", "tvl1-opencv", {"threads": 1}, cores)
+    if "eager" in selected:
         add("tvl1 (ours) CPU, batch 1, 1 thread", "tvl1", {"device": "cpu", "batch_size": 1, "threads": 1})
+    if "compiled" in selected:
         compiled = {"device": "cpu", "batch_size": 1, "threads": 1, "compile": "on"}
         pairs_per_second("tvl1", compiled, frames[:2])  # compiling excluded
         add("tvl1 (ours) CPU compiled, batch 1, 1 thread", "tvl1", compiled)
+    if "batch" in selected:
         add(f"tvl1 (ours) CPU, batch {args.pairs}, {cores} threads", "tvl1",
             {"device": "cpu", "batch_size": args.pairs, "threads": cores})
+    if "processes" in selected:
         add(f"tvl1 (ours) CPU, {cores} processes x batch 1", "tvl1",
             {"device": "cpu", "batch_size": 1, "threads": 1}, cores)
     gpu = None
-    if torch.cuda.is_available():
+    if "cuda" in selected and torch.cuda.is_available():
         gpu = torch.cuda.get_device_name(0)
         gpu_frames = np.concatenate([frames] * (args.gpu_pairs // args.pairs + 1))[:args.gpu_pairs + 1]
         for batch in args.gpu_batches:
@@ -174,12 +190,8 @@ def main() -> int:
                 add(f"tvl1 (ours) CUDA, batch {batch}, compile {compile}", "tvl1", options,
                     epe_options={"device": "cuda", "compile": compile}, timed_frames=gpu_frames)
     iterations = []
-    if args.iteration_pairs > 0:
-        iterations = source_iterations(data, args.iteration_pairs, "cuda" if args.rows == "cuda" else "cpu")
-        print("\nTV-L1 iterations per warp (TSN's parameters, epsilon stop; level 0 is the finest):")
-    for row in iterations:
-        print(f"  {row['source']:<10} level {row['level']}: mean {row['mean']:6.1f}, median {row['median']:5.0f}, "
-              f"p90 {row['p90']:5.0f}, max {row['max']:4d}, capped {100 * row['capped']:.0f} %")
+    if "iterations" in selected and args.iteration_pairs > 0:
+        iterations = iteration_table(data, args.iteration_pairs, args.iteration_device)
     result = {"size": [WIDTH, HEIGHT], "params": get_flow_algorithm("tvl1").params, "cpu_cores": cores,
               "cpu": platform.processor() or platform.machine(), "gpu": gpu, "torch": torch.__version__,
               "opencv": cv2.__version__, "rows": rows, "iterations": iterations}

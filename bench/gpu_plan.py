@@ -29,7 +29,7 @@ SIZES = {
 def plan(python: str, device: str, sizes: str, work: Path, test_paths: list[str]) -> list[Step]:
     """The check's steps in running order; each writes its results under `work`."""
     size = SIZES[sizes]
-    flow = [python, "bench/flow.py", "--rows", "cuda", *size["flow"]]
+    flow = [python, "bench/flow.py", "--rows", "cuda,iterations", "--iteration-device", device, *size["flow"]]
     features = [python, "bench/extract_features.py", "--device", device, *size["extract_features"]]
     junit = work / "tests.xml"
     commands = {

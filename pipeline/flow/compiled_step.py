@@ -1,6 +1,6 @@
 """TV-L1's primal-dual step as one pure function of tensors, for `torch.compile` to fuse.
 
-The eager solver (`tvl1._ScaleSolver._iterate`) updates its fields in place through flattened views
+The eager step (`tvl1._InPlaceStep`) updates its fields in place through flattened views
 to save memory traffic; a compiler wants the opposite: one function without side effects, which
 inductor turns into a few fused kernels (C++ on the CPU, Triton on CUDA). Both compute the same
 step: the thresholding of the linearised data term, the primal update by the divergence of the

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 BATCH_SIZES_KEPT = 3  # per thread, the runners (one per pyramid level) of the most recently used batch sizes
 _CAPTURE_LOCK = threading.Lock()
+PAD_STEP = 32  # captured batch sizes: 1, 2, 4, ..., 32, then multiples of 32
 
 
 @dataclass
@@ -130,6 +131,14 @@ class ChunkRunner:
             graph = None
         self.state.restore(saved)
         return graph
+
+
+def padded_batch(pairs: int, limit: int) -> int:
+    """The batch `pairs` pairs are padded to so that few shapes are captured: the next power of two up to
+    PAD_STEP, then the next multiple of PAD_STEP, but never above `limit` (the batch memory allows) unless
+    `pairs` itself is."""
+    bucket = 1 << (pairs - 1).bit_length() if pairs <= PAD_STEP else -(-pairs // PAD_STEP) * PAD_STEP
+    return max(pairs, min(bucket, limit))
 
 
 def chunk_length(sync_every: int, inner_iterations: int) -> int:

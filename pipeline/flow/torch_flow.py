@@ -15,6 +15,7 @@ from twostream.pipeline.flow.compiled_step import compiled_step
 from twostream.pipeline.flow.errors import FlowError
 from twostream.pipeline.flow.params import TVL1Params
 from twostream.pipeline.flow.shared_batches import SharedFlowSolver, shared_solver
+from twostream.pipeline.flow.step_chunks import padded_batch
 from twostream.pipeline.flow.tvl1 import tvl1_flow
 
 # Float32 planes alive per pair at the finest level, including the median filter's temporaries.
@@ -110,11 +111,13 @@ class TorchTVL1(FlowAlgorithm):
     def solve_pairs(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
         """The flow from each of `first` to the same index of `second`, (B, H, W) uint8 each, as one batch
         on this algorithm's device: (B, H, W, 2) float32, whichever pairs share the batch."""
-        sync_every = GPU_SYNC_EVERY if self.device.type == "cuda" else 1
+        cuda = self.device.type == "cuda"
+        graphs = self.step is not None and cuda
+        pad_to = padded_batch(first.shape[0], self.pairs_per_call(*first.shape[1:])) if graphs else None
         with _cpu_threads(self.threads):
             images = torch.from_numpy(np.stack((first, second))).to(self.device, torch.float32)
-            flow = tvl1_flow(images[0], images[1], self.tvl1, sync_every=sync_every, step=self.step,
-                             graphs=self.step is not None and self.device.type == "cuda")
+            flow = tvl1_flow(images[0], images[1], self.tvl1, sync_every=GPU_SYNC_EVERY if cuda else 1,
+                             step=self.step, graphs=graphs, pad_to=pad_to)
             return flow.permute(0, 2, 3, 1).contiguous().cpu().numpy()
 
     def shared(self) -> SharedFlowSolver:

@@ -35,14 +35,73 @@ def _pyramid(images: torch.Tensor, params: TVL1Params) -> list[torch.Tensor]:
     return levels
 
 
-class _ScaleSolver:
-    """Primal-dual iterations at one pyramid level for a batch of pairs; state kept between warps.
+class _InPlaceStep:
+    """The eager primal-dual step, updating one level's fields in place.
 
-    Fields are laid out so that every update runs over contiguous memory: shifts by one column
-    or one row are offsets into the flattened arrays, and the values that wrap across a row or
-    plane boundary are the ones the scheme keeps at zero (last column and last row of the
-    forward differences, hence of the dual field).
+    Fields are laid out so that every update runs over contiguous memory: the divergence's shifts
+    by one column or one row are offsets into the flattened arrays, whose values wrapping across a
+    row or plane boundary are the ones the scheme keeps at zero (the last column of the dual's x
+    part, the last row of its y part). The forward differences write all but that column and row,
+    which stay zero from the start. Every view the step uses is made once, here: each costs about a
+    microsecond to make, which adds up over a thousand steps a pair on small pyramid levels.
     """
+
+    def __init__(self, flow: torch.Tensor, params: TVL1Params) -> None:
+        batch, _, height, width = flow.shape
+        self.flow = flow
+        self.dual = flow.new_zeros(2, batch, 2, height, width)  # theta * p_cd (d: x or y, c: flow component)
+        self.grad = flow.new_zeros(2, batch, 2, height, width)
+        self.divergence = flow.new_empty(batch, 2, height, width)
+        self.norm = flow.new_empty(batch, 2, height, width)
+        self.rho = flow.new_empty(batch, height, width)
+        self.data_step = self.rho[:, None]
+        self.lambda_theta = params.lambda_ * params.theta
+        self.tau = params.tau
+        # as float32 tensors, not Python numbers: each op would otherwise convert the number to one
+        self.tau_theta, self.one = flow.new_tensor(params.tau / params.theta), flow.new_tensor(1.0)
+        self.flow_u, self.flow_v = flow[:, 0], flow[:, 1]
+        self.px, self.py = self.dual[0], self.dual[1]
+        div, px, py = self.divergence.view(-1), self.px.reshape(-1), self.py.reshape(-1)
+        self.div_shift_x, self.px_shifted = div[1:], px[:-1]
+        self.div_shift_y, self.py_shifted = div[width:], py[:-width]
+        self.gx, self.gy = self.grad[0], self.grad[1]
+        self.x_diff = (flow[..., 1:], flow[..., :-1], self.gx[..., :-1])
+        self.y_diff = (flow[..., 1:, :], flow[..., :-1, :], self.gy[..., :-1, :])
+
+    def linearise(self, gradient: torch.Tensor, rho_c: torch.Tensor, neg_inv_grad: torch.Tensor) -> None:
+        """The data term of one warp: I1's warped gradient (B, 2, H, W), rho_c and -1/|grad I1|^2 (B, H, W)."""
+        self.gradient, self.ix, self.iy = gradient, gradient[:, 0], gradient[:, 1]
+        self.rho_c, self.neg_inv_grad = rho_c, neg_inv_grad
+
+    def __call__(self, active: torch.Tensor | None) -> torch.Tensor:
+        """One primal-dual step on every pair; pairs not `active` stay unchanged. Returns the squared update."""
+        div, grad, norm = self.divergence, self.grad, self.norm
+        # thresholding step on the linearised data term
+        torch.addcmul(self.rho_c, self.ix, self.flow_u, out=self.rho)
+        self.rho.addcmul_(self.iy, self.flow_v).mul_(self.neg_inv_grad).clamp_(-self.lambda_theta, self.lambda_theta)
+        # divergence of the dual field: backward differences, zero outside the image
+        torch.add(self.px, self.py, out=div)
+        self.div_shift_x.sub_(self.px_shifted)
+        self.div_shift_y.sub_(self.py_shifted)
+        # primal update: u <- u + data step + theta * div p
+        div.addcmul_(self.gradient, self.data_step)
+        if active is not None:
+            div.mul_(active[:, None, None, None])
+        self.flow.add_(div)
+        error = torch.linalg.vector_norm(div, dim=(1, 2, 3)).square_()
+        # dual update with the forward differences of the new flow
+        torch.sub(*self.x_diff[:2], out=self.x_diff[2])
+        torch.sub(*self.y_diff[:2], out=self.y_diff[2])
+        if active is not None:
+            grad.mul_(active[:, None, None, None])
+        torch.mul(self.gx, self.gx, out=norm)
+        norm.addcmul_(self.gy, self.gy).sqrt_().mul_(self.tau_theta).add_(self.one)
+        self.dual.add_(grad, alpha=self.tau).div_(norm)
+        return error
+
+
+class _ScaleSolver:
+    """Primal-dual iterations at one pyramid level for a batch of pairs; state kept between warps."""
 
     def __init__(self, first: torch.Tensor, second: torch.Tensor, flow: torch.Tensor, params: TVL1Params,
                  sync_every: int, step: StepFunction | None = None, graphs: bool = False) -> None:
@@ -50,61 +109,86 @@ class _ScaleSolver:
         self.first = first[:, 0]
         dx, dy = centered_gradient(second)
         self.targets = torch.cat((second, dx, dy), dim=1)  # warped together: I1 and its gradient
-        batch, _, height, width = flow.shape
-        self.width = width
-        self.threshold = params.epsilon ** 2 * height * width
+        # rounded to float32 as comparing with a float32 tensor does, so the host-side check agrees with it
+        threshold = params.epsilon ** 2 * flow.shape[-2] * flow.shape[-1]
+        self.threshold = torch.tensor(threshold, dtype=torch.float32).item()
         self.sync_every = sync_every
+        self.eager: _InPlaceStep | None = None
         self.runner: ChunkRunner | None = None
-        if step is not None:  # the pure step runs in chunks on buffers kept for this shape
-            constants = StepConstants(params.lambda_ * params.theta, params.tau, params.theta, self.threshold)
-            self.runner = shared_runner(batch, height, width, flow.device, step, constants, graphs)
-            self.runner.state.flow.copy_(flow)
-            self.runner.state.dual.zero_()
-            self.flow = self.runner.state.flow
+        if step is None:
+            self.flow = flow.contiguous()
+            self.eager = _InPlaceStep(self.flow, params)
             return
-        self.flow = flow.contiguous()
-        # dual[d, :, c] is theta * p_cd (d: x or y direction, c: flow component); theta is folded in
-        self.dual = flow.new_zeros(2, batch, 2, height, width)
-        self.flow_gradient = flow.new_zeros(2, batch, 2, height, width)
-        self.divergence = flow.new_empty(batch, 2, height, width)
-        self.norm = flow.new_empty(batch, 2, height, width)
+        # the pure step runs in chunks on buffers kept for this shape
+        constants = StepConstants(params.lambda_ * params.theta, params.tau, params.theta, self.threshold)
+        batch, _, height, width = flow.shape
+        self.runner = shared_runner(batch, height, width, flow.device, step, constants, graphs)
+        self.runner.state.flow.copy_(flow)
+        self.runner.state.dual.zero_()
+        self.flow = self.runner.state.flow
 
     def warp(self) -> torch.Tensor:
         """One warp: linearise the data term around the current flow, then iterate to convergence.
 
         Returns the iterations each pair ran before its update fell below the epsilon stop, (B,).
         """
-        params = self.params
-        warped = remap_bicubic(self.targets, self.flow)
-        self.ix = warped[:, 1].contiguous()
-        self.iy = warped[:, 2].contiguous()
-        squared = self.ix * self.ix + self.iy * self.iy
-        self.neg_inv_grad = -1.0 / squared.clamp_min(GRADIENT_FLOOR)
-        self.rho_c = warped[:, 0] - self.ix * self.flow[:, 0] - self.iy * self.flow[:, 1] - self.first
+        self._linearise()
         if self.runner is not None:
-            return self._warp_in_chunks()
-        batch = self.flow.shape[0]
-        active = torch.ones(batch, dtype=torch.bool, device=self.flow.device)
-        iterations = torch.zeros(batch, dtype=torch.int64, device=self.flow.device)
-        masked = batch > 1 or self.sync_every > 1
-        for step in range(params.iterations):
-            if step % params.inner_iterations == 0 and params.median_filter > 1:
-                filtered = median_filter(self.flow, params.median_filter)
-                if masked:
-                    filtered = torch.where(active[:, None, None, None], filtered, self.flow)
-                self.flow = filtered
+            return self._iterate_in_chunks()
+        if self.flow.shape[0] == 1 and self.sync_every == 1:
+            return self._iterate_one()
+        return self._iterate_masked()
+
+    def _linearise(self) -> None:
+        warped = remap_bicubic(self.targets, self.flow)
+        gradient = warped[:, 1:].contiguous()
+        ix, iy = gradient[:, 0], gradient[:, 1]
+        squared = ix * ix + iy * iy
+        neg_inv_grad = -1.0 / squared.clamp_min(GRADIENT_FLOOR)
+        rho_c = warped[:, 0] - ix * self.flow[:, 0] - iy * self.flow[:, 1] - self.first
+        if self.eager:
+            self.eager.linearise(gradient, rho_c, neg_inv_grad)
+        else:
+            state = self.runner.state
+            for buffer, value in ((state.rho_c, rho_c), (state.ix, ix), (state.iy, iy),
+                                  (state.neg_inv_grad, neg_inv_grad)):
+                buffer.copy_(value)
+
+    def _median_round(self, step: int, active: torch.Tensor | None) -> None:
+        """Median filter the flow before each round of inner iterations (of the `active` pairs only)."""
+        params = self.params
+        if step % params.inner_iterations or params.median_filter <= 1:
+            return
+        filtered = median_filter(self.flow, params.median_filter)
+        if active is not None:
+            filtered = torch.where(active[:, None, None, None], filtered, self.flow)
+        self.flow.copy_(filtered)
+
+    def _iterate_one(self) -> torch.Tensor:
+        """A single pair checked every step: the stop is decided on the host, without bookkeeping tensors."""
+        for step in range(self.params.iterations):
+            self._median_round(step, None)
+            if not float(self.eager(None)) > self.threshold:
+                break
+        return torch.tensor([step + 1])
+
+    def _iterate_masked(self) -> torch.Tensor:
+        """Pairs stop one by one (frozen once converged); the host checks every `sync_every` steps."""
+        batch, device = self.flow.shape[0], self.flow.device
+        active = torch.ones(batch, dtype=torch.bool, device=device)
+        iterations = torch.zeros(batch, dtype=torch.int64, device=device)
+        for step in range(self.params.iterations):
+            self._median_round(step, active)
             iterations += active
-            error = self._iterate(active if masked else None)
-            active &= error > self.threshold
-            if ((step + 1) % self.sync_every == 0 or step + 1 == params.iterations) and not bool(active.any()):
+            active &= self.eager(active) > self.threshold
+            if ((step + 1) % self.sync_every == 0 or step + 1 == self.params.iterations) and not bool(active.any()):
                 break
         return iterations
 
-    def _warp_in_chunks(self) -> torch.Tensor:
-        """The iterations of one warp as chunks of the pure step between convergence checks (see `warp`)."""
+    def _iterate_in_chunks(self) -> torch.Tensor:
+        """The pure step in chunks between convergence checks, the first of each round after the median
+        filter: the same schedule and stop as `_iterate_masked`, with one host check per chunk."""
         params, state = self.params, self.runner.state
-        for name in ("rho_c", "ix", "iy", "neg_inv_grad"):
-            getattr(state, name).copy_(getattr(self, name))
         state.active.fill_(True)
         state.iterations.zero_()
         chunk = chunk_length(self.sync_every, params.inner_iterations)
@@ -114,44 +198,10 @@ class _ScaleSolver:
                 break
         return state.iterations.clone()
 
-    def _iterate(self, active: torch.Tensor | None) -> torch.Tensor:
-        """One primal-dual step on every pair; pairs not `active` stay unchanged. Returns the squared update."""
-        params = self.params
-        width = self.width
-        flow, dual, div, grad, norm = self.flow, self.dual, self.divergence, self.flow_gradient, self.norm
-        # thresholding step on the linearised data term
-        rho = torch.addcmul(self.rho_c, self.ix, flow[:, 0])
-        rho.addcmul_(self.iy, flow[:, 1])
-        step = rho.mul_(self.neg_inv_grad).clamp_(-params.lambda_ * params.theta, params.lambda_ * params.theta)
-        # divergence of the dual field: backward differences, zero outside the image
-        torch.add(dual[0], dual[1], out=div)
-        div_flat, px_flat, py_flat = div.view(-1), dual[0].view(-1), dual[1].view(-1)
-        div_flat[1:] -= px_flat[:-1]
-        div_flat[width:] -= py_flat[:-width]
-        # primal update: u <- u + data step + theta * div p
-        div[:, 0].addcmul_(self.ix, step)
-        div[:, 1].addcmul_(self.iy, step)
-        if active is not None:
-            div.mul_(active[:, None, None, None])
-        flow.add_(div)
-        error = torch.linalg.vector_norm(div, dim=(1, 2, 3)).square_()
-        # dual update with the forward differences of the new flow
-        flow_flat, gx, gy = flow.view(-1), grad[0], grad[1]
-        torch.sub(flow_flat[1:], flow_flat[:-1], out=gx.view(-1)[:-1])
-        gx[..., -1] = 0.0
-        torch.sub(flow_flat[width:], flow_flat[:-width], out=gy.view(-1)[:-width])
-        gy[..., -1, :] = 0.0
-        if active is not None:
-            grad.mul_(active[:, None, None, None])
-        torch.mul(gx, gx, out=norm)
-        norm.addcmul_(gy, gy).sqrt_().mul_(params.tau / params.theta).add_(1.0)
-        dual.add_(grad, alpha=params.tau).div_(norm)
-        return error
-
 
 def tvl1_flow(first: torch.Tensor, second: torch.Tensor, params: TVL1Params | None = None,
               sync_every: int = 1, iterations: list[dict] | None = None,
-              step: StepFunction | None = None, graphs: bool = False) -> torch.Tensor:
+              step: StepFunction | None = None, graphs: bool = False, pad_to: int | None = None) -> torch.Tensor:
     """TV-L1 flow from `first` to `second`, both (B, H, W) float32 in 0..255; returns (B, 2, H, W).
 
     `sync_every` is how often (in iterations) the host checks whether every pair has converged;
@@ -161,15 +211,14 @@ def tvl1_flow(first: torch.Tensor, second: torch.Tensor, params: TVL1Params | No
     replaces the eager in-place primal-dual step by a pure one (`compiled_step()`: the same step fused
     by torch.compile), run in chunks of iterations between convergence checks on buffers kept for each
     shape; with `graphs` each chunk is captured once and replayed as a CUDA graph where the device is
-    CUDA, and the batch is padded to a power of two with blank pairs (they stop at once) so that few
-    shapes are captured.
+    CUDA. `pad_to` appends blank pairs (which stop at once) up to that many, so that fewer batch shapes
+    are captured; the flow of the given pairs does not change.
     """
     params = params or TVL1Params()
     pairs = first.shape[0]
-    if graphs and step is not None:
-        padding = (1 << (pairs - 1).bit_length()) - pairs
-        first, second = (F.pad(images, (0, 0, 0, 0, 0, padding)) for images in (first, second))
-    with torch.no_grad():
+    if pad_to is not None and pad_to > pairs:
+        first, second = (F.pad(images, (0, 0, 0, 0, 0, pad_to - pairs)) for images in (first, second))
+    with torch.inference_mode():  # cheaper dispatch than no_grad: no version counters or views tracked
         firsts = _pyramid(first[:, None].float(), params)
         seconds = _pyramid(second[:, None].float(), params)
         coarsest = firsts[-1]
@@ -183,4 +232,5 @@ def tvl1_flow(first: torch.Tensor, second: torch.Tensor, params: TVL1Params | No
             flow = solver.flow
             if level:
                 flow = resize_linear(flow, tuple(firsts[level - 1].shape[-2:])) * (1.0 / params.scale_step)
-        return flow[:pairs].clone() if solver.runner is not None else flow
+        flow = flow[:pairs]
+    return flow.clone()  # outside inference mode, and out of kept buffers: an ordinary tensor for the caller

@@ -23,3 +23,19 @@ def test_iterations_per_level_and_warp_stop_at_epsilon_per_pair():
     assert still == [1, 1, 1, 1]  # identical images: the first update is zero, below epsilon
     assert all(1 < count <= 60 for count in moving)
     torch.testing.assert_close(flow, tvl1_flow(first, second, params))  # recording changes nothing
+
+
+def test_a_pair_alone_stops_where_it_does_in_a_batch():
+    rng = np.random.default_rng(1)
+    texture = torch.from_numpy(rng.uniform(0, 255, (40, 56)).astype(np.float32))
+    texture = torch.nn.functional.avg_pool2d(texture[None, None], 5, 1, 2)[0, 0]
+    first = torch.stack([texture, texture])
+    second = torch.stack([torch.roll(texture, shifts=1, dims=0), torch.roll(texture, shifts=3, dims=1)])
+    params = TVL1Params(scales=2, warps=2, iterations=60)
+    batched: list[dict] = []
+    flows = tvl1_flow(first, second, params, iterations=batched)
+    for index in range(2):
+        alone: list[dict] = []  # one pair checked every step: the stop is decided on the host
+        flow = tvl1_flow(first[index:index + 1], second[index:index + 1], params, iterations=alone)
+        assert [r["iterations"] for r in alone] == [[r["iterations"][index]] for r in batched]
+        torch.testing.assert_close(flow[0], flows[index], rtol=0, atol=1e-5)

@@ -7,7 +7,7 @@ import torch
 
 from twostream.pipeline.flow.compiled_step import compiled_step, primal_dual_step
 from twostream.pipeline.flow.params import TVL1Params
-from twostream.pipeline.flow.step_chunks import chunk_length
+from twostream.pipeline.flow.step_chunks import chunk_length, padded_batch
 from twostream.pipeline.flow.tvl1 import tvl1_flow
 
 PARAMS = TVL1Params(scales=2, warps=2, iterations=60, inner_iterations=20)
@@ -39,11 +39,16 @@ def test_chunks_between_checks_change_neither_flow_nor_iterations():
     assert (chunk_length(10, 30), chunk_length(1, 30), chunk_length(20, 30)) == (10, 1, 10)
 
 
+def test_batches_are_padded_to_few_sizes_within_what_memory_allows():
+    assert [padded_batch(pairs, 256) for pairs in (1, 3, 5, 17, 32, 33, 175, 256)] == [1, 4, 8, 32, 32, 64, 192, 256]
+    assert (padded_batch(37, 40), padded_batch(100, 100), padded_batch(300, 256)) == (40, 100, 300)
+
+
 def test_padding_a_batch_with_blank_pairs_and_reusing_buffers_change_nothing():
     first, second = _pairs(3)
     alone = [_solve(first[k:k + 1], second[k:k + 1], step=primal_dual_step, sync_every=10) for k in range(3)]
     for _ in range(2):  # the second call reuses the first one's buffers
-        padded, records = _solve(first, second, step=primal_dual_step, sync_every=10, graphs=True)
+        padded, records = _solve(first, second, step=primal_dual_step, sync_every=10, graphs=True, pad_to=4)
         assert padded.shape == (3, 2, 40, 56)
         for k, (flow, counted) in enumerate(alone):
             assert torch.equal(padded[k:k + 1], flow)
