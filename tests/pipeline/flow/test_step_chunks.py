@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from twostream.pipeline.flow import get_flow_algorithm
 from twostream.pipeline.flow.compiled_step import compiled_step, primal_dual_step
 from twostream.pipeline.flow.params import TVL1Params
 from twostream.pipeline.flow.step_chunks import chunk_length, padded_batch
@@ -65,3 +66,13 @@ def test_cuda_graphs_replay_the_compiled_chunks_exactly():
         assert torch.equal(replayed, launched) and replayed_counts == launched_counts
     eager, _ = _solve(first, second, sync_every=10)
     assert float((replayed - eager).norm(dim=1).mean()) < 1e-3
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("compile", ["off", "on"])
+def test_on_cuda_a_pair_gets_the_same_flow_alone_or_in_any_batch(compile):
+    first, second = (images.round().to(torch.uint8).numpy() for images in _pairs(5))
+    tvl1 = get_flow_algorithm("tvl1", device="cuda", compile=compile, scales=2, warps=2, iterations=60)
+    together = tvl1.solve_pairs(first, second)  # padded to 8 when compiled
+    for k in range(5):
+        assert np.array_equal(tvl1.solve_pairs(first[k:k + 1], second[k:k + 1]), together[k:k + 1]), k
