@@ -71,9 +71,12 @@ class StepConstants:
 
 
 def run_chunk(state: SolverState, step: StepFunction, count: int, median_size: int,
-              constants: StepConstants) -> None:
-    """`count` primal-dual steps on `state` in place, after a `median_size` median filter of the active
-    pairs' flows when it is above 1; a pair stops (stays unchanged) once its update falls below the threshold."""
+              constants: StepConstants, into_buffers: bool = True) -> None:
+    """`count` primal-dual steps on `state`, after a `median_size` median filter of the active pairs'
+    flows when it is above 1; a pair stops (stays unchanged) once its update falls below the threshold.
+
+    The new flow and dual field are copied into the state's buffers (`into_buffers`: what a captured
+    graph needs, whose every replay must write the same memory), else the state takes the new tensors."""
     flow, dual, active = state.flow, state.dual, state.active
     if median_size > 1:
         flow = torch.where(active[:, None, None, None], median_filter(flow, median_size), flow)
@@ -82,8 +85,11 @@ def run_chunk(state: SolverState, step: StepFunction, count: int, median_size: i
         flow, dual, error = step(flow, dual, state.rho_c, state.ix, state.iy, state.neg_inv_grad, active,
                                  constants.lambda_theta, constants.tau, constants.theta)
         active.logical_and_(error > constants.threshold)
-    state.flow.copy_(flow)
-    state.dual.copy_(dual)
+    if into_buffers:
+        state.flow.copy_(flow)
+        state.dual.copy_(dual)
+    else:
+        state.flow, state.dual = flow, dual
 
 
 class ChunkRunner:
@@ -105,7 +111,7 @@ class ChunkRunner:
             self._captured[key] = self._capture(count, median_size)
         graph = self._captured.get(key)
         if graph is None:
-            run_chunk(self.state, self.step, count, median_size, self.constants)
+            run_chunk(self.state, self.step, count, median_size, self.constants, into_buffers=self.graphs)
         else:
             graph.replay()
 

@@ -116,8 +116,8 @@ class _ScaleSolver:
         self.eager: _InPlaceStep | None = None
         self.runner: ChunkRunner | None = None
         if step is None:
-            self.flow = flow.contiguous()
-            self.eager = _InPlaceStep(self.flow, params)
+            self._flow = flow.contiguous()
+            self.eager = _InPlaceStep(self._flow, params)
             return
         # the pure step runs in chunks on buffers kept for this shape
         constants = StepConstants(params.lambda_ * params.theta, params.tau, params.theta, self.threshold)
@@ -125,7 +125,11 @@ class _ScaleSolver:
         self.runner = shared_runner(batch, height, width, flow.device, step, constants, graphs)
         self.runner.state.flow.copy_(flow)
         self.runner.state.dual.zero_()
-        self.flow = self.runner.state.flow
+
+    @property
+    def flow(self) -> torch.Tensor:
+        """The current flows (B, 2, H, W)."""
+        return self._flow if self.runner is None else self.runner.state.flow
 
     def warp(self) -> torch.Tensor:
         """One warp: linearise the data term around the current flow, then iterate to convergence.
