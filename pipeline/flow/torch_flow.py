@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from twostream.data.runtime import resolve_device
-from twostream.pipeline.flow.base import FlowAlgorithm, check_frames, check_pair_count
+from twostream.pipeline.flow.base import FlowAlgorithm, check_frames, check_pair, check_pair_count
 from twostream.pipeline.flow.compiled_step import compiled_step
 from twostream.pipeline.flow.errors import FlowError
 from twostream.pipeline.flow.params import TVL1Params
@@ -111,6 +111,10 @@ class TorchTVL1(FlowAlgorithm):
     def solve_pairs(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
         """The flow from each of `first` to the same index of `second`, (B, H, W) uint8 each, as one batch
         on this algorithm's device: (B, H, W, 2) float32, whichever pairs share the batch."""
+        if getattr(first, "ndim", 0) != 3 or getattr(first, "shape", None) != getattr(second, "shape", None):
+            raise FlowError(f"first and second must be (B, H, W) arrays of one shape, got "
+                            f"{getattr(first, 'shape', None)} and {getattr(second, 'shape', None)}")
+        check_pair(first[0], second[0])  # type, size
         cuda = self.device.type == "cuda"
         graphs = self.step is not None and cuda
         pad_to = padded_batch(first.shape[0], self.pairs_per_call(*first.shape[1:])) if graphs else None

@@ -119,3 +119,7 @@ def test_a_videos_windows_come_back_in_order_whether_shared_or_not():
         assert np.array_equal(np.concatenate(fields), tvl1.compute(frames)), shared
     with pytest.raises(FlowError, match="tvl1"):
         FlowWindows(get_flow_algorithm("farneback"), 24, 32, shared=True)
+    with pytest.raises(FlowError, match="one shape"):
+        tvl1.solve_pairs(frames[:2], frames[:3])
+    with pytest.raises(FlowError, match="uint8"):
+        tvl1.solve_pairs(frames[:2].astype(np.float32), frames[1:3].astype(np.float32))
