@@ -5,14 +5,15 @@ import subprocess
 from pathlib import Path
 
 import cv2
-import imageio_ffmpeg
 import numpy as np
+
+from twostream.data.runtime import ffmpeg_executable
 
 
 def decode_gray(path: Path, count: int, width: int, height: int) -> np.ndarray:
     """The first `count` frames of a video as (count, height, width) uint8 grayscale, via the ffmpeg binary."""
     command = [
-        imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(path), "-frames:v", str(count),
+        ffmpeg_executable(), "-v", "error", "-i", str(path), "-frames:v", str(count),
         "-vf", f"scale={width}:{height}", "-pix_fmt", "gray", "-f", "rawvideo", "-",
     ]
     raw = subprocess.run(command, check=True, capture_output=True).stdout
