@@ -131,7 +131,8 @@ def main() -> int:
                         help="pairs per source counted for iterations (0: no count)")
     parser.add_argument("--iteration-device", default="cpu", help="where the iterations are counted")
     parser.add_argument("--rows", default=",".join(ROWS),
-                        help=f"comma-separated rows to run (default all; cuda when torch sees a GPU): {', '.join(ROWS)}")
+                        help="comma-separated rows to run (default all; cuda when torch sees a GPU): "
+                             + ", ".join(ROWS))
     parser.add_argument("--gpu-batches", type=int, nargs="+", default=[1, 8, 32, 64, 128, 256],
                         help="batch sizes of the CUDA rows (default 1 8 32 64 128 256)")
     parser.add_argument("--gpu-compile", choices=("off", "on"), nargs="+", default=["off", "on"],

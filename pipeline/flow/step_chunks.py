@@ -94,7 +94,8 @@ def run_chunk(state: SolverState, step: StepFunction, count: int, median_size: i
 
 class ChunkRunner:
     """Runs chunks on one batch shape's `state`; with `graphs`, on CUDA, each kind of chunk, (count, median),
-    is captured once and replayed (elsewhere every chunk runs directly). A capture that fails is logged and that chunk runs directly from then on."""
+    is captured once and replayed (elsewhere every chunk runs directly). A capture that fails is logged,
+    and that chunk runs directly from then on."""
 
     def __init__(self, state: SolverState, step: StepFunction, constants: StepConstants, graphs: bool) -> None:
         self.state = state

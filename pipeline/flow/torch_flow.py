@@ -61,10 +61,11 @@ def _cpu_threads(threads: int) -> Iterator[None]:
 class TorchTVL1(FlowAlgorithm):
     """TV-L1 in PyTorch, numerically the same method as OpenCV's DualTVL1, batched over pairs.
 
-    `device` None picks CUDA when available, else the CPU. `batch_size` pairs are solved at once (None: 1 on the CPU, as many as fit in free GPU memory);
-    `threads` CPU threads per task (1 by default, like OpenCV's one thread per task; 0 keeps
-    torch's setting). `compile` "on" runs the primal-dual step fused by torch.compile, on CUDA in
-    chunks replayed as CUDA graphs ("auto": on CUDA only; within 1e-3 px of eager). None of these changes the result, so none is in `params`.
+    `device` None picks CUDA when available, else the CPU. `batch_size` pairs are solved at once
+    (None: 1 on the CPU, as many as fit in free GPU memory); `threads` CPU threads per task (1 by
+    default, like OpenCV's one thread per task; 0 keeps torch's setting). `compile` "on" runs the
+    primal-dual step fused by torch.compile, on CUDA in chunks replayed as CUDA graphs ("auto": on
+    CUDA only; within 1e-3 px of eager). None of these changes the result, so none is in `params`.
     """
 
     name = "tvl1"

@@ -87,7 +87,8 @@ def test_shared_flow_batches_run_a_video_per_core_in_one_worker_unless_told_othe
 
     shared = execution()
     assert (shared.workers, shared.threads_per_worker) == (1, os.cpu_count())
-    assert (execution("--workers", "2", "--threads", "3").workers, execution("--threads", "3").threads_per_worker) == (2, 3)
+    assert execution("--workers", "2", "--threads", "3").workers == 2
+    assert execution("--threads", "3").threads_per_worker == 3
     assert execution(sharing="off").threads_per_worker == 1 and execution(sharing="off").workers is None
     with pytest.raises(TwostreamError, match="--threads must be"):
         execution("--threads", "0")
