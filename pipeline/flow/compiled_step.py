@@ -41,5 +41,6 @@ def primal_dual_step(flow: torch.Tensor, dual: torch.Tensor, rho_c: torch.Tensor
 
 @functools.cache
 def compiled_step() -> StepFunction:
-    """`primal_dual_step` under torch.compile (compiled on its first call for each shape), one per process."""
+    """`primal_dual_step` under torch.compile, one per process: compiled on its first call for shapes of any
+    size, since one compilation per pyramid level and batch would exhaust torch's recompile limit."""
     return torch.compile(primal_dual_step, dynamic=True)
