@@ -65,7 +65,7 @@ class SharedFlowSolver:
 
     `solve(first, second)` computes the flow of stacked pairs (the same for any batch); it only ever
     runs on this solver's thread, so a GPU is driven from one thread. `batch_pairs(height, width)` is
-    how many pairs of that size one batch may hold, asked once per size on the solver's thread.
+    how many pairs of that size one batch may hold, asked for each batch on the solver's thread.
     Callers wait while `max_queued_pairs` pairs are queued or being solved.
     """
 
@@ -75,7 +75,6 @@ class SharedFlowSolver:
         self.solve = solve
         self.batch_pairs = batch_pairs
         self.max_queued_pairs = int(max_queued_pairs)
-        self._batch_by_size: dict[tuple[int, int], int] = {}
         self._windows: deque[_Window] = deque()
         self._queued_pairs = 0
         self._changed = threading.Condition()
@@ -112,10 +111,8 @@ class SharedFlowSolver:
                 self._thread = None
                 return None
         size = self._windows[0].size
-        if size not in self._batch_by_size:
-            self._batch_by_size[size] = self.batch_pairs(*size)
         runs: list[Run] = []
-        room = self._batch_by_size[size]
+        room = self.batch_pairs(*size)
         for window in self._windows:
             if room == 0:
                 break

@@ -84,6 +84,7 @@ class TorchTVL1(FlowAlgorithm):
             raise FlowError(f"threads must be a whole number >= 0 (0: torch's default), got {threads}")
         self.batch_size = batch_size
         self.threads = int(threads)
+        self._auto_batches: dict[tuple[int, int], int] = {}
 
     @property
     def params(self) -> dict[str, Any]:
@@ -94,8 +95,13 @@ class TorchTVL1(FlowAlgorithm):
         return TorchTVL1(self.device, pairs, self.threads, self.compile, **self.params)
 
     def pairs_per_call(self, height: int, width: int) -> int:
-        """One batch: `batch_size`, else 1 pair on the CPU and as many as fit in free GPU memory."""
-        return self.batch_size or auto_batch_size(self.device, height, width)
+        """One batch: `batch_size`, else 1 pair on the CPU and as many as fit in free GPU memory, measured
+        once per frame size (later batches keep buffers, so the free memory shrinks as they run)."""
+        if self.batch_size:
+            return self.batch_size
+        if (height, width) not in self._auto_batches:
+            self._auto_batches[height, width] = auto_batch_size(self.device, height, width)
+        return self._auto_batches[height, width]
 
     def iter_batches(self, frames: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
         """Yield (start, flow) for consecutive batches of pairs: flow[i] is the field from frame start+i.
@@ -127,8 +133,7 @@ class TorchTVL1(FlowAlgorithm):
 
     def shared(self) -> SharedFlowSolver:
         """The process's shared solver for this setting and device: the threads of one worker that extract
-        videos at once solve their pairs together through it, in batches of `pairs_per_call` for each frame
-        size as it was when the solver first met that size (free GPU memory shrinks as it keeps buffers)."""
+        videos at once solve their pairs together through it, in batches of `pairs_per_call`."""
         key = (self.name, tuple(sorted(self.params.items())), str(self.device), self.compile, self.threads,
                self.batch_size)
         return shared_solver(key, self.solve_pairs, self.pairs_per_call)
