@@ -1,18 +1,27 @@
-"""Fusion quality with power: stage one and two on the synthetic generator, over several seeds.
+"""Fusion quality with power: stage one and two on the synthetic generator, over presets and seeds.
 
-For each seed, renders the `quality` preset (8 classes x 44 videos; split 1 tests 152 videos) and
-runs the whole pipeline as a user would, one twostream command per step: index, extract-frames,
-train-streams (with --folds for out-of-fold scores), extract-features, then the fusion runs (gated
-fusion with lambda 1 and 0 on clean and out-of-fold training scores, lambda 1 on dropout scores,
-m-fusion, baselines A and B, feature amplification) and evaluate.
-It then prints, per method, mean +- sd over seeds of mean class accuracy; the paired differences
-that matter, pooled over seeds with a stratified paired bootstrap (each seed's test videos
-resampled on their own); the oracle ceiling against the plain average; and the gate's spatial
-share w1 / (w1 + w2) over test videos. Every choice inside (grid-searched weighting, best epochs)
-is made on validation; the test list is only scored.
+Settings are chosen on some seeds and reported on others, never the same. For each preset (`demo`:
+8 classes x 20 videos, split 1 trains on 96 and tests 64; `quality`: 8 classes x 44 videos, split 1
+trains on 200 and tests 152) and each seed, the whole pipeline runs as a user would, one twostream
+command per step: make-synthetic, index, extract-frames, train-streams, extract-features.
 
-Run: python bench/fusion_quality.py [--seeds 0 1 2] [--folds 3] [--work DIR] [--out FILE]
-(25 to 30 minutes a seed on 2 cores; with --work, a rerun resumes: finished steps are not recomputed.)
+- Choice seeds (default 0 1 2): every candidate gate setting of `GATE_CANDIDATES` (train-gate with no
+  flags among them) is trained and read on its validation videos only: best validation accuracy and
+  loss per candidate, averaged over the choice seeds. This is what train-gate's defaults were
+  chosen from; no test video of these seeds is scored.
+- Report seeds (default 3 4 5): the fusion runs (gated fusion with its defaults, lambda 1 and 0, and
+  on dropout and out-of-fold scores; m-fusion, baselines A and B, feature amplification) and evaluate.
+  It prints, per preset, per method the mean +- sd over seeds of mean class accuracy; the paired
+  differences that matter, pooled over seeds with a stratified paired bootstrap (each seed's test
+  videos resampled on their own); the oracle ceiling; and the gate's spatial share w1 / (w1 + w2)
+  over test videos, overall and per degradation the generator applied (distractor: the frames
+  mislead, trust the flow; mimic: the flow misleads, trust the frames).
+Every choice inside a run (grid-searched weighting, best epochs) is made on validation.
+
+Run: python bench/fusion_quality.py [--presets demo quality] [--choice-seeds 0 1 2] [--report-seeds 3 4 5]
+     [--folds 0] [--work DIR] [--out FILE]
+(a demo seed takes about 10 minutes on 2 cores, a quality seed about 20; with --work, a rerun resumes:
+finished steps are not recomputed. --choice-seeds with no value skips the choice.)
 """
 from __future__ import annotations
 
@@ -36,24 +45,37 @@ from twostream.fusion.results import ResultsTable  # noqa: E402
 from twostream.fusion.training.runs import load_run  # noqa: E402
 
 SPLIT = "1"
+PRESETS = ("demo", "quality")
+# Stage one as `make demo` runs it
 FLOW = ["--flow", "tvl1", "--flow-param", "scales=3", "--flow-param", "warps=3", "--flow-param", "iterations=60",
         "--flow-batch", "8"]
-STREAMS = ["--backbone", "efficientnet_lite0", "--input-size", "96", "--epochs", "10", "--batch-size", "8",
-           "--lr", "0.001", "--lr-steps", "8", "--dropout-rgb", "0.5", "--dropout-flow", "0.5", "--patience", "10"]
+STREAMS = ["--backbone", "efficientnet_lite0", "--input-size", "96", "--epochs", "12", "--batch-size", "8",
+           "--lr", "0.001", "--lr-steps", "9", "--dropout-rgb", "0.5", "--dropout-flow", "0.5", "--patience", "12"]
 FEATURES = ["--snippets", "5", "--crops", "3", "--crop-size", "88", "--input-size", "96"]
-# Chosen on seed 0's validation videos: with the body's BatchNorm frozen (the release's default) the ReLU gate died
-# at 0.01 and 0.003 and reached 0.875 at 0.001; trained BatchNorm at 0.01 reached 0.938.
-GATE = ["--preload", "--batch-size", "8", "--patience", "5", "--max-epochs-per-phase", "40", "--lrs", "0.01", "0.001",
-        "--train-bn"]
+# The features of these small datasets fit in memory; reading them first changes no result.
+GATE = ["--preload"]
+# The gate settings the choice seeds compare, by name: train-gate's defaults, and the settings around them.
+GATE_CANDIDATES: dict[str, list[str]] = {
+    "defaults": [],
+    "relu": ["--activation", "relu"],
+    "lr 0.003": ["--lrs", "0.003", "0.0003"],
+    "lr 0.03": ["--lrs", "0.03", "0.003"],
+    "dropout scores": ["--train-scores", "dropout"],
+    "select on loss": ["--select", "loss"],
+    "paper (layers body, conv, relu, 0.001)": ["--body", "layers", "--fusion", "conv", "--activation", "relu",
+                                               "--lrs", "0.001", "0.0001", "--select", "accuracy"],
+}
 # Park et al.'s settings and step schedule, its length cut from 805 epochs to 60 (steps at 20 and 40)
 HEAD = ["--preload", "--iteration-scale", "0.00125"]
 TRAIN_SCORES = ("clean", "dropout", "out-of-fold")
 AVERAGE = late.TITLES["average"]
 BEST_FIXED = late.TITLES[late.SEARCHED_RULE]
+# The degradations whose right gate weighting is known: the frames mislead (trust the flow), the flow misleads
+TELLING_DEGRADATIONS = ("distractor", "mimic")
 
 
 def fusion_runs(folds: int) -> dict[str, list[str]]:
-    """Each fusion run of a seed: its name and the command that trains it."""
+    """Each fusion run of a report seed: its name and the command that trains it."""
     runs = {}
     for mode in TRAIN_SCORES:
         if mode == "out-of-fold" and not folds:
@@ -63,6 +85,12 @@ def fusion_runs(folds: int) -> dict[str, list[str]]:
     for head in ("mfusion", "baseline-a", "baseline-b", "amplification"):
         runs[head] = ["train-mfuse", *HEAD, "--head", head]
     return runs
+
+
+def candidate_runs() -> dict[str, list[str]]:
+    """Each gate candidate of a choice seed: a run name and the command that trains it."""
+    return {f"candidate-{index}": ["train-gate", *GATE, *flags]
+            for index, flags in enumerate(GATE_CANDIDATES.values())}
 
 
 def comparisons(folds: int) -> list[tuple[str, str]]:
@@ -75,13 +103,19 @@ def comparisons(folds: int) -> list[tuple[str, str]]:
 
 
 class Pipeline:
-    """One seed's pipeline in its own folder, each step a twostream command, skipped when its output exists."""
+    """One preset and seed's pipeline in its own folder, each step a twostream command, skipped when its output
+    exists."""
 
-    def __init__(self, work: Path, seed: int, folds: int, workers: int) -> None:
-        """Run seed `seed` under `work/seed<seed>` with `folds` out-of-fold stream pairs and `workers` dask workers."""
-        self.root, self.seed, self.folds, self.workers = work / f"seed{seed}", seed, folds, workers
+    def __init__(self, work: Path, preset: str, seed: int, folds: int, workers: int) -> None:
+        """Run `preset` at `seed` under `work/<preset>/seed<seed>` with `folds` out-of-fold stream pairs and
+        `workers` dask workers."""
+        self.root = work / preset / f"seed{seed}"
+        self.preset, self.seed, self.folds, self.workers = preset, seed, folds, workers
         self.root.mkdir(parents=True, exist_ok=True)
         self.seconds: dict[str, float] = {}
+        self.runs_dir = self.root / "runs"
+        self.data = [str(self.root / "manifest.json"), "--features", str(self.root / "features.zarr"),
+                     "--split", SPLIT]
 
     def step(self, name: str, output: Path | None, arguments: list[str]) -> None:
         """Run `twostream ARGUMENTS` unless `output` exists (None: always, for commands that resume by
@@ -89,20 +123,20 @@ class Pipeline:
         if output is not None and output.exists():
             return
         started = time.perf_counter()
-        print(f"[seed {self.seed}] {name}", flush=True)
+        print(f"[{self.preset} seed {self.seed}] {name}", flush=True)
         result = subprocess.run([sys.executable, "-m", "twostream.cli", *arguments], capture_output=True, text=True)
         if result.returncode != 0:
-            raise SystemExit(f"seed {self.seed}, {name} failed (exit {result.returncode}):\n{result.stderr[-4000:]}")
+            raise SystemExit(f"{self.preset} seed {self.seed}, {name} failed (exit {result.returncode}):\n"
+                             f"{result.stderr[-4000:]}")
         self.seconds[name] = round(time.perf_counter() - started, 1)
 
-    def run(self, runs: dict[str, list[str]], compare: list[tuple[str, str]]) -> Path:
-        """Run every step of the seed; return its results JSON."""
+    def stage_one(self) -> None:
+        """Render the dataset, index it, extract frames and flow, train the streams and extract features."""
         root, seed = self.root, str(self.seed)
-        manifest, frames, features = root / "manifest.json", root / "frames.zarr", root / "features.zarr"
-        streams, runs_dir, results = root / "streams", root / "runs", root / "results.json"
-        data = [str(manifest), "--features", str(features), "--split", SPLIT]
+        manifest, frames, features, streams = (root / "manifest.json", root / "frames.zarr", root / "features.zarr",
+                                               root / "streams")
         self.step("make-synthetic", root / "synthetic" / "splits" / "testlist03.txt",
-                  ["make-synthetic", "--preset", "quality", "--seed", seed, "--out", str(root / "synthetic")])
+                  ["make-synthetic", "--preset", self.preset, "--seed", seed, "--out", str(root / "synthetic")])
         self.step("index", manifest, ["index", "--dataset", "ucf101", "--splits", str(root / "synthetic" / "splits"),
                                       "--videos", str(root / "synthetic" / "videos"), "--out", str(manifest)])
         self.step("extract-frames", None,
@@ -117,14 +151,44 @@ class Pipeline:
                   ["extract-features", str(manifest), "--frames", str(frames), "--store", str(features),
                    "--rgb-checkpoint", str(streams / "rgb.pt"), "--flow-checkpoint", str(streams / "flow.pt"),
                    "--workers", str(self.workers), *FEATURES, *fold_checkpoints])
+
+    def train(self, runs: dict[str, list[str]]) -> None:
+        """Train every run not yet trained."""
         for name, command in runs.items():
-            self.step(name, runs_dir / name / f"split{SPLIT}" / "predictions.json",
-                      [command[0], *data, "--runs", str(runs_dir), "--name", name, "--overwrite", *command[1:]])
+            self.step(name, self.runs_dir / name / f"split{SPLIT}" / "predictions.json",
+                      [command[0], *self.data, "--runs", str(self.runs_dir), "--name", name, "--overwrite",
+                       *command[1:]])
+
+    def evaluate(self, runs: dict[str, list[str]], compare: list[tuple[str, str]]) -> Path:
+        """Evaluate the runs on the test videos; return the results JSON."""
+        results = self.root / "results.json"
         compare_flags = [flag for first, second in compare
-                         for flag in ("--compare", str(runs_dir / first), str(runs_dir / second))]
-        self.step("evaluate", results, ["evaluate", *data, "--out", str(results),
-                                        "--runs", *[str(runs_dir / name) for name in runs], *compare_flags])
+                         for flag in ("--compare", str(self.runs_dir / first), str(self.runs_dir / second))]
+        self.step("evaluate", results, ["evaluate", *self.data, "--out", str(results),
+                                        "--runs", *[str(self.runs_dir / name) for name in runs], *compare_flags])
         return results
+
+    def degradations(self) -> dict[str, str]:
+        """Each video's degradation as the generator recorded it ("none" for a clean video)."""
+        metadata = json.loads((self.root / "synthetic" / "metadata.json").read_text())
+        return {video["video_id"]: video["degradation"] or "none" for video in metadata["videos"]}
+
+
+def best_validation(run_dir: Path) -> tuple[float, float]:
+    """The validation accuracy and loss of the epoch a run kept."""
+    kept = [record for record in load_run(run_dir).metrics if record.get("improved")][-1]
+    return float(kept["val_mean_class_accuracy"]), float(kept.get("val_loss", float("nan")))
+
+
+def choice_rows(pipelines: list[Pipeline]) -> list[dict]:
+    """Per gate candidate, its validation accuracy and loss averaged over the choice seeds (no test video read)."""
+    rows = []
+    for index, (label, flags) in enumerate(GATE_CANDIDATES.items()):
+        scores = np.array([best_validation(p.runs_dir / f"candidate-{index}" / f"split{SPLIT}") for p in pipelines])
+        rows.append({"candidate": label, "flags": " ".join(flags) or "(none)", "seeds": len(pipelines),
+                     "val accuracy": float(scores[:, 0].mean()), "val accuracy sd": float(scores[:, 0].std(ddof=1))
+                     if len(pipelines) > 1 else 0.0, "val loss": float(scores[:, 1].mean())})
+    return rows
 
 
 def method_names(runs_dir: Path, names: list[str]) -> dict[str, str]:
@@ -132,18 +196,36 @@ def method_names(runs_dir: Path, names: list[str]) -> dict[str, str]:
     return {name: str(load_run(runs_dir / name / f"split{SPLIT}").config.get("method", name)) for name in names}
 
 
-def gate_shares(runs_dir: Path, name: str) -> np.ndarray:
-    """The gate's spatial share w1 / (w1 + w2) of each test video of a gated run."""
-    records = load_run(runs_dir / name / f"split{SPLIT}").predictions["test"]
-    return spatial_share(np.array([record["gate_weights"] for record in records], dtype=np.float64))
+def gate_shares(pipeline: Pipeline, name: str) -> tuple[np.ndarray, list[str]]:
+    """The gate's spatial share w1 / (w1 + w2) of each test video of a gated run, and each video's degradation."""
+    records = load_run(pipeline.runs_dir / name / f"split{SPLIT}").predictions["test"]
+    kinds = pipeline.degradations()
+    shares = spatial_share(np.array([record["gate_weights"] for record in records], dtype=np.float64))
+    return shares, [kinds.get(record["video_id"], "none") for record in records]
 
 
-def summarise(tables: dict[int, ResultsTable], work: Path, runs: list[str], compare: list[tuple[str, str]],
-              resamples: int) -> tuple[list[dict], list[dict], list[dict]]:
-    """Per-method accuracy over seeds, pooled paired differences, and the gates' spatial shares."""
+def share_rows(pipelines: list[Pipeline], runs: list[str]) -> list[dict]:
+    """Per gated run: its share's mean and sd over test videos (mean over seeds), and its mean per telling
+    degradation over the seeds' videos pooled."""
+    rows = []
+    for name in (run for run in runs if run.startswith("gated-")):
+        measured = [gate_shares(pipeline, name) for pipeline in pipelines]
+        row = {"run": name, "mean share": float(np.mean([s.mean() for s, _ in measured])),
+               "sd over test videos": float(np.mean([s.std() for s, _ in measured]))}
+        for kind in TELLING_DEGRADATIONS:
+            values = np.concatenate([s[np.array(k) == kind] for s, k in measured])
+            row[f"share on {kind}"] = float(values.mean()) if values.size else float("nan")
+        row["mimic minus distractor"] = row["share on mimic"] - row["share on distractor"]
+        rows.append(row)
+    return rows
+
+
+def summarise(tables: dict[int, ResultsTable], pipelines: list[Pipeline], runs: list[str],
+              compare: list[tuple[str, str]], resamples: int) -> tuple[list[dict], list[dict]]:
+    """Per-method accuracy over seeds and pooled paired differences of one preset's report seeds."""
     split = f"split {SPLIT}"
     seeds = sorted(tables)
-    names = {seed: method_names(work / f"seed{seed}" / "runs", runs) for seed in seeds}
+    names = {p.seed: method_names(p.runs_dir, runs) for p in pipelines}
     methods = list(dict.fromkeys(m for seed in seeds for m in tables[seed].methods))
     accuracy_rows = []
     for method in methods:
@@ -166,44 +248,61 @@ def summarise(tables: dict[int, ResultsTable], work: Path, runs: list[str], comp
         difference_rows.append({"method": first, "minus": second, "points": 100 * pooled.estimate,
                                 "low": 100 * pooled.low, "high": 100 * pooled.high,
                                 "above zero": pooled.low > 0})
-    share_rows = []
-    for name in (run for run in runs if run.startswith("gated-")):
-        shares = [gate_shares(work / f"seed{seed}" / "runs", name) for seed in seeds]
-        share_rows.append({"run": name, "mean share": float(np.mean([s.mean() for s in shares])),
-                           "sd over test videos (mean over seeds)": float(np.mean([s.std() for s in shares])),
-                           "lowest": float(min(s.min() for s in shares)), "highest": float(max(s.max() for s in shares))})
-    return accuracy_rows, difference_rows, share_rows
+    return accuracy_rows, difference_rows
 
 
 def main() -> None:
-    """Run every seed's pipeline, then print the three tables and write them as JSON."""
+    """Run the choice seeds' candidates, then every report seed's pipeline; print the tables and write JSON."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--folds", type=int, default=3, help="stream pairs for out-of-fold scores (0: leave out)")
+    parser.add_argument("--presets", nargs="+", choices=PRESETS, default=list(PRESETS))
+    parser.add_argument("--choice-seeds", type=int, nargs="*", default=[0, 1, 2],
+                        help="seeds whose validation videos compare the gate candidates (none: skip the choice)")
+    parser.add_argument("--report-seeds", type=int, nargs="+", default=[3, 4, 5],
+                        help="seeds whose test videos are reported; must differ from the choice seeds")
+    parser.add_argument("--folds", type=int, default=0, help="stream pairs for out-of-fold scores (0: leave out)")
     parser.add_argument("--workers", type=int, default=2, help="dask workers of extract-frames and extract-features")
     parser.add_argument("--bootstrap", type=int, default=2000, help="resamples of the pooled intervals")
     parser.add_argument("--work", help="folder for every seed's outputs (default: a temporary folder, kept)")
     parser.add_argument("--out")
     args = parser.parse_args()
+    if set(args.choice_seeds) & set(args.report_seeds):
+        parser.error(f"seeds {sorted(set(args.choice_seeds) & set(args.report_seeds))} are both choice and report "
+                     "seeds: a choice must never see the videos it is reported on")
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="fusion_quality-"))
     runs, compare = fusion_runs(args.folds), comparisons(args.folds)
-    tables, seconds = {}, {}
-    for seed in args.seeds:
-        pipeline = Pipeline(work, seed, args.folds, args.workers)
-        results = pipeline.run(runs, compare)
-        tables[seed] = ResultsTable.from_dict(json.loads(results.read_text()))
-        seconds[seed] = pipeline.seconds
-    accuracy, differences, shares = summarise(tables, work, list(runs), compare, args.bootstrap)
-    out = Path(args.out) if args.out else None
-    report("fusion_quality", accuracy, out, seeds=args.seeds, folds=args.folds, work=str(work),
-           differences=differences, gate_shares=shares, seconds=seconds)
-    print("\nPaired differences in mean class accuracy (points), pooled over seeds, 95 % stratified bootstrap:")
-    for row in differences:
-        print(f"  {row['method']} minus {row['minus']}: {row['points']:+.1f} [{row['low']:+.1f}, {row['high']:+.1f}]")
-    print("\nGate spatial share w1 / (w1 + w2) over test videos:")
-    for row in shares:
-        print(f"  {row['run']}: {row['mean share']:.2f}, sd {row['sd over test videos (mean over seeds)']:.2f} "
-              f"(range {row['lowest']:.2f} to {row['highest']:.2f})")
+    payload: dict[str, dict] = {}
+    for preset in args.presets:
+        chosen = [Pipeline(work, preset, seed, 0, args.workers) for seed in args.choice_seeds]
+        for pipeline in chosen:
+            pipeline.stage_one()
+            pipeline.train(candidate_runs())
+        reported = [Pipeline(work, preset, seed, args.folds, args.workers) for seed in args.report_seeds]
+        tables = {}
+        for pipeline in reported:
+            pipeline.stage_one()
+            pipeline.train(runs)
+            tables[pipeline.seed] = ResultsTable.from_dict(json.loads(pipeline.evaluate(runs, compare).read_text()))
+        accuracy, differences = summarise(tables, reported, list(runs), compare, args.bootstrap)
+        payload[preset] = {"choice": choice_rows(chosen) if chosen else [], "accuracy": accuracy,
+                           "differences": differences, "gate_shares": share_rows(reported, list(runs)),
+                           "seconds": {f"seed {p.seed}": p.seconds for p in chosen + reported}}
+    for preset, parts in payload.items():
+        print(f"\n== {preset}: gate candidates on the choice seeds {args.choice_seeds} (validation only) ==")
+        for row in parts["choice"]:
+            print(f"  {row['candidate']}: accuracy {100 * row['val accuracy']:.1f} +- "
+                  f"{100 * row['val accuracy sd']:.1f}, loss {row['val loss']:.3f}  [{row['flags']}]")
+        print(f"\n== {preset}: report seeds {args.report_seeds}, mean class accuracy (%) ==")
+        report("fusion_quality", parts["accuracy"], Path(args.out) if args.out else None, seeds=args.report_seeds,
+               choice_seeds=args.choice_seeds, presets=args.presets, folds=args.folds, work=str(work),
+               per_preset=payload)
+        print("\nPaired differences in mean class accuracy (points), pooled over seeds, 95 % stratified bootstrap:")
+        for row in parts["differences"]:
+            print(f"  {row['method']} minus {row['minus']}: {row['points']:+.1f} [{row['low']:+.1f}, {row['high']:+.1f}]")
+        print("\nGate spatial share w1 / (w1 + w2) over test videos:")
+        for row in parts["gate_shares"]:
+            print(f"  {row['run']}: {row['mean share']:.2f}, sd {row['sd over test videos']:.2f}; distractor "
+                  f"{row['share on distractor']:.2f}, mimic {row['share on mimic']:.2f} "
+                  f"(mimic minus distractor {row['mimic minus distractor']:+.2f})")
 
 
 if __name__ == "__main__":

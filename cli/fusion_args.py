@@ -5,6 +5,7 @@ import argparse
 
 from twostream.data.metrics import spatial_share
 from twostream.fusion.training.loop import TrainConfig
+from twostream.fusion.training.schedule import SELECTIONS
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,6 +34,9 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
                         help="learning rates, each used until the schedule steps on (default %(default)s)")
     parser.add_argument("--patience", type=int, default=3, help="epochs without improvement before a step or stop")
     parser.add_argument("--max-epochs-per-phase", type=int, default=100)
+    parser.add_argument("--select", choices=SELECTIONS, default=TrainConfig().selection,
+                        help="the epoch kept: best validation accuracy with the validation loss breaking its ties "
+                             "(accuracy), or the lowest validation loss (default %(default)s)")
     parser.add_argument("--segments", type=int, default=3, help="K segments per video, whose scores are averaged (TSN; default %(default)s)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--amp", action="store_true", help="mixed precision on CUDA")
@@ -48,7 +52,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(segments=args.segments, batch_size=args.batch_size, accumulate=args.accumulate,
                        lrs=tuple(args.lrs),
                        patience=args.patience, max_epochs_per_phase=args.max_epochs_per_phase, seed=args.seed,
-                       device=args.device, amp=args.amp, num_workers=args.loader_workers)
+                       device=args.device, amp=args.amp, num_workers=args.loader_workers, selection=args.select)
 
 
 def print_results(results: dict) -> None:

@@ -29,6 +29,7 @@ from twostream.fusion.features import FeatureSource, require_fields, stream_scor
 from twostream.fusion.heads.amplification import FeatureAmplificationHead
 from twostream.fusion.heads.gating import GatedFusionHead
 from twostream.fusion.heads.map_fusion import body_for_concat
+from twostream.fusion.heads.pooled_body import PooledPairBody
 from twostream.fusion.heads.multiplicative import baseline_a_head, baseline_b_head, multiplicative_fusion_head
 from twostream.fusion.results import ResultsTable
 from twostream.fusion.sources import (
@@ -63,6 +64,9 @@ HEAD_INPUTS = {"maps": ("rgb_map", "flow_map"), "vectors": ("rgb_vec", "flow_vec
 GATE_FUSIONS = ("conv", "concat")
 GATE_ACTIVATIONS = ("relu", "softmax")
 GATE_INITS = ("spatial", "imagenet")  # where the gate's body starts: the fine-tuned spatial net, or ImageNet
+# the gate's body: both maps pooled side by side and a hidden layer, or the network's layers after the tap (the paper)
+GATE_BODIES = ("pooled", "layers")
+STANDARDISE_VIEWS = 16  # views per training video that fix the pooled body's standardisation
 SCORED_ON = {"clean": "", "dropout": ", dropout scores", "out-of-fold": ", out-of-fold scores"}  # method name suffix
 
 
@@ -106,6 +110,7 @@ class _TrainingConfig(_SplitConfig):
 class GateConfig(_TrainingConfig):
     """Settings of train-gate (defaults: gated TSN's): the gate's make-up, Algorithm 1's lambda, the data carve."""
 
+    body: str = "layers"
     fusion: str = "conv"
     activation: str = "relu"
     lam: float = 1.0
@@ -123,6 +128,13 @@ class GateConfig(_TrainingConfig):
         super().__post_init__()
         if self.fusion not in GATE_FUSIONS:
             raise FusionError(f"gate fusion {self.fusion!r}: use one of {', '.join(GATE_FUSIONS)}")
+        if self.body not in GATE_BODIES:
+            raise FusionError(f"gate body {self.body!r}: use one of {', '.join(GATE_BODIES)}")
+        if self.body == "pooled" and self.fusion != "concat":
+            raise FusionError("the pooled gate body reads the two streams' maps side by side: use fusion concat, "
+                              "or the layers body for conv fusion")
+        if self.body == "pooled" and self.gate_init != "spatial":
+            raise FusionError("the pooled gate body has no pretrained layers: gate init applies to the layers body")
         if self.activation not in GATE_ACTIVATIONS:
             raise FusionError(f"gate activation {self.activation!r}: use one of {', '.join(GATE_ACTIVATIONS)}")
         if self.gate_init not in GATE_INITS:
@@ -274,18 +286,35 @@ def build_gate(store: FeatureReader, sources: SplitSources, config: GateConfig) 
     last map tap the body is pooling alone, and the heads read the two streams' pooled maps side by
     side (see `body_for_concat`).
     """
-    net = _gate_network(store, config)
-    tap = config.tap or store.stream_config("rgb")["map_tap"]
-    body = net.layers_after(tap)
     sample = sources.train.load(0, ["rgb_map", "flow_map"])
     rgb_channels, height, width = sample.get("rgb_map").shape[2:]
     flow_channels = sample.get("flow_map").shape[2]
-    body_dim = net.feature_dim
-    if config.fusion == "concat":
-        body, body_dim = body_for_concat(body, rgb_channels, flow_channels, height, width)
+    if config.body == "pooled":
+        body = PooledPairBody(rgb_channels + flow_channels)
+        body.standardise.fit(pooled_pairs(sources.train, body, STANDARDISE_VIEWS))
+        body_dim = body.out_dim
+    else:
+        net = _gate_network(store, config)
+        body, body_dim = net.layers_after(config.tap or store.stream_config("rgb")["map_tap"]), net.feature_dim
+        if config.fusion == "concat":
+            body, body_dim = body_for_concat(body, rgb_channels, flow_channels, height, width)
     return GatedFusionHead(body, body_dim, sources.train.num_classes, rgb_channels, flow_channels,
                            fusion=config.fusion, activation=config.activation, dropout=config.dropout,
                            frozen_bn=not config.train_bn)
+
+
+def pooled_pairs(source: FeatureSource, body: PooledPairBody, views: int) -> torch.Tensor:
+    """Both streams' pooled maps side by side, (rows, rgb + flow), at up to `views` views per video evenly
+    spread over its snippets and crops: the samples that fix the pooled body's standardisation."""
+    rows = []
+    for index in range(len(source)):
+        snippets, crops = source.view_grid(index)
+        chosen = np.unique(np.linspace(0, snippets * crops - 1, min(views, snippets * crops)).round().astype(int))
+        arrays = source.read_views(index, ["rgb_map", "flow_map"], chosen // crops, chosen % crops)
+        maps = torch.cat([torch.from_numpy(np.asarray(arrays[name], dtype=np.float32)) for name in
+                          ("rgb_map", "flow_map")], dim=1)
+        rows.append(body.pooled(maps))
+    return torch.cat(rows)
 
 
 def _gate_network(store: FeatureReader, config: GateConfig) -> Backbone:

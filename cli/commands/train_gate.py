@@ -6,7 +6,7 @@ import argparse
 from twostream.cli.fusion_args import add_data_arguments, add_training_arguments, print_results, train_config
 from twostream.data.manifest import load_manifest
 from twostream.data.sampling import STREAMS
-from twostream.fusion.experiment import GATE_ACTIVATIONS, GATE_FUSIONS, GATE_INITS, GateConfig, train_gate
+from twostream.fusion.experiment import GATE_ACTIVATIONS, GATE_BODIES, GATE_FUSIONS, GATE_INITS, GateConfig, train_gate
 from twostream.fusion.training.train_scores import TRAIN_SCORES, TSN_DROPOUT
 
 NAME = "train-gate"
@@ -17,9 +17,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the command's options."""
     add_data_arguments(parser)
     add_training_arguments(parser)
-    parser.add_argument("--fusion", choices=GATE_FUSIONS, default="conv",
+    parser.add_argument("--body", choices=GATE_BODIES, default=GateConfig().body,
+                        help="the gate's body: both streams' maps pooled side by side, standardised, and one hidden "
+                             "layer (pooled; needs --fusion concat), or the spatial network's layers after the tap, as "
+                             "the paper (layers) (default %(default)s)")
+    parser.add_argument("--fusion", choices=GATE_FUSIONS, default=GateConfig().fusion,
                         help="join the two maps by a 1x1 conv (initialised to their mean) or by concatenation")
-    parser.add_argument("--activation", choices=GATE_ACTIVATIONS, default="relu", help="gate output activation")
+    parser.add_argument("--activation", choices=GATE_ACTIVATIONS, default=GateConfig().activation,
+                        help="gate output activation (default %(default)s)")
     parser.add_argument("--lam", type=float, default=1.0,
                         help="weight of the gate's own classification loss in phase 2 (0: no multi-task; the "
                              "authors' released configuration used 0.1)")
@@ -49,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train and print the results per split."""
-    config = GateConfig(split=args.split, fusion=args.fusion, activation=args.activation, lam=args.lam, tap=args.tap,
+    config = GateConfig(split=args.split, body=args.body, fusion=args.fusion, activation=args.activation, lam=args.lam, tap=args.tap,
                         checkpoint=args.rgb_checkpoint, flow_checkpoint=args.flow_checkpoint, dropout=args.dropout,
                         gate_init=args.gate_init, train_bn=args.train_bn,
                         train_scores=args.train_scores, score_dropout=tuple(args.score_dropout),

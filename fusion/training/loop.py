@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
-import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,8 +30,10 @@ from twostream.fusion.training.schedule import (
     Event,
     Phase,
     PhaseSchedule,
+    SELECTIONS,
     StepSchedule,
     algorithm1_phases,
+    selection_key,
 )
 from twostream.fusion.training.tasks import DEFAULT_SCORE_WEIGHTS, FusionTask, GateTask, HeadTask
 from twostream.fusion.training.train_scores import DroppedOutScores, OutOfFoldScores
@@ -64,8 +65,11 @@ class TrainConfig:
     amp: bool = False
     num_workers: int = 0
     eval_crop: int = 0
-    # Validation on each segment's centre snippet at eval_crop ("segments", cheap) or on every view ("all").
-    validate_views: str = "segments"
+    # Validation on every view, as the test ("all"), or on each segment's centre snippet at eval_crop ("segments",
+    # cheaper on large stores, but its accuracy moves in coarser steps)
+    validate_views: str = "all"
+    # The epoch kept: best validation accuracy with the loss breaking its ties ("accuracy"), or the lowest loss
+    selection: str = "accuracy"
     view_chunk: int = 256
     # "plateau": lower the rate, change phase and stop on validation plateaus (patience); "steps": lower
     # it at the epochs `step_epochs` and stop after `epochs` (keeping the best validated weights)
@@ -80,6 +84,8 @@ class TrainConfig:
         object.__setattr__(self, "step_epochs", tuple(int(e) for e in self.step_epochs))
         if min(self.segments, self.batch_size, self.accumulate, self.view_chunk) < 1:
             raise FusionError("segments, batch_size, accumulate and view_chunk must be at least 1")
+        if self.selection not in SELECTIONS:
+            raise FusionError(f"selection must be one of {', '.join(SELECTIONS)}, got {self.selection!r}")
         if self.validate_views not in VALIDATE_VIEWS:
             raise FusionError(f"validate_views must be one of {', '.join(VALIDATE_VIEWS)}, got {self.validate_views!r}")
         if self.clip_grad_norm is not None and self.clip_grad_norm <= 0:
@@ -178,7 +184,7 @@ def _describe(task: FusionTask, train: FeatureSource, val: FeatureSource, config
 def fit(task: FusionTask, train: FeatureSource, val: FeatureSource, config: TrainConfig | None = None,
         phases: Sequence[Phase] = SINGLE_PHASE, run: RunDir | None = None,
         evaluate_on: Mapping[str, FeatureSource] | None = None) -> FitResult:
-    """Train `task` on `train`, choosing by mean class accuracy on `val`, through `phases`.
+    """Train `task` on `train`, choosing epochs by validation score on `val` (`config.selection`), through `phases`.
 
     Each phase starts from the best weights so far with the first learning rate and a fresh
     optimizer. At the end the best weights are loaded and every source in `evaluate_on` (default:
@@ -202,19 +208,20 @@ def fit(task: FusionTask, train: FeatureSource, val: FeatureSource, config: Trai
     if run is not None:
         run.write_config(description)
     best_state = copy.deepcopy(model.state_dict())
-    best_epoch, history, epoch = -1, [], 0
+    best_epoch, best_accuracy, history, epoch = -1, float("nan"), [], 0
     while not schedule.done:
         phase, lr, previous_best = schedule.phase, schedule.lr, schedule.best
         train_set.set_epoch(epoch)
         started = time.perf_counter()
         parts = _train_epoch(task, loader, optimizer, phase.lam, config, device)
         scored = predict(task, val, val_views, device, config.view_chunk, config.amp, config.num_workers)
-        event = schedule.update(scored.mean_class_accuracy)
-        improved = schedule.best > previous_best
+        val_loss = task.validation_loss(scored)
+        event = schedule.update(selection_key(scored.mean_class_accuracy, val_loss, config.selection))
+        improved = schedule.best != previous_best
         record = {
             "epoch": epoch, "phase": phase.name, "lambda": phase.lam, "lr": lr,
             **{f"train_{name}": value for name, value in parts.items()},
-            "val_mean_class_accuracy": scored.mean_class_accuracy, "val_top1": scored.top1,
+            "val_mean_class_accuracy": scored.mean_class_accuracy, "val_top1": scored.top1, "val_loss": val_loss,
             "val_zero_gate_views": scored.zero_gate_total, "improved": improved, "event": event.value,
             "seconds": round(time.perf_counter() - started, 3),
         }
@@ -227,10 +234,11 @@ def fit(task: FusionTask, train: FeatureSource, val: FeatureSource, config: Trai
                                   "it gets no gradient and can no longer learn (a dead gate); lower the learning "
                                   "rate (--lrs) or use --activation softmax")
         if improved:
-            best_state, best_epoch = copy.deepcopy(model.state_dict()), epoch
+            best_state, best_epoch, best_accuracy = copy.deepcopy(model.state_dict()), epoch, scored.mean_class_accuracy
             if run is not None:
                 run.save_checkpoint({"model_state": best_state, "epoch": epoch, "phase": phase.name,
-                                     "val_mean_class_accuracy": schedule.best, "config": description})
+                                     "val_mean_class_accuracy": best_accuracy, "val_loss": val_loss,
+                                     "config": description})
         if run is not None:
             run.append_metrics(record)
         if event is Event.NEXT_PHASE:
@@ -249,8 +257,7 @@ def fit(task: FusionTask, train: FeatureSource, val: FeatureSource, config: Trai
     }
     if run is not None:
         run.write_predictions({name: scored.records() for name, scored in predictions.items()})
-    best = schedule.best if math.isfinite(schedule.best) else float("nan")
-    return FitResult(model, best_epoch, best, history, predictions, run.path if run is not None else None)
+    return FitResult(model, best_epoch, best_accuracy, history, predictions, run.path if run is not None else None)
 
 
 def train_gated_fusion(head: GatedFusionHead, train: FeatureSource, val: FeatureSource,

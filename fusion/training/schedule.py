@@ -1,12 +1,16 @@
-"""When to lower the learning rate, change phase and stop, decided from one validation accuracy per epoch.
+"""When to lower the learning rate, change phase and stop, decided from one validation score per epoch.
 
 Algorithm 1 of gated TSN is two phases of this schedule: the gate alone (lambda = 0) until
 validation accuracy stops improving, then with the classification loss added (lambda = 1 in the
 paper; 0.1 in the authors' released configuration) until it stops again. Within a phase the
 learning rate steps through `lrs` (1e-3, then 1e-4) each time `patience` epochs pass without
 improvement; a plateau at the last rate ends the phase (early stopping after the last phase).
-Improvement is always over the best accuracy so far, across phases, since each phase starts from
+Improvement is always over the best score so far, across phases, since each phase starts from
 the best weights kept so far.
+
+A score is a number or a tuple of numbers, higher is better, compared lexicographically: its first
+entry must rise by more than `min_delta`, or stay equal while a later entry rises (so validation
+accuracy with the negated loss after it breaks accuracy's ties; see `selection_key`).
 """
 from __future__ import annotations
 
@@ -40,8 +44,32 @@ def algorithm1_phases(lam: float = 1.0) -> tuple[Phase, ...]:
 SINGLE_PHASE: tuple[Phase] = (Phase("train", 0.0),)
 
 
+SELECTIONS: tuple[str, ...] = ("accuracy", "loss")
+Score = float | tuple[float, ...]
+
+
+def selection_key(accuracy: float, loss: float, selection: str = "accuracy") -> tuple[float, float]:
+    """The score an epoch is chosen by, higher is better: mean class accuracy with the validation loss
+    breaking its ties ("accuracy"), or the loss with accuracy breaking its ties ("loss")."""
+    if selection not in SELECTIONS:
+        raise FusionError(f"selection {selection!r}: use one of {', '.join(SELECTIONS)}")
+    return (accuracy, -loss) if selection == "accuracy" else (-loss, accuracy)
+
+
+def _as_key(score: Score) -> tuple[float, ...]:
+    return tuple(float(value) for value in score) if isinstance(score, tuple) else (float(score),)
+
+
+def improves(score: Score, best: Score, min_delta: float = 0.0) -> bool:
+    """Whether `score` beats `best`: its first entry by more than `min_delta`, or equal there and higher after."""
+    key, best_key = _as_key(score), _as_key(best)
+    if key[0] != best_key[0]:
+        return key[0] > best_key[0] + min_delta
+    return key[1:] > best_key[1:]
+
+
 class Event(str, Enum):
-    """What one epoch's validation accuracy led to."""
+    """What one epoch's validation score led to."""
 
     IMPROVED = "improved"
     WAITING = "waiting"
@@ -51,7 +79,7 @@ class Event(str, Enum):
 
 
 class _RateSchedule:
-    """What every schedule holds: its learning rates, the current one, the best accuracy, whether it stopped."""
+    """What every schedule holds: its learning rates, the current one, the best score, whether it stopped."""
 
     def __init__(self, lrs: Sequence[float]) -> None:
         """Start at the first of `lrs`, refusing rates that are not positive."""
@@ -59,7 +87,7 @@ class _RateSchedule:
             raise FusionError(f"learning rates must be positive, got {list(lrs)}")
         self.lrs = tuple(lrs)
         self.lr_index = 0
-        self.best = -math.inf
+        self.best: Score = -math.inf
         self.done = False
 
     @property
@@ -73,7 +101,7 @@ class _RateSchedule:
 
 
 class PhaseSchedule(_RateSchedule):
-    """Tracks the best validation accuracy and decides the next learning rate, phase, or stop."""
+    """Tracks the best validation score and decides the next learning rate, phase, or stop."""
 
     def __init__(self, phases: Sequence[Phase] = SINGLE_PHASE, lrs: Sequence[float] = (1e-3, 1e-4),
                  patience: int = 3, min_delta: float = 0.0, max_epochs_per_phase: int = 100) -> None:
@@ -97,12 +125,12 @@ class PhaseSchedule(_RateSchedule):
         """The current phase."""
         return self.phases[self.phase_index]
 
-    def update(self, accuracy: float) -> Event:
-        """Record one epoch's validation accuracy and return what follows from it."""
+    def update(self, score: Score) -> Event:
+        """Record one epoch's validation score and return what follows from it."""
         self._check_running()
         self.epochs_in_phase += 1
-        if accuracy > self.best + self.min_delta:
-            self.best = accuracy
+        if improves(score, self.best, self.min_delta):
+            self.best = score
             self.wait = 0
             event = Event.IMPROVED
         else:
@@ -131,7 +159,7 @@ class PhaseSchedule(_RateSchedule):
 class StepSchedule(_RateSchedule):
     """A fixed step schedule (Park et al.'s): `lrs[i]` until epoch `steps[i]`, the last rate until `epochs`.
 
-    It keeps the best validation accuracy so the loop can keep the best weights, but never stops early.
+    It keeps the best validation score so the loop can keep the best weights, but never stops early.
     One phase only: `phase` is the single training phase.
     """
 
@@ -149,12 +177,13 @@ class StepSchedule(_RateSchedule):
         self.epochs = epochs
         self.epoch = 0
 
-    def update(self, accuracy: float) -> Event:
-        """Record one epoch's validation accuracy and return what follows: a step, the end, or nothing new."""
+    def update(self, score: Score) -> Event:
+        """Record one epoch's validation score and return what follows: a step, the end, or nothing new."""
         self._check_running()
         self.epoch += 1
-        improved = accuracy > self.best
-        self.best = max(self.best, accuracy)
+        improved = improves(score, self.best)
+        if improved:
+            self.best = score
         if self.epoch >= self.epochs:
             self.done = True
             return Event.STOP

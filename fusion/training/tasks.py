@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple, Protocol
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from twostream.data.metrics import VideoScores
 from twostream.fusion.errors import FusionError
 from twostream.fusion.features import FIELDS
 from twostream.fusion.heads.gating import GatedFusionHead, fuse_scores
@@ -62,9 +64,19 @@ class FusionTask(Protocol):
         """Return the fused scores of each view of one video."""
         ...
 
+    def validation_loss(self, scored: VideoScores) -> float:
+        """Return the mean loss of videos scored by `view_scores` (model selection breaks ties with it)."""
+        ...
+
     def describe(self) -> dict:
         """Return a JSON-ready description of the method for the run's configuration."""
         ...
+
+
+def probability_loss(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """Mean negative log of each video's probability of its label (scores that are already probabilities)."""
+    chosen = np.asarray(probabilities, dtype=np.float64)[np.arange(len(labels)), np.asarray(labels)]
+    return float(-np.log(np.clip(chosen, 1e-12, None)).mean())
 
 
 def _segments(batch: Sample, name: str) -> tuple[torch.Tensor, int, int]:
@@ -120,6 +132,10 @@ class GateTask:
         weights = self.model.weights(output.gate)
         scores = fuse_scores(weights.weights, views["rgb_logits"], views["flow_logits"])
         return ViewScores(scores, weights.weights, weights.fallback)
+
+    def validation_loss(self, scored: VideoScores) -> float:
+        """Cross-entropy of each video's fused scores (mean over views of w1 * rgb + w2 * flow)."""
+        return scored.loss
 
     def describe(self) -> dict:
         """Return the method's name and its head's settings."""
@@ -180,6 +196,13 @@ class HeadTask:
         fused = (head_w * head + rgb_w * self._score(views["rgb_logits"])
                  + flow_w * self._score(views["flow_logits"])) / sum(self.score_weights)
         return ViewScores(fused, head_scores=head)
+
+    def validation_loss(self, scored: VideoScores) -> float:
+        """Negative log-likelihood of the label: of the scores themselves when they are probabilities,
+        else of their softmax (cross-entropy of logits)."""
+        if self.final_score == "probabilities":
+            return probability_loss(scored.scores, scored.labels)
+        return scored.loss
 
     def describe(self) -> dict:
         """Return the method's name, inputs, score weights, what they average, and the head class."""

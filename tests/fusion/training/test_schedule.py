@@ -9,7 +9,9 @@ from twostream.fusion.training.schedule import (
     PhaseSchedule,
     StepSchedule,
     algorithm1_phases,
+    improves,
     iterations_to_epochs,
+    selection_key,
 )
 
 I, W, D, N, S = Event.IMPROVED, Event.WAITING, Event.LR_DROP, Event.NEXT_PHASE, Event.STOP
@@ -81,3 +83,19 @@ def test_park_iterations_become_epochs_scaled_to_the_dataset():
     assert iterations_to_epochs(10, 4, 100, scale=0.1) == 1  # never below one epoch
     with pytest.raises(FusionError, match="scale must be positive"):
         iterations_to_epochs(10, 4, 100, scale=0.0)
+
+
+def test_a_tied_accuracy_improves_when_the_loss_falls():
+    schedule = PhaseSchedule(lrs=(1e-3,), patience=2)
+    keys = [selection_key(0.7, 1.0), selection_key(0.7, 0.8), selection_key(0.7, 0.9), selection_key(0.6, 0.1),
+            selection_key(0.7, 0.85)]
+    assert [t[0] for t in _run(schedule, keys[:4])] == [I, I, W, S]
+    assert schedule.best == selection_key(0.7, 0.8) and schedule.done
+
+
+def test_selection_by_loss_puts_the_loss_first():
+    assert selection_key(0.5, 0.3, "loss") == (-0.3, 0.5)
+    assert improves(selection_key(0.4, 0.2, "loss"), selection_key(0.9, 0.3, "loss"))
+    assert not improves(selection_key(0.9, 0.3), selection_key(0.9, 0.3))
+    with pytest.raises(FusionError, match="selection"):
+        selection_key(0.5, 0.3, "top5")
