@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "train_gate",
     "train_mfuse",
     "evaluate",
+    "probe",
     "flow",
     "report",
     "train_streams",

@@ -23,3 +23,7 @@ class ManifestError(TwostreamError):
 
 class MetricsError(TwostreamError):
     """Scores and labels that an accuracy cannot be computed on (mismatched shapes, an empty set)."""
+
+
+class AttributesError(TwostreamError):
+    """Per-video attributes that cannot be read or do not fit the manifest."""

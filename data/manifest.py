@@ -24,6 +24,7 @@ class VideoEntry:
     class_name: str
     splits: dict[str, str] = field(default_factory=dict)  # split number -> "train" | "test" | "unused"
     group: int | None = None  # UCF101's gNN: videos of one group share actors and scenes
+    attributes: dict[str, str] = field(default_factory=dict)  # name -> value, see twostream.data.attributes
 
     def role(self, split: int | str) -> str:
         """Return this video's role ("train", "test" or "unused") in a split."""
@@ -87,7 +88,7 @@ class Manifest:
             "dataset": self.dataset,
             "root": self.root,
             "classes": list(self.classes),
-            "videos": [asdict(video) for video in self.videos],
+            "videos": [_entry_json(video) for video in self.videos],
         }
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -114,6 +115,14 @@ def load_manifest(path: str | os.PathLike) -> Manifest:
         return Manifest(payload["dataset"], payload["root"], list(payload["classes"]), videos)
     except (KeyError, TypeError) as error:
         raise ManifestError(f"manifest {source} lacks a field ({error}); rewrite it with `twostream index`") from None
+
+
+def _entry_json(video: VideoEntry) -> dict:
+    """A video entry as JSON; without attributes the key is left out, so tools that predate it still read the file."""
+    entry = asdict(video)
+    if not entry["attributes"]:
+        del entry["attributes"]
+    return entry
 
 
 def _split_sort_key(name: str) -> tuple[int, str]:

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from twostream.data.attributes import annotate_index
 from twostream.data.errors import SplitFileError, TwostreamError
 from twostream.data.manifest import Manifest, VideoEntry
 
@@ -187,21 +188,26 @@ def index_dataset(
     allow_missing: bool = False,
     test_fraction: float = 0.3,
     seed: int = 0,
+    attributes: str | Path | None = None,
 ) -> Manifest:
     """Index a dataset into a Manifest: UCF101 or HMDB51 from their split files, or a folder-per-class tree.
 
     `splits` is the folder of split files (UCF101, HMDB51), `split_numbers` narrows the splits read,
     `allow_missing` leaves out listed videos that are not on disk; a folder tree gets one split with
-    `test_fraction` of its videos tested, chosen by a hash seeded with `seed`.
+    `test_fraction` of its videos tested, chosen by a hash seeded with `seed`. The videos carry the
+    synthetic generator's attributes when its metadata.json sits beside `videos`, and those of the
+    CSV file `attributes` over them (see `twostream.data.attributes`).
     """
     if dataset not in DATASETS:
         raise TwostreamError(f"unknown dataset kind {dataset!r}; use one of {', '.join(DATASETS)}")
     if dataset == "folder":
-        return index_folder_tree(videos, test_fraction, seed)
-    if not splits:
+        manifest = index_folder_tree(videos, test_fraction, seed)
+    elif not splits:
         raise TwostreamError(f"--splits is required for --dataset {dataset}")
-    index = index_ucf101 if dataset == "ucf101" else index_hmdb51
-    return index(splits, videos, split_numbers, allow_missing)
+    else:
+        index = index_ucf101 if dataset == "ucf101" else index_hmdb51
+        manifest = index(splits, videos, split_numbers, allow_missing)
+    return annotate_index(manifest, videos, attributes)
 
 
 def _record(collected: _Collected, relative: str, split: str, role: str, path: Path, number: int, **fields) -> None:

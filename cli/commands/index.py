@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from twostream.data.attributes import attribute_names, manifest_attributes
 from twostream.data.splits import DATASETS, index_dataset
 
 NAME = "index"
@@ -22,6 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="leave out listed videos that are not on disk (with a warning and a count)")
     parser.add_argument("--test-fraction", type=float, default=0.3, help="folder datasets: share of videos tested")
     parser.add_argument("--seed", type=int, default=0, help="folder datasets: seed of the split hash")
+    parser.add_argument("--attributes", metavar="CSV",
+                        help="per-video attributes to keep in the manifest: a CSV with a video_id column and one "
+                             "column per attribute (a synthetic dataset's degraded_cue and degradation are picked "
+                             "up from its metadata.json without it)")
     parser.add_argument("--out", required=True, help="manifest file to write (JSON)")
 
 
@@ -29,11 +34,14 @@ def run(args: argparse.Namespace) -> int:
     """Index the dataset and write the manifest."""
     manifest = index_dataset(args.dataset, args.videos, splits=args.splits,
                              split_numbers=tuple(args.split_numbers) if args.split_numbers else None,
-                             allow_missing=args.allow_missing, test_fraction=args.test_fraction, seed=args.seed)
+                             allow_missing=args.allow_missing, test_fraction=args.test_fraction, seed=args.seed,
+                             attributes=args.attributes)
     path = manifest.save(args.out)
     counts = ", ".join(
         f"split {s}: {len(manifest.select(s, 'train'))} train / {len(manifest.select(s, 'test'))} test"
         for s in manifest.split_names
     )
-    print(f"{path}: {len(manifest)} videos, {len(manifest.classes)} classes ({counts})")
+    names = attribute_names(manifest_attributes(manifest))
+    described = f"; attributes: {', '.join(names)}" if names else ""
+    print(f"{path}: {len(manifest)} videos, {len(manifest.classes)} classes ({counts}){described}")
     return 0

@@ -21,12 +21,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flow-bench", help="the flow benchmark's JSON (bench/results/flow.json)")
     parser.add_argument("--frames", help="frames.zarr: show a frame and its flow beside each example video")
     parser.add_argument("--features", help="features.zarr: show its attributes (backbones, checkpoints) as provenance")
+    parser.add_argument("--attributes", metavar="CSV",
+                        help="per-video attributes over the manifest's (a CSV with a video_id column and one column "
+                             "per attribute): a figure per attribute of the gate's spatial share per value")
+    parser.add_argument("--probe", metavar="JSON", help="an attribute probe's result (`twostream probe --out`) to show")
 
 
 def run(args: argparse.Namespace) -> int:
     """Build the report and print its path."""
     config = ReportConfig(title=args.title, comparison=args.results, flow_bench=args.flow_bench,
                           provenance=args.provenance, manifest=args.manifest, frames=args.frames,
-                          features=args.features)
+                          features=args.features, attributes=args.attributes, probe=args.probe)
     print(build_report(args.runs, args.out, config))
     return 0

@@ -9,15 +9,18 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from twostream.data.attributes import gather_attributes
 from twostream.data.io import write_bytes_atomic, write_text_atomic
 from twostream.data.manifest import load_manifest
 from twostream.fusion.errors import FusionError, ReportError
 from twostream.fusion.report.assemble import ReportInputs, draw_figures
+from twostream.fusion.report.attribute_figures import attribute_figures
 from twostream.fusion.report.examples_plot import FrameAndFlow
 from twostream.fusion.report.flow_bench import flow_fields, load_flow_bench
 from twostream.fusion.report.frames import frame_and_flow_reader
-from twostream.fusion.report.html import figure_html, mapping_html, report_page, results_table_html
+from twostream.fusion.report.html import figure_html, mapping_html, report_page, results_table_html, rows_html
 from twostream.fusion.report.methods import common_set, methods_on, table_from_methods
+from twostream.fusion.report.probe_section import probe_html
 from twostream.fusion.report.provenance import gather_provenance
 from twostream.fusion.results import ResultsTable
 from twostream.fusion.training.runs import RunRecord, load_run
@@ -70,17 +73,7 @@ def _runs_html(runs: Sequence[RunRecord]) -> str:
 
 def _bench_rows_html(bench: Mapping[str, Any]) -> str:
     rows = bench.get("rows") or []
-    if not rows:
-        return ""
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    head = "".join(f"<th>{escape(str(c))}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{escape(_short(row.get(c, '')))}</td>" for c in columns) + "</tr>"
-                   for row in rows)
-    return f"<h3>Flow benchmark</h3><table>{head and f'<tr>{head}</tr>'}{body}</table>"
-
-
-def _short(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+    return f"<h3>Flow benchmark</h3>{rows_html(rows)}" if rows else ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,6 +85,9 @@ class ReportConfig:
     dict); `provenance` extra provenance (a mapping or a JSON file's path). `manifest` gives the class
     names and the dataset; `frames` a frame and its flow beside each example video; `features` its
     attributes. `class_names` and `frame_and_flow` supply the same directly, for runs made without stores.
+    `attributes` is a CSV of per-video attributes over the manifest's: with any, a figure per attribute of
+    the gate's spatial share per value. `probe` is an attribute probe's result (`twostream probe --out`;
+    a path or its dict), shown as its tables.
     """
 
     title: str = "twostream report"
@@ -103,13 +99,16 @@ class ReportConfig:
     features: Path | str | None = None
     class_names: Sequence[str] | None = None
     frame_and_flow: FrameAndFlow | None = None
+    attributes: Path | str | None = None
+    probe: Mapping[str, Any] | Path | str | None = None
 
 
 def build_report(run_dirs: Sequence[Path | str], out_dir: Path | str, config: ReportConfig = ReportConfig()) -> Path:
     """Write `out_dir/report.html` (self-contained), the figures as PNG files and results.md; return the HTML's path.
 
     The page opens with the comparison table, then the figures the runs support (and why any other
-    is missing), then each run's configuration and checkpoint sha256, then the provenance.
+    is missing), then the attribute probe's tables when given, then each run's configuration and
+    checkpoint sha256, then the provenance.
     """
     manifest = load_manifest(config.manifest) if config.manifest else None
     class_names = config.class_names or (list(manifest.classes) if manifest is not None else None)
@@ -117,6 +116,7 @@ def build_report(run_dirs: Sequence[Path | str], out_dir: Path | str, config: Re
     provenance = gather_provenance(config.provenance, manifest=manifest, manifest_path=config.manifest,
                                    frames=config.frames, features=config.features)
     title, comparison, flow_bench = config.title, config.comparison, config.flow_bench
+    probe = probe_html(config.probe) if config.probe is not None else ""
     if not run_dirs:
         raise ReportError("a report needs at least one run folder")
     runs = [load_run(path) for path in run_dirs]
@@ -130,6 +130,8 @@ def build_report(run_dirs: Sequence[Path | str], out_dir: Path | str, config: Re
     inputs = ReportInputs(runs, methods, list(class_names) if class_names else None, frame_and_flow,
                           flow_fields(bench, base))
     figures, notes = draw_figures(inputs)
+    by_attribute = attribute_figures(inputs, gather_attributes(manifest, config.attributes))
+    figures, notes = figures + by_attribute[0], notes + by_attribute[1]
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -143,6 +145,7 @@ def build_report(run_dirs: Sequence[Path | str], out_dir: Path | str, config: Re
                                      f"of each column in bold.</p>{results_table_html(table)}"),
         ("figures", "Figures", "".join(figure_html(f) for f in figures)
          + (f'<ul class="notes">{notes_html}</ul>' if notes else "")),
+        *([("probe", "Attribute probe", probe)] if probe else []),
         ("runs", "Run configurations", _runs_html(runs)),
         ("provenance", "Data provenance",
          (mapping_html(provenance) if provenance else "<p>No provenance was given.</p>") + _bench_rows_html(bench)),

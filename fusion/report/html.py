@@ -74,6 +74,19 @@ def mapping_html(mapping: Mapping[str, Any]) -> str:
     return f'<table class="mapping">{"".join(rows)}</table>'
 
 
+def rows_html(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Return records as one HTML table, a column per key in order of first appearance (floats to 4 digits)."""
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    head = "".join(f"<th>{escape(str(column))}</th>" for column in columns)
+    body = "".join("<tr>" + "".join(f"<td>{escape(_short(row.get(column, '')))}</td>" for column in columns)
+                   + "</tr>" for row in rows)
+    return f"<table>{head and f'<tr>{head}</tr>'}{body}</table>"
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def figure_html(figure: EmbeddedFigure) -> str:
     """Return a <figure> with the PNG embedded as a data URI."""
     data = base64.b64encode(figure.png).decode("ascii")

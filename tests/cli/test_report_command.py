@@ -63,3 +63,12 @@ def test_report_command_refuses_bad_input(run_folder, tmp_path):
                            str(tmp_path / "list.json")]))
     with pytest.raises(SystemExit):
         _parse(["--out", str(tmp_path / "out")])
+
+
+def test_report_command_takes_attributes_and_a_probe(run_folder, tmp_path):
+    (tmp_path / "attributes.csv").write_text("video_id,scene\n" + "".join(f"v{i},{'ab'[i % 2]}\n" for i in range(12)))
+    args = _parse([str(run_folder), "--out", str(tmp_path / "out"), "--attributes", str(tmp_path / "attributes.csv")])
+    assert report.run(args) == 0
+    assert '<figure id="spatial_share_by_scene">' in (tmp_path / "out" / "report.html").read_text()
+    with pytest.raises(TwostreamError, match="probe result .* does not exist"):
+        report.run(_parse([str(run_folder), "--out", str(tmp_path / "out"), "--probe", str(tmp_path / "absent.json")]))
