@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from twostream.data.metrics import VideoScores
+from twostream.data.metrics import VideoScores, spatial_share
 from twostream.data.runtime import autocast, resolve_device
 from twostream.fusion.errors import FusionError
 from twostream.fusion.features import FeatureSource
@@ -155,11 +155,24 @@ def _train_epoch(task: FusionTask, loader: DataLoader, optimizer: torch.optim.Op
             (loss * (size / total)).backward()
             for name, value in {"loss": loss.item(), **parts}.items():
                 sums[name] = sums.get(name, 0.0) + (value if name.endswith("_count") else value * size)
+        gate = getattr(task.model, "gate", None)
+        if isinstance(gate, nn.Linear) and gate.weight.grad is not None:
+            # how strongly the loss pulls on the stream weighting; near zero, the gate cannot learn
+            sums["gate_grad_norm"] = sums.get("gate_grad_norm", 0.0) + float(gate.weight.grad.norm()) * total
         if config.clip_grad_norm is not None:
             nn.utils.clip_grad_norm_(task.model.parameters(), config.clip_grad_norm)
         optimizer.step()
         seen += total
     return {name: (value if name.endswith("_count") else value / seen) for name, value in sums.items()}
+
+
+def _share_record(scored: VideoScores) -> dict[str, float]:
+    """For a gate's scores, the mean and sd over videos of its spatial share w1 / (w1 + w2): whether, and how
+    far, its weighting has moved from one weighting for every video."""
+    if scored.gate_weights is None:
+        return {}
+    share = spatial_share(scored.gate_weights)
+    return {"val_share_mean": float(share.mean()), "val_share_sd": float(share.std())}
 
 
 def _mini_batches(batch: Sample, size: int) -> list[Sample]:
@@ -222,6 +235,7 @@ def fit(task: FusionTask, train: FeatureSource, val: FeatureSource, config: Trai
             "epoch": epoch, "phase": phase.name, "lambda": phase.lam, "lr": lr,
             **{f"train_{name}": value for name, value in parts.items()},
             "val_mean_class_accuracy": scored.mean_class_accuracy, "val_top1": scored.top1, "val_loss": val_loss,
+            **_share_record(scored),
             "val_zero_gate_views": scored.zero_gate_total, "improved": improved, "event": event.value,
             "seconds": round(time.perf_counter() - started, 3),
         }
