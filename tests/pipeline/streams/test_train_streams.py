@@ -1,5 +1,6 @@
 import dataclasses
 import json
+import logging
 
 import pytest
 import torch
@@ -150,3 +151,23 @@ def test_each_fold_pair_trains_without_its_fold_and_resume_skips_finished_folds(
         train_streams(manifest, store, tmp_path, dataclasses.replace(config, folds=3), streams=["rgb"], resume=True)
     with pytest.raises(TwostreamError, match="at least 2"):
         StreamTrainingConfig(folds=1)
+
+
+def test_a_small_validation_set_trains_every_epoch_and_keeps_the_lowest_loss(streams_data, tmp_path, caplog):
+    manifest, _, store = streams_data  # 12 validation videos of 3 classes: too few to rank epochs by accuracy
+    config = StreamTrainingConfig(epochs=4, patience=1, lr_steps=(3,), **{**TINY, "lr": 0.2})
+    with caplog.at_level(logging.WARNING, logger="twostream.pipeline.streams.train_streams"):
+        result = train_stream(manifest, store, tmp_path, "rgb", config)
+    assert "rgb: the validation set is small (12 videos, fewer than 30)" in caplog.text
+    assert "training all 4 epochs without early stopping" in caplog.text
+    log = [json.loads(line) for line in stream_paths(tmp_path, "rgb")["log"].read_text().splitlines()]
+    assert not log[1]["improved"]  # patience 1 would have stopped here
+    assert result.epochs_run == 4 and not result.stopped_early and result.selected_by == "loss"
+    losses = [record["val_loss"] for record in log]
+    assert result.best_epoch == 1 + losses.index(min(losses)) and result.val_loss == min(losses)
+    assert log[-1]["best_val_loss"] == min(losses) and {record["selected_by"] for record in log} == {"loss"}
+    assert load_checkpoint(result.checkpoint).config["selected_by"] == "loss"
+    # A finished run given more epochs goes on however many epochs ago its best was.
+    assert log[-1]["best_epoch"] < 4
+    longer = train_stream(manifest, store, tmp_path, "rgb", dataclasses.replace(config, epochs=5), resume=True)
+    assert longer.epochs_run == 5 and not longer.stopped_early
