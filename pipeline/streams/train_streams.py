@@ -37,7 +37,7 @@ from twostream.data.manifest import Manifest, VideoEntry
 from twostream.data.metrics import VideoScores
 from twostream.data.runtime import autocast, resolve_device
 from twostream.data.sampling import STREAMS
-from twostream.data.validation import carve_validation, validation_power
+from twostream.data.validation import ValidationSplitError, carve, carve_validation, validation_power
 from twostream.pipeline.backbones import Backbone, save_checkpoint
 from twostream.pipeline.backbones.partial_bn import freeze_partial_bn, quicken_statistics
 from twostream.pipeline.stores.frame_store import FrameStore
@@ -228,7 +228,8 @@ def train_streams(manifest: Manifest, frames: str | os.PathLike, out: str | os.P
 
 
 def _folds(manifest: Manifest, out: str | os.PathLike, config: StreamTrainingConfig) -> Folds:
-    """The folds of the split's training videos; refused when `out` already records other folds."""
+    """The folds of the split's training videos; refused when `out` already records other folds, or when a
+    fold's training videos cannot be carved into training and validation."""
     folds = assign_folds(manifest, config.split, config.folds, config.seed)
     if (Path(out) / FOLDS_FILE).exists():
         recorded = read_folds(out)
@@ -236,6 +237,11 @@ def _folds(manifest: Manifest, out: str | os.PathLike, config: StreamTrainingCon
             raise TwostreamError(f"{out} holds fold runs of other folds (split {recorded.split}, {recorded.k} folds, "
                                  f"seed {recorded.seed}, or another manifest); pass the same --split, --folds and "
                                  "--seed, or choose another --out")
+    for fold in range(1, folds.k + 1):
+        try:
+            carve(folds.training_manifest(manifest, fold), config.split, config.val_fraction, config.seed)
+        except ValidationSplitError as error:
+            raise ValidationSplitError(f"fold {fold} of {folds.k}: {error}; or pass fewer --folds") from None
     return folds
 
 

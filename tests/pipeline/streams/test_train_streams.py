@@ -171,3 +171,20 @@ def test_a_small_validation_set_trains_every_epoch_and_keeps_the_lowest_loss(str
     assert log[-1]["best_epoch"] < 4
     longer = train_stream(manifest, store, tmp_path, "rgb", dataclasses.replace(config, epochs=5), resume=True)
     assert longer.epochs_run == 5 and not longer.stopped_early
+
+
+def test_folds_whose_training_videos_cannot_be_carved_are_refused_before_any_training(streams_data, tmp_path):
+    from twostream.data.manifest import Manifest
+    from twostream.pipeline.streams.train_streams import train_streams
+
+    manifest, _, store = streams_data
+    # Class 0 keeps one training video in each of three of the four training groups: whichever way two
+    # folds pair the groups, the fold that holds out two of those three leaves class 0 a single video.
+    groups = sorted({v.group for v in manifest.select(1, "train")})
+    kept = {next(v.video_id for v in manifest.select(1, "train") if v.label == 0 and v.group == group)
+            for group in groups[:3]}
+    videos = [v for v in manifest.videos if v.label != 0 or v.role(1) != "train" or v.video_id in kept]
+    thin = Manifest(manifest.dataset, manifest.root, list(manifest.classes), videos)
+    with pytest.raises(TwostreamError, match=r"fold \d of 2: class .* has a single training video.*pass fewer --folds"):
+        train_streams(thin, store, tmp_path, StreamTrainingConfig(epochs=1, folds=2, **TINY), streams=["rgb"])
+    assert not any(tmp_path.iterdir())
