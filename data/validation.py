@@ -50,8 +50,8 @@ def carve(manifest: Manifest, split: int | str, fraction: float = 0.2, seed: int
 
     Per class, about `fraction` of its training videos go to validation, as whole units (a group of
     that class, or a video without a group) and never all of them: first the earliest unit, in an
-    order fixed by the seed, that does not overshoot the class's share (the smallest unit when every
-    one does), then, in the same order, each unit that brings the class nearer its share. The order
+    order fixed by the seed, no larger than the class's share rounded up (the smallest unit when every
+    one is larger), then, in the same order, each unit that brings the class nearer its share. The order
     of groups depends on the group number alone, so classes that share group numbers (UCF101) hold
     out mostly the same ones. A class whose videos all lie in one group falls back to holding out
     round(fraction * videos) of them, at least one and never all, recorded in `fallbacks`. A class
