@@ -16,6 +16,7 @@ from twostream.pipeline.streams.train_streams import (
     TrainedStreams,
     train_streams,
 )
+from twostream.pipeline.streams.selection import BY_LOSS
 
 NAME = "train-streams"
 HELP = "fine-tune the RGB and flow networks TSN-style on frames.zarr; writes <out>/rgb.pt and <out>/flow.pt"
@@ -31,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--streams", default=",".join(STREAMS), help="comma-separated streams to train (rgb,flow)")
     parser.add_argument("--split", default=str(defaults.split), help="split whose training videos are used")
     parser.add_argument("--val-fraction", type=float, default=defaults.val_fraction,
-                        help="share of the training videos held out for validation, whole groups at a time")
+                        help="share of each class's training videos held out for validation, whole groups at a time")
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="videos per batch")
     parser.add_argument("--input-size", type=int, default=defaults.input_size, help="side of the network input in pixels")
@@ -42,7 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--classifier-lr-mult", type=float, default=defaults.classifier_lr_mult,
                         help="learning-rate multiplier of the new classifier (TSN: 1; 10 helps small datasets)")
     parser.add_argument("--patience", type=int, default=defaults.patience,
-                        help="stop after this many epochs without a better validation accuracy")
+                        help="stop after this many epochs without a better validation accuracy (never when "
+                             "validation is too small to tell epochs apart: then all epochs train)")
     parser.add_argument("--dropout-rgb", type=float, default=TSN_DROPOUT["rgb"])
     parser.add_argument("--dropout-flow", type=float, default=TSN_DROPOUT["flow"])
     parser.add_argument("--partial-bn", choices=("auto", "on", "off"), default="auto",
@@ -106,6 +108,8 @@ def print_epoch(record: dict) -> None:
 def describe(result: StreamResult) -> list[str]:
     """Lines summing up one stream: validation accuracy, where the checkpoint is, what it confuses."""
     stop = "stopped early" if result.stopped_early else "all epochs"
+    if result.selected_by == BY_LOSS:
+        stop += f", lowest validation loss {result.val_loss:.3f}: validation too small to choose by accuracy"
     lines = [f"{result.stream}: validation accuracy {result.val_accuracy:.1%} "
              f"(mean per class {result.val_mean_class_accuracy:.1%}) at epoch {result.best_epoch} of "
              f"{result.epochs_run} ({stop}); {result.train_videos} training / {result.val_videos} validation videos; "

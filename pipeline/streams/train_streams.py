@@ -3,10 +3,12 @@
 Each stream trains on K-segment clips (one random snippet per segment, average consensus of the
 segment scores, cross-entropy), with TSN's regularisation: partial BN, dropout before the
 classifier, multi-scale corner crops with flips, SGD with momentum and weight decay, gradient
-clipping and a step schedule. A validation set is carved out of the split's training videos by
-group; the best epoch's network is kept as ``<out>/<stream>.pt`` (loadable by `load_checkpoint`
-with no further arguments), the last epoch's full state as ``<out>/<stream>.state.pt`` (for
-``resume``), and one JSON line per epoch in ``<out>/<stream>.metrics.jsonl``.
+clipping and a step schedule. A validation set is carved out of the split's training videos, whole
+groups of every class (`twostream.data.validation`); the best epoch's network (which epoch, and
+when a run stops early: `twostream.pipeline.streams.selection`) is kept as ``<out>/<stream>.pt``
+(loadable by `load_checkpoint` with no further arguments), the last epoch's full state as
+``<out>/<stream>.state.pt`` (for ``resume``), and one JSON line per epoch (training and validation
+loss and accuracy, the best epoch so far) in ``<out>/<stream>.metrics.jsonl``.
 
 With ``folds`` K, K more pairs train after the full one, in ``<out>/fold<k>/``, each on the split's
 training videos minus fold k's (whole groups; see `twostream.data.folds`), so that every training
@@ -15,6 +17,7 @@ video has stream scores from a pair that never saw it (out-of-fold scores for th
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import os
 import time
@@ -34,7 +37,7 @@ from twostream.data.manifest import Manifest, VideoEntry
 from twostream.data.metrics import VideoScores
 from twostream.data.runtime import autocast, resolve_device
 from twostream.data.sampling import STREAMS
-from twostream.data.validation import carve_validation
+from twostream.data.validation import ValidationSplitError, carve, carve_validation, validation_power
 from twostream.pipeline.backbones import Backbone, save_checkpoint
 from twostream.pipeline.backbones.partial_bn import freeze_partial_bn, quicken_statistics
 from twostream.pipeline.stores.frame_store import FrameStore
@@ -42,6 +45,7 @@ from twostream.pipeline.streams.dataset import ClipSampling, EpochShuffle, Strea
 from twostream.pipeline.streams.evaluation import evaluate_stream, segment_consensus
 from twostream.pipeline.streams.initialisation import initial_network
 from twostream.pipeline.streams.optimiser import default_lr_steps, make_optimizer, make_scheduler
+from twostream.pipeline.streams.selection import BY_LOSS, improves, selection_for, stops_early
 from twostream.pipeline.streams.state import (
     load_state,
     restore_rng_states,
@@ -54,7 +58,11 @@ from twostream.pipeline.streams.state import (
 TSN_DROPOUT = {"rgb": 0.8, "flow": 0.7}
 # Settings a resumed run may change; every other one must match the saved state.
 RESUMABLE_CHANGES = frozenset({"epochs", "patience", "workers", "device"})
-STATE_VERSION = 1
+# 2: the state records how its best epoch is chosen ("selection"), and validation is carved class by
+# class, so a state of version 1 was validated on other videos.
+STATE_VERSION = 2
+
+log = logging.getLogger(__name__)
 
 EpochProgress = Callable[[dict[str, Any]], None]  # called with each finished epoch's record
 
@@ -133,10 +141,12 @@ class StreamResult:
     class_names: list[str]
     best_epoch: int
     val_accuracy: float
+    val_loss: float
     val_mean_class_accuracy: float
     confusion: list[list[int]]
     epochs_run: int
     stopped_early: bool
+    selected_by: str  # "accuracy", or "loss" when validation was too small to tell epochs apart by accuracy
     seconds: float
     train_videos: int
     val_videos: int
@@ -218,7 +228,8 @@ def train_streams(manifest: Manifest, frames: str | os.PathLike, out: str | os.P
 
 
 def _folds(manifest: Manifest, out: str | os.PathLike, config: StreamTrainingConfig) -> Folds:
-    """The folds of the split's training videos; refused when `out` already records other folds."""
+    """The folds of the split's training videos; refused when `out` already records other folds, or when a
+    fold's training videos cannot be carved into training and validation."""
     folds = assign_folds(manifest, config.split, config.folds, config.seed)
     if (Path(out) / FOLDS_FILE).exists():
         recorded = read_folds(out)
@@ -226,6 +237,11 @@ def _folds(manifest: Manifest, out: str | os.PathLike, config: StreamTrainingCon
             raise TwostreamError(f"{out} holds fold runs of other folds (split {recorded.split}, {recorded.k} folds, "
                                  f"seed {recorded.seed}, or another manifest); pass the same --split, --folds and "
                                  "--seed, or choose another --out")
+    for fold in range(1, folds.k + 1):
+        try:
+            carve(folds.training_manifest(manifest, fold), config.split, config.val_fraction, config.seed)
+        except ValidationSplitError as error:
+            raise ValidationSplitError(f"fold {fold} of {folds.k}: {error}; or pass fewer --folds") from None
     return folds
 
 
@@ -255,6 +271,7 @@ def train_stream(manifest: Manifest, frames: str | os.PathLike, out: str | os.Pa
 def _prepare(manifest: Manifest, frames: str | os.PathLike, stream: str, config: StreamTrainingConfig,
              paths: dict[str, Path], resuming: bool) -> _Run:
     train_videos, val_videos = carve_validation(manifest, config.split, config.val_fraction, config.seed)
+    selection = _selection(stream, val_videos, manifest, config)
     store = FrameStore.open(frames)
     _require_videos(store, train_videos + val_videos, frames)
     device = resolve_device(config.device)
@@ -270,10 +287,10 @@ def _prepare(manifest: Manifest, frames: str | os.PathLike, stream: str, config:
         freeze_partial_bn(model)  # before the optimiser is built, so frozen parameters stay out of it
     optimizer = make_optimizer(model, config.lr, config.momentum, config.weight_decay, config.classifier_lr_mult)
     scheduler = make_scheduler(optimizer, record["lr_steps"], config.lr_decay)
-    state = {"version": STATE_VERSION, "config": record, "epoch": 0, "finished": False, "stale": 0,
-             "best": None, "history": []}
+    state = {"version": STATE_VERSION, "config": record, "selection": selection, "epoch": 0, "finished": False,
+             "stale": 0, "best": None, "history": []}
     if resuming:
-        state = _restore(paths["state"], record, model, optimizer, scheduler)
+        state = _restore(paths["state"], record, selection, model, optimizer, scheduler)
         write_log(paths["log"], state["history"])  # drop records of an epoch whose state was never saved
     checkpoint_config = {"training": record, "modality": stream, "input_size": config.input_size,
                          "segments": config.segments, "split": str(config.split),
@@ -283,6 +300,18 @@ def _prepare(manifest: Manifest, frames: str | os.PathLike, stream: str, config:
                 _loader(frames, train_videos, stream, config, train=True, device=device),
                 _loader(frames, val_videos, stream, config, train=False, device=device),
                 device, paths, list(manifest.classes), checkpoint_config, state)
+
+
+def _selection(stream: str, val_videos: list[VideoEntry], manifest: Manifest, config: StreamTrainingConfig) -> str:
+    """How this run chooses its best epoch; a warning when validation is too small to stop early on."""
+    power = validation_power(val_videos, manifest.classes)
+    selection = selection_for(power)
+    if selection == BY_LOSS:
+        log.warning("%s: the validation set is small (%s), too small to tell epochs apart by accuracy: training "
+                    "all %d epochs without early stopping and keeping the epoch of lowest validation loss; a larger "
+                    "--val-fraction or more videos per class would help", stream, "; ".join(power.problems()),
+                    config.epochs)
+    return selection
 
 
 def _require_videos(store: FrameStore, videos: list[VideoEntry], frames: str | os.PathLike) -> None:
@@ -303,7 +332,7 @@ def _loader(frames: str | os.PathLike, videos: list[VideoEntry], stream: str, co
                       pin_memory=device.type == "cuda")
 
 
-def _restore(path: Path, record: dict[str, Any], model: Backbone, optimizer: torch.optim.Optimizer,
+def _restore(path: Path, record: dict[str, Any], selection: str, model: Backbone, optimizer: torch.optim.Optimizer,
              scheduler: torch.optim.lr_scheduler.MultiStepLR) -> dict[str, Any]:
     state = load_state(path)
     if state.get("version") != STATE_VERSION:
@@ -315,12 +344,17 @@ def _restore(path: Path, record: dict[str, Any], model: Backbone, optimizer: tor
     if differing:
         raise TwostreamError(f"{path} was saved with other settings ({', '.join(differing)}); resume with the "
                              "same settings, or choose another --out")
+    if state["selection"] != selection:
+        raise TwostreamError(f"{path} chose its best epoch by validation {state['selection']}, this validation set "
+                             f"calls for {selection} (another manifest?); resume with the same manifest, or choose "
+                             "another --out")
     model.load_state_dict(state.pop("model"))
     optimizer.load_state_dict(state.pop("optimizer"))
     scheduler.load_state_dict(state.pop("scheduler"))
     restore_rng_states(state.pop("rng"))
     state["config"] = record
-    if state["finished"] and state["epoch"] < record["epochs"] and state["stale"] < record["patience"]:
+    if (state["finished"] and state["epoch"] < record["epochs"]
+            and not stops_early(state["stale"], record["patience"], selection)):
         state["finished"] = False  # a run that used all its epochs goes on when given more
     return state
 
@@ -337,19 +371,20 @@ def _run_epoch(run: _Run, progress: EpochProgress | None, started: float, first_
     run.scheduler.step()
     evaluation = evaluate_stream(run.model, run.val_loader, run.stream, run.device, config.amp)
     best = state["best"]
-    improved = best is None or (evaluation.top1, -evaluation.loss) > (best["accuracy"], -best["loss"])
+    improved = improves(best, evaluation.top1, evaluation.loss, state["selection"])
     if improved:
         state["best"] = _best_record(epoch, evaluation)
         _save_best(run, state["best"])
     state["stale"] = 0 if improved else state["stale"] + 1
     state["epoch"] = epoch
-    state["finished"] = epoch >= config.epochs or state["stale"] >= config.patience
+    state["finished"] = epoch >= config.epochs or stops_early(state["stale"], config.patience, state["selection"])
     per_epoch = (time.monotonic() - started) / (epoch - first_epoch)
     record = {"stream": run.stream, "epoch": epoch, "epochs": config.epochs, "lr": lr,
               "train_loss": trained["loss"], "train_accuracy": trained["accuracy"],
               "val_loss": evaluation.loss, "val_accuracy": evaluation.top1,
               "val_mean_class_accuracy": evaluation.mean_class_accuracy,
               "best_epoch": state["best"]["epoch"], "best_val_accuracy": state["best"]["accuracy"],
+              "best_val_loss": state["best"]["loss"], "selected_by": state["selection"],
               "improved": improved, "images_per_s": trained["images"] / max(train_seconds, 1e-9),
               "seconds": time.monotonic() - began,
               "seconds_left": 0.0 if state["finished"] else per_epoch * (config.epochs - epoch)}
@@ -397,7 +432,8 @@ def _best_record(epoch: int, evaluation: VideoScores) -> dict[str, Any]:
 def _save_best(run: _Run, best: dict[str, Any]) -> None:
     """Write the best network so far (atomically: a kill leaves the previous best)."""
     config = {**run.checkpoint_config, "best_epoch": best["epoch"], "val_accuracy": best["accuracy"],
-              "val_mean_class_accuracy": best["mean_class_accuracy"]}
+              "val_loss": best["loss"], "val_mean_class_accuracy": best["mean_class_accuracy"],
+              "selected_by": run.state["selection"]}
     save_checkpoint(run.paths["checkpoint"], run.model, class_names=run.class_names, config=config)
 
 
@@ -408,9 +444,9 @@ def _result(run: _Run) -> StreamResult:
     history = state["history"]
     return StreamResult(
         stream=run.stream, checkpoint=run.paths["checkpoint"], class_names=run.class_names,
-        best_epoch=best["epoch"], val_accuracy=best["accuracy"], val_mean_class_accuracy=best["mean_class_accuracy"],
-        confusion=best["confusion"], epochs_run=state["epoch"],
-        stopped_early=state["epoch"] < run.config.epochs,
+        best_epoch=best["epoch"], val_accuracy=best["accuracy"], val_loss=best["loss"],
+        val_mean_class_accuracy=best["mean_class_accuracy"], confusion=best["confusion"], epochs_run=state["epoch"],
+        stopped_early=state["epoch"] < run.config.epochs, selected_by=state["selection"],
         seconds=math.fsum(record["seconds"] for record in history),
         train_videos=len(run.train_loader.dataset), val_videos=len(run.val_loader.dataset),
     )

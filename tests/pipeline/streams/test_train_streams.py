@@ -1,5 +1,6 @@
 import dataclasses
 import json
+import logging
 
 import pytest
 import torch
@@ -150,3 +151,40 @@ def test_each_fold_pair_trains_without_its_fold_and_resume_skips_finished_folds(
         train_streams(manifest, store, tmp_path, dataclasses.replace(config, folds=3), streams=["rgb"], resume=True)
     with pytest.raises(TwostreamError, match="at least 2"):
         StreamTrainingConfig(folds=1)
+
+
+def test_a_small_validation_set_trains_every_epoch_and_keeps_the_lowest_loss(streams_data, tmp_path, caplog):
+    manifest, _, store = streams_data  # 12 validation videos of 3 classes: too few to rank epochs by accuracy
+    config = StreamTrainingConfig(epochs=4, patience=1, lr_steps=(3,), **{**TINY, "lr": 0.2})
+    with caplog.at_level(logging.WARNING, logger="twostream.pipeline.streams.train_streams"):
+        result = train_stream(manifest, store, tmp_path, "rgb", config)
+    assert "rgb: the validation set is small (12 videos, fewer than 30)" in caplog.text
+    assert "training all 4 epochs without early stopping" in caplog.text
+    log = [json.loads(line) for line in stream_paths(tmp_path, "rgb")["log"].read_text().splitlines()]
+    assert not log[1]["improved"]  # patience 1 would have stopped here
+    assert result.epochs_run == 4 and not result.stopped_early and result.selected_by == "loss"
+    losses = [record["val_loss"] for record in log]
+    assert result.best_epoch == 1 + losses.index(min(losses)) and result.val_loss == min(losses)
+    assert log[-1]["best_val_loss"] == min(losses) and {record["selected_by"] for record in log} == {"loss"}
+    assert load_checkpoint(result.checkpoint).config["selected_by"] == "loss"
+    # A finished run given more epochs goes on however many epochs ago its best was.
+    assert log[-1]["best_epoch"] < 4
+    longer = train_stream(manifest, store, tmp_path, "rgb", dataclasses.replace(config, epochs=5), resume=True)
+    assert longer.epochs_run == 5 and not longer.stopped_early
+
+
+def test_folds_whose_training_videos_cannot_be_carved_are_refused_before_any_training(streams_data, tmp_path):
+    from twostream.data.manifest import Manifest
+    from twostream.pipeline.streams.train_streams import train_streams
+
+    manifest, _, store = streams_data
+    # Class 0 keeps one training video in each of three of the four training groups: whichever way two
+    # folds pair the groups, the fold that holds out two of those three leaves class 0 a single video.
+    groups = sorted({v.group for v in manifest.select(1, "train")})
+    kept = {next(v.video_id for v in manifest.select(1, "train") if v.label == 0 and v.group == group)
+            for group in groups[:3]}
+    videos = [v for v in manifest.videos if v.label != 0 or v.role(1) != "train" or v.video_id in kept]
+    thin = Manifest(manifest.dataset, manifest.root, list(manifest.classes), videos)
+    with pytest.raises(TwostreamError, match=r"fold \d of 2: class .* has a single training video.*pass fewer --folds"):
+        train_streams(thin, store, tmp_path, StreamTrainingConfig(epochs=1, folds=2, **TINY), streams=["rgb"])
+    assert not any(tmp_path.iterdir())

@@ -1,0 +1,36 @@
+"""Which epoch a stream run keeps, and whether it may stop before the end of its schedule.
+
+A validation set big enough to tell epochs apart (`twostream.data.validation.validation_power`)
+keeps the epoch of best validation accuracy, lower validation loss breaking ties, and stops after
+`patience` epochs without a better one. A smaller one cannot rank epochs by accuracy (a handful of
+videos ties many epochs and turns noise into a winner), so the run trains its whole schedule and
+keeps the epoch of lowest validation loss (mean cross-entropy, which varies smoothly and rarely ties).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from twostream.data.validation import ValidationPower
+
+BY_ACCURACY = "accuracy"  # best top-1, lower loss breaking ties; early stopping on
+BY_LOSS = "loss"  # lowest loss over the whole schedule; no early stopping
+SELECTIONS = (BY_ACCURACY, BY_LOSS)
+
+
+def selection_for(power: ValidationPower) -> str:
+    """How a run with this validation set chooses its best epoch: `BY_ACCURACY` or, when too small, `BY_LOSS`."""
+    return BY_ACCURACY if power.sufficient else BY_LOSS
+
+
+def improves(best: dict[str, Any] | None, accuracy: float, loss: float, selection: str) -> bool:
+    """Whether an epoch with this validation accuracy and loss beats `best` (a dict with both; None: none yet)."""
+    if best is None:
+        return True
+    if selection == BY_LOSS:
+        return loss < best["loss"]
+    return (accuracy, -loss) > (best["accuracy"], -best["loss"])
+
+
+def stops_early(stale: int, patience: int, selection: str) -> bool:
+    """Whether a run stops now, `stale` epochs after its best one: only with `BY_ACCURACY`, after `patience`."""
+    return selection == BY_ACCURACY and stale >= patience
