@@ -106,13 +106,23 @@ class _TrainingConfig(_SplitConfig):
             raise FusionError(f"train scores {self.train_scores!r}: use one of {', '.join(TRAIN_SCORES)}")
 
 
+# The gate's training, chosen on the choice seeds of bench/fusion_quality.py: a softmax gate on the pooled body
+# moves from equal weights within the few hundred steps a small dataset gives only at a rate of 0.03.
+GATE_TRAINING = TrainConfig(lrs=(0.03, 0.003))
+
+
 @dataclass(frozen=True, kw_only=True)
 class GateConfig(_TrainingConfig):
-    """Settings of train-gate (defaults: gated TSN's): the gate's make-up, Algorithm 1's lambda, the data carve."""
+    """Settings of train-gate: the gate's make-up, Algorithm 1's lambda, the data carve.
 
-    body: str = "layers"
-    fusion: str = "conv"
-    activation: str = "relu"
+    The defaults are what bench/fusion_quality.py chose on its choice seeds (a softmax gate on both
+    streams' pooled maps, rates 0.03 then 0.003); gated TSN's own gate is `PAPER_GATE`'s settings.
+    """
+
+    body: str = "pooled"
+    fusion: str = "concat"
+    activation: str = "softmax"
+    training: TrainConfig = field(default_factory=lambda: GATE_TRAINING)
     lam: float = 1.0
     tap: str | None = None  # the map the gate reads (None: the store's map tap)
     gate_init: str = "spatial"  # the body's weights: the spatial net's, or its architecture's ImageNet ones
@@ -130,20 +140,26 @@ class GateConfig(_TrainingConfig):
             raise FusionError(f"gate fusion {self.fusion!r}: use one of {', '.join(GATE_FUSIONS)}")
         if self.body not in GATE_BODIES:
             raise FusionError(f"gate body {self.body!r}: use one of {', '.join(GATE_BODIES)}")
+        if self.activation not in GATE_ACTIVATIONS:
+            raise FusionError(f"gate activation {self.activation!r}: use one of {', '.join(GATE_ACTIVATIONS)}")
+        if self.gate_init not in GATE_INITS:
+            raise FusionError(f"gate init {self.gate_init!r}: use one of {', '.join(GATE_INITS)}")
         if self.body == "pooled" and self.fusion != "concat":
             raise FusionError("the pooled gate body reads the two streams' maps side by side: use fusion concat, "
                               "or the layers body for conv fusion")
         if self.body == "pooled" and self.gate_init != "spatial":
             raise FusionError("the pooled gate body has no pretrained layers: gate init applies to the layers body")
-        if self.activation not in GATE_ACTIVATIONS:
-            raise FusionError(f"gate activation {self.activation!r}: use one of {', '.join(GATE_ACTIVATIONS)}")
-        if self.gate_init not in GATE_INITS:
-            raise FusionError(f"gate init {self.gate_init!r}: use one of {', '.join(GATE_INITS)}")
         if self.lam < 0:
             raise FusionError(f"lambda must be non-negative, got {self.lam}")
         object.__setattr__(self, "score_dropout", tuple(float(p) for p in self.score_dropout))
         if len(self.score_dropout) != 2 or not all(0.0 <= p < 1.0 for p in self.score_dropout):
             raise FusionError(f"score dropout is two rates in [0, 1) (rgb, flow), got {list(self.score_dropout)}")
+
+
+# Gated TSN's gate: the spatial net's layers after the tap on the streams' maps joined by a 1x1 conv, a ReLU
+# gate, rates 0.001 then 0.0001, the body's BatchNorm frozen (`GateConfig(**PAPER_GATE)`)
+PAPER_GATE = {"body": "layers", "fusion": "conv", "activation": "relu", "training": TrainConfig(),
+              "train_bn": False}
 
 
 PAPER_SCORE_WEIGHTS = "paper"  # each head's final score as Park et al. report it (see `paper_score_weights`)
@@ -400,9 +416,10 @@ def train_gate(store_path: str | Path, manifest: Manifest, runs: str | Path, nam
 
 
 def gate_method(config: GateConfig, store_tap: str) -> str:
-    """A gate run's method name: its fusion, activation and lambda, and each setting off the default
+    """A gate run's method name: its body and fusion, activation and lambda, and each setting off the default
     (another tap than the store's, an ImageNet body, trained BatchNorm, other training scores)."""
-    settings = [config.fusion if config.tap in (None, store_tap) else f"{config.fusion} at {config.tap}",
+    joined = "pooled maps" if config.body == "pooled" else f"{config.fusion} into layers"
+    settings = [joined if config.tap in (None, store_tap) else f"{joined} at {config.tap}",
                 config.activation, f"lambda={config.lam:g}"]
     if config.gate_init != "spatial":
         settings.append(f"{config.gate_init} body")

@@ -6,7 +6,15 @@ import argparse
 from twostream.cli.fusion_args import add_data_arguments, add_training_arguments, print_results, train_config
 from twostream.data.manifest import load_manifest
 from twostream.data.sampling import STREAMS
-from twostream.fusion.experiment import GATE_ACTIVATIONS, GATE_BODIES, GATE_FUSIONS, GATE_INITS, GateConfig, train_gate
+from twostream.fusion.experiment import (
+    GATE_ACTIVATIONS,
+    GATE_BODIES,
+    GATE_FUSIONS,
+    GATE_INITS,
+    GATE_TRAINING,
+    GateConfig,
+    train_gate,
+)
 from twostream.fusion.training.train_scores import TRAIN_SCORES, TSN_DROPOUT
 
 NAME = "train-gate"
@@ -17,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the command's options."""
     add_data_arguments(parser)
     add_training_arguments(parser)
+    parser.set_defaults(lrs=list(GATE_TRAINING.lrs))
     parser.add_argument("--body", choices=GATE_BODIES, default=GateConfig().body,
                         help="the gate's body: both streams' maps pooled side by side, standardised, and one hidden "
                              "layer (pooled; needs --fusion concat), or the spatial network's layers after the tap, as "

@@ -29,6 +29,8 @@ from twostream.pipeline.backbones import build_backbone, load_checkpoint
 from twostream.pipeline.stores.feature_readers import open_feature_store
 
 QUICK = ["--max-epochs-per-phase", "2", "--patience", "1", "--batch-size", "4"]
+# gated TSN's own gate: the spatial net's layers after the tap, conv fusion, a ReLU gate, its rates
+PAPER_GATE_FLAGS = ["--body", "layers", "--fusion", "conv", "--activation", "relu", "--lrs", "0.001", "0.0001"]
 # Park et al.'s step schedule, its counts shrunk: a few epochs on the tiny dataset
 QUICK_STEPS = ["--step-iterations", "2", "4", "--iterations", "6", "--iteration-scale", "1"]
 
@@ -40,7 +42,7 @@ def runs(tiny_dataset, feature_store, tmp_path_factory, checkpoints):
     manifest_path = manifest.save(folder / "manifest.json")
     common = [str(manifest_path), "--features", str(feature_store), "--runs", str(folder / "runs"), *QUICK]
     assert main(["train-gate", *common, "--name", "gate", "--train-scores", "clean"]) == 0
-    assert main(["train-gate", *common, "--name", "gate-concat", "--fusion", "concat", "--lam", "0",
+    assert main(["train-gate", *common, "--name", "gate-layers", *PAPER_GATE_FLAGS, "--lam", "0",
                  "--train-scores", "clean"]) == 0
     assert main(["train-mfuse", *common, *QUICK_STEPS, "--name", "mfuse", "--width", "16"]) == 0
     assert main(["train-mfuse", *common, "--schedule", "plateau", "--name", "base-a", "--head", "baseline-a",
@@ -60,7 +62,7 @@ def test_runs_hold_checkpoint_metrics_and_test_predictions(runs, tiny_dataset):
     tested = {v.video_id for v in manifest.select(1, "test")}
     assert {r["video_id"] for r in predictions["test"]} == tested
     assert all(len(r["gate_weights"]) == 2 and min(r["gate_weights"]) >= 0 for r in predictions["test"])
-    assert json.loads((gate / "config.json").read_text())["method"] == "gated fusion (conv, relu, lambda=1)"
+    assert json.loads((gate / "config.json").read_text())["method"] == "gated fusion (pooled maps, softmax, lambda=1)"
     mfuse = json.loads((folder / "runs" / "mfuse" / "split1" / "config.json").read_text())
     assert mfuse["train"]["schedule"] == "steps" and mfuse["train"]["segments"] == 1
     assert mfuse["train"]["batch_size"] == 4 and mfuse["task"]["final_score"] == "probabilities"
@@ -115,15 +117,15 @@ def test_amplification_fine_tunes_only_global_pooling_and_the_classifier(feature
 def test_evaluate_compares_every_method_in_one_table(runs, feature_store, capsys):
     folder, manifest_path = runs
     out = folder / "results.json"
-    run_args = [str(folder / "runs" / name) for name in ("gate", "gate-concat", "mfuse", "base-a", "amp")]
+    run_args = [str(folder / "runs" / name) for name in ("gate", "gate-layers", "mfuse", "base-a", "amp")]
     assert main(["evaluate", str(manifest_path), "--features", str(feature_store), "--runs", *run_args,
                  "--out", str(out)]) == 0
     table = json.loads(out.read_text())
     methods = {row["method"] for row in table["rows"]}
     amp = "amplification on flow magnitude (head only)"
     assert {"spatial only", "temporal only", "weighted average (grid search)", "SCI fusion",
-            "average of l2-normalised softmax", "gated fusion (conv, relu, lambda=1)",
-            "gated fusion (concat, relu, lambda=0)", "mfusion on maps (2:3:4)", "baseline-a on vectors (2:3:4)",
+            "average of l2-normalised softmax", "gated fusion (pooled maps, softmax, lambda=1)",
+            "gated fusion (conv into layers, relu, lambda=0)", "mfusion on maps (2:3:4)", "baseline-a on vectors (2:3:4)",
             amp, f"{amp}: S(amp) + T, l2-normalised softmax", f"mfusion on maps (2:3:4) with {amp} as S, 2:3:4"} <= methods
     assert out.with_suffix(".md").read_text().startswith("|")
     assert "gated fusion" in capsys.readouterr().out
@@ -133,7 +135,7 @@ def test_evaluate_compares_every_method_in_one_table(runs, feature_store, capsys
         assert cell["interval"]["low"] <= cell["mean_class_accuracy"] <= cell["interval"]["high"]
     oracle = rows[ORACLE]["splits"]["split 1"]["mean_class_accuracy"]
     assert oracle >= max(rows[m]["splits"]["split 1"]["mean_class_accuracy"] for m in ("spatial only", "temporal only"))
-    gate = rows["gated fusion (conv, relu, lambda=1)"]["differences"]["split 1"]
+    gate = rows["gated fusion (pooled maps, softmax, lambda=1)"]["differences"]["split 1"]
     assert set(gate) == {"weighted average (grid search)", "average of scores"}
     assert all(d["low"] <= d["estimate"] <= d["high"] for d in gate.values())
     assert "spatial only" not in {m for m, r in rows.items() if "differences" in r}
@@ -167,9 +169,9 @@ def test_amplification_rows_are_park_et_al_s_combinations():
 def test_evaluate_compares_chosen_pairs_of_runs(runs, feature_store, tiny_dataset):
     folder, _ = runs
     _, manifest = tiny_dataset
-    gate, concat = str(folder / "runs" / "gate"), str(folder / "runs" / "gate-concat")
+    gate, concat = str(folder / "runs" / "gate"), str(folder / "runs" / "gate-layers")
     table = evaluate(feature_store, manifest, [gate, concat], EvaluateConfig(compare=((gate, concat),), bootstrap=200))
-    first, second = "gated fusion (conv, relu, lambda=1)", "gated fusion (concat, relu, lambda=0)"
+    first, second = "gated fusion (pooled maps, softmax, lambda=1)", "gated fusion (conv into layers, relu, lambda=0)"
     difference = table.differences[first]["split 1"][second]
     expected = (table.cells[first]["split 1"]["mean_class_accuracy"]
                 - table.cells[second]["split 1"]["mean_class_accuracy"])
@@ -190,9 +192,9 @@ def test_train_gate_prints_the_gate_spatial_share_and_records_its_training_score
     printed = capsys.readouterr().out
     assert "gate spatial share over test videos" in printed and "+-" in printed
     config = json.loads((folder / "runs" / "gate-share" / "split1" / "config.json").read_text())
-    assert config["method"] == "gated fusion (conv, relu, lambda=1, dropout scores)"
+    assert config["method"] == "gated fusion (pooled maps, softmax, lambda=1, dropout scores)"
     config = json.loads((folder / "runs" / "gate-share" / "split1" / "config.json").read_text())
-    assert config["method"] == "gated fusion (conv, relu, lambda=1, dropout scores)"
+    assert config["method"] == "gated fusion (pooled maps, softmax, lambda=1, dropout scores)"
 
 
 def test_a_missing_split_and_a_foreign_checkpoint_are_refused(tiny_dataset, feature_store, tmp_path):
@@ -206,13 +208,14 @@ def test_a_missing_split_and_a_foreign_checkpoint_are_refused(tiny_dataset, feat
     save_checkpoint(other, build_backbone("tiny", "rgb", len(manifest.classes)))
     with pytest.raises(FusionError, match="not the spatial checkpoint"):
         train_gate(feature_store, manifest, tmp_path / "runs", "x",
-                   GateConfig(checkpoint=str(other), training=TrainConfig(max_epochs_per_phase=1)))
+                   GateConfig(checkpoint=str(other), body="layers", fusion="conv",
+                              training=TrainConfig(max_epochs_per_phase=1)))
 
 
 def test_report_of_the_runs_shows_examples_with_frames_and_provenance(runs, reference_store, feature_store):
     folder, manifest_path = runs
     out = folder / "report"
-    split_runs = [str(folder / "runs" / name / "split1") for name in ("gate", "gate-concat", "mfuse")]
+    split_runs = [str(folder / "runs" / name / "split1") for name in ("gate", "gate-layers", "mfuse")]
     assert main(["report", *split_runs, "--out", str(out), "--manifest", str(manifest_path),
                  "--frames", str(reference_store), "--features", str(feature_store)]) == 0
     html = (out / "report.html").read_text()
@@ -229,7 +232,7 @@ def test_train_gate_and_train_mfuse_on_out_of_fold_scores(oof_feature_store, tin
     assert main(["train-gate", *common, "--name", "gate"]) == 0
     assert main(["train-mfuse", *common, *QUICK_STEPS, "--name", "mfuse", "--width", "16", "--preload"]) == 0
     gate = json.loads((tmp_path / "runs" / "gate" / "split1" / "config.json").read_text())
-    assert gate["method"] == "gated fusion (conv, relu, lambda=1, out-of-fold scores)"
+    assert gate["method"] == "gated fusion (pooled maps, softmax, lambda=1, out-of-fold scores)"
     assert gate["task"]["train_scores"] == {"mode": "out-of-fold", "split": "1", "k": 2, "seed": 0}
     mfuse = json.loads((tmp_path / "runs" / "mfuse" / "split1" / "config.json").read_text())
     assert mfuse["method"] == "mfusion on maps (2:3:4, out-of-fold scores)"
@@ -262,9 +265,9 @@ def test_a_tap_for_what_the_head_does_not_read_is_refused():
 def test_the_gate_body_batch_norm_stays_frozen_unless_asked_to_train(runs, checkpoints, feature_store):
     folder, manifest_path = runs
     assert main(["train-gate", str(manifest_path), "--features", str(feature_store), "--runs", str(folder / "runs"),
-                 *QUICK, "--name", "gate-bn", "--train-bn"]) == 0
+                 *QUICK, "--name", "gate-bn", *PAPER_GATE_FLAGS, "--lam", "0", "--train-bn"]) == 0
     spatial = load_checkpoint(checkpoints["rgb"]).state_dict
-    for name, frozen in (("gate", True), ("gate-bn", False)):
+    for name, frozen in (("gate-layers", True), ("gate-bn", False)):
         run = folder / "runs" / name / "split1"
         state = torch.load(run / "checkpoint.pt", weights_only=True)["model_state"]
         same = [torch.equal(state[f"body.conv4.bn.{key}"], spatial[f"conv4.bn.{key}"])
@@ -272,7 +275,7 @@ def test_the_gate_body_batch_norm_stays_frozen_unless_asked_to_train(runs, check
         assert same == [frozen] * 4, name  # the tap is conv3: conv4's unit is the body
         config = json.loads((run / "config.json").read_text())
         assert config["task"]["body_batch_norm"] == ("frozen" if frozen else "trained")
-        assert config["method"] == "gated fusion (conv, relu, lambda=1" + ("" if frozen else ", trained BN") + ")"
+        assert config["method"] == "gated fusion (conv into layers, relu, lambda=0" + ("" if frozen else ", trained BN") + ")"
         assert config["gate_init"] == "spatial"
         assert config["weight_decay_on"].startswith("weights only")
 
@@ -284,11 +287,11 @@ def test_concat_fusion_at_the_last_map_tap_trains_the_heads_on_both_pooled_maps(
     _, manifest = tiny_dataset
     assert main(["train-gate", str(manifest.save(tmp_path / "manifest.json")), "--features",
                  str(last_tap_stores[backbone]), "--runs", str(tmp_path / "runs"), *QUICK, "--name", "last",
-                 "--fusion", "concat", "--tap", tap, "--accumulate", "2"]) == 0
+                 "--body", "layers", "--fusion", "concat", "--activation", "relu", "--tap", tap, "--accumulate", "2"]) == 0
     run = tmp_path / "runs" / "last" / "split1"
     config = json.loads((run / "config.json").read_text())
     assert config["task"]["body_channels"] == width
-    assert config["method"] == f"gated fusion (concat at {tap}, relu, lambda=1)"
+    assert config["method"] == f"gated fusion (concat into layers at {tap}, relu, lambda=1)"
     assert config["train"]["accumulate"] == 2 and config["train"]["batch_size"] == 4
     state = torch.load(run / "checkpoint.pt", weights_only=True)["model_state"]
     assert state["gate.weight"].shape == (2, width) and state["classifier.weight"].shape[1] == width
@@ -302,10 +305,15 @@ def test_the_gate_body_starts_from_imagenet_weights_where_they_install_offline(l
     imagenet = build_backbone("efficientnet_lite0", "rgb", 1000, pretrained=True).state_dict()
     spatial = load_checkpoint(store.attrs["checkpoints"]["rgb"]).state_dict
     for init, expected in (("imagenet", imagenet), ("spatial", spatial)):
-        body = build_gate(store, sources, GateConfig(gate_init=init)).body.state_dict()
+        body = build_gate(store, sources, GateConfig(gate_init=init, body="layers", fusion="conv")).body.state_dict()
         assert body and all(torch.equal(value, expected[name]) for name, value in body.items()), init
     tiny = open_feature_store(last_tap_stores["tiny"])
     with pytest.raises(FusionError, match="no ImageNet weights for the tiny backbone .* use --gate-init spatial"):
-        build_gate(tiny, split_sources(tiny, manifest, "1", ["rgb_map", "flow_map"]), GateConfig(gate_init="imagenet"))
+        build_gate(tiny, split_sources(tiny, manifest, "1", ["rgb_map", "flow_map"]),
+                   GateConfig(gate_init="imagenet", body="layers", fusion="conv"))
     with pytest.raises(FusionError, match="gate init 'coco'"):
         GateConfig(gate_init="coco")
+    with pytest.raises(FusionError, match="the pooled gate body has no pretrained layers"):
+        GateConfig(gate_init="imagenet")
+    with pytest.raises(FusionError, match="the pooled gate body reads the two streams' maps side by side"):
+        GateConfig(fusion="conv")

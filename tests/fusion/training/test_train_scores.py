@@ -51,7 +51,7 @@ def test_a_gate_trains_on_dropout_scores_and_records_the_mode(feature_store, tin
     assert run_config["task"]["train_scores"] == {"mode": "dropout", "dropout": {"rgb": 0.8, "flow": 0.7},
                                                   "taps": {"rgb": "global_pool", "flow": "global_pool"}}
     assert results["1"].predictions["test"].scores.shape[1] == len(manifest.classes)
-    assert run_config["method"] == "gated fusion (conv, relu, lambda=1, dropout scores)"
+    assert run_config["method"] == "gated fusion (pooled maps, softmax, lambda=1, dropout scores)"
 
 
 def test_dropout_scores_refuse_bad_rates_missing_streams_and_unknown_modes(feature_store):
