@@ -42,6 +42,7 @@ from twostream.fusion.sources import (
     pooled_tap,
 )
 from twostream.fusion.training.analysis import analyse
+from twostream.fusion.training.learning import Finding, flag_learning
 from twostream.fusion.training.loop import FitResult, TrainConfig, train_fusion_head, train_gated_fusion
 from twostream.fusion.training.runs import PREDICTIONS, RunDir, load_run
 from twostream.fusion.training.schedule import (
@@ -412,6 +413,7 @@ def train_gate(store_path: str | Path, manifest: Manifest, runs: str | Path, nam
                             for name, source in (("val", sources.val), ("test", sources.test))})
         run.update_config(method=gate_method(config, store.stream_config("rgb")["map_tap"]),
                           gate_init=config.gate_init)
+        flag_learning(run, results[each])
     return results
 
 
@@ -474,6 +476,7 @@ def train_mfuse(store_path: str | Path, manifest: Manifest, runs: str | Path, na
         fused_name = "flow magnitude" if config.head == "amplification" else config.on
         run.update_config(method=f"{config.head} on {fused_name} ({weights}{SCORED_ON[config.train_scores]})",
                           train_scores=scores, fused=fused)
+        flag_learning(run, results[each])
     return results
 
 
@@ -544,6 +547,7 @@ def evaluate(store_path: str | Path, manifest: Manifest, run_roots: Sequence[str
         derived = amplification_rows(runs, test_flow.probabilities)
         for root, run in zip(roots, runs):
             _add_row(correct, run.title, run.scored.scores, labels, root)
+            table.add_findings(run.title, name, run.learning)
             trained[root] = run.title
         for title, scores in derived.items():
             _add_row(correct, title, scores, labels, "the amplification rows")
@@ -571,11 +575,13 @@ def _add_row(correct: dict[str, np.ndarray], title: str, scores: np.ndarray, lab
 
 @dataclass(frozen=True)
 class TrainedRun:
-    """A trained run's title, its test results in the order of the test videos, and its task's settings."""
+    """A trained run's title, its test results in the order of the test videos, its task's settings, and how
+    its head did not learn (see `twostream.fusion.training.learning`)."""
 
     title: str
     scored: VideoScores
     task: Mapping
+    learning: Sequence[Finding] = ()
 
     @property
     def head_probabilities(self) -> np.ndarray | None:
@@ -625,4 +631,5 @@ def _trained_run(folder: Path, test: FeatureSource) -> TrainedRun:
     if not np.array_equal(scored.labels, test.labels):
         raise FusionError(f"{folder / PREDICTIONS} labels its test videos otherwise than the manifest; was it "
                           "trained on another manifest?")
-    return TrainedRun(str(run.config.get("method", folder.parent.name)), scored, run.config.get("task", {}))
+    return TrainedRun(str(run.config.get("method", folder.parent.name)), scored, run.config.get("task", {}),
+                      run.learning)

@@ -2,10 +2,13 @@
 
 Where evaluation measured them, a cell also holds the 95 % bootstrap interval of its mean class
 accuracy over the test videos, and a trained method's row its paired differences from fixed rules.
+A trained method whose head did not learn on a split (see `twostream.fusion.training.learning`)
+carries that split's findings: its row is marked and a numbered note below the table says what happened.
 """
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,9 +17,11 @@ import numpy as np
 from twostream.data.io import write_text_atomic
 from twostream.data.metrics import Interval, mean_class_accuracy, top1_accuracy
 from twostream.fusion.errors import FusionError
+from twostream.fusion.training.learning import Finding
 
 METRICS: tuple[str, str] = ("mean_class_accuracy", "top1")
 _HEADINGS = {"mean_class_accuracy": "mean class acc.", "top1": "top-1"}
+LEARNING_NOTES = "Trained heads that did not learn, as their runs recorded"
 
 
 @dataclass
@@ -28,6 +33,8 @@ class ResultsTable:
     differences: dict[str, dict[str, dict[str, dict]]] = field(default_factory=dict)
     # split -> {"video_ids", "labels", "correct": method -> per-video 0/1}: what paired analyses over runs need
     outcomes: dict[str, dict] = field(default_factory=dict)
+    # method -> split -> how its head did not learn there (Finding.to_dict each); methods that learned are absent
+    findings: dict[str, dict[str, list[dict]]] = field(default_factory=dict)
 
     def add(self, method: str, split: str, mean_class: float, top1: float, interval: Interval | None = None) -> None:
         """Record one method's accuracies (fractions in [0, 1]) on one split, with its interval if measured."""
@@ -42,6 +49,27 @@ class ResultsTable:
     def add_difference(self, method: str, split: str, reference: str, difference: Interval) -> None:
         """Record the paired difference of `method`'s mean class accuracy from `reference`'s on one split."""
         self.differences.setdefault(method, {}).setdefault(split, {})[reference] = difference.to_dict()
+
+    def add_findings(self, method: str, split: str, findings: Sequence[Finding]) -> None:
+        """Record how a trained method's head did not learn on one split (no findings: nothing recorded)."""
+        if findings:
+            self.findings.setdefault(method, {})[split] = [finding.to_dict() for finding in findings]
+
+    @property
+    def flagged(self) -> list[str]:
+        """The methods with findings on some split, in table order: their note numbers count from 1."""
+        return [method for method in self.methods if method in self.findings]
+
+    def note_marker(self, method: str) -> str:
+        """The mark on a flagged method's row, '(did not learn, note N)'; '' for a method that learned."""
+        flagged = self.flagged
+        return f"(did not learn, note {flagged.index(method) + 1})" if method in flagged else ""
+
+    def notes(self) -> list[str]:
+        """One line per finding, '[N] method, split: message', N the method's note number."""
+        return [f"[{number}] {method}, {split}: {finding['message']}"
+                for number, method in enumerate(self.flagged, start=1)
+                for split, found in self.findings[method].items() for finding in found]
 
     def add_outcomes(self, split: str, video_ids: list[str], labels: np.ndarray,
                      correct: dict[str, np.ndarray]) -> None:
@@ -92,7 +120,8 @@ class ResultsTable:
             "splits": self.splits,
             "metrics": list(METRICS),
             "rows": [{"method": m, "splits": self.cells[m], "mean": self.mean(m),
-                      **({"differences": self.differences[m]} if m in self.differences else {})}
+                      **({"differences": self.differences[m]} if m in self.differences else {}),
+                      **({"findings": self.findings[m]} if m in self.findings else {})}
                      for m in self.methods],
             **({"outcomes": self.outcomes} if self.outcomes else {}),
         }
@@ -109,6 +138,8 @@ class ResultsTable:
                 for split, references in row.get("differences", {}).items():
                     for reference, difference in references.items():
                         table.add_difference(row["method"], split, reference, Interval.from_dict(difference))
+                for split, found in row.get("findings", {}).items():  # absent from tables written before findings
+                    table.add_findings(row["method"], split, [Finding.from_dict(finding) for finding in found])
             for split, recorded in data.get("outcomes", {}).items():
                 table.add_outcomes(split, recorded["video_ids"], recorded["labels"],
                                    {method: np.asarray(right) for method, right in recorded["correct"].items()})
@@ -134,7 +165,8 @@ class ResultsTable:
         """Return the table in Markdown, accuracies in percent with one decimal, '-' for missing cells.
 
         A measured interval follows its mean class accuracy in brackets; paired differences, where
-        measured, follow in a second table (points, positive: the method is better than the reference).
+        measured, follow in a second table (points, positive: the method is better than the reference);
+        a method whose head did not learn is marked, and its note follows.
         """
         columns = [(s, m) for s in [*self.splits, "mean"] for m in METRICS]
         header = "| method | " + " | ".join(f"{s} {_HEADINGS[m]}" for s, m in columns) + " |"
@@ -143,7 +175,10 @@ class ResultsTable:
         for method in self.methods:
             values = {**self.cells[method], "mean": self.mean(method)}
             row = [_percent((values.get(s) or {}).get(m)) + interval_text(values.get(s), m) for s, m in columns]
-            lines.append(f"| {method} | " + " | ".join(row) + " |")
+            label = f"{method} {self.note_marker(method)}".rstrip()
+            lines.append(f"| {label} | " + " | ".join(row) + " |")
+        if self.flagged:
+            lines += ["", f"{LEARNING_NOTES}:", "", *(f"- {note}" for note in self.notes())]
         if self.differences:
             lines += ["", *self._differences_markdown()]
         return "\n".join(lines) + "\n"

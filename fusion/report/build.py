@@ -19,10 +19,11 @@ from twostream.fusion.report.examples_plot import FrameAndFlow
 from twostream.fusion.report.flow_bench import flow_fields, load_flow_bench
 from twostream.fusion.report.frames import frame_and_flow_reader
 from twostream.fusion.report.html import figure_html, mapping_html, report_page, results_table_html, rows_html
-from twostream.fusion.report.methods import common_set, methods_on, table_from_methods
+from twostream.fusion.report.methods import SetMethods, common_set, methods_on, table_from_methods
 from twostream.fusion.report.probe_section import probe_html
 from twostream.fusion.report.provenance import gather_provenance
 from twostream.fusion.results import ResultsTable
+from twostream.fusion.training.learning import LEARNING
 from twostream.fusion.training.runs import RunRecord, load_run
 
 REPORT = "report.html"
@@ -59,16 +60,34 @@ def _run_summary(run: RunRecord) -> dict[str, Any]:
         "batch size, segments": f"{train.get('batch_size')}, {train.get('segments')}",
         "checkpoint sha256": run.checkpoint_sha256() or "none",
         "stored analysis sets": ", ".join(run.analysis) or "none",
+        "did not learn": _learning_summary(run),
     }
+
+
+def _learning_summary(run: RunRecord) -> str:
+    """The names of the ways the run's head did not learn, 'no' when it learned, or why that is unknown."""
+    if LEARNING not in run.config:
+        return "not checked (trained before runs recorded it)"
+    return ", ".join(finding.name for finding in run.learning) or "no"
 
 
 def _runs_html(runs: Sequence[RunRecord]) -> str:
     parts = []
     for run in runs:
         config = escape(json.dumps(run.config, indent=2, sort_keys=True))
-        parts.append(f"<h3>{escape(run.name)}</h3>{mapping_html(_run_summary(run))}"
+        warnings = "".join(f'<p class="warning">Did not learn: {escape(finding.message)}</p>'
+                           for finding in run.learning)
+        parts.append(f"<h3>{escape(run.name)}</h3>{warnings}{mapping_html(_run_summary(run))}"
                      f"<details><summary>config.json</summary><pre>{config}</pre></details>")
     return "".join(parts)
+
+
+def table_from_runs(runs: Sequence[RunRecord], methods: SetMethods) -> ResultsTable:
+    """The comparison of every method on the runs' shared set, each run's row with its findings there."""
+    table = table_from_methods(methods)
+    for run in runs:
+        table.add_findings(run.name, methods.set_name, run.learning)
+    return table
 
 
 def _bench_rows_html(bench: Mapping[str, Any]) -> str:
@@ -125,7 +144,7 @@ def build_report(run_dirs: Sequence[Path | str], out_dir: Path | str, config: Re
         raise ReportError(f"runs must differ in method or folder name, they name the table's rows: {', '.join(names)}")
     set_name = common_set(runs)
     methods = methods_on(runs, set_name)
-    table = load_comparison(comparison) if comparison is not None else table_from_methods(methods)
+    table = load_comparison(comparison) if comparison is not None else table_from_runs(runs, methods)
     bench, base = load_flow_bench(flow_bench) if flow_bench is not None else ({}, None)
     inputs = ReportInputs(runs, methods, list(class_names) if class_names else None, frame_and_flow,
                           flow_fields(bench, base))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from twostream.fusion.results import METRICS, ResultsTable, interval_text
+from twostream.fusion.results import LEARNING_NOTES, METRICS, ResultsTable, interval_text
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1400px; padding: 0 1em; color: #222; }
@@ -20,7 +20,7 @@ th { background: #f2f2f2; } td.best { font-weight: bold; background: #eaf4ea; }
 figure { margin: 1.5em 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { color: #444; font-size: 0.9em; max-width: 70em; }
 pre { background: #f7f7f7; padding: 0.6em; overflow-x: auto; }
-.notes { color: #8a4b00; } table.mapping td:first-child { font-family: monospace; white-space: nowrap; }
+.notes, .warning { color: #8a4b00; } table.mapping td:first-child { font-family: monospace; white-space: nowrap; }
 """
 
 
@@ -35,7 +35,8 @@ class EmbeddedFigure:
 
 
 def results_table_html(table: ResultsTable) -> str:
-    """Return the comparison table as HTML, accuracies in percent, the best of each column in bold."""
+    """Return the comparison table as HTML, accuracies in percent, the best of each column in bold; a method
+    whose head did not learn is marked, and the notes saying why follow the table."""
     columns = [(split, metric) for split in [*table.splits, "mean"] for metric in METRICS]
     values = {method: {**table.cells[method], "mean": table.mean(method)} for method in table.methods}
 
@@ -54,8 +55,19 @@ def results_table_html(table: ResultsTable) -> str:
             text = "-" if value is None else f"{100 * value:.1f}" + interval_text(values[method].get(column[0]),
                                                                                  column[1])
             cells.append(f'<td class="number{" best" if is_best else ""}">{text}</td>')
-        rows.append(f"<tr><td>{escape(method)}</td>{''.join(cells)}</tr>")
-    return f'<table class="results"><tr><th>method</th>{head}</tr>{"".join(rows)}</table>'
+        marker = table.note_marker(method)
+        marked = f' <span class="warning">{escape(marker)}</span>' if marker else ""
+        rows.append(f"<tr><td>{escape(method)}{marked}</td>{''.join(cells)}</tr>")
+    return f'<table class="results"><tr><th>method</th>{head}</tr>{"".join(rows)}</table>' + learning_notes_html(table)
+
+
+def learning_notes_html(table: ResultsTable) -> str:
+    """Return the table's notes on heads that did not learn as a warning list ('' when every head learned)."""
+    if not table.flagged:
+        return ""
+    items = "".join(f"<li>{escape(note)}</li>" for note in table.notes())
+    return (f'<div class="learning"><p class="warning">{escape(LEARNING_NOTES)}:</p>'
+            f'<ul class="warning">{items}</ul></div>')
 
 
 def mapping_html(mapping: Mapping[str, Any]) -> str:

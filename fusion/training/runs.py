@@ -20,6 +20,7 @@ from twostream.data.io import append_jsonl, atomic_path, file_sha256, read_jsonl
 from twostream.data.metrics import VideoScores
 from twostream.fusion.errors import FusionError, ReportError
 from twostream.fusion.late import StreamScores
+from twostream.fusion.training.learning import Finding, read_findings
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
@@ -193,6 +194,11 @@ class RunRecord:
     def is_gated(self) -> bool:
         """Whether the run trained a gated fusion head."""
         return self.method == GATED_METHOD
+
+    @property
+    def learning(self) -> list[Finding]:
+        """How the run's head did not learn, as training recorded it (empty: it learned, or an older run)."""
+        return read_findings(self.config)
 
     @property
     def multitask_lambda(self) -> float:

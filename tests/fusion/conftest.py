@@ -7,9 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from torch import nn
 
 from twostream.fusion.features import InMemoryFeatureSource
-from twostream.fusion.training.loop import TrainConfig
+from twostream.fusion.heads.gating import GatedFusionHead
+from twostream.fusion.training.loop import FitResult, TrainConfig, train_gated_fusion
+from twostream.fusion.training.runs import RunDir
 from twostream.pipeline.stores.feature_store import FeatureStore, tap_dtype, write_array
 
 SourceFactory = Callable[..., InMemoryFeatureSource]
@@ -68,6 +72,25 @@ def make_source() -> SourceFactory:
 def switching_splits() -> tuple[InMemoryFeatureSource, InMemoryFeatureSource, InMemoryFeatureSource]:
     """Train (96 videos), validation (48) and test (48) sets of switching_source, independently drawn."""
     return switching_source(96, seed=1), switching_source(48, seed=2), switching_source(48, seed=3)
+
+
+TOO_SMALL_LRS = (1e-12, 1e-12)  # positive, yet no float32 weight of a head moves by them
+
+
+@pytest.fixture(scope="session")
+def stuck_gate_run(switching_splits, tmp_path_factory, quick_training) -> FitResult:
+    """A gated run in a real run folder that cannot learn: its gate ignores the maps (zero weights, biases
+    1 and 2) and its learning rates are too small to change any weight, so validation never improves
+    after epoch 0 and every video gets the same stream weights."""
+    train, val, test = switching_splits
+    torch.manual_seed(0)
+    head = GatedFusionHead(nn.Sequential(nn.Conv2d(8, 16, 1), nn.ReLU()), body_dim=16, num_classes=4, rgb_channels=8)
+    with torch.no_grad():
+        head.gate.weight.zero_()
+        head.gate.bias.copy_(torch.tensor([1.0, 2.0]))
+    run = RunDir.create(tmp_path_factory.mktemp("stuck"), "gate-stuck")
+    return train_gated_fusion(head, train, val, quick_training(lrs=TOO_SMALL_LRS), run=run,
+                              evaluate_on={"val": val, "test": test})
 
 
 def tap_store(path: Path, backbone: str, maps: Sequence[str], vectors: Sequence[str]) -> FeatureStore:

@@ -1,5 +1,7 @@
 """The fusion commands end to end on a real (tiny) features store: train-gate, train-mfuse, evaluate."""
 import json
+import logging
+import shutil
 
 import numpy as np
 import pytest
@@ -23,7 +25,9 @@ from twostream.fusion.experiment import (
     train_gate,
     train_mfuse,
 )
+from twostream.fusion.results import ResultsTable
 from twostream.fusion.sources import ZarrFeatureSource
+from twostream.fusion.training.learning import KEPT_FIRST_EPOCH
 from twostream.fusion.training.loop import TrainConfig
 from twostream.pipeline.backbones import build_backbone, load_checkpoint
 from twostream.pipeline.stores.feature_readers import open_feature_store
@@ -33,6 +37,7 @@ QUICK = ["--max-epochs-per-phase", "2", "--patience", "1", "--batch-size", "4"]
 PAPER_GATE_FLAGS = ["--body", "layers", "--fusion", "conv", "--activation", "relu", "--lrs", "0.001", "0.0001"]
 # Park et al.'s step schedule, its counts shrunk: a few epochs on the tiny dataset
 QUICK_STEPS = ["--step-iterations", "2", "4", "--iterations", "6", "--iteration-scale", "1"]
+TOO_SMALL = ["1e-12", "1e-12"]  # learning rates that move no weight: validation cannot improve after epoch 0
 
 
 @pytest.fixture(scope="module")
@@ -317,3 +322,55 @@ def test_the_gate_body_starts_from_imagenet_weights_where_they_install_offline(l
         GateConfig(gate_init="imagenet")
     with pytest.raises(FusionError, match="the pooled gate body reads the two streams' maps side by side"):
         GateConfig(fusion="conv")
+
+
+def test_heads_that_cannot_improve_are_flagged_on_the_console_in_their_runs_and_in_the_table(
+        runs, feature_store, tiny_dataset, caplog, capsys):
+    folder, manifest_path = runs
+    _, manifest = tiny_dataset
+    common = [str(manifest_path), "--features", str(feature_store), "--runs", str(folder / "runs"), *QUICK]
+    with caplog.at_level(logging.WARNING, logger="twostream"):
+        assert main(["train-gate", *common, "--name", "gate-stuck", "--lam", "0.5", "--lrs", *TOO_SMALL]) == 0
+        assert main(["train-mfuse", *common, *QUICK_STEPS, "--name", "mfuse-stuck", "--width", "16",
+                     "--lrs", *TOO_SMALL, TOO_SMALL[0]]) == 0
+    stuck = {name: folder / "runs" / name / "split1" for name in ("gate-stuck", "mfuse-stuck")}
+    recorded = {name: json.loads((path / "config.json").read_text())["learning"] for name, path in stuck.items()}
+    assert all(KEPT_FIRST_EPOCH in {finding["name"] for finding in found} for found in recorded.values())
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name.startswith("twostream")]
+    expected = [f"{stuck[name]}: {finding['message']}" for name in stuck for finding in recorded[name]]
+    assert warned == expected
+    console = capsys.readouterr().err  # the console's log lines
+    assert all(line in console for line in expected)
+    assert "kept its first epoch's weights" in console
+
+    table = evaluate(feature_store, manifest, [str(path.parent) for path in stuck.values()],
+                     EvaluateConfig(bootstrap=0))
+    gate, mfuse = "gated fusion (pooled maps, softmax, lambda=0.5)", "mfusion on maps (2:3:4)"
+    assert table.flagged == [gate, mfuse]
+    assert [finding["name"] for finding in table.findings[mfuse]["split 1"]] == [
+        finding["name"] for finding in recorded["mfuse-stuck"]]
+    out = folder / "stuck-results.json"
+    table.write(out)
+    assert ResultsTable.from_dict(json.loads(out.read_text())).findings == table.findings
+    markdown = out.with_suffix(".md").read_text()
+    assert f"| {gate} (did not learn, note 1) |" in markdown and f"| {mfuse} (did not learn, note 2) |" in markdown
+    assert f"[2] {mfuse}, split 1: the head kept its first epoch's weights" in markdown
+
+
+def test_evaluate_copies_what_each_run_recorded_and_reads_runs_from_before_the_check(runs, feature_store, tiny_dataset,
+                                                                                    tmp_path):
+    folder, _ = runs
+    _, manifest = tiny_dataset
+    names = ("gate", "mfuse", "base-a")
+    table = evaluate(feature_store, manifest, [str(folder / "runs" / name) for name in names],
+                     EvaluateConfig(bootstrap=0))
+    for name in names:  # a head that learned records [] and gets no row mark (see tests/fusion/training)
+        config = json.loads((folder / "runs" / name / "split1" / "config.json").read_text())
+        assert table.findings.get(config["method"], {}).get("split 1", []) == config["learning"]
+    assert not set(table.findings) & {"spatial only", "weighted average (grid search)", ORACLE}
+    older = tmp_path / "older" / "split1"
+    shutil.copytree(folder / "runs" / "gate" / "split1", older)
+    config = json.loads((older / "config.json").read_text())
+    del config["learning"]
+    (older / "config.json").write_text(json.dumps(config))
+    assert evaluate(feature_store, manifest, [str(older.parent)], EvaluateConfig(bootstrap=0)).findings == {}

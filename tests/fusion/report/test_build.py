@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 import shutil
+from html import escape
 
 import numpy as np
 import pytest
@@ -16,6 +17,8 @@ from twostream.fusion.report.assemble import FIGURES
 from twostream.fusion.report.build import ReportConfig, build_report
 from twostream.fusion.report.flow_bench import FLO_TAG, read_flo
 from twostream.fusion.results import ResultsTable
+from twostream.fusion.training.learning import flag_learning
+from twostream.fusion.training.runs import RunDir
 
 IMAGE = re.compile(r'<figure id="([a-z_]+)"><h3>[^<]*</h3>'
                    r'<img alt="[^"]*" src="data:image/png;base64,([A-Za-z0-9+/=]+)">')
@@ -94,6 +97,23 @@ def test_results_markdown_matches_the_runs_predictions(full_report, trained_runs
     top1 = np.mean([record["prediction"] == record["label"] for record in gated])
     row = next(line for line in lines if line.startswith("| gate-lambda1 |"))
     assert row.split(" | ")[2] == f"{100 * top1:.1f}"
+
+
+def test_a_run_that_did_not_learn_is_noted_in_the_table_and_its_summary(stuck_gate_run, trained_runs, tmp_path):
+    stuck = stuck_gate_run.run_dir
+    findings = flag_learning(RunDir(stuck), stuck_gate_run)
+    path = build_report([stuck, trained_runs.paths[1]], tmp_path / "out", ReportConfig())
+    html = path.read_text()
+    table, runs = html[html.index('id="comparison"'):html.index('id="figures"')], html[html.index('id="runs"'):]
+    assert '<td>gate-stuck <span class="warning">(did not learn, note 1)</span></td>' in table
+    assert "<td>gate-lambda1</td>" in table  # a run without findings is not marked
+    for finding in findings:
+        assert f"[1] gate-stuck, test: {escape(finding.message)}" in table
+        assert f'<p class="warning">Did not learn: {escape(finding.message)}</p>' in runs
+    assert runs.count("Did not learn:") == len(findings) == 2
+    assert "kept_first_epoch, constant_gate" in runs and "not checked (trained before runs recorded it)" in runs
+    markdown = (tmp_path / "out" / "results.md").read_text()
+    assert "| gate-stuck (did not learn, note 1) |" in markdown and "- [1] gate-stuck, test: the head kept" in markdown
 
 
 def test_given_comparison_table_is_used(trained_runs, tmp_path):
