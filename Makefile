@@ -38,10 +38,8 @@ DEMO_STREAMS := --backbone efficientnet_lite0 --input-size 96 --epochs 12 --batc
 # Park et al.'s step schedule would run 805 epochs here; the demo steps on plateaus instead.
 FUSE := --runs $(DEMO_DIR)/runs --overwrite --preload --schedule plateau --batch-size 16 --patience 2 \
 	--max-epochs-per-phase 15
-# The gate sees 8 batches an epoch here. Chosen on validation accuracy: a tenfold learning rate with the
-# body's BatchNorm trained (0.75; with it frozen, as released, the ReLU gate died at 0.01 and reached 0.625 at 0.001).
-GATE := --runs $(DEMO_DIR)/runs --overwrite --preload --batch-size 8 --patience 5 --max-epochs-per-phase 40 \
-	--lrs 0.01 0.001 --train-bn
+# The gates run with train-gate's defaults (chosen by bench/fusion_quality.py on its choice seeds).
+GATE := --runs $(DEMO_DIR)/runs --overwrite --preload
 
 demo: install
 	$(TS) make-synthetic --preset demo --out $(DEMO_DIR)/synthetic
