@@ -56,14 +56,16 @@ FEATURES = ["--snippets", "5", "--crops", "3", "--crop-size", "88", "--input-siz
 GATE = ["--preload"]
 # The gate settings the choice seeds compare, by name: train-gate's defaults, and the settings around them.
 GATE_CANDIDATES: dict[str, list[str]] = {
-    "defaults": [],
-    "relu": ["--activation", "relu"],
-    "lr 0.003": ["--lrs", "0.003", "0.0003"],
-    "lr 0.03": ["--lrs", "0.03", "0.003"],
+    "defaults (pooled body, softmax, rates 0.03, 0.003)": [],
+    "ReLU gate": ["--activation", "relu"],
+    "rates 0.01, 0.001": ["--lrs", "0.01", "0.001"],
+    "rates 0.1, 0.01": ["--lrs", "0.1", "0.01"],
+    "dropout 0.5": ["--dropout", "0.5"],
     "dropout scores": ["--train-scores", "dropout"],
-    "select on loss": ["--select", "loss"],
-    "paper (layers body, conv, relu, 0.001)": ["--body", "layers", "--fusion", "conv", "--activation", "relu",
-                                               "--lrs", "0.001", "0.0001", "--select", "accuracy"],
+    "epoch of lowest validation loss": ["--select", "loss"],
+    "layers body, conv, softmax, rates 0.01, 0.001": ["--body", "layers", "--fusion", "conv", "--lrs", "0.01", "0.001"],
+    "gated TSN: layers body, conv, ReLU, rates 0.001, 0.0001": ["--body", "layers", "--fusion", "conv", "--activation",
+                                                                "relu", "--lrs", "0.001", "0.0001"],
 }
 # Park et al.'s settings and step schedule, its length cut from 805 epochs to 60 (steps at 20 and 40)
 HEAD = ["--preload", "--iteration-scale", "0.00125"]
