@@ -5,7 +5,7 @@ import argparse
 
 from twostream.data.metrics import spatial_share
 from twostream.fusion.training.loop import TrainConfig
-from twostream.fusion.training.schedule import SELECTIONS
+from twostream.data.selection import SELECTIONS
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:

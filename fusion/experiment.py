@@ -22,7 +22,7 @@ from twostream.data.metrics import (
     paired_difference_interval,
 )
 from twostream.data.sampling import STREAMS
-from twostream.data.validation import carve_validation
+from twostream.data.validation import ValidationPower, carve_validation, validation_power
 from twostream.fusion import late
 from twostream.fusion.errors import FusionError, ReportError
 from twostream.fusion.features import FeatureSource, require_fields, stream_scores
@@ -230,6 +230,7 @@ class SplitSources:
     val: FeatureSource
     test: FeatureSource
     centre_crop: int
+    validation: ValidationPower | None = None  # whether the validation videos can tell epochs apart
 
 
 def resolve_splits(manifest: Manifest, split: str) -> list[str]:
@@ -260,7 +261,20 @@ def split_sources(store: FeatureReader, manifest: Manifest, split: str, fields: 
                                  out_of_fold_arrays=out_of_fold and name != "test")
         require_fields(lazy, fields)
         sources[name] = lazy.in_memory(fields) if preload else lazy
-    return SplitSources(split, sources["train"], sources["val"], sources["test"], lazy.centre_crop())
+    return SplitSources(split, sources["train"], sources["val"], sources["test"], lazy.centre_crop(),
+                        validation_power(val_videos, manifest.classes))
+
+
+def fit_settings(training: TrainConfig, sources: SplitSources) -> TrainConfig:
+    """The loop's settings for a split: its centre crop for validation and, where the validation videos are too
+    few to tell epochs apart, no early stopping (every phase runs its epochs) and the epoch of lowest loss kept."""
+    settings = dataclasses.replace(training, eval_crop=sources.centre_crop)
+    power = sources.validation
+    if power is None or power.sufficient:
+        return settings
+    log.warning("split %s: the validation set is too small to tell epochs apart (%s): training runs every epoch "
+                "of each phase and keeps the one of lowest validation loss", sources.split, "; ".join(power.problems()))
+    return dataclasses.replace(settings, selection="loss", patience=settings.max_epochs_per_phase)
 
 
 _STREAM_NAMES = {"rgb": "spatial", "flow": "temporal"}
@@ -404,7 +418,7 @@ def train_gate(store_path: str | Path, manifest: Manifest, runs: str | Path, nam
         torch.manual_seed(training.seed)  # the head's new layers start from the run's seed, whatever ran before
         head = build_gate(store, sources, config)
         run = RunDir.create(Path(runs) / name, f"split{each}", config.overwrite)
-        settings = dataclasses.replace(training, eval_crop=sources.centre_crop)
+        settings = fit_settings(training, sources)
         results[each] = train_gated_fusion(head, sources.train, sources.val, settings, config.lam, run,
                                            evaluate_on={"val": sources.val, "test": sources.test},
                                            train_scores=scores)
@@ -464,7 +478,7 @@ def train_mfuse(store_path: str | Path, manifest: Manifest, runs: str | Path, na
         torch.manual_seed(training.seed)  # the head's new layers start from the run's seed, whatever ran before
         model = build_head(config, store, sources, maps.get("rgb"))
         run = RunDir.create(Path(runs) / name, f"split{each}", config.overwrite)
-        settings = step_settings(dataclasses.replace(training, eval_crop=sources.centre_crop), config,
+        settings = step_settings(fit_settings(training, sources), config,
                                  len(sources.train))
         results[each] = train_fusion_head(model, inputs, config.head, sources.train, sources.val, settings,
                                           config.score_weights, run,

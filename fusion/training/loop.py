@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from twostream.data.metrics import VideoScores, spatial_share
 from twostream.data.runtime import autocast, resolve_device
+from twostream.data.selection import SELECTIONS, selection_key
 from twostream.fusion.errors import FusionError
 from twostream.fusion.features import FeatureSource
 from twostream.fusion.heads.gating import GatedFusionHead
@@ -30,10 +31,8 @@ from twostream.fusion.training.schedule import (
     Event,
     Phase,
     PhaseSchedule,
-    SELECTIONS,
     StepSchedule,
     algorithm1_phases,
-    selection_key,
 )
 from twostream.fusion.training.tasks import DEFAULT_SCORE_WEIGHTS, FusionTask, GateTask, HeadTask
 from twostream.fusion.training.train_scores import DroppedOutScores, OutOfFoldScores

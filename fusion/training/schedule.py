@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
+from twostream.data.selection import Score, improves
 from twostream.fusion.errors import FusionError
 
 
@@ -42,30 +43,6 @@ def algorithm1_phases(lam: float = 1.0) -> tuple[Phase, ...]:
 
 
 SINGLE_PHASE: tuple[Phase] = (Phase("train", 0.0),)
-
-
-SELECTIONS: tuple[str, ...] = ("accuracy", "loss")
-Score = float | tuple[float, ...]
-
-
-def selection_key(accuracy: float, loss: float, selection: str = "accuracy") -> tuple[float, float]:
-    """The score an epoch is chosen by, higher is better: mean class accuracy with the validation loss
-    breaking its ties ("accuracy"), or the loss with accuracy breaking its ties ("loss")."""
-    if selection not in SELECTIONS:
-        raise FusionError(f"selection {selection!r}: use one of {', '.join(SELECTIONS)}")
-    return (accuracy, -loss) if selection == "accuracy" else (-loss, accuracy)
-
-
-def _as_key(score: Score) -> tuple[float, ...]:
-    return tuple(float(value) for value in score) if isinstance(score, tuple) else (float(score),)
-
-
-def improves(score: Score, best: Score, min_delta: float = 0.0) -> bool:
-    """Whether `score` beats `best`: its first entry by more than `min_delta`, or equal there and higher after."""
-    key, best_key = _as_key(score), _as_key(best)
-    if key[0] != best_key[0]:
-        return key[0] > best_key[0] + min_delta
-    return key[1:] > best_key[1:]
 
 
 class Event(str, Enum):

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from twostream.data.selection import BY_ACCURACY, BY_LOSS, improves, selection_key
 from twostream.data.validation import ValidationPower
 
-BY_ACCURACY = "accuracy"  # best top-1, lower loss breaking ties; early stopping on
-BY_LOSS = "loss"  # lowest loss over the whole schedule; no early stopping
-SELECTIONS = (BY_ACCURACY, BY_LOSS)
+__all__ = ["BY_ACCURACY", "BY_LOSS", "beats", "selection_for", "stops_early"]
 
 
 def selection_for(power: ValidationPower) -> str:
@@ -22,13 +21,11 @@ def selection_for(power: ValidationPower) -> str:
     return BY_ACCURACY if power.sufficient else BY_LOSS
 
 
-def improves(best: dict[str, Any] | None, accuracy: float, loss: float, selection: str) -> bool:
+def beats(best: dict[str, Any] | None, accuracy: float, loss: float, selection: str) -> bool:
     """Whether an epoch with this validation accuracy and loss beats `best` (a dict with both; None: none yet)."""
     if best is None:
         return True
-    if selection == BY_LOSS:
-        return loss < best["loss"]
-    return (accuracy, -loss) > (best["accuracy"], -best["loss"])
+    return improves(selection_key(accuracy, loss, selection), selection_key(best["accuracy"], best["loss"], selection))
 
 
 def stops_early(stale: int, patience: int, selection: str) -> bool:

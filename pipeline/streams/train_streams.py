@@ -45,7 +45,7 @@ from twostream.pipeline.streams.dataset import ClipSampling, EpochShuffle, Strea
 from twostream.pipeline.streams.evaluation import evaluate_stream, segment_consensus
 from twostream.pipeline.streams.initialisation import initial_network
 from twostream.pipeline.streams.optimiser import default_lr_steps, make_optimizer, make_scheduler
-from twostream.pipeline.streams.selection import BY_LOSS, improves, selection_for, stops_early
+from twostream.pipeline.streams.selection import BY_LOSS, beats, selection_for, stops_early
 from twostream.pipeline.streams.state import (
     load_state,
     restore_rng_states,
@@ -371,7 +371,7 @@ def _run_epoch(run: _Run, progress: EpochProgress | None, started: float, first_
     run.scheduler.step()
     evaluation = evaluate_stream(run.model, run.val_loader, run.stream, run.device, config.amp)
     best = state["best"]
-    improved = improves(best, evaluation.top1, evaluation.loss, state["selection"])
+    improved = beats(best, evaluation.top1, evaluation.loss, state["selection"])
     if improved:
         state["best"] = _best_record(epoch, evaluation)
         _save_best(run, state["best"])

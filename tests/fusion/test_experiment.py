@@ -336,7 +336,8 @@ def test_heads_that_cannot_improve_are_flagged_on_the_console_in_their_runs_and_
     stuck = {name: folder / "runs" / name / "split1" for name in ("gate-stuck", "mfuse-stuck")}
     recorded = {name: json.loads((path / "config.json").read_text())["learning"] for name, path in stuck.items()}
     assert all(KEPT_FIRST_EPOCH in {finding["name"] for finding in found} for found in recorded.values())
-    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name.startswith("twostream")]
+    warned = [r.getMessage() for r in caplog.records
+              if r.levelno == logging.WARNING and r.name == "twostream.fusion.training.learning"]
     expected = [f"{stuck[name]}: {finding['message']}" for name in stuck for finding in recorded[name]]
     assert warned == expected
     console = capsys.readouterr().err  # the console's log lines
@@ -374,3 +375,16 @@ def test_evaluate_copies_what_each_run_recorded_and_reads_runs_from_before_the_c
     del config["learning"]
     (older / "config.json").write_text(json.dumps(config))
     assert evaluate(feature_store, manifest, [str(older.parent)], EvaluateConfig(bootstrap=0)).findings == {}
+
+
+def test_a_validation_set_too_small_to_tell_epochs_apart_trains_every_epoch_and_keeps_the_lowest_loss(
+        feature_store, tiny_dataset, tmp_path, caplog):
+    _, manifest = tiny_dataset
+    config = GateConfig(training=TrainConfig(batch_size=4, patience=1, max_epochs_per_phase=3), preload=True)
+    with caplog.at_level(logging.WARNING, logger="twostream"):
+        fit = train_gate(feature_store, manifest, tmp_path / "runs", "small", config)["1"]
+    assert any("too small to tell epochs apart" in r.getMessage() for r in caplog.records)
+    assert len(fit.history) == 2 * 3  # both phases ran all their epochs: no early stopping on noise
+    losses = [record["val_loss"] for record in fit.history]
+    assert fit.history[fit.best_epoch]["val_loss"] == min(losses)
+    assert json.loads((tmp_path / "runs" / "small" / "split1" / "config.json").read_text())["train"]["selection"] == "loss"

@@ -3,15 +3,15 @@ from __future__ import annotations
 
 import pytest
 
+from twostream.data.errors import TwostreamError
+from twostream.data.selection import improves, selection_key
 from twostream.fusion.errors import FusionError
 from twostream.fusion.training.schedule import (
     Event,
     PhaseSchedule,
     StepSchedule,
     algorithm1_phases,
-    improves,
     iterations_to_epochs,
-    selection_key,
 )
 
 I, W, D, N, S = Event.IMPROVED, Event.WAITING, Event.LR_DROP, Event.NEXT_PHASE, Event.STOP
@@ -97,5 +97,5 @@ def test_selection_by_loss_puts_the_loss_first():
     assert selection_key(0.5, 0.3, "loss") == (-0.3, 0.5)
     assert improves(selection_key(0.4, 0.2, "loss"), selection_key(0.9, 0.3, "loss"))
     assert not improves(selection_key(0.9, 0.3), selection_key(0.9, 0.3))
-    with pytest.raises(FusionError, match="selection"):
+    with pytest.raises(TwostreamError, match="selection"):
         selection_key(0.5, 0.3, "top5")

@@ -1,6 +1,6 @@
 from twostream.data.manifest import VideoEntry
 from twostream.data.validation import validation_power
-from twostream.pipeline.streams.selection import BY_ACCURACY, BY_LOSS, improves, selection_for, stops_early
+from twostream.pipeline.streams.selection import BY_ACCURACY, BY_LOSS, beats, selection_for, stops_early
 
 CLASSES = ["a", "b", "c"]
 
@@ -16,10 +16,10 @@ def test_a_small_validation_set_selects_by_loss_and_a_large_one_by_accuracy():
 
 def test_accuracy_selection_breaks_ties_by_loss_and_loss_selection_ignores_accuracy():
     best = {"accuracy": 0.5, "loss": 1.0}
-    assert improves(None, 0.0, 9.0, BY_ACCURACY) and improves(None, 0.0, 9.0, BY_LOSS)
-    assert improves(best, 0.5, 0.9, BY_ACCURACY) and not improves(best, 0.5, 1.0, BY_ACCURACY)
-    assert improves(best, 0.6, 2.0, BY_ACCURACY) and not improves(best, 0.4, 0.1, BY_ACCURACY)
-    assert improves(best, 0.4, 0.9, BY_LOSS) and not improves(best, 0.9, 1.1, BY_LOSS)
+    assert beats(None, 0.0, 9.0, BY_ACCURACY) and beats(None, 0.0, 9.0, BY_LOSS)
+    assert beats(best, 0.5, 0.9, BY_ACCURACY) and not beats(best, 0.5, 1.0, BY_ACCURACY)
+    assert beats(best, 0.6, 2.0, BY_ACCURACY) and not beats(best, 0.4, 0.1, BY_ACCURACY)
+    assert beats(best, 0.4, 0.9, BY_LOSS) and not beats(best, 0.9, 1.1, BY_LOSS)
 
 
 def test_only_accuracy_selection_stops_early():
