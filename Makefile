@@ -67,12 +67,14 @@ demo: install
 		--compare $(DEMO_DIR)/runs/gated $(DEMO_DIR)/runs/gated-dropout-scores \
 		--compare $(DEMO_DIR)/runs/mfusion $(DEMO_DIR)/runs/baseline-a \
 		--compare $(DEMO_DIR)/runs/mfusion $(DEMO_DIR)/runs/baseline-b
+	$(TS) probe $(DEMO_DIR)/manifest.json --features $(DEMO_DIR)/features.zarr --attribute degradation \
+		--out $(DEMO_DIR)/results/probe.json
 	$(TS) report $(DEMO_DIR)/runs/gated/split1 $(DEMO_DIR)/runs/gated-no-multitask/split1 \
 		$(DEMO_DIR)/runs/gated-dropout-scores/split1 \
 		$(DEMO_DIR)/runs/mfusion/split1 $(DEMO_DIR)/runs/baseline-a/split1 $(DEMO_DIR)/runs/baseline-b/split1 \
 		$(DEMO_DIR)/runs/amplification/split1 --out $(DEMO_DIR)/report --results $(DEMO_DIR)/results/results.json \
 		--manifest $(DEMO_DIR)/manifest.json --frames $(DEMO_DIR)/frames.zarr --features $(DEMO_DIR)/features.zarr \
-		--title "twostream demo: fusion on the synthetic dataset"
+		--probe $(DEMO_DIR)/results/probe.json --title "twostream demo: fusion on the synthetic dataset"
 	@echo "demo outputs under $(DEMO_DIR)/: frames.zarr, streams/, features.zarr, runs/, results/results.md"
 	@echo "report: $(DEMO_DIR)/report/report.html"
 
