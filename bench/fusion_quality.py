@@ -74,6 +74,7 @@ AVERAGE = late.TITLES["average"]
 BEST_FIXED = late.TITLES[late.SEARCHED_RULE]
 # The degradations whose right gate weighting is known: the frames mislead (trust the flow), the flow misleads
 TELLING_DEGRADATIONS = ("distractor", "mimic")
+STAGE_ONE_DONE = "stage-one.done"  # written in a seed's folder once its stage one has finished
 
 
 def fusion_runs(folds: int) -> dict[str, list[str]]:
@@ -133,8 +134,12 @@ class Pipeline:
         self.seconds[name] = round(time.perf_counter() - started, 1)
 
     def stage_one(self) -> None:
-        """Render the dataset, index it, extract frames and flow, train the streams and extract features."""
+        """Render the dataset, index it, extract frames and flow, train the streams and extract features; a
+        finished stage one (its mark written last) is not run again."""
         root, seed = self.root, str(self.seed)
+        done = root / STAGE_ONE_DONE
+        if done.exists():
+            return
         manifest, frames, features, streams = (root / "manifest.json", root / "frames.zarr", root / "features.zarr",
                                                root / "streams")
         self.step("make-synthetic", root / "synthetic" / "splits" / "testlist03.txt",
@@ -153,6 +158,7 @@ class Pipeline:
                   ["extract-features", str(manifest), "--frames", str(frames), "--store", str(features),
                    "--rgb-checkpoint", str(streams / "rgb.pt"), "--flow-checkpoint", str(streams / "flow.pt"),
                    "--workers", str(self.workers), *FEATURES, *fold_checkpoints])
+        done.write_text(json.dumps({"preset": self.preset, "seed": self.seed, "folds": self.folds}) + "\n")
 
     def train(self, runs: dict[str, list[str]]) -> None:
         """Train every run not yet trained."""
