@@ -7,6 +7,9 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --disable-pip-version-check -q -c constraints.txt
 DEMO_DIR ?= demo_out
 DEMO_WORKERS ?= 2
+# The dataset's seed: 3 is the first seed bench/fusion_quality.py reports on, one no setting was chosen on
+# (seeds 0 to 2 chose train-gate's defaults), so the demo's table is a run on unseen data.
+DEMO_SEED ?= 3
 
 .PHONY: demo demo-real bench test install install-test clean
 
@@ -42,13 +45,13 @@ FUSE := --runs $(DEMO_DIR)/runs --overwrite --preload --schedule plateau --batch
 GATE := --runs $(DEMO_DIR)/runs --overwrite --preload
 
 demo: install
-	$(TS) make-synthetic --preset demo --out $(DEMO_DIR)/synthetic
+	$(TS) make-synthetic --preset demo --seed $(DEMO_SEED) --out $(DEMO_DIR)/synthetic
 	$(TS) index --dataset ucf101 --splits $(DEMO_DIR)/synthetic/splits --videos $(DEMO_DIR)/synthetic/videos \
 		--out $(DEMO_DIR)/manifest.json
 	$(TS) extract-frames $(DEMO_DIR)/manifest.json --store $(DEMO_DIR)/frames.zarr --frame-size native \
 		--workers $(DEMO_WORKERS) $(DEMO_FLOW)
 	$(TS) train-streams $(DEMO_DIR)/manifest.json --frames $(DEMO_DIR)/frames.zarr --out $(DEMO_DIR)/streams \
-		$(DEMO_STREAMS)
+		--seed $(DEMO_SEED) $(DEMO_STREAMS)
 	$(TS) extract-features $(DEMO_DIR)/manifest.json --frames $(DEMO_DIR)/frames.zarr \
 		--store $(DEMO_DIR)/features.zarr --rgb-checkpoint $(DEMO_DIR)/streams/rgb.pt \
 		--flow-checkpoint $(DEMO_DIR)/streams/flow.pt --snippets 5 --crops 3 --crop-size 88 --input-size 96 \
