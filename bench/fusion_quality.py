@@ -8,7 +8,7 @@ command per step: make-synthetic, index, extract-frames, train-streams, extract-
 - Choice seeds (default 0 1 2): every candidate gate setting of `GATE_CANDIDATES` (train-gate with no
   flags among them) is trained and read on its validation videos only: best validation accuracy and
   loss per candidate, averaged over the choice seeds. This is what train-gate's defaults were
-  chosen from; no test video of these seeds is scored.
+  chosen from; train-gate scores these seeds' test videos too, but no test score enters the choice.
 - Report seeds (default 3 4 5): the fusion runs (gated fusion with its defaults, lambda 1 and 0, and
   on dropout and out-of-fold scores; m-fusion, baselines A and B, feature amplification) and evaluate.
   It prints, per preset, per method the mean +- sd over seeds of mean class accuracy; the paired

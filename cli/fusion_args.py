@@ -56,10 +56,10 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def print_results(results: dict) -> None:
-    """Print each split's best validation accuracy and test accuracy of a training command."""
+    """Print each split's kept epoch with its validation accuracy, and the test accuracy, of a training command."""
     for split, fit in results.items():
         test = fit.predictions.get("test")
-        line = f"split {split}: best validation accuracy {fit.best_accuracy:.3f} (epoch {fit.best_epoch})"
+        line = f"split {split}: kept epoch {fit.best_epoch}, validation accuracy {fit.best_accuracy:.3f}"
         if test is not None:
             line += f", test mean class accuracy {test.mean_class_accuracy:.3f}, top-1 {test.top1:.3f}"
         if test is not None and test.gate_weights is not None:

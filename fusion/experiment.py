@@ -117,7 +117,8 @@ class GateConfig(_TrainingConfig):
     """Settings of train-gate: the gate's make-up, Algorithm 1's lambda, the data carve.
 
     The defaults are what bench/fusion_quality.py chose on its choice seeds (a softmax gate on both
-    streams' pooled maps, rates 0.03 then 0.003); gated TSN's own gate is `PAPER_GATE`'s settings.
+    streams' pooled maps, rates 0.03 then 0.003; softmax rather than the ReLU gate, level with it on
+    validation, because its weights cannot die); gated TSN's own gate is `PAPER_GATE`'s settings.
     """
 
     body: str = "pooled"
@@ -150,6 +151,8 @@ class GateConfig(_TrainingConfig):
                               "or the layers body for conv fusion")
         if self.body == "pooled" and self.gate_init != "spatial":
             raise FusionError("the pooled gate body has no pretrained layers: gate init applies to the layers body")
+        if self.body == "pooled" and self.train_bn:
+            raise FusionError("the pooled gate body has no BatchNorm layers: --train-bn applies to the layers body")
         if self.lam < 0:
             raise FusionError(f"lambda must be non-negative, got {self.lam}")
         object.__setattr__(self, "score_dropout", tuple(float(p) for p in self.score_dropout))
@@ -267,14 +270,16 @@ def split_sources(store: FeatureReader, manifest: Manifest, split: str, fields: 
 
 def fit_settings(training: TrainConfig, sources: SplitSources) -> TrainConfig:
     """The loop's settings for a split: its centre crop for validation and, where the validation videos are too
-    few to tell epochs apart, no early stopping (every phase runs its epochs) and the epoch of lowest loss kept."""
+    few to tell epochs apart, no early stopping (every phase runs its epochs, the rates stepping at equal
+    fractions of them) and the epoch of lowest loss kept."""
     settings = dataclasses.replace(training, eval_crop=sources.centre_crop)
     power = sources.validation
     if power is None or power.sufficient:
         return settings
     log.warning("split %s: the validation set is too small to tell epochs apart (%s): training runs every epoch "
-                "of each phase and keeps the one of lowest validation loss", sources.split, "; ".join(power.problems()))
-    return dataclasses.replace(settings, selection="loss", patience=settings.max_epochs_per_phase)
+                "of each phase (the learning rates stepping at equal fractions of them) and keeps the one of lowest "
+                "validation loss", sources.split, "; ".join(power.problems()))
+    return dataclasses.replace(settings, selection="loss", early_stopping=False)
 
 
 _STREAM_NAMES = {"rgb": "spatial", "flow": "temporal"}

@@ -53,6 +53,7 @@ class ProbeConfig:
     max_iter: int = 2000
 
     def __post_init__(self) -> None:
+        """Refuse a probe without an attribute to predict."""
         if not self.attribute:
             raise FusionError("name the attribute to probe (--attribute)")
         if self.taps is not None and not self.taps:

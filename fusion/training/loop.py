@@ -59,6 +59,9 @@ class TrainConfig:
     patience: int = 3
     min_delta: float = 0.0
     max_epochs_per_phase: int = 100
+    # False: every phase runs max_epochs_per_phase epochs, the rates stepping at equal fractions of them
+    # (for validation sets too small to tell epochs apart; see fit_settings)
+    early_stopping: bool = True
     seed: int = 0
     device: str = "cpu"
     amp: bool = False
@@ -117,7 +120,8 @@ def _sgd(model: nn.Module, lr: float, config: TrainConfig) -> torch.optim.SGD:
 def _schedule(config: TrainConfig, phases: Sequence[Phase]) -> PhaseSchedule | StepSchedule:
     """The schedule the config names; a step schedule runs one phase."""
     if config.schedule == "plateau":
-        return PhaseSchedule(phases, config.lrs, config.patience, config.min_delta, config.max_epochs_per_phase)
+        return PhaseSchedule(phases, config.lrs, config.patience, config.min_delta, config.max_epochs_per_phase,
+                             config.early_stopping)
     if len(phases) != 1:
         raise FusionError("a step schedule runs one phase; Algorithm 1's phases change on plateaus: use "
                           "the plateau schedule")

@@ -8,6 +8,10 @@ improvement; a plateau at the last rate ends the phase (early stopping after the
 Improvement is always over the best score so far, across phases, since each phase starts from
 the best weights kept so far.
 
+Without early stopping (`early_stopping=False`, for validation sets too small to tell epochs apart)
+every phase runs `max_epochs_per_phase` epochs and the rates step at equal fractions of them; the
+best score is still tracked, so the loop keeps the best-scoring weights.
+
 A score is a number or a tuple of numbers, higher is better, compared lexicographically: its first
 entry must rise by more than `min_delta`, or stay equal while a later entry rises (so validation
 accuracy with the negated loss after it breaks accuracy's ties; see `selection_key`).
@@ -81,8 +85,10 @@ class PhaseSchedule(_RateSchedule):
     """Tracks the best validation score and decides the next learning rate, phase, or stop."""
 
     def __init__(self, phases: Sequence[Phase] = SINGLE_PHASE, lrs: Sequence[float] = (1e-3, 1e-4),
-                 patience: int = 3, min_delta: float = 0.0, max_epochs_per_phase: int = 100) -> None:
-        """Schedule `phases` over learning rates `lrs`, `patience` epochs without an improvement > min_delta."""
+                 patience: int = 3, min_delta: float = 0.0, max_epochs_per_phase: int = 100,
+                 early_stopping: bool = True) -> None:
+        """Schedule `phases` over learning rates `lrs`, `patience` epochs without an improvement > min_delta
+        (with `early_stopping` off: `max_epochs_per_phase` epochs a phase, the rates at equal fractions of them)."""
         super().__init__(lrs)
         if not phases:
             raise FusionError("a schedule needs at least one phase")
@@ -93,6 +99,7 @@ class PhaseSchedule(_RateSchedule):
         self.patience = patience
         self.min_delta = min_delta
         self.max_epochs_per_phase = max_epochs_per_phase
+        self.early_stopping = early_stopping
         self.phase_index = 0
         self.wait = 0
         self.epochs_in_phase = 0
@@ -114,12 +121,24 @@ class PhaseSchedule(_RateSchedule):
             self.wait += 1
             event = Event.WAITING
         out_of_epochs = self.epochs_in_phase >= self.max_epochs_per_phase
+        if not self.early_stopping:
+            return self._fixed_length(event, out_of_epochs)
         if self.wait >= self.patience and not out_of_epochs and self.lr_index + 1 < len(self.lrs):
             self.lr_index += 1
             self.wait = 0
             return Event.LR_DROP
         if self.wait >= self.patience or out_of_epochs:
             return self._end_phase()
+        return event
+
+    def _fixed_length(self, event: Event, out_of_epochs: bool) -> Event:
+        """The next event of a phase that runs all its epochs, stepping the rate at equal fractions of them."""
+        if out_of_epochs:
+            return self._end_phase()
+        step = min(len(self.lrs) - 1, self.epochs_in_phase * len(self.lrs) // self.max_epochs_per_phase)
+        if step != self.lr_index:
+            self.lr_index = step
+            return Event.LR_DROP
         return event
 
     def _end_phase(self) -> Event:

@@ -142,6 +142,7 @@ class GateTask:
         head = self.model
         return {
             "method": "gated_fusion",
+            "body": type(head.body).__name__,
             "fusion": type(head.fusion).__name__,
             "activation": head.activation,
             "dropout": head.dropout.p,

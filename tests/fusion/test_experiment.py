@@ -385,6 +385,7 @@ def test_a_validation_set_too_small_to_tell_epochs_apart_trains_every_epoch_and_
         fit = train_gate(feature_store, manifest, tmp_path / "runs", "small", config)["1"]
     assert any("too small to tell epochs apart" in r.getMessage() for r in caplog.records)
     assert len(fit.history) == 2 * 3  # both phases ran all their epochs: no early stopping on noise
+    assert [record["lr"] for record in fit.history[:3]] == [1e-3, 1e-3, 1e-4]  # the rates still step
     losses = [record["val_loss"] for record in fit.history]
     assert fit.history[fit.best_epoch]["val_loss"] == min(losses)
     assert json.loads((tmp_path / "runs" / "small" / "split1" / "config.json").read_text())["train"]["selection"] == "loss"

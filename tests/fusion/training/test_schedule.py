@@ -54,6 +54,15 @@ def test_min_delta_and_epoch_cap_end_a_phase():
     assert [t[0] for t in _run(capped, [0.1, 0.2, 0.3, 0.4])] == [I, I, N, I]
 
 
+def test_without_early_stopping_every_phase_runs_its_epochs_and_steps_its_rates_evenly():
+    schedule = PhaseSchedule(algorithm1_phases(), lrs=(1e-2, 1e-3), patience=1, max_epochs_per_phase=4,
+                             early_stopping=False)
+    trace = _run(schedule, [0.5, 0.4, 0.3, 0.2, 0.6, 0.1, 0.1, 0.1])
+    assert [t[0] for t in trace] == [I, D, W, N, I, D, W, S]  # falling scores neither stop nor drop early
+    assert [t[3] for t in trace[:3]] == [1e-2, 1e-3, 1e-3]
+    assert schedule.best == 0.6
+
+
 def test_bad_schedules_are_refused():
     with pytest.raises(FusionError):
         PhaseSchedule(phases=())
