@@ -42,6 +42,7 @@ from twostream.data.metrics import pooled_paired_difference, spatial_share  # no
 from twostream.fusion import late  # noqa: E402
 from twostream.fusion.experiment import ORACLE  # noqa: E402
 from twostream.fusion.results import ResultsTable  # noqa: E402
+from twostream.fusion.training.learning import LEARNING  # noqa: E402
 from twostream.fusion.training.runs import load_run  # noqa: E402
 
 SPLIT = "1"
@@ -213,19 +214,38 @@ def gate_shares(pipeline: Pipeline, name: str) -> tuple[np.ndarray, list[str]]:
     return shares, [kinds.get(record["video_id"], "none") for record in records]
 
 
+def share_summary(measured: list[tuple[np.ndarray, list[str]]]) -> dict[str, float]:
+    """The share's mean and sd over test videos (mean over seeds) and its mean per telling degradation over the
+    seeds' videos pooled, from each seed's (shares, degradations)."""
+    row = {"mean share": float(np.mean([s.mean() for s, _ in measured])),
+           "sd over test videos": float(np.mean([s.std() for s, _ in measured]))}
+    for kind in TELLING_DEGRADATIONS:
+        values = np.concatenate([s[np.array(k) == kind] for s, k in measured])
+        row[f"share on {kind}"] = float(values.mean()) if values.size else float("nan")
+    row["mimic minus distractor"] = row["share on mimic"] - row["share on distractor"]
+    return row
+
+
 def share_rows(pipelines: list[Pipeline], runs: list[str]) -> list[dict]:
-    """Per gated run: its share's mean and sd over test videos (mean over seeds), and its mean per telling
-    degradation over the seeds' videos pooled."""
+    """Per gated run: its share summary over the seeds together, then each seed's own."""
     rows = []
     for name in (run for run in runs if run.startswith("gated-")):
         measured = [gate_shares(pipeline, name) for pipeline in pipelines]
-        row = {"run": name, "mean share": float(np.mean([s.mean() for s, _ in measured])),
-               "sd over test videos": float(np.mean([s.std() for s, _ in measured]))}
-        for kind in TELLING_DEGRADATIONS:
-            values = np.concatenate([s[np.array(k) == kind] for s, k in measured])
-            row[f"share on {kind}"] = float(values.mean()) if values.size else float("nan")
-        row["mimic minus distractor"] = row["share on mimic"] - row["share on distractor"]
-        rows.append(row)
+        rows.append({"run": name, **share_summary(measured),
+                     "per seed": {f"seed {p.seed}": share_summary([m]) for p, m in zip(pipelines, measured)}})
+    return rows
+
+
+def finding_rows(pipelines: list[Pipeline], runs: list[str]) -> list[dict]:
+    """Per run: the seeds whose head did not learn, by finding (kept its first epoch, constant gate)."""
+    rows = []
+    for name in runs:
+        found: dict[str, list[int]] = {}
+        for pipeline in pipelines:
+            config = load_run(pipeline.runs_dir / name / f"split{SPLIT}").config
+            for finding in config.get(LEARNING, []):
+                found.setdefault(finding["name"], []).append(pipeline.seed)
+        rows.append({"run": name, "seeds": len(pipelines), "findings": found})
     return rows
 
 
@@ -294,6 +314,7 @@ def main() -> None:
         accuracy, differences = summarise(tables, reported, list(runs), compare, args.bootstrap)
         payload[preset] = {"choice": choice_rows(chosen) if chosen else [], "accuracy": accuracy,
                            "differences": differences, "gate_shares": share_rows(reported, list(runs)),
+                           "did_not_learn": finding_rows(reported, list(runs)),
                            "seconds": {f"seed {p.seed}": p.seconds for p in chosen + reported}}
     for preset, parts in payload.items():
         print(f"\n== {preset}: gate candidates on the choice seeds {args.choice_seeds} (validation only) ==")
@@ -307,11 +328,16 @@ def main() -> None:
         print("\nPaired differences in mean class accuracy (points), pooled over seeds, 95 % stratified bootstrap:")
         for row in parts["differences"]:
             print(f"  {row['method']} minus {row['minus']}: {row['points']:+.1f} [{row['low']:+.1f}, {row['high']:+.1f}]")
-        print("\nGate spatial share w1 / (w1 + w2) over test videos:")
+        print("\nHeads that did not learn (seeds, by finding):")
+        for row in parts["did_not_learn"]:
+            found = "; ".join(f"{name} on {seeds}" for name, seeds in row["findings"].items()) or "learned on every seed"
+            print(f"  {row['run']}: {found}")
+        print("\nGate spatial share w1 / (w1 + w2) over test videos, the seeds together and each seed:")
         for row in parts["gate_shares"]:
-            print(f"  {row['run']}: {row['mean share']:.2f}, sd {row['sd over test videos']:.2f}; distractor "
-                  f"{row['share on distractor']:.2f}, mimic {row['share on mimic']:.2f} "
-                  f"(mimic minus distractor {row['mimic minus distractor']:+.2f})")
+            for label, summary in [("all seeds", row), *row["per seed"].items()]:
+                print(f"  {row['run']}, {label}: {summary['mean share']:.2f}, sd {summary['sd over test videos']:.2f}; "
+                      f"distractor {summary['share on distractor']:.2f}, mimic {summary['share on mimic']:.2f} "
+                      f"(mimic minus distractor {summary['mimic minus distractor']:+.2f})")
 
 
 if __name__ == "__main__":
