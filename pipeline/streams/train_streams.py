@@ -159,6 +159,12 @@ class StreamResult:
                 result[self.class_names[index]] = row[index] / sum(row)
         return result
 
+    def near_chance(self) -> bool:
+        """Whether validation accuracy lies within two binomial standard errors of chance (one over the classes):
+        the stream did not learn, or its validation videos cannot show that it did."""
+        chance = 1 / len(self.class_names)
+        return self.val_accuracy < chance + 2 * math.sqrt(chance * (1 - chance) / max(self.val_videos, 1))
+
     def mistakes(self) -> list[tuple[str, str, int]]:
         """(true class, predicted class, videos) of every confusion on validation, most frequent first."""
         pairs = [(self.class_names[i], self.class_names[j], count)
@@ -265,7 +271,13 @@ def train_stream(manifest: Manifest, frames: str | os.PathLike, out: str | os.Pa
     started, first_epoch = time.monotonic(), run.state["epoch"]
     while not run.state["finished"] and run.state["epoch"] < config.epochs:
         _run_epoch(run, progress, started, first_epoch)
-    return _result(run)
+    result = _result(run)
+    if result.near_chance():
+        log.warning("%s: the %s stream did not learn: validation accuracy %.1f%%, chance %.1f%% (%d classes, %d "
+                    "validation videos); no fusion can use a stream at chance: try another --lr or --seed, more "
+                    "--epochs, and check its input", result.checkpoint, stream, 100 * result.val_accuracy,
+                    100 / len(result.class_names), len(result.class_names), result.val_videos)
+    return result
 
 
 def _prepare(manifest: Manifest, frames: str | os.PathLike, stream: str, config: StreamTrainingConfig,

@@ -12,7 +12,7 @@ from twostream.pipeline.backbones import create_backbone, load_checkpoint, save_
 from twostream.pipeline.backbones.partial_bn import batch_norms, freeze_partial_bn
 from twostream.pipeline.streams.dataset import ClipSampling, StreamClips
 from twostream.pipeline.streams.evaluation import segment_consensus
-from twostream.pipeline.streams.train_streams import StreamTrainingConfig, stream_paths, train_stream
+from twostream.pipeline.streams.train_streams import StreamResult, StreamTrainingConfig, stream_paths, train_stream
 
 TINY = dict(backbone="tiny", pretrained=False, input_size=32, batch_size=6, lr=0.02, dropout={"rgb": 0.5, "flow": 0.5})
 
@@ -171,6 +171,28 @@ def test_a_small_validation_set_trains_every_epoch_and_keeps_the_lowest_loss(str
     assert log[-1]["best_epoch"] < 4
     longer = train_stream(manifest, store, tmp_path, "rgb", dataclasses.replace(config, epochs=5), resume=True)
     assert longer.epochs_run == 5 and not longer.stopped_early
+
+
+def _result(val_accuracy: float, classes: int, val_videos: int) -> StreamResult:
+    return StreamResult("flow", None, [f"c{i}" for i in range(classes)], 1, val_accuracy, 2.0, val_accuracy, [], 12,
+                        False, "accuracy", 1.0, 100, val_videos)
+
+
+def test_a_stream_within_two_standard_errors_of_chance_is_near_chance():
+    # 8 classes, 48 validation videos: chance 12.5 %, two standard errors 9.5 points
+    assert _result(0.125, 8, 48).near_chance() and _result(0.21, 8, 48).near_chance()
+    assert not _result(0.23, 8, 48).near_chance()
+    # 6 classes, 16 videos: 25 % is not telling (chance 16.7 %, two standard errors 18.6 points)
+    assert _result(0.25, 6, 16).near_chance() and not _result(0.4, 6, 16).near_chance()
+
+
+def test_a_stream_that_did_not_learn_says_so(streams_data, tmp_path, caplog):
+    manifest, _, store = streams_data
+    config = StreamTrainingConfig(epochs=1, **{**TINY, "lr": 1e-9})  # weights that barely move from random
+    with caplog.at_level(logging.WARNING, logger="twostream.pipeline.streams.train_streams"):
+        result = train_stream(manifest, store, tmp_path, "flow", config)
+    assert result.near_chance()
+    assert "the flow stream did not learn: validation accuracy" in caplog.text and "chance 33.3%" in caplog.text
 
 
 def test_folds_whose_training_videos_cannot_be_carved_are_refused_before_any_training(streams_data, tmp_path):
