@@ -141,7 +141,10 @@ def _run_on_dask(tasks, execution: Execution, batch, progress, on_result, on_err
         with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
             cluster = LocalCluster(n_workers=execution.local_workers(),
                                    threads_per_worker=execution.threads_per_worker, processes=True,
-                                   dashboard_address=None, silence_logs=logging.ERROR)
+                                   dashboard_address=None, silence_logs=logging.ERROR,
+                                   # the scheduler's HTTP server still starts: on a free port, so two jobs on one
+                                   # machine do not warn that 8787 is taken
+                                   scheduler_kwargs={"dashboard": False, "dashboard_address": ":0"})
         client = Client(cluster)
     try:
         futures = {client.submit(settled, task.function, *task.args, key=f"twostream-{task.key}-{os.urandom(4).hex()}",

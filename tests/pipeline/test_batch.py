@@ -1,5 +1,7 @@
 """Batch execution on a real dask LocalCluster: where tasks run and what their workers inherit."""
 import os
+import socket
+import warnings
 
 import pytest
 
@@ -17,6 +19,24 @@ def test_local_cluster_runs_tasks_in_workers_that_keep_the_drivers_memory_trimmi
     assert "invalid literal" in batch.errors["broken"] and set(batch.results) == {"pid", "trim"}
     # dask sets its own threshold in workers unless told not to; ours must not (see pipeline/batch.py)
     assert batch.results["trim"] == before
+
+
+def test_a_second_job_on_the_machine_starts_its_cluster_without_a_port_warning():
+    # dask's scheduler serves HTTP on 8787 by default and warns when another job holds it
+    held = socket.socket()
+    try:
+        held.bind(("127.0.0.1", 8787))
+        held.listen()
+    except OSError:
+        pass  # something on this machine holds 8787 already: the situation this test sets up
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            batch = run_batch([Task("pid", os.getpid, ())], Execution(workers=1, retries=0))
+    finally:
+        held.close()
+    assert batch.results["pid"] != os.getpid()
+    assert not [w for w in caught if "already in use" in str(w.message)]
 
 
 def _append_and_fail(log_path: str, error: str) -> None:
