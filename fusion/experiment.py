@@ -131,7 +131,7 @@ class GateConfig(_TrainingConfig):
     train_bn: bool = False  # train the body's BatchNorm layers (the authors' release freezes them)
     flow_checkpoint: str | None = None  # the temporal checkpoint, for dropout scores (None: the recorded one)
     dropout: float = 0.8
-    # bench/fusion_quality.py, 3 seeds: clean scores gave the gain over the best fixed weighting that excludes zero
+    # bench/fusion_quality.py's report seeds: dropout scores did no better than clean ones on either preset
     train_scores: str = "clean"
     score_dropout: tuple[float, float] = (TSN_DROPOUT["rgb"], TSN_DROPOUT["flow"])  # rgb, flow (dropout scores)
 

@@ -49,8 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="train the BatchNorm layers of the gate's body (statistics, scale and shift); by "
                              "default they stay frozen, as in the authors' release")
     parser.add_argument("--train-scores", choices=TRAIN_SCORES, default=GateConfig().train_scores,
-                        help="the stream scores training fuses (default: clean, which bench/fusion_quality.py "
-                             "found best): clean (the cached ones, the streams' own fit of the "
+                        help="the stream scores training fuses (default: clean; on bench/fusion_quality.py's report "
+                             "seeds dropout scores did no better): clean (the cached ones, the streams' own fit of the "
                              "training videos), dropout (recomputed from the cached pooled vector through the frozen "
                              "classifiers under dropout, as the papers' end-to-end runs) or out-of-fold (training and "
                              "validation read the maps and scores of fold models that never saw the video: a store "
