@@ -21,6 +21,9 @@ from twostream.pipeline.flow.imageops import (
 from twostream.pipeline.flow.params import TVL1Params
 from twostream.pipeline.flow.step_chunks import ChunkRunner, StepConstants, chunk_length, shared_runner
 
+# The eager batch goes on without its converged pairs once fewer than this share of it is still iterating: a
+# smaller batch costs a copy of the remaining pairs' state, cheap next to the steps it saves
+COMPACT_BELOW = 0.9
 MIN_PYRAMID_SIDE = 16  # OpenCV stops adding levels below 16 pixels a side
 GRADIENT_FLOOR = 1.1920929e-07  # FLT_EPSILON: OpenCV skips the data step where |grad I1|^2 is below it
 
@@ -72,6 +75,19 @@ class _InPlaceStep:
         """The data term of one warp: I1's warped gradient (B, 2, H, W), rho_c and -1/|grad I1|^2 (B, H, W)."""
         self.gradient, self.ix, self.iy = gradient, gradient[:, 0], gradient[:, 1]
         self.rho_c, self.neg_inv_grad = rho_c, neg_inv_grad
+
+    def subset(self, rows: torch.Tensor, params: TVL1Params) -> _InPlaceStep:
+        """A step over the pairs `rows` of this one: their flow, dual field and data term, copied."""
+        step = _InPlaceStep(self.flow[rows].contiguous(), params)
+        step.dual.copy_(self.dual[:, rows])
+        step.linearise(self.gradient[rows].contiguous(), self.rho_c[rows].contiguous(),
+                       self.neg_inv_grad[rows].contiguous())
+        return step
+
+    def write_back(self, into: _InPlaceStep, rows: torch.Tensor) -> None:
+        """Copy this step's flow and dual field into the pairs `rows` of the step it is a subset of."""
+        into.flow[rows] = self.flow
+        into.dual[:, rows] = self.dual
 
     def __call__(self, active: torch.Tensor | None) -> torch.Tensor:
         """One primal-dual step on every pair; pairs not `active` stay unchanged. Returns the squared update."""
@@ -131,16 +147,18 @@ class _ScaleSolver:
         """The current flows (B, 2, H, W)."""
         return self._flow if self.runner is None else self.runner.state.flow
 
-    def warp(self) -> torch.Tensor:
+    def warp(self) -> tuple[torch.Tensor, int]:
         """One warp: linearise the data term around the current flow, then iterate to convergence.
 
-        Returns the iterations each pair ran before its update fell below the epsilon stop, (B,).
+        Returns the iterations each pair ran before its update fell below the epsilon stop, (B,), and the
+        pair-iterations computed, converged pairs included (the work done: at least their sum).
         """
         self._linearise()
         if self.runner is not None:
             return self._iterate_in_chunks()
         if self.flow.shape[0] == 1 and self.sync_every == 1:
-            return self._iterate_one()
+            iterations = self._iterate_one()
+            return iterations, int(iterations.sum())
         return self._iterate_masked()
 
     def _linearise(self) -> None:
@@ -158,15 +176,16 @@ class _ScaleSolver:
                                   (state.neg_inv_grad, neg_inv_grad)):
                 buffer.copy_(value)
 
-    def _median_round(self, step: int, active: torch.Tensor | None) -> None:
-        """Median filter the flow before each round of inner iterations (of the `active` pairs only)."""
-        params = self.params
+    def _median_round(self, step: int, active: torch.Tensor | None, flow: torch.Tensor | None = None) -> None:
+        """Median filter the flow (`flow`, else this level's) before each round of inner iterations, of the
+        `active` pairs only."""
+        params, flow = self.params, self.flow if flow is None else flow
         if step % params.inner_iterations or params.median_filter <= 1:
             return
-        filtered = median_filter(self.flow, params.median_filter)
+        filtered = median_filter(flow, params.median_filter)
         if active is not None:
-            filtered = torch.where(active[:, None, None, None], filtered, self.flow)
-        self.flow.copy_(filtered)
+            filtered = torch.where(active[:, None, None, None], filtered, flow)
+        flow.copy_(filtered)
 
     def _iterate_one(self) -> torch.Tensor:
         """A single pair checked every step: the stop is decided on the host, without bookkeeping tensors."""
@@ -176,31 +195,49 @@ class _ScaleSolver:
                 break
         return torch.tensor([step + 1])
 
-    def _iterate_masked(self) -> torch.Tensor:
-        """Pairs stop one by one (frozen once converged); the host checks every `sync_every` steps."""
+    def _iterate_masked(self) -> tuple[torch.Tensor, int]:
+        """Pairs stop one by one (frozen once converged); the host checks every `sync_every` steps, and when
+        some pairs have stopped since the last check the rest go on as a smaller batch (`COMPACT_BELOW`), so
+        that finished pairs cost nothing."""
+        full = self.eager
         batch, device = self.flow.shape[0], self.flow.device
-        active = torch.ones(batch, dtype=torch.bool, device=device)
+        rows = torch.arange(batch, device=device)  # the pairs of the full batch that `solving` holds
+        solving, active = full, torch.ones(batch, dtype=torch.bool, device=device)
         iterations = torch.zeros(batch, dtype=torch.int64, device=device)
+        executed = 0
         for step in range(self.params.iterations):
-            self._median_round(step, active)
-            iterations += active
-            active &= self.eager(active) > self.threshold
-            if ((step + 1) % self.sync_every == 0 or step + 1 == self.params.iterations) and not bool(active.any()):
+            self._median_round(step, active, solving.flow)
+            iterations.index_add_(0, rows, active.long())
+            executed += rows.numel()
+            active &= solving(active) > self.threshold
+            if not ((step + 1) % self.sync_every == 0 or step + 1 == self.params.iterations):
+                continue
+            still = int(active.sum())
+            if still == 0:
                 break
-        return iterations
+            if still < COMPACT_BELOW * rows.numel():
+                if solving is not full:
+                    solving.write_back(full, rows)
+                rows = rows[active]
+                solving, active = full.subset(rows, self.params), torch.ones(still, dtype=torch.bool, device=device)
+        if solving is not full:
+            solving.write_back(full, rows)
+        return iterations, executed
 
-    def _iterate_in_chunks(self) -> torch.Tensor:
+    def _iterate_in_chunks(self) -> tuple[torch.Tensor, int]:
         """The pure step in chunks between convergence checks, the first of each round after the median
         filter: the same schedule and stop as `_iterate_masked`, with one host check per chunk."""
         params, state = self.params, self.runner.state
         state.active.fill_(True)
         state.iterations.zero_()
         chunk = chunk_length(self.sync_every, params.inner_iterations)
+        executed = 0
         for start in range(0, params.iterations, chunk):
             self.runner.run(chunk, params.median_filter if start % params.inner_iterations == 0 else 0)
+            executed += chunk * state.iterations.shape[0]  # every pair's step runs; converged ones add zero
             if not bool(state.active.any()):
                 break
-        return state.iterations.clone()
+        return state.iterations.clone(), executed
 
 
 def tvl1_flow(first: torch.Tensor, second: torch.Tensor, params: TVL1Params | None = None,
@@ -211,7 +248,8 @@ def tvl1_flow(first: torch.Tensor, second: torch.Tensor, params: TVL1Params | No
     `sync_every` is how often (in iterations) the host checks whether every pair has converged;
     larger values avoid device synchronisations on GPUs at the cost of idle iterations (results
     are identical: converged pairs are frozen). With `iterations`, one record per pyramid level and
-    warp is appended to it: {"level": 0 for the finest, "warp", "iterations": per pair}. `step`
+    warp is appended to it: {"level": 0 for the finest, "warp", "iterations": per pair, "executed": the
+    pair-iterations computed, converged or padded pairs included, "pixels": of the level}. `step`
     replaces the eager in-place primal-dual step by a pure one (`compiled_step()`: the same step fused
     by torch.compile), run in chunks of iterations between convergence checks on buffers kept for each
     shape; with `graphs` each chunk is captured once and replayed as a CUDA graph where the device is
@@ -230,9 +268,10 @@ def tvl1_flow(first: torch.Tensor, second: torch.Tensor, params: TVL1Params | No
         for level in range(len(firsts) - 1, -1, -1):
             solver = _ScaleSolver(firsts[level], seconds[level], flow, params, sync_every, step, graphs)
             for warp in range(params.warps):
-                counts = solver.warp()
+                counts, executed = solver.warp()
                 if iterations is not None:
-                    iterations.append({"level": level, "warp": warp, "iterations": counts[:pairs].tolist()})
+                    iterations.append({"level": level, "warp": warp, "iterations": counts[:pairs].tolist(),
+                                       "executed": executed, "pixels": int(flow.shape[-2] * flow.shape[-1])})
             flow = solver.flow
             if level:
                 flow = resize_linear(flow, tuple(firsts[level - 1].shape[-2:])) * (1.0 / params.scale_step)
