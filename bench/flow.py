@@ -1,13 +1,15 @@
 """Optical flow benchmark: pairs/s at 340x256 with TSN's TV-L1 parameters, and EPE on the Sintel pair.
 
 Run: python bench/flow.py [--out bench/results/flow.json] [--pairs 8] [--iteration-pairs 4] [--rows ROWS]
+     [--work-batch 64]
 Rows: OpenCV TV-L1 (1 process; all cores as processes; skipped without opencv-contrib's cv2.optflow), our
 PyTorch TV-L1 on the CPU (batch 1, eager and compiled; batch N; all cores as processes) and on CUDA when
 present (batch 1..256, eager and compiled; `--rows cuda,iterations --iteration-device cuda` runs these
 alone and counts the iterations on CUDA). One run each; prints a table and writes JSON. Then the work
 itself: how many primal-dual iterations the epsilon stop lets each pyramid level's warps run, on pairs
 of the two real clips and of a synthetic video (the iterations a pair needs bound its rate: pairs/s <=
-bandwidth / (bytes per iteration x iterations)).
+bandwidth / (bytes per iteration x iterations)); and the work row: on 64 consecutive Kinetics pairs solved
+as one batch, the pixel-iterations computed over those the pairs need on their own (`--rows work`).
 """
 from __future__ import annotations
 
@@ -30,10 +32,12 @@ from twostream.data.reference_data import shared_data_dir
 from twostream.data.runtime import ffmpeg_executable
 from twostream.pipeline.flow import get_flow_algorithm, read_flo
 from twostream.pipeline.flow.params import TVL1Params
+from twostream.pipeline.flow.step_chunks import chunk_length
+from twostream.pipeline.flow.torch_flow import GPU_SYNC_EVERY
 from twostream.pipeline.flow.tvl1 import tvl1_flow
 
 WIDTH, HEIGHT = 340, 256
-ROWS = ("opencv", "opencv-processes", "eager", "compiled", "batch", "processes", "cuda", "iterations")
+ROWS = ("opencv", "opencv-processes", "eager", "compiled", "batch", "processes", "cuda", "iterations", "work")
 CLIP = "videos/kinetics_sample_340x256.mp4"
 
 
@@ -97,6 +101,35 @@ def iteration_rows(source: str, records: list[dict], pairs: int) -> list[dict]:
     return rows
 
 
+def work_ratios(records: list[dict], chunk: int) -> dict[str, float]:
+    """Pixel-iterations computed over those the pairs need on their own (each pair's own iterations), from
+    one batch's iteration records: as solved (eager, converged pairs dropped at each check), if every pair
+    ran until the batch's slowest stopped (converged pairs frozen but computed), and in chunks of `chunk`
+    iterations between checks (the compiled path on a GPU, from the same counts)."""
+    needed = sum(r["pixels"] * sum(r["iterations"]) for r in records)
+    solved = sum(r["pixels"] * r["executed"] for r in records)
+    slowest = sum(r["pixels"] * len(r["iterations"]) * max(r["iterations"]) for r in records)
+    chunked = sum(r["pixels"] * len(r["iterations"]) * chunk * -(-max(r["iterations"]) // chunk) for r in records)
+    return {"solved": solved / needed, "until_slowest": slowest / needed, "chunks": chunked / needed}
+
+
+def work_row(data: Path, batch: int) -> dict:
+    """Solve `batch` consecutive pairs of the Kinetics clip at 340x256 with TSN's parameters as one batch on
+    the CPU, and report the work ratios (see `work_ratios`)."""
+    frames = torch.from_numpy(load_frames(data, batch + 1).astype(np.float32))
+    records: list[dict] = []
+    start = time.perf_counter()
+    tvl1_flow(frames[:-1], frames[1:], TVL1Params(), iterations=records)
+    seconds = time.perf_counter() - start
+    chunk = chunk_length(GPU_SYNC_EVERY, TVL1Params().inner_iterations)
+    ratios = work_ratios(records, chunk)
+    print(f"\nTV-L1 work, {batch} consecutive Kinetics pairs at {WIDTH}x{HEIGHT} in one CPU batch ({seconds:.0f} s): "
+          f"pixel-iterations computed over those the pairs need alone: {ratios['solved']:.3f} as solved; "
+          f"{ratios['until_slowest']:.3f} if every pair ran until the slowest stopped; {ratios['chunks']:.3f} "
+          f"in chunks of {chunk} (the compiled GPU path)")
+    return {"batch": batch, "pairs": frames.shape[0] - 1, "seconds": seconds, "chunk": chunk, **ratios}
+
+
 def synthetic_clip(folder: Path) -> Path:
     """One video of the synthetic generator's tiny preset, rendered into `folder`."""
     from twostream.data.synthetic import PRESETS, make_synthetic
@@ -130,6 +163,8 @@ def main() -> int:
     parser.add_argument("--iteration-pairs", type=int, default=4,
                         help="pairs per source counted for iterations (0: no count)")
     parser.add_argument("--iteration-device", default="cpu", help="where the iterations are counted")
+    parser.add_argument("--work-batch", type=int, default=64,
+                        help="consecutive pairs solved as one batch by the work row (default 64)")
     parser.add_argument("--rows", default=",".join(ROWS),
                         help="comma-separated rows to run (default all; cuda when torch sees a GPU): "
                              + ", ".join(ROWS))
@@ -193,9 +228,10 @@ def main() -> int:
     iterations = []
     if "iterations" in selected and args.iteration_pairs > 0:
         iterations = iteration_table(data, args.iteration_pairs, args.iteration_device)
+    work = work_row(data, args.work_batch) if "work" in selected else None
     result = {"size": [WIDTH, HEIGHT], "params": get_flow_algorithm("tvl1").params, "cpu_cores": cores,
               "cpu": platform.processor() or platform.machine(), "gpu": gpu, "torch": torch.__version__,
-              "opencv": cv2.__version__, "rows": rows, "iterations": iterations}
+              "opencv": cv2.__version__, "rows": rows, "iterations": iterations, "work": work}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
