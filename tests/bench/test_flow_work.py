@@ -1,0 +1,49 @@
+"""bench/flow.py's work ratios: pixel-iterations computed over those the pairs need alone, from real solver
+records and from hand-made ones."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from twostream.pipeline.flow.params import TVL1Params
+from twostream.pipeline.flow.tvl1 import tvl1_flow
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _bench_flow():
+    name = "twostream_bench_flow"
+    if name not in sys.modules:
+        sys.path.insert(0, str(ROOT / "bench"))
+        spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / "flow.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[name] = module
+    return sys.modules[name]
+
+
+def test_ratios_count_each_level_by_its_pixels():
+    records = [{"pixels": 100, "iterations": [10, 30], "executed": 40},  # both pairs dropped as they stopped
+               {"pixels": 400, "iterations": [5, 5], "executed": 12}]  # a check came late: 2 extra steps
+    ratios = _bench_flow().work_ratios(records, chunk=20)
+    needed = 100 * 40 + 400 * 10
+    assert ratios["solved"] == pytest.approx((100 * 40 + 400 * 12) / needed)
+    assert ratios["until_slowest"] == pytest.approx((100 * 2 * 30 + 400 * 2 * 5) / needed)
+    assert ratios["chunks"] == pytest.approx((100 * 2 * 40 + 400 * 2 * 20) / needed)  # whole chunks of 20
+
+
+def test_a_solved_batch_computes_what_its_pairs_need():
+    rng = np.random.default_rng(3)
+    texture = torch.from_numpy(rng.uniform(0, 255, (4, 40, 56)).astype(np.float32))
+    texture = torch.nn.functional.avg_pool2d(texture[:, None], 5, 1, 2)[:, 0]
+    second = torch.stack([torch.roll(t, (k % 3 - 1, k), dims=(0, 1)) for k, t in enumerate(texture)])
+    records: list[dict] = []
+    tvl1_flow(texture, second, TVL1Params(scales=2, warps=2, iterations=60), iterations=records)
+    ratios = _bench_flow().work_ratios(records, chunk=10)
+    assert ratios["solved"] == pytest.approx(1.0)
+    assert ratios["until_slowest"] > 1.0 and ratios["chunks"] >= ratios["until_slowest"]
