@@ -30,7 +30,7 @@ import torch
 
 from twostream.data.reference_data import shared_data_dir
 from twostream.data.runtime import ffmpeg_executable
-from twostream.pipeline.flow import get_flow_algorithm, read_flo
+from twostream.pipeline.flow import get_flow_algorithm, mean_endpoint_error, read_flo
 from twostream.pipeline.flow.params import TVL1Params
 from twostream.pipeline.flow.step_chunks import chunk_length
 from twostream.pipeline.flow.torch_flow import GPU_SYNC_EVERY
@@ -54,7 +54,7 @@ def sintel_epe(data: Path, name: str, options: dict) -> float:
     folder = data / "flow" / "sintel"
     first, second = (cv2.imread(str(folder / f"frame_000{i}.png"), cv2.IMREAD_GRAYSCALE) for i in (1, 2))
     flow = get_flow_algorithm(name, **options).compute_pair(first, second)
-    return float(np.linalg.norm(flow - read_flo(folder / "frame_0001.flo"), axis=-1).mean())
+    return mean_endpoint_error(flow, read_flo(folder / "frame_0001.flo"))
 
 
 def _run_chunk(args: tuple[str, dict, np.ndarray]) -> int:

@@ -53,8 +53,9 @@ from twostream.fusion.training.schedule import (
     iterations_to_epochs,
 )
 from twostream.fusion.training.tasks import DEFAULT_SCORE_WEIGHTS, FINAL_SCORES, checked_score_weights
-from twostream.fusion.training.train_scores import TRAIN_SCORES, TSN_DROPOUT, DroppedOutScores, OutOfFoldScores
+from twostream.fusion.training.train_scores import TRAIN_SCORES, DroppedOutScores, OutOfFoldScores
 from twostream.pipeline.backbones import IMAGENET_BACKBONES, Backbone, LoadedCheckpoint, build_backbone, load_checkpoint
+from twostream.pipeline.backbones.registry import TSN_DROPOUT
 from twostream.pipeline.stores.feature_store import FeatureReader
 
 log = logging.getLogger(__name__)

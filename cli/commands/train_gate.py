@@ -15,7 +15,8 @@ from twostream.fusion.experiment import (
     GateConfig,
     train_gate,
 )
-from twostream.fusion.training.train_scores import TRAIN_SCORES, TSN_DROPOUT
+from twostream.fusion.training.train_scores import TRAIN_SCORES
+from twostream.pipeline.backbones.registry import TSN_DROPOUT
 
 NAME = "train-gate"
 HELP = "train gated fusion (a gating ConvNet weighting the two streams' scores) from features.zarr"

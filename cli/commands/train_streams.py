@@ -8,9 +8,9 @@ from twostream.cli.progress import format_seconds
 from twostream.data.errors import TwostreamError
 from twostream.data.manifest import load_manifest
 from twostream.pipeline.backbones import BACKBONES
+from twostream.pipeline.backbones.registry import TSN_DROPOUT
 from twostream.pipeline.streams.train_streams import (
     STREAMS,
-    TSN_DROPOUT,
     StreamResult,
     StreamTrainingConfig,
     TrainedStreams,

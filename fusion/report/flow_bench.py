@@ -13,25 +13,7 @@ from typing import Any
 import numpy as np
 
 from twostream.fusion.errors import ReportError
-
-FLO_TAG = 202021.25
-
-
-def read_flo(path: Path | str) -> np.ndarray:
-    """Return the flow field (H, W, 2) of a Middlebury .flo file."""
-    with open(path, "rb") as stream:
-        tag = np.fromfile(stream, np.float32, count=1)
-        if tag.size != 1 or tag[0] != FLO_TAG:
-            raise ReportError(f"{path}: not a .flo file (bad tag)")
-        size = np.fromfile(stream, np.int32, count=2)
-        if size.size != 2 or (size <= 0).any():
-            raise ReportError(f"{path}: truncated .flo file (no valid width and height)")
-        width, height = (int(v) for v in size)
-        data = np.fromfile(stream, np.float32, count=2 * width * height)
-    if data.size != 2 * width * height:
-        raise ReportError(f"{path}: truncated .flo file ({data.size} of {2 * width * height} values)")
-    return data.reshape(height, width, 2)
-
+from twostream.pipeline.flow import FlowError, read_flo
 
 def load_flow_bench(source: Mapping[str, Any] | Path | str) -> tuple[dict[str, Any], Path | None]:
     """Return the benchmark's JSON as a dict and the folder its paths are relative to (None for a dict given)."""
@@ -63,7 +45,10 @@ def _field(value: Any, base: Path | None) -> np.ndarray:
         path = Path(value) if base is None or Path(value).is_absolute() else base / value
         if not path.exists():
             raise ReportError(f"flow field {path} named by the flow benchmark does not exist")
-        array = read_flo(path) if path.suffix == ".flo" else np.load(path, allow_pickle=False)
+        try:
+            array = read_flo(path) if path.suffix == ".flo" else np.load(path, allow_pickle=False)
+        except FlowError as error:
+            raise ReportError(f"flow field named by the flow benchmark: {error}") from None
     if array.ndim != 3 or array.shape[2] != 2:
         raise ReportError(f"a flow field is (H, W, 2), got shape {array.shape}")
     return array

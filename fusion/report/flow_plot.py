@@ -8,15 +8,8 @@ from matplotlib.figure import Figure
 
 from twostream.fusion.errors import ReportError
 from twostream.fusion.report.plotting import new_figure
+from twostream.pipeline.flow import FlowError, endpoint_errors
 from twostream.pipeline.flow.color import color_wheel_key, flow_to_color
-
-
-def endpoint_error(first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """Return the per-pixel endpoint distance (H, W) between two flow fields (H, W, 2)."""
-    first, second = np.asarray(first, dtype=np.float64), np.asarray(second, dtype=np.float64)
-    if first.shape != second.shape or first.ndim != 3 or first.shape[2] != 2:
-        raise ReportError(f"two flow fields of one shape (H, W, 2) are needed, got {first.shape} and {second.shape}")
-    return np.hypot(*(first - second).transpose(2, 0, 1))
 
 
 def flow_quality_figure(flows: Mapping[str, np.ndarray]) -> Figure:
@@ -24,7 +17,10 @@ def flow_quality_figure(flows: Mapping[str, np.ndarray]) -> Figure:
     if len(flows) != 2:
         raise ReportError(f"the flow-quality figure compares exactly two flow fields, got {len(flows)}")
     (name_a, flow_a), (name_b, flow_b) = ((name, np.asarray(flow, dtype=np.float64)) for name, flow in flows.items())
-    difference = endpoint_error(flow_a, flow_b)
+    try:
+        difference = endpoint_errors(flow_a, flow_b)
+    except FlowError as error:
+        raise ReportError(f"the flow-quality figure: {error}") from None
     speeds = np.hypot(*np.concatenate([flow_a, flow_b], axis=0).transpose(2, 0, 1))
     scale = float(np.nanmax(speeds)) if np.isfinite(speeds).any() else 1.0
     height, width = flow_a.shape[:2]

@@ -22,9 +22,9 @@ from torch import nn
 from twostream.data.sampling import STREAMS
 from twostream.fusion.errors import FusionError
 from twostream.pipeline.backbones import Backbone
+from twostream.pipeline.backbones.registry import TSN_DROPOUT
 
 TRAIN_SCORES: tuple[str, ...] = ("clean", "dropout", "out-of-fold")
-TSN_DROPOUT: Mapping[str, float] = {"rgb": 0.8, "flow": 0.7}
 
 
 class DroppedOutScores(nn.Module):

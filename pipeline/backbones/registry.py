@@ -32,9 +32,11 @@ class Architecture:
         return self.factory.func if isinstance(self.factory, partial) else self.factory
 
 
+# TSN trains the spatial net with dropout 0.8 before its classifier and the temporal net with 0.7.
+TSN_DROPOUT: dict[str, float] = {"rgb": 0.8, "flow": 0.7}
+
 ARCHITECTURES: dict[str, Architecture] = {
-    # TSN trains the spatial net with dropout 0.8 and the temporal net with 0.7.
-    "bninception": Architecture(BNInception, 0.8, 0.7),
+    "bninception": Architecture(BNInception, TSN_DROPOUT["rgb"], TSN_DROPOUT["flow"]),
     "vgg16": Architecture(partial(VGG, 16), 0.5, 0.5),
     "vgg19": Architecture(partial(VGG, 19), 0.5, 0.5),
     "efficientnet_lite0": Architecture(EfficientNetLite0, 0.2, 0.2),

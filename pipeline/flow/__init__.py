@@ -3,6 +3,7 @@
 Every algorithm maps (N, H, W) uint8 grayscale frames to (N-1, H, W, 2) float32 fields, where
 flow[t] goes from frame t to frame t+1 (x then y, in pixels).
 """
+from twostream.pipeline.flow.accuracy import endpoint_errors, mean_endpoint_error
 from twostream.pipeline.flow.base import FlowAlgorithm
 from twostream.pipeline.flow.color import flow_to_color
 from twostream.pipeline.flow.errors import FlowError
@@ -19,9 +20,11 @@ __all__ = [
     "TSN_BOUND",
     "TVL1Params",
     "dequantize_flow",
+    "endpoint_errors",
     "flow_between_images",
     "flow_to_color",
     "get_flow_algorithm",
+    "mean_endpoint_error",
     "quantize_flow",
     "read_flo",
     "write_flo",

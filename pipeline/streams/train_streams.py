@@ -40,6 +40,7 @@ from twostream.data.sampling import STREAMS
 from twostream.data.validation import ValidationSplitError, carve, carve_validation, validation_power
 from twostream.pipeline.backbones import Backbone, save_checkpoint
 from twostream.pipeline.backbones.partial_bn import freeze_partial_bn, quicken_statistics
+from twostream.pipeline.backbones.registry import TSN_DROPOUT
 from twostream.pipeline.stores.frame_store import FrameStore
 from twostream.pipeline.streams.dataset import ClipSampling, EpochShuffle, StreamClips, init_worker
 from twostream.pipeline.streams.evaluation import evaluate_stream, segment_consensus
@@ -54,8 +55,6 @@ from twostream.pipeline.streams.state import (
     write_log,
 )
 
-# TSN's dropout before the classifier: 0.8 for the spatial net, 0.7 for the temporal one.
-TSN_DROPOUT = {"rgb": 0.8, "flow": 0.7}
 # Settings a resumed run may change; every other one must match the saved state.
 RESUMABLE_CHANGES = frozenset({"epochs", "patience", "workers", "device"})
 # 2: the state records how its best epoch is chosen ("selection"), and validation is carved class by

@@ -15,7 +15,7 @@ from twostream.data.metrics import Interval
 from twostream.fusion.errors import ReportError
 from twostream.fusion.report.assemble import FIGURES
 from twostream.fusion.report.build import ReportConfig, build_report
-from twostream.fusion.report.flow_bench import FLO_TAG, read_flo
+from twostream.fusion.report.flow_bench import flow_fields
 from twostream.fusion.results import ResultsTable
 from twostream.fusion.training.learning import flag_learning
 from twostream.fusion.training.runs import RunDir
@@ -23,6 +23,9 @@ from twostream.fusion.training.runs import RunDir
 IMAGE = re.compile(r'<figure id="([a-z_]+)"><h3>[^<]*</h3>'
                    r'<img alt="[^"]*" src="data:image/png;base64,([A-Za-z0-9+/=]+)">')
 ALL_FIGURES = [name for name, _ in FIGURES]
+
+
+FLO_TAG = 202021.25  # the Middlebury .flo format's magic number, as its definition gives it
 
 
 def write_flo(path, flow: np.ndarray) -> None:
@@ -169,16 +172,14 @@ def test_bad_inputs_are_refused_with_what_to_do(trained_runs, tmp_path):
                      ReportConfig(flow_bench={"fields": {"ours": np.zeros((2, 2, 2))}}))
 
 
-def test_flo_files_are_read_as_written(tmp_path):
+def test_flo_files_the_benchmark_names_are_read_and_bad_ones_named(tmp_path):
     flow = np.random.default_rng(0).normal(size=(5, 7, 2)).astype(np.float32)
     write_flo(tmp_path / "a.flo", flow)
-    np.testing.assert_array_equal(read_flo(tmp_path / "a.flo"), flow)
-    (tmp_path / "b.flo").write_bytes(b"PNG!")
-    with pytest.raises(ReportError, match="not a .flo"):
-        read_flo(tmp_path / "b.flo")
+    read = flow_fields({"fields": {"ours": "a.flo", "opencv": "a.flo"}}, tmp_path)
+    np.testing.assert_array_equal(read["ours"], flow)
+    (tmp_path / "b.flo").write_bytes(b"PNG!" * 4)
+    with pytest.raises(ReportError, match="b.flo: not a .flo"):
+        flow_fields({"fields": {"ours": "a.flo", "opencv": "b.flo"}}, tmp_path)
     (tmp_path / "c.flo").write_bytes((tmp_path / "a.flo").read_bytes()[:40])
-    with pytest.raises(ReportError, match="truncated"):
-        read_flo(tmp_path / "c.flo")
-    (tmp_path / "d.flo").write_bytes(b"PIEH")
-    with pytest.raises(ReportError, match="truncated"):
-        read_flo(tmp_path / "d.flo")
+    with pytest.raises(ReportError, match="c.flo: .flo file of 7x5 .*truncated"):
+        flow_fields({"fields": {"ours": "c.flo", "opencv": "a.flo"}}, tmp_path)

@@ -22,7 +22,7 @@ from twostream.fusion.report import (
 from twostream.fusion.report.confusion_plot import class_accuracies
 from twostream.fusion.report.curves_plot import phase_spans
 from twostream.fusion.report.examples_plot import AVERAGE_RIGHT, GATED_RIGHT, empty_kinds
-from twostream.fusion.report.flow_plot import endpoint_error
+from twostream.pipeline.flow import endpoint_errors
 from twostream.fusion.training.runs import load_run
 
 
@@ -136,8 +136,10 @@ def test_flow_quality_figure_and_endpoint_error(drawn):
     y, x = np.mgrid[0:40, 0:60].astype(np.float64)
     ours = np.stack([np.cos(x / 9) * 3, np.sin(y / 7) * 2], axis=2)
     reference = ours + np.stack([np.full_like(x, 0.3), np.full_like(x, 0.4)], axis=2)
-    np.testing.assert_allclose(endpoint_error(ours, reference), 0.5)
+    np.testing.assert_allclose(endpoint_errors(ours, reference), 0.5)
     drawn(figure_png(flow_quality_figure({"opencv": reference, "ours": ours})))
+    with pytest.raises(ReportError, match="flow-quality figure: two flow fields of one shape"):
+        flow_quality_figure({"opencv": reference[:-1], "ours": ours})
     with pytest.raises(ReportError, match="exactly two"):
         flow_quality_figure({"ours": ours})
     with pytest.raises(ReportError, match="one shape"):

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from twostream.data.runtime import ffmpeg_executable
+from twostream.pipeline.flow import mean_endpoint_error
 
 
 def decode_gray(path: Path, count: int, width: int, height: int) -> np.ndarray:
@@ -54,6 +55,4 @@ def synthetic_pair(height: int, width: int, seed: int) -> tuple[np.ndarray, np.n
     return to_uint8(first), to_uint8(second), flow
 
 
-def endpoint_error(flow: np.ndarray, reference: np.ndarray) -> float:
-    """Mean Euclidean distance between two (..., 2) flow fields."""
-    return float(np.linalg.norm(flow - reference, axis=-1).mean())
+endpoint_error = mean_endpoint_error  # the mean Euclidean distance between two (..., 2) flow fields
