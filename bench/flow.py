@@ -1,7 +1,8 @@
 """Optical flow benchmark: pairs/s at 340x256 with TSN's TV-L1 parameters, and EPE on the Sintel pair.
 
 Run: python bench/flow.py [--out bench/results/flow.json] [--pairs 8] [--iteration-pairs 4] [--rows ROWS]
-     [--work-batch 64]
+     [--work-batch 64] [--inputs FILE.npz]
+     python bench/flow.py --prepare FILE.npz [--gpu-pairs 256]   (the inputs of the flow rows in one file)
 Rows: OpenCV TV-L1 (1 process; all cores as processes; skipped without opencv-contrib's cv2.optflow), our
 PyTorch TV-L1 on the CPU (batch 1, eager and compiled; batch N; all cores as processes) and on CUDA when
 present (batch 1..256, eager and compiled; `--rows cuda,iterations --iteration-device cuda` runs these
@@ -9,7 +10,9 @@ alone and counts the iterations on CUDA). One run each; prints a table and write
 itself: how many primal-dual iterations the epsilon stop lets each pyramid level's warps run, on pairs
 of the two real clips and of a synthetic video (the iterations a pair needs bound its rate: pairs/s <=
 bandwidth / (bytes per iteration x iterations)); and the work row: on 64 consecutive Kinetics pairs solved
-as one batch, the pixel-iterations computed over those the pairs need on their own (`--rows work`).
+as one batch, the pixel-iterations computed over those the pairs need on their own (`--rows work`); and the
+model row: from the same batch's iterations and the planes the Triton kernels load and store per pixel, the
+pairs/s an H100 and an H200 would reach at 80 % of their memory bandwidth (`--rows model`).
 """
 from __future__ import annotations
 
@@ -24,12 +27,11 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
 from twostream.data.reference_data import shared_data_dir
-from twostream.data.runtime import ffmpeg_executable
+from twostream.data.runtime import ffmpeg_executable, opencv
 from twostream.pipeline.flow import get_flow_algorithm, mean_endpoint_error, read_flo
 from twostream.pipeline.flow.params import TVL1Params
 from twostream.pipeline.flow.step_chunks import chunk_length
@@ -37,7 +39,12 @@ from twostream.pipeline.flow.torch_flow import GPU_SYNC_EVERY
 from twostream.pipeline.flow.tvl1 import tvl1_flow
 
 WIDTH, HEIGHT = 340, 256
-ROWS = ("opencv", "opencv-processes", "eager", "compiled", "batch", "processes", "cuda", "iterations", "work")
+ROWS = ("opencv", "opencv-processes", "eager", "compiled", "batch", "processes", "cuda", "iterations", "work",
+        "model")
+# device memory bandwidth in bytes/s, and the share of it a memory-bound kernel sustains
+GPU_BANDWIDTH = {"H100 (SXM, HBM3)": 3.35e12, "H200 (HBM3e)": 4.8e12}
+SUSTAINED_SHARE = 0.8
+FLOAT_BYTES = 4
 CLIP = "videos/kinetics_sample_340x256.mp4"
 
 
@@ -49,12 +56,26 @@ def load_frames(data: Path, count: int, clip: Path | None = None, skip: int = 30
     return np.frombuffer(raw, np.uint8).reshape(-1, HEIGHT, WIDTH)[skip:skip + count].copy()
 
 
-def sintel_epe(data: Path, name: str, options: dict) -> float:
-    """Average endpoint error of one algorithm on the Sintel pair against its ground truth."""
+def sintel_pair(data: Path) -> dict[str, np.ndarray]:
+    """The Sintel pair as grayscale frames and its ground-truth flow."""
+    cv2 = opencv("reading the Sintel pair")
     folder = data / "flow" / "sintel"
     first, second = (cv2.imread(str(folder / f"frame_000{i}.png"), cv2.IMREAD_GRAYSCALE) for i in (1, 2))
-    flow = get_flow_algorithm(name, **options).compute_pair(first, second)
-    return mean_endpoint_error(flow, read_flo(folder / "frame_0001.flo"))
+    return {"sintel_first": first, "sintel_second": second, "sintel_truth": read_flo(folder / "frame_0001.flo")}
+
+
+def sintel_epe(sintel: dict[str, np.ndarray], name: str, options: dict) -> float:
+    """Average endpoint error of one algorithm on the Sintel pair against its ground truth."""
+    flow = get_flow_algorithm(name, **options).compute_pair(sintel["sintel_first"], sintel["sintel_second"])
+    return mean_endpoint_error(flow, sintel["sintel_truth"])
+
+
+def prepare_inputs(data: Path, out: Path, pairs: int) -> None:
+    """Write the flow rows' inputs into one file, so that they run where there is neither ffmpeg nor OpenCV
+    nor the shared data (a bare GPU machine): `pairs` + 1 consecutive Kinetics frames and the Sintel pair."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, clip=load_frames(data, pairs + 1), **sintel_pair(data))
+    print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB): {pairs + 1} frames and the Sintel pair")
 
 
 def _run_chunk(args: tuple[str, dict, np.ndarray]) -> int:
@@ -113,21 +134,61 @@ def work_ratios(records: list[dict], chunk: int) -> dict[str, float]:
     return {"solved": solved / needed, "until_slowest": slowest / needed, "chunks": chunked / needed}
 
 
-def work_row(data: Path, batch: int) -> dict:
-    """Solve `batch` consecutive pairs of the Kinetics clip at 340x256 with TSN's parameters as one batch on
-    the CPU, and report the work ratios (see `work_ratios`)."""
-    frames = torch.from_numpy(load_frames(data, batch + 1).astype(np.float32))
-    records: list[dict] = []
+def work_row(clip: np.ndarray, device: str, records: list[dict]) -> dict:
+    """Solve the consecutive pairs of `clip` (340x256 Kinetics frames) with TSN's parameters as one batch on
+    `device`, and report the work ratios (see `work_ratios`); the iteration records are appended to `records`."""
+    frames = torch.from_numpy(clip.astype(np.float32)).to(device)
+    batch = frames.shape[0] - 1
     start = time.perf_counter()
     tvl1_flow(frames[:-1], frames[1:], TVL1Params(), iterations=records)
     seconds = time.perf_counter() - start
     chunk = chunk_length(GPU_SYNC_EVERY, TVL1Params().inner_iterations)
     ratios = work_ratios(records, chunk)
-    print(f"\nTV-L1 work, {batch} consecutive Kinetics pairs at {WIDTH}x{HEIGHT} in one CPU batch ({seconds:.0f} s): "
+    print(f"\nTV-L1 work, {batch} consecutive Kinetics pairs at {WIDTH}x{HEIGHT} in one batch on {device} "
+          f"({seconds:.0f} s): "
           f"pixel-iterations computed over those the pairs need alone: {ratios['solved']:.3f} as solved; "
           f"{ratios['until_slowest']:.3f} if every pair ran until the slowest stopped; {ratios['chunks']:.3f} "
           f"in chunks of {chunk} (the compiled GPU path)")
-    return {"batch": batch, "pairs": frames.shape[0] - 1, "seconds": seconds, "chunk": chunk, **ratios}
+    return {"batch": batch, "pairs": batch, "device": device, "seconds": seconds, "chunk": chunk, **ratios}
+
+
+def kernel_bytes_per_pair(records: list[dict], pairs: int, inner_iterations: int) -> dict[str, float]:
+    """Bytes the Triton kernels move per pair, from one batch's iteration records: each pair's steps (pixels
+    x iterations x the step kernel's planes), its median filters (one before each round of
+    `inner_iterations`, both flow components) and the end-of-warp gather of pairs that stopped after an odd
+    step (their flow and dual field copied back). Linearisation, the pyramid and host transfers are left out:
+    the figure bounds what the iterations allow."""
+    from twostream.pipeline.flow import triton_kernels as kernels
+
+    step_planes = kernels.STEP_PLANES_READ + kernels.STEP_PLANES_WRITTEN
+    median_planes = 2 * (kernels.MEDIAN_PLANES_READ + kernels.MEDIAN_PLANES_WRITTEN)
+    gather_planes = 2 * (2 + 4)  # flow and dual field, read and written
+    step = median = gather = 0.0
+    for record in records:
+        counts = np.array(record["iterations"])
+        step += record["pixels"] * counts.sum() * step_planes
+        median += record["pixels"] * (-(-counts // inner_iterations)).sum() * median_planes
+        gather += record["pixels"] * (counts % 2).sum() * gather_planes
+    parts = {"step": step, "median": median, "gather": gather}
+    return {name: FLOAT_BYTES * value / pairs for name, value in parts.items()}
+
+
+def model_row(records: list[dict], pairs: int) -> dict:
+    """The predicted GPU figure: pairs/s at `SUSTAINED_SHARE` of each GPU's bandwidth for the bytes the
+    kernels move per pair (`kernel_bytes_per_pair`), printed with the bytes per pixel-iteration."""
+    params = TVL1Params()
+    parts = kernel_bytes_per_pair(records, pairs, params.inner_iterations)
+    per_pair = sum(parts.values())
+    pixel_iterations = sum(r["pixels"] * sum(r["iterations"]) for r in records) / pairs
+    predicted = {gpu: SUSTAINED_SHARE * bandwidth / per_pair for gpu, bandwidth in GPU_BANDWIDTH.items()}
+    print(f"\nTV-L1 on a GPU, modelled: {pixel_iterations / 1e6:.1f} M pixel-iterations per pair (the work row's "
+          f"{pairs} pairs), {per_pair / 1e9:.2f} GB per pair moved by the Triton kernels (step "
+          f"{parts['step'] / 1e9:.2f}, median {parts['median'] / 1e9:.2f}, gather {parts['gather'] / 1e9:.3f}); at "
+          f"{100 * SUSTAINED_SHARE:.0f} % of bandwidth: "
+          + ", ".join(f"{gpu} {rate:.0f} pairs/s" for gpu, rate in predicted.items()))
+    return {"pairs": pairs, "pixel_iterations_per_pair": pixel_iterations, "bytes_per_pair": per_pair,
+            "bytes_per_pair_parts": parts, "sustained_share": SUSTAINED_SHARE, "bandwidth": GPU_BANDWIDTH,
+            "predicted_pairs_per_s": predicted}
 
 
 def synthetic_clip(folder: Path) -> Path:
@@ -155,23 +216,49 @@ def iteration_table(data: Path, pairs: int, device: str) -> list[dict]:
     return iterations
 
 
+def measured_against_predicted(rows: list[dict], model: dict | None, gpu: str | None) -> list[dict]:
+    """For each CUDA row with the Triton kernels, its pairs/s over the model's figure for this GPU (matched by
+    name: H100 or H200), printed."""
+    if not model or not gpu:
+        return []
+    matches = [name for name in model["predicted_pairs_per_s"] if name.split()[0] in gpu]
+    if not matches:
+        print(f"no modelled figure for {gpu}: the model knows {', '.join(model['predicted_pairs_per_s'])}")
+        return []
+    predicted = model["predicted_pairs_per_s"][matches[0]]
+    compared = []
+    for row in rows:
+        if row["options"].get("device") == "cuda" and row["options"].get("compile") == "triton":
+            compared.append({"row": row["row"], "measured": row["pairs_per_s"], "predicted": predicted,
+                             "ratio": row["pairs_per_s"] / predicted})
+            print(f"{row['row']}: measured {row['pairs_per_s']:.0f} pairs/s, predicted {predicted:.0f} "
+                  f"({100 * row['pairs_per_s'] / predicted:.0f} %)")
+    return compared
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="bench/results/flow.json", help="JSON results file")
+    parser.add_argument("--out", default="bench/results/flow.json", help="JSON results file (written after every row)")
+    parser.add_argument("--inputs", type=Path, help="the frames and Sintel pair from --prepare: the flow rows then "
+                                                    "need neither ffmpeg, OpenCV nor the shared data")
+    parser.add_argument("--prepare", type=Path, metavar="FILE.npz",
+                        help="write the flow rows' inputs (--gpu-pairs + 1 frames and the Sintel pair) and stop")
     parser.add_argument("--pairs", type=int, default=8, help="pairs timed per CPU row (default 8)")
-    parser.add_argument("--gpu-pairs", type=int, default=256, help="pairs timed per CUDA row (default 256)")
+    parser.add_argument("--gpu-pairs", type=int, default=256,
+                        help="consecutive pairs timed per CUDA row (default 256)")
     parser.add_argument("--iteration-pairs", type=int, default=4,
                         help="pairs per source counted for iterations (0: no count)")
     parser.add_argument("--iteration-device", default="cpu", help="where the iterations are counted")
     parser.add_argument("--work-batch", type=int, default=64,
                         help="consecutive pairs solved as one batch by the work row (default 64)")
+    parser.add_argument("--work-device", default="cpu", help="where the work row solves its batch (default cpu)")
     parser.add_argument("--rows", default=",".join(ROWS),
                         help="comma-separated rows to run (default all; cuda when torch sees a GPU): "
                              + ", ".join(ROWS))
     parser.add_argument("--gpu-batches", type=int, nargs="+", default=[1, 8, 32, 64, 128, 256],
                         help="batch sizes of the CUDA rows (default 1 8 32 64 128 256)")
-    parser.add_argument("--gpu-compile", choices=("off", "on"), nargs="+", default=["off", "on"],
-                        help="compile settings of the CUDA rows (default off on)")
+    parser.add_argument("--gpu-compile", choices=("off", "on", "triton"), nargs="+", default=["off", "on", "triton"],
+                        help="compile settings of the CUDA rows (default off on triton)")
     args = parser.parse_args()
     selected = set(args.rows.split(","))
     if selected - set(ROWS):
@@ -180,25 +267,46 @@ def main() -> int:
         print("--rows cuda: torch sees no CUDA device", file=sys.stderr)
         return 2
     data = shared_data_dir()
-    if data is None:
-        print("shared data not found: set TWOSTREAM_SHARED_DATA", file=sys.stderr)
+    if args.inputs is None and data is None:
+        print("shared data not found: set TWOSTREAM_SHARED_DATA, or give --inputs", file=sys.stderr)
         return 2
+    if args.prepare:
+        prepare_inputs(data, args.prepare, args.gpu_pairs)
+        return 0
+    inputs = dict(np.load(args.inputs)) if args.inputs else None
+    needed = max(args.pairs, args.work_batch if selected & {"work", "model"} else 0,
+                 args.gpu_pairs if "cuda" in selected else 0) + 1
+    if inputs is not None and inputs["clip"].shape[0] < needed:
+        print(f"{args.inputs} holds {inputs['clip'].shape[0]} frames; these rows need {needed}: prepare it with "
+              f"--gpu-pairs {needed - 1}", file=sys.stderr)
+        return 2
+    clip = inputs["clip"] if inputs is not None else load_frames(data, needed)
+    sintel = inputs if inputs is not None else sintel_pair(data)
     cores = os.cpu_count() or 1
-    frames = load_frames(data, args.pairs + 1)
-    rows = []
+    frames = clip[:args.pairs + 1]
+    cv2 = opencv()
+    result = {"size": [WIDTH, HEIGHT], "params": get_flow_algorithm("tvl1").params, "cpu_cores": cores,
+              "cpu": platform.processor() or platform.machine(), "gpu": None, "torch": torch.__version__,
+              "opencv": cv2.__version__ if cv2 else None, "rows": [], "iterations": [], "work": None,
+              "model": None, "measured_against_predicted": []}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def save() -> None:
+        out.write_text(json.dumps(result, indent=2))
 
     def add(label: str, name: str, options: dict, processes: int = 1, epe_options: dict | None = None,
             timed_frames: np.ndarray = frames) -> None:
         rate = pairs_per_second(name, options, timed_frames, processes)
-        epe = sintel_epe(data, name, epe_options if epe_options is not None else options)
-        rows.append({"row": label, "algorithm": name, "options": options, "processes": processes,
-                     "pairs": timed_frames.shape[0] - 1, "pairs_per_s": rate, "sintel_epe": epe})
+        epe = sintel_epe(sintel, name, epe_options if epe_options is not None else options)
+        result["rows"].append({"row": label, "algorithm": name, "options": options, "processes": processes,
+                               "pairs": timed_frames.shape[0] - 1, "pairs_per_s": rate, "sintel_epe": epe})
         print(f"{label:<44} {rate:9.2f} pairs/s   Sintel EPE {epe:.4f}", flush=True)
+        save()
 
-    if "opencv" in selected or "opencv-processes" in selected:
-        if not hasattr(cv2, "optflow"):
-            print("tvl1-opencv rows skipped: cv2.optflow is missing (opencv-contrib-python-headless)", flush=True)
-            selected -= {"opencv", "opencv-processes"}
+    if selected & {"opencv", "opencv-processes"} and not hasattr(cv2, "optflow"):
+        print("tvl1-opencv rows skipped: cv2.optflow is missing (opencv-contrib-python-headless)", flush=True)
+        selected -= {"opencv", "opencv-processes"}
     if "opencv" in selected:
         add("tvl1-opencv, 1 process, 1 thread", "tvl1-opencv", {"threads": 1})
     if "opencv-processes" in selected:
@@ -215,26 +323,28 @@ def main() -> int:
     if "processes" in selected:
         add(f"tvl1 (ours) CPU, {cores} processes x batch 1", "tvl1",
             {"device": "cpu", "batch_size": 1, "threads": 1}, cores)
-    gpu = None
+    records: list[dict] = []
+    if selected & {"work", "model"}:
+        result["work"] = work_row(clip[:args.work_batch + 1], args.work_device, records)
+        save()
+    if "model" in selected:
+        result["model"] = model_row(records, args.work_batch)
+        save()
     if "cuda" in selected and torch.cuda.is_available():
-        gpu = torch.cuda.get_device_name(0)
-        gpu_frames = np.concatenate([frames] * (args.gpu_pairs // args.pairs + 1))[:args.gpu_pairs + 1]
+        result["gpu"] = torch.cuda.get_device_name(0)
+        gpu_frames = clip[:args.gpu_pairs + 1]  # consecutive frames: no pair jumps back to the start
         for batch in args.gpu_batches:
             for compile in args.gpu_compile:
                 options = {"device": "cuda", "batch_size": batch, "compile": compile}
                 pairs_per_second("tvl1", options, gpu_frames[:batch + 1])  # warm-up (and compiling)
                 add(f"tvl1 (ours) CUDA, batch {batch}, compile {compile}", "tvl1", options,
                     epe_options={"device": "cuda", "compile": compile}, timed_frames=gpu_frames)
-    iterations = []
+        result["measured_against_predicted"] = measured_against_predicted(result["rows"], result["model"],
+                                                                          result["gpu"])
+        save()
     if "iterations" in selected and args.iteration_pairs > 0:
-        iterations = iteration_table(data, args.iteration_pairs, args.iteration_device)
-    work = work_row(data, args.work_batch) if "work" in selected else None
-    result = {"size": [WIDTH, HEIGHT], "params": get_flow_algorithm("tvl1").params, "cpu_cores": cores,
-              "cpu": platform.processor() or platform.machine(), "gpu": gpu, "torch": torch.__version__,
-              "opencv": cv2.__version__, "rows": rows, "iterations": iterations, "work": work}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+        result["iterations"] = iteration_table(data, args.iteration_pairs, args.iteration_device)
+    save()
     print(f"wrote {out}")
     return 0
 

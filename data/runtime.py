@@ -1,10 +1,12 @@
-"""What a stage runs on: the torch device a --device names, autocast for it, and the ffmpeg binary."""
+"""What a stage runs on: the torch device a --device names, autocast for it, the ffmpeg binary and OpenCV."""
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import shutil
 from contextlib import AbstractContextManager, nullcontext
+from types import ModuleType
 
 import torch
 
@@ -26,6 +28,17 @@ def resolve_device(name: str | torch.device) -> torch.device:
             raise TwostreamError(f"device {name!r} asked for, but torch sees {torch.cuda.device_count()} CUDA "
                                  f"device(s); use cuda:0 to cuda:{torch.cuda.device_count() - 1}")
     return device
+
+
+def opencv(needed_for: str | None = None) -> ModuleType | None:
+    """OpenCV's cv2 module, imported on first use, so that what does not need it (TV-L1 on a GPU) runs where it
+    is not installed. Without it: None, or with `needed_for`, a TwostreamError naming what needs it."""
+    try:
+        return importlib.import_module("cv2")
+    except ImportError:
+        if needed_for is None:
+            return None
+        raise TwostreamError(f"{needed_for} needs OpenCV: pip install opencv-contrib-python-headless") from None
 
 
 def autocast(device: torch.device | str, amp: bool) -> AbstractContextManager:

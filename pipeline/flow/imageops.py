@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import functools
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from twostream.data.runtime import opencv
 
 
 def _linear_weights(size_in: int, size_out: int, inverse_scale: float) -> np.ndarray:
@@ -126,8 +127,10 @@ def median_filter_torch(images: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def median_filter(images: torch.Tensor, size: int) -> torch.Tensor:
-    """size x size median with replicated borders (cv2.medianBlur); OpenCV's own kernel on CPU tensors."""
-    if images.device.type != "cpu":
+    """size x size median with replicated borders (cv2.medianBlur); OpenCV's own kernel on CPU tensors where
+    OpenCV is installed (the same values, faster)."""
+    cv2 = opencv() if images.device.type == "cpu" else None
+    if cv2 is None:
         return median_filter_torch(images, size)
     planes = images.detach().reshape(-1, *images.shape[-2:]).numpy()
     out = np.empty_like(planes)

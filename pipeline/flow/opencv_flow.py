@@ -4,9 +4,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import cv2
 import numpy as np
 
+from twostream.data.runtime import opencv
 from twostream.pipeline.flow.base import FlowAlgorithm
 from twostream.pipeline.flow.errors import FlowError
 from twostream.pipeline.flow.params import TVL1Params
@@ -30,7 +30,7 @@ class OpenCVTVL1(FlowAlgorithm):
     def __init__(self, threads: int = 1, **params: Any) -> None:
         self.tvl1 = TVL1Params.from_kwargs(**params)
         self.threads = _check_threads(threads)
-        if not hasattr(cv2, "optflow"):
+        if not hasattr(opencv("tvl1-opencv"), "optflow"):
             raise FlowError("cv2.optflow is missing: install opencv-contrib-python-headless for tvl1-opencv")
 
     @property
@@ -39,13 +39,13 @@ class OpenCVTVL1(FlowAlgorithm):
 
     def _create(self) -> Any:
         p = self.tvl1
-        return cv2.optflow.DualTVL1OpticalFlow_create(
+        return opencv("tvl1-opencv").optflow.DualTVL1OpticalFlow_create(
             p.tau, p.lambda_, p.theta, p.scales, p.warps, p.epsilon, p.inner_iterations,
             p.outer_iterations, p.scale_step, 0.0, p.median_filter, False,
         )
 
     def _compute_checked(self, frames: np.ndarray) -> np.ndarray:
-        cv2.setNumThreads(self.threads if self.threads else -1)
+        opencv("tvl1-opencv").setNumThreads(self.threads if self.threads else -1)
         solver = self._create()
         out = np.empty((frames.shape[0] - 1, *frames.shape[1:], 2), np.float32)
         for t in range(frames.shape[0] - 1):
@@ -85,6 +85,7 @@ class Farneback(FlowAlgorithm):
         return asdict(self.farneback)
 
     def _compute_checked(self, frames: np.ndarray) -> np.ndarray:
+        cv2 = opencv("Farneback flow")
         cv2.setNumThreads(self.threads if self.threads else -1)
         p = self.farneback
         out = np.empty((frames.shape[0] - 1, *frames.shape[1:], 2), np.float32)

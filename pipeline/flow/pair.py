@@ -5,8 +5,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
+
+from twostream.data.runtime import opencv
 
 from twostream.pipeline.flow.color import flow_to_color
 from twostream.pipeline.flow.errors import FlowError
@@ -19,6 +20,7 @@ def read_gray(path: str | os.PathLike[str]) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise FlowError(f"{path}: no such image file")
+    cv2 = opencv("reading images")
     image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if image is None:
         raise FlowError(f"{path}: not an image OpenCV can read (try PNG or JPEG)")
@@ -36,6 +38,7 @@ def flow_between_images(first: str | os.PathLike[str], second: str | os.PathLike
     write_flo(out, flow)
     if png is not None:
         rgb = flow_to_color(flow)
+        cv2 = opencv("writing PNG images")
         if not cv2.imwrite(str(png), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
             raise FlowError(f"{png}: could not write the PNG (check the folder exists and the name ends in .png)")
     return flow

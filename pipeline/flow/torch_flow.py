@@ -5,24 +5,24 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 
-from twostream.data.runtime import resolve_device
+from twostream.data.runtime import opencv, resolve_device
 from twostream.pipeline.flow.base import FlowAlgorithm, check_frames, check_pair, check_pair_count
 from twostream.pipeline.flow.compiled_step import compiled_step
 from twostream.pipeline.flow.errors import FlowError
 from twostream.pipeline.flow.params import TVL1Params
 from twostream.pipeline.flow.shared_batches import SharedFlowSolver, shared_solver
 from twostream.pipeline.flow.step_chunks import padded_batch
+from twostream.pipeline.flow.triton_solver import check_triton
 from twostream.pipeline.flow.tvl1 import tvl1_flow
 
 # Float32 planes alive per pair at the finest level, including the median filter's temporaries.
 PLANES_PER_PAIR = 96
 MAX_AUTO_BATCH = 256
 GPU_MEMORY_SHARE = 0.6  # of the free memory, leaving room for the allocator and other work
-COMPILE_CHOICES: tuple[str, ...] = ("auto", "on", "off")
+COMPILE_CHOICES: tuple[str, ...] = ("auto", "on", "off", "triton")
 GPU_SYNC_EVERY = 10  # iterations between convergence checks on a GPU (each check waits for the device)
 
 
@@ -44,18 +44,22 @@ def auto_batch_size(device: torch.device, height: int, width: int) -> int:
 
 @contextlib.contextmanager
 def _cpu_threads(threads: int) -> Iterator[None]:
-    """Run torch and OpenCV with `threads` threads (0: leave them as they are), restoring afterwards."""
+    """Run torch and OpenCV (where installed) with `threads` threads (0: leave them as they are), restoring
+    afterwards."""
     if not threads:
         yield
         return
-    torch_before, cv_before = torch.get_num_threads(), cv2.getNumThreads()
+    cv2 = opencv()
+    torch_before, cv_before = torch.get_num_threads(), cv2.getNumThreads() if cv2 else None
     torch.set_num_threads(threads)
-    cv2.setNumThreads(threads)
+    if cv2:
+        cv2.setNumThreads(threads)
     try:
         yield
     finally:
         torch.set_num_threads(torch_before)
-        cv2.setNumThreads(cv_before)
+        if cv2:
+            cv2.setNumThreads(cv_before)
 
 
 class TorchTVL1(FlowAlgorithm):
@@ -65,7 +69,9 @@ class TorchTVL1(FlowAlgorithm):
     (None: 1 on the CPU, as many as fit in free GPU memory); `threads` CPU threads per task (1 by
     default, like OpenCV's one thread per task; 0 keeps torch's setting). `compile` "on" runs the
     primal-dual step fused by torch.compile, on CUDA in chunks replayed as CUDA graphs ("auto": on
-    CUDA only; within 1e-3 px of eager). None of these changes the result, so none is in `params`.
+    CUDA only; within 1e-3 px of eager); "triton" runs each step and median filter as one Triton kernel
+    that skips converged pairs (CUDA; on the CPU only under TRITON_INTERPRET=1, for tests). None of
+    these changes the result, so none is in `params`.
     """
 
     name = "tvl1"
@@ -77,6 +83,9 @@ class TorchTVL1(FlowAlgorithm):
         if compile not in COMPILE_CHOICES:
             raise FlowError(f"compile {compile!r}: use one of {', '.join(COMPILE_CHOICES)}")
         self.compile = compile
+        self.triton = compile == "triton"
+        if self.triton:
+            check_triton(self.device)
         # auto: the fused step on CUDA, where eager launches dominate; eager on the CPU
         self.step = compiled_step() if compile == "on" or (compile == "auto" and self.device.type == "cuda") else None
         check_pair_count(batch_size, "batch_size")
@@ -128,7 +137,7 @@ class TorchTVL1(FlowAlgorithm):
         with _cpu_threads(self.threads):
             images = torch.from_numpy(np.stack((first, second))).to(self.device, torch.float32)
             flow = tvl1_flow(images[0], images[1], self.tvl1, sync_every=GPU_SYNC_EVERY if cuda else 1,
-                             step=self.step, graphs=graphs, pad_to=pad_to)
+                             step=self.step, graphs=graphs, pad_to=pad_to, triton=self.triton)
             return flow.permute(0, 2, 3, 1).contiguous().cpu().numpy()
 
     def shared(self) -> SharedFlowSolver:

@@ -20,6 +20,7 @@ from twostream.pipeline.flow.imageops import (
 )
 from twostream.pipeline.flow.params import TVL1Params
 from twostream.pipeline.flow.step_chunks import ChunkRunner, StepConstants, chunk_length, shared_runner
+from twostream.pipeline.flow.triton_solver import TritonLevel
 
 # The eager batch goes on without its converged pairs once fewer than this share of it is still iterating: a
 # smaller batch costs a copy of the remaining pairs' state, cheap next to the steps it saves
@@ -120,7 +121,8 @@ class _ScaleSolver:
     """Primal-dual iterations at one pyramid level for a batch of pairs; state kept between warps."""
 
     def __init__(self, first: torch.Tensor, second: torch.Tensor, flow: torch.Tensor, params: TVL1Params,
-                 sync_every: int, step: StepFunction | None = None, graphs: bool = False) -> None:
+                 sync_every: int, step: StepFunction | None = None, graphs: bool = False,
+                 triton: bool = False) -> None:
         self.params = params
         self.first = first[:, 0]
         dx, dy = centered_gradient(second)
@@ -131,6 +133,10 @@ class _ScaleSolver:
         self.sync_every = sync_every
         self.eager: _InPlaceStep | None = None
         self.runner: ChunkRunner | None = None
+        self.triton: TritonLevel | None = None
+        if triton:
+            self.triton = TritonLevel(flow, params, self.threshold, sync_every)
+            return
         if step is None:
             self._flow = flow.contiguous()
             self.eager = _InPlaceStep(self._flow, params)
@@ -145,6 +151,8 @@ class _ScaleSolver:
     @property
     def flow(self) -> torch.Tensor:
         """The current flows (B, 2, H, W)."""
+        if self.triton is not None:
+            return self.triton.flow
         return self._flow if self.runner is None else self.runner.state.flow
 
     def warp(self) -> tuple[torch.Tensor, int]:
@@ -154,6 +162,8 @@ class _ScaleSolver:
         pair-iterations computed, converged pairs included (the work done: at least their sum).
         """
         self._linearise()
+        if self.triton is not None:
+            return self.triton.iterate()
         if self.runner is not None:
             return self._iterate_in_chunks()
         if self.flow.shape[0] == 1 and self.sync_every == 1:
@@ -170,6 +180,8 @@ class _ScaleSolver:
         rho_c = warped[:, 0] - ix * self.flow[:, 0] - iy * self.flow[:, 1] - self.first
         if self.eager:
             self.eager.linearise(gradient, rho_c, neg_inv_grad)
+        elif self.triton:
+            self.triton.linearise(rho_c, ix, iy, neg_inv_grad)
         else:
             state = self.runner.state
             for buffer, value in ((state.rho_c, rho_c), (state.ix, ix), (state.iy, iy),
@@ -242,7 +254,8 @@ class _ScaleSolver:
 
 def tvl1_flow(first: torch.Tensor, second: torch.Tensor, params: TVL1Params | None = None,
               sync_every: int = 1, iterations: list[dict] | None = None,
-              step: StepFunction | None = None, graphs: bool = False, pad_to: int | None = None) -> torch.Tensor:
+              step: StepFunction | None = None, graphs: bool = False, pad_to: int | None = None,
+              triton: bool = False) -> torch.Tensor:
     """TV-L1 flow from `first` to `second`, both (B, H, W) float32 in 0..255; returns (B, 2, H, W).
 
     `sync_every` is how often (in iterations) the host checks whether every pair has converged;
@@ -254,7 +267,9 @@ def tvl1_flow(first: torch.Tensor, second: torch.Tensor, params: TVL1Params | No
     by torch.compile), run in chunks of iterations between convergence checks on buffers kept for each
     shape; with `graphs` each chunk is captured once and replayed as a CUDA graph where the device is
     CUDA. `pad_to` appends blank pairs (which stop at once) up to that many, so that fewer batch shapes
-    are captured; the flow of the given pairs does not change.
+    are captured; the flow of the given pairs does not change. `triton` runs each step and median filter
+    as a Triton kernel that leaves converged pairs untouched (`triton_kernels`), checked by the host every
+    `sync_every` steps.
     """
     params = params or TVL1Params()
     pairs = first.shape[0]
@@ -266,7 +281,7 @@ def tvl1_flow(first: torch.Tensor, second: torch.Tensor, params: TVL1Params | No
         coarsest = firsts[-1]
         flow = coarsest.new_zeros(coarsest.shape[0], 2, *coarsest.shape[-2:])
         for level in range(len(firsts) - 1, -1, -1):
-            solver = _ScaleSolver(firsts[level], seconds[level], flow, params, sync_every, step, graphs)
+            solver = _ScaleSolver(firsts[level], seconds[level], flow, params, sync_every, step, graphs, triton)
             for warp in range(params.warps):
                 counts, executed = solver.warp()
                 if iterations is not None:

@@ -3,6 +3,9 @@ records and from hand-made ones."""
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -47,3 +50,40 @@ def test_a_solved_batch_computes_what_its_pairs_need():
     ratios = _bench_flow().work_ratios(records, chunk=10)
     assert ratios["solved"] == pytest.approx(1.0)
     assert ratios["until_slowest"] > 1.0 and ratios["chunks"] >= ratios["until_slowest"]
+
+
+def test_the_model_counts_each_kernels_planes_per_pixel_iteration():
+    pytest.importorskip("triton")
+    records = [{"pixels": 100, "iterations": [31, 2], "executed": 33}]  # 2 and 1 median rounds; one odd pair
+    parts = _bench_flow().kernel_bytes_per_pair(records, pairs=2, inner_iterations=30)
+    assert parts["step"] == pytest.approx(4 * 100 * 33 * (10 + 6) / 2)
+    assert parts["median"] == pytest.approx(4 * 100 * 3 * 2 * (1 + 1) / 2)
+    assert parts["gather"] == pytest.approx(4 * 100 * 1 * 2 * (2 + 4) / 2)
+    model = _bench_flow().model_row(records, pairs=2)
+    per_pair = sum(parts.values())
+    assert model["predicted_pairs_per_s"]["H200 (HBM3e)"] == pytest.approx(0.8 * 4.8e12 / per_pair)
+
+
+BARE = """
+import runpy, sys
+for name in ("cv2", "zarr", "ffmpeg", "imageio_ffmpeg", "h5py", "dask", "distributed", "sklearn", "matplotlib"):
+    sys.modules[name] = None  # importing any of them fails, as where they are not installed
+sys.argv = ["bench/flow.py", *sys.argv[1:]]
+runpy.run_path("bench/flow.py", run_name="__main__")
+"""
+
+
+def test_the_flow_rows_run_from_prepared_inputs_without_ffmpeg_opencv_or_shared_data(tmp_path, shared_data):
+    inputs = tmp_path / "inputs.npz"
+    _bench_flow().prepare_inputs(shared_data, inputs, pairs=2)
+    out = tmp_path / "flow.json"
+    environment = {**os.environ, "TWOSTREAM_SHARED_DATA": str(tmp_path / "absent")}  # no shared data either
+    done = subprocess.run([sys.executable, "-c", BARE, "--inputs", str(inputs), "--rows", "eager,work,model",
+                           "--pairs", "1", "--work-batch", "2", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, env=environment)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert result["opencv"] is None
+    assert [row["row"] for row in result["rows"]] == ["tvl1 (ours) CPU, batch 1, 1 thread"]
+    assert 0 < result["rows"][0]["sintel_epe"] < 1
+    assert result["work"]["pairs"] == 2 and result["model"]["predicted_pairs_per_s"]
