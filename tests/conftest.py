@@ -2,12 +2,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from twostream.data.reference_data import shared_data_dir, shared_data_required
-from twostream.pipeline.batch import Execution
-from twostream.pipeline.extract_frames import FrameExtractionConfig, extract_frames
+
+if TYPE_CHECKING:
+    from twostream.pipeline.extract_frames import FrameExtractionConfig
+
+# The pipeline's stores, decoder and cluster are imported by the fixtures that use them, so that the tests of
+# TV-L1 collect where only torch, numpy and Triton are installed (a bare GPU machine).
 
 
 def pytest_collection_modifyitems(config, items):
@@ -60,12 +65,17 @@ def tiny_dataset(tmp_path_factory):
 @pytest.fixture(scope="session")
 def fast_frames_config() -> FrameExtractionConfig:
     """Native frame size and Farneback flow: the quickest real extraction."""
+    from twostream.pipeline.extract_frames import FrameExtractionConfig
+
     return FrameExtractionConfig(frame_size="native", flow="farneback")
 
 
 @pytest.fixture(scope="session")
 def reference_store(tiny_dataset, tmp_path_factory, fast_frames_config):
     """The tiny dataset extracted once, uninterrupted, in-process."""
+    from twostream.pipeline.batch import Execution
+    from twostream.pipeline.extract_frames import extract_frames
+
     _, manifest = tiny_dataset
     path = tmp_path_factory.mktemp("reference") / "frames.zarr"
     summary = extract_frames(manifest, path, fast_frames_config, Execution(no_cluster=True, retries=0))
@@ -108,6 +118,7 @@ def checkpoints(tiny_dataset, tmp_path_factory):
 @pytest.fixture(scope="session")
 def feature_store(tiny_dataset, reference_store, features_config, tmp_path_factory):
     """The tiny dataset's features from the tiny checkpoints."""
+    from twostream.pipeline.batch import Execution
     from twostream.pipeline.extract_features import extract_features
 
     _, manifest = tiny_dataset
@@ -123,6 +134,8 @@ def streams_data(tmp_path_factory, fast_frames_config):
     """A synthetic set whose cues are all intact (3 classes, 6 groups, 64x48), its manifest, and a frames
     store (native size, Farneback flow) holding split 1's training videos."""
     from twostream.data.splits import index_ucf101
+    from twostream.pipeline.batch import Execution
+    from twostream.pipeline.extract_frames import extract_frames
     from twostream.data.synthetic import SyntheticConfig, make_synthetic
     config = SyntheticConfig(classes=3, videos_per_class=24, groups=6, width=64, height=48, frames=12, fps=10.0,
                              degrade_fraction=0.0)
@@ -162,6 +175,7 @@ def fold_checkpoints(tiny_dataset, tmp_path_factory):
 @pytest.fixture(scope="session")
 def oof_feature_store(tiny_dataset, reference_store, features_config, fold_checkpoints, tmp_path_factory):
     """The tiny dataset's features with the out-of-fold arrays of `fold_checkpoints`."""
+    from twostream.pipeline.batch import Execution
     from twostream.pipeline.extract_features import extract_features
 
     _, manifest = tiny_dataset
@@ -176,6 +190,7 @@ def oof_feature_store(tiny_dataset, reference_store, features_config, fold_check
 def dense_feature_store(tiny_dataset, reference_store, features_config, tmp_path_factory):
     """The tiny dataset's dense features: a snippet every 2 frames, the mean over 10 crops, pooled vector
     and logits."""
+    from twostream.pipeline.batch import Execution
     from twostream.pipeline.extract_features import extract_features
 
     _, manifest = tiny_dataset

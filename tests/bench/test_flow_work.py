@@ -64,13 +64,6 @@ def test_the_model_counts_each_kernels_planes_per_pixel_iteration():
     assert model["predicted_pairs_per_s"]["H200 (HBM3e)"] == pytest.approx(0.8 * 4.8e12 / per_pair)
 
 
-BARE = """
-import runpy, sys
-for name in ("cv2", "zarr", "ffmpeg", "imageio_ffmpeg", "h5py", "dask", "distributed", "sklearn", "matplotlib"):
-    sys.modules[name] = None  # importing any of them fails, as where they are not installed
-sys.argv = ["bench/flow.py", *sys.argv[1:]]
-runpy.run_path("bench/flow.py", run_name="__main__")
-"""
 
 
 def test_the_flow_rows_run_from_prepared_inputs_without_ffmpeg_opencv_or_shared_data(tmp_path, shared_data):
@@ -78,7 +71,7 @@ def test_the_flow_rows_run_from_prepared_inputs_without_ffmpeg_opencv_or_shared_
     _bench_flow().prepare_inputs(shared_data, inputs, pairs=2)
     out = tmp_path / "flow.json"
     environment = {**os.environ, "TWOSTREAM_SHARED_DATA": str(tmp_path / "absent")}  # no shared data either
-    done = subprocess.run([sys.executable, "-c", BARE, "--inputs", str(inputs), "--rows", "eager,work,model",
+    done = subprocess.run([sys.executable, "tests/bare_python.py", "bench/flow.py", "--inputs", str(inputs), "--rows", "eager,work,model",
                            "--pairs", "1", "--work-batch", "2", "--out", str(out)],
                           cwd=ROOT, capture_output=True, text=True, env=environment)
     assert done.returncode == 0, done.stderr[-2000:]
