@@ -1,4 +1,5 @@
-"""One GPU check: the tests marked cuda, our TV-L1 on CUDA (batch 1 to 256, eager and compiled),
+"""One GPU check: our TV-L1 on CUDA first (batches 64 to 256, compiled and in Triton kernels, measured against
+the modelled figure), its tests, the other tests marked cuda, eager TV-L1 (batch 1 to 256, iterations),
 extract-features with and without AMP and the fusion cache, each step under a time limit and all of it
 within a time budget, into one JSON file; a summary table at the end.
 
@@ -168,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         args.out.write_text(json.dumps(check, indent=1) + "\n")
 
     with tempfile.TemporaryDirectory(prefix="gpu_check-") as work:
-        steps = plan(sys.executable, args.device, args.sizes, Path(work), args.test_paths)
+        steps = plan(sys.executable, args.device, args.sizes, Path(work), args.test_paths, ROOT)
         for step in steps:
             step.timeout_s = args.limits.get(step.name, step.timeout_s)
         outcomes = run_all(steps, args.selected, deadline, write)

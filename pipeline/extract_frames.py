@@ -38,7 +38,7 @@ class FrameExtractionConfig:
     jpeg_quality: int = 95
     flow_batch: int | None = None  # frame pairs solved together (None: the algorithm's choice); not results
     device: str | None = None  # where tvl1 runs (None: CUDA when available, else the CPU); not results
-    flow_compile: str = "auto"  # tvl1's primal-dual step fused by torch.compile: on, off, auto (CUDA only)
+    flow_compile: str = "auto"  # tvl1: its primal-dual step fused by torch.compile (on, off, auto: CUDA only) or triton
     flow_sharing: str = "auto"  # tvl1 pairs of a worker's videos solved in shared batches: on, off, auto (CUDA)
 
     def flow_algorithm(self) -> FlowAlgorithm:

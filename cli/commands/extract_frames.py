@@ -13,6 +13,7 @@ from twostream.data.manifest import load_manifest
 from twostream.pipeline.batch import Execution
 from twostream.pipeline.extract_frames import FrameExtractionConfig, extract_frames
 from twostream.pipeline.flow import FLOW_ALGORITHMS
+from twostream.pipeline.flow.torch_flow import COMPILE_CHOICES
 from twostream.pipeline.flow.windows import SHARING_CHOICES
 
 NAME = "extract-frames"
@@ -36,9 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "changes speed and memory, never the flow")
     parser.add_argument("--device", help="tvl1 only: cpu, cuda or cuda:N (default: cuda when available, else the "
                                           "cpu); refused when absent")
-    parser.add_argument("--flow-compile", choices=("auto", "on", "off"), default="auto",
+    parser.add_argument("--flow-compile", choices=COMPILE_CHOICES, default="auto",
                         help="tvl1 only: run the primal-dual step fused by torch.compile (auto: on CUDA, where it "
-                             "saves kernel launches; off on the CPU); within 1e-3 px of the eager step")
+                             "saves kernel launches; off on the CPU), within 1e-3 px of the eager step; triton: "
+                             "each step and median filter as one Triton kernel that skips converged pairs (CUDA), "
+                             "within 1e-4 px")
     parser.add_argument("--flow-sharing", choices=SHARING_CHOICES, default="auto",
                         help="tvl1 only: solve the pairs of the videos a worker extracts at once (one per thread) in "
                              "shared batches of --flow-batch, each video decoding on while its flow is solved (auto: "

@@ -58,7 +58,7 @@ def primal_dual_step_kernel(flow_in, dual_in, rho_c, ix, iy, neg_inv_grad, flow_
                             TAU: tl.constexpr, TAU_THETA: tl.constexpr, BLOCK_SIZE: tl.constexpr):
     """One primal-dual step of the pairs whose `active` flag is set: reads (flow_in, dual_in), writes
     (flow_out, dual_out) and adds each pair's squared update to `error` (B,). Grid: (pixel blocks, B)."""
-    HW: tl.constexpr = WIDTH * HEIGHT
+    HW = WIDTH * HEIGHT
     pair = tl.program_id(1)
     pixel = tl.program_id(0) * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
     flag = tl.load(active + pair)
@@ -98,7 +98,7 @@ def median5_kernel(flow_in, flow_out, active, WIDTH: tl.constexpr, HEIGHT: tl.co
                    BLOCK_SIZE: tl.constexpr, TAPS: tl.constexpr):
     """5x5 median with replicated borders of each flow component of the pairs whose `active` flag is set
     (as cv2.medianBlur). Grid: (pixel blocks, B * 2), one program per block of one component's plane."""
-    HW: tl.constexpr = WIDTH * HEIGHT
+    HW = WIDTH * HEIGHT
     component_plane = tl.program_id(1)
     flag = tl.load(active + component_plane // 2)
     pixel = tl.program_id(0) * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)

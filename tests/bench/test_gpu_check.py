@@ -32,8 +32,8 @@ def test_each_step_is_recorded_and_a_failure_does_not_stop_the_check(tmp_path):
     assert check["ok"] is False and check["environment"]["gpu"] is None and check["environment"]["torch"]
     assert check["setup"] == {"status": "ok", "seconds": 1.5, "log": log.read_text().splitlines()}
     steps = {step["name"]: step for step in check["steps"]}
-    assert list(steps) == ["tests", "flow_eager", "flow_compiled", "extract_frames_sharing", "extract_features_amp",
-                           "extract_features_no_amp", "fusion_cache"]
+    assert list(steps) == ["flow", "flow_tests", "tests", "flow_eager", "extract_frames_sharing",
+                           "extract_features_amp", "extract_features_no_amp", "fusion_cache"]
     tests = steps["tests"]
     assert tests["status"] == "skipped" and tests["reason"] == "all 1 tests skipped: needs a CUDA device"
     assert tests["results"]["skipped"] == 1 and tests["results"]["passed"] == 0
@@ -45,7 +45,7 @@ def test_each_step_is_recorded_and_a_failure_does_not_stop_the_check(tmp_path):
     assert any(row["measure"] == "whole extract-features path" for row in features["results"]["rows"])
     cache = steps["fusion_cache"]
     assert cache["status"] == "failed" and cache["reason"] == "timed out after 1 s" and cache["seconds"] < 10
-    assert (steps["flow_compiled"]["status"], steps["flow_compiled"]["reason"]) == ("skipped", "not selected (--steps)")
+    assert (steps["flow"]["status"], steps["flow"]["reason"]) == ("skipped", "not selected (--steps)")
     summary = done.stdout[done.stdout.index("GPU check on no GPU"):]
     assert "extract_features_amp     ok" in summary and "timed out after 1 s" in summary
     assert "NOT all passed" in summary
