@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +18,8 @@ from twostream.pipeline.flow.shared_batches import SharedFlowSolver, shared_solv
 from twostream.pipeline.flow.step_chunks import padded_batch
 from twostream.pipeline.flow.triton_solver import check_triton
 from twostream.pipeline.flow.tvl1 import tvl1_flow
+
+log = logging.getLogger(__name__)
 
 # Float32 planes alive per pair at the finest level, including the median filter's temporaries.
 PLANES_PER_PAIR = 96
@@ -131,14 +134,29 @@ class TorchTVL1(FlowAlgorithm):
             raise FlowError(f"first and second must be (B, H, W) arrays of one shape, got "
                             f"{getattr(first, 'shape', None)} and {getattr(second, 'shape', None)}")
         check_pair(first[0], second[0])  # type, size
-        cuda = self.device.type == "cuda"
-        graphs = self.step is not None and cuda
-        pad_to = padded_batch(first.shape[0], self.pairs_per_call(*first.shape[1:])) if graphs else None
         with _cpu_threads(self.threads):
             images = torch.from_numpy(np.stack((first, second))).to(self.device, torch.float32)
-            flow = tvl1_flow(images[0], images[1], self.tvl1, sync_every=GPU_SYNC_EVERY if cuda else 1,
-                             step=self.step, graphs=graphs, pad_to=pad_to, triton=self.triton)
+            try:
+                flow = self._solve(images)
+            except (FlowError, torch.OutOfMemoryError):
+                raise
+            except Exception as error:  # a compiler's failure: torch.compile's or Triton's, whatever its type
+                if self.step is None and not self.triton:
+                    raise
+                fused = "Triton kernels" if self.triton else "compiled step"
+                log.warning("TV-L1's %s failed (%s: %s); solving eagerly from now on", fused,
+                            type(error).__name__, str(error).splitlines()[0] if str(error) else "")
+                self.step, self.triton = None, False
+                flow = self._solve(images)
             return flow.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+
+    def _solve(self, images: torch.Tensor) -> torch.Tensor:
+        """TV-L1 on the pairs (images[0][i], images[1][i]) already on the device, as this algorithm is set."""
+        cuda = self.device.type == "cuda"
+        graphs = self.step is not None and cuda
+        pad_to = padded_batch(images.shape[1], self.pairs_per_call(*images.shape[2:])) if graphs else None
+        return tvl1_flow(images[0], images[1], self.tvl1, sync_every=GPU_SYNC_EVERY if cuda else 1,
+                         step=self.step, graphs=graphs, pad_to=pad_to, triton=self.triton)
 
     def shared(self) -> SharedFlowSolver:
         """The process's shared solver for this setting and device: the threads of one worker that extract

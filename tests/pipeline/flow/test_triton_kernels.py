@@ -165,3 +165,20 @@ def test_the_kernels_move_the_planes_the_gpu_model_counts():
     planes = [fields["flow"], filtered]
     assert _planes(touched["load"], planes, 2 * height * width) == triton_kernels.MEDIAN_PLANES_READ
     assert _planes(touched["store"], planes, 2 * height * width) == triton_kernels.MEDIAN_PLANES_WRITTEN
+
+
+def test_kernels_that_fail_leave_the_eager_solver_with_a_warning(monkeypatch, caplog):
+    frames = torch.stack(_pairs(1, 16, 24))[:, 0].round().to(torch.uint8).numpy()
+    options = {"scales": 1, "warps": 1, "iterations": 30, "device": str(DEVICE)}
+    algorithm = get_flow_algorithm("tvl1", compile="triton", **options)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("PassManager::run failed\nmore detail")  # as a Triton compile failure reads
+
+    monkeypatch.setattr(triton_kernels, "primal_dual_step", broken)
+    with caplog.at_level("WARNING"):
+        flow = algorithm.compute(frames)
+    assert "Triton kernels failed (RuntimeError: PassManager::run failed); solving eagerly" in caplog.text
+    assert not algorithm.triton
+    eager = get_flow_algorithm("tvl1", compile="off", **{**options, "device": "cpu"}).compute(frames)
+    assert float(np.abs(flow - eager).max()) < 1e-4
