@@ -24,6 +24,7 @@ from twostream.data.metrics import (
 from twostream.data.sampling import STREAMS
 from twostream.data.validation import ValidationPower, carve_validation, validation_power
 from twostream.fusion import late
+from twostream.fusion.checkpoint_location import locate_checkpoint
 from twostream.fusion.errors import FusionError, ReportError
 from twostream.fusion.features import FeatureSource, require_fields, stream_scores
 from twostream.fusion.heads.amplification import FeatureAmplificationHead
@@ -289,10 +290,18 @@ _STREAM_NAMES = {"rgb": "spatial", "flow": "temporal"}
 def _stream_checkpoint(store: FeatureReader, checkpoint: str | None, stream: str = "rgb") -> LoadedCheckpoint:
     """The checkpoint a stream's features came from (`checkpoint`, else the one the store records), loaded and
     checked against the store's sha256."""
-    path = checkpoint or store.attrs.get("checkpoints", {}).get(stream)
+    recorded_path = store.attrs.get("checkpoints", {}).get(stream)
     name = _STREAM_NAMES[stream]
-    if not path or not Path(path).is_file():
-        raise FusionError(f"the {name} checkpoint {path or '(not recorded in the store)'} is not available; "
+    if checkpoint:
+        path = checkpoint if Path(checkpoint).is_file() else None
+    else:
+        path = locate_checkpoint(recorded_path, store.path) if recorded_path else None
+        if path is not None and str(path) != recorded_path:
+            log.info("the %s checkpoint the store recorded at %s is at %s", name, recorded_path, path)
+    if path is None:
+        looked = checkpoint or (f"{recorded_path} (also looked for it below {Path(store.path).resolve().parent} and "
+                                f"the folder above)" if recorded_path else "(not recorded in the store)")
+        raise FusionError(f"the {name} checkpoint {looked} is not available; "
                           f"pass --{stream}-checkpoint with the checkpoint the features were extracted with")
     recorded = store.stream_config(stream)
     loaded = load_checkpoint(path, prefix=recorded.get("checkpoint_prefix"))

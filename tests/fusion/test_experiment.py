@@ -389,3 +389,25 @@ def test_a_validation_set_too_small_to_tell_epochs_apart_trains_every_epoch_and_
     losses = [record["val_loss"] for record in fit.history]
     assert fit.history[fit.best_epoch]["val_loss"] == min(losses)
     assert json.loads((tmp_path / "runs" / "small" / "split1" / "config.json").read_text())["train"]["selection"] == "loss"
+
+
+def test_a_store_copied_with_its_checkpoints_finds_them_below_its_new_folder(tiny_dataset, feature_store, checkpoints,
+                                                                             tmp_path):
+    import zarr
+
+    _, manifest = tiny_dataset
+    moved = tmp_path / "project"
+    shutil.copytree(feature_store, moved / "features.zarr")
+    for stream, path in checkpoints.items():
+        (moved / "streams").mkdir(exist_ok=True)
+        shutil.copy(path, moved / "streams" / path.name)
+    # as recorded on the machine that extracted them: absolute paths that do not exist here
+    group = zarr.open_group(moved / "features.zarr", mode="r+")
+    recorded = dict(group.attrs["twostream"])
+    recorded["checkpoints"] = {stream: f"/elsewhere/project/streams/{path.name}" for stream, path in checkpoints.items()}
+    group.attrs["twostream"] = recorded
+    config = GateConfig(body="layers", fusion="conv", training=TrainConfig(max_epochs_per_phase=1))
+    train_gate(moved / "features.zarr", manifest, tmp_path / "runs", "moved", config)
+    (moved / "streams" / checkpoints["rgb"].name).unlink()
+    with pytest.raises(FusionError, match=r"/elsewhere/project/streams/rgb.pt \(also looked for it below "):
+        train_gate(moved / "features.zarr", manifest, tmp_path / "runs", "moved-again", config)
