@@ -122,12 +122,18 @@ def iteration_rows(source: str, records: list[dict], pairs: int) -> list[dict]:
     return rows
 
 
+def needed_pixel_iterations(records: list[dict]) -> int:
+    """The pixel-iterations the pairs of iteration `records` need on their own: each level's pixels times the
+    iterations each pair ran there."""
+    return sum(r["pixels"] * sum(r["iterations"]) for r in records)
+
+
 def work_ratios(records: list[dict], chunk: int) -> dict[str, float]:
     """Pixel-iterations computed over those the pairs need on their own (each pair's own iterations), from
     one batch's iteration records: as solved (eager, converged pairs dropped at each check), if every pair
     ran until the batch's slowest stopped (converged pairs frozen but computed), and in chunks of `chunk`
     iterations between checks (the compiled path on a GPU, from the same counts)."""
-    needed = sum(r["pixels"] * sum(r["iterations"]) for r in records)
+    needed = needed_pixel_iterations(records)
     solved = sum(r["pixels"] * r["executed"] for r in records)
     slowest = sum(r["pixels"] * len(r["iterations"]) * max(r["iterations"]) for r in records)
     chunked = sum(r["pixels"] * len(r["iterations"]) * chunk * -(-max(r["iterations"]) // chunk) for r in records)
@@ -160,15 +166,14 @@ def kernel_bytes_per_pair(records: list[dict], pairs: int, inner_iterations: int
     the figure bounds what the iterations allow."""
     from twostream.pipeline.flow import triton_kernels as kernels
 
-    step_planes = kernels.STEP_PLANES_READ + kernels.STEP_PLANES_WRITTEN
     median_planes = 2 * (kernels.MEDIAN_PLANES_READ + kernels.MEDIAN_PLANES_WRITTEN)
-    gather_planes = 2 * (2 + 4)  # flow and dual field, read and written
-    step = median = gather = 0.0
+    gather_planes = 2 * kernels.STEP_PLANES_WRITTEN  # the step's output planes (flow, dual field), read and written
+    median = gather = 0.0
     for record in records:
         counts = np.array(record["iterations"])
-        step += record["pixels"] * counts.sum() * step_planes
         median += record["pixels"] * (-(-counts // inner_iterations)).sum() * median_planes
         gather += record["pixels"] * (counts % 2).sum() * gather_planes
+    step = needed_pixel_iterations(records) * (kernels.STEP_PLANES_READ + kernels.STEP_PLANES_WRITTEN)
     parts = {"step": step, "median": median, "gather": gather}
     return {name: FLOAT_BYTES * value / pairs for name, value in parts.items()}
 
@@ -179,7 +184,7 @@ def model_row(records: list[dict], pairs: int) -> dict:
     params = TVL1Params()
     parts = kernel_bytes_per_pair(records, pairs, params.inner_iterations)
     per_pair = sum(parts.values())
-    pixel_iterations = sum(r["pixels"] * sum(r["iterations"]) for r in records) / pairs
+    pixel_iterations = needed_pixel_iterations(records) / pairs
     predicted = {gpu: SUSTAINED_SHARE * bandwidth / per_pair for gpu, bandwidth in GPU_BANDWIDTH.items()}
     print(f"\nTV-L1 on a GPU, modelled: {pixel_iterations / 1e6:.1f} M pixel-iterations per pair (the work row's "
           f"{pairs} pairs), {per_pair / 1e9:.2f} GB per pair moved by the Triton kernels (step "

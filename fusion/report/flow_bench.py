@@ -15,6 +15,7 @@ import numpy as np
 from twostream.fusion.errors import ReportError
 from twostream.pipeline.flow import FlowError, read_flo
 
+
 def load_flow_bench(source: Mapping[str, Any] | Path | str) -> tuple[dict[str, Any], Path | None]:
     """Return the benchmark's JSON as a dict and the folder its paths are relative to (None for a dict given)."""
     if isinstance(source, Mapping):

@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 
 from twostream.data.runtime import opencv
-
 from twostream.pipeline.flow.color import flow_to_color
 from twostream.pipeline.flow.errors import FlowError
 from twostream.pipeline.flow.flo import write_flo

@@ -17,7 +17,7 @@ import triton
 import triton.language as tl
 
 BLOCK = 256  # pixels per program of the step kernel
-MEDIAN_BLOCK = 64  # pixels per program of the median kernel (each sorts 32 values)
+MEDIAN_BLOCK = 64  # pixels per program of the median kernel (each selects from a window of 32 values)
 MEDIAN_TAPS = 32  # a 5x5 window padded with +inf to a power of two, as Triton's blocks need
 
 # What each kernel moves to or from memory per pixel of an active pair, in float32 values: one value per
