@@ -348,7 +348,10 @@ def main() -> int:
                                                                           result["gpu"])
         save()
     if "iterations" in selected and args.iteration_pairs > 0:
-        result["iterations"] = iteration_table(data, args.iteration_pairs, args.iteration_device)
+        if data is None:  # the iteration rows decode the shared data's clips, which --inputs does not hold
+            print("iteration rows skipped: they need the shared data (set TWOSTREAM_SHARED_DATA)", flush=True)
+        else:
+            result["iterations"] = iteration_table(data, args.iteration_pairs, args.iteration_device)
     save()
     print(f"wrote {out}")
     return 0

@@ -71,8 +71,9 @@ def test_the_flow_rows_run_from_prepared_inputs_without_ffmpeg_opencv_or_shared_
     _bench_flow().prepare_inputs(shared_data, inputs, pairs=2)
     out = tmp_path / "flow.json"
     environment = {**os.environ, "TWOSTREAM_SHARED_DATA": str(tmp_path / "absent")}  # no shared data either
-    done = subprocess.run([sys.executable, "tests/bare_python.py", "bench/flow.py", "--inputs", str(inputs), "--rows", "eager,work,model",
-                           "--pairs", "1", "--work-batch", "2", "--out", str(out)],
+    done = subprocess.run([sys.executable, "tests/bare_python.py", "bench/flow.py", "--inputs", str(inputs),
+                           "--rows", "eager,work,model,iterations", "--iteration-pairs", "1", "--pairs", "1",
+                           "--work-batch", "2", "--out", str(out)],
                           cwd=ROOT, capture_output=True, text=True, env=environment)
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(out.read_text())
@@ -80,3 +81,4 @@ def test_the_flow_rows_run_from_prepared_inputs_without_ffmpeg_opencv_or_shared_
     assert [row["row"] for row in result["rows"]] == ["tvl1 (ours) CPU, batch 1, 1 thread"]
     assert 0 < result["rows"][0]["sintel_epe"] < 1
     assert result["work"]["pairs"] == 2 and result["model"]["predicted_pairs_per_s"]
+    assert result["iterations"] == [] and "iteration rows skipped: they need the shared data" in done.stdout
