@@ -7,8 +7,10 @@ video to its holder. A lease lapses when its expiry passes (a job killed on anot
 once when its holder ran on this host and its process is gone, so a rerun takes over a killed
 job's videos.
 
-Leases only divide the work: correctness never rests on them. Should two jobs both take one lapsed
-lease in the same instant, both compute the video and the store's atomic publication keeps one.
+A free video's lease is created exclusively (a hard link that fails when the file exists), so of
+two jobs claiming it at once exactly one holds it. Leases only divide the work: correctness never
+rests on them. Should two jobs both take over one lapsed lease in the same instant, both compute the
+video and the store's atomic publication keeps one.
 """
 from __future__ import annotations
 
@@ -48,11 +50,21 @@ def _read(path: Path) -> Lease | None:
         return None
 
 
-def _write(path: Path, lease: Lease) -> None:
-    """Replace the lease file atomically (a reader sees the old lease or the new one, never half of one)."""
+def _write(path: Path, lease: Lease, exclusive: bool = False) -> bool:
+    """Replace the lease file atomically (a reader sees the old lease or the new one, never half of one);
+    `exclusive`: only where there is none. Returns whether the file now holds `lease`."""
     partial = path.with_name(f".{path.name}.{lease.token}")
     partial.write_text(f"{lease.token} {lease.expires:.3f}\n")
-    os.replace(partial, path)
+    if not exclusive:
+        os.replace(partial, path)
+        return True
+    try:
+        os.link(partial, path)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 @dataclass
@@ -74,7 +86,7 @@ def claim(store_path: str | os.PathLike, video_id: str, seconds: float = LEASE_S
     if current is not None and not current.lapsed:
         yield VideoClaim(False, current.token)
         return
-    _write(path, ours)
+    _write(path, ours, exclusive=current is None)
     current = _read(path)
     if current is None or current.token != ours.token:  # another job took it in the same instant
         yield VideoClaim(False, current.token if current else None)
