@@ -6,9 +6,11 @@ trains on 200 and tests 152) and each seed, the whole pipeline runs as a user wo
 command per step: make-synthetic, index, extract-frames, train-streams, extract-features.
 
 - Choice seeds (default 0 1 2): every candidate gate setting of `GATE_CANDIDATES` (train-gate with no
-  flags among them) is trained and read on its validation videos only: best validation accuracy and
-  loss per candidate, averaged over the choice seeds. This is what train-gate's defaults were
-  chosen from; train-gate scores these seeds' test videos too, but no test score enters the choice.
+  flags among them; with `--folds`, those of `OUT_OF_FOLD_CANDIDATES` too) is trained and read on its
+  validation videos only: per candidate, averaged over the choice seeds, the kept epoch's validation
+  accuracy and loss, and the gate's share gap (mimic minus distractor) and share sd over the
+  validation videos. This is what train-gate's defaults were chosen from; train-gate scores these
+  seeds' test videos too, but no test score enters the choice.
 - Report seeds (default 3 4 5): the fusion runs (gated fusion with its defaults, lambda 1 and 0, and
   on dropout and out-of-fold scores; m-fusion, baselines A and B, feature amplification) and evaluate.
   It prints, per preset, per method the mean +- sd over seeds of mean class accuracy; the paired
@@ -67,6 +69,14 @@ GATE_CANDIDATES: dict[str, list[str]] = {
     "layers body, conv, softmax, rates 0.01, 0.001": ["--body", "layers", "--fusion", "conv", "--lrs", "0.01", "0.001"],
     "gated TSN: layers body, conv, ReLU, rates 0.001, 0.0001": ["--body", "layers", "--fusion", "conv", "--activation",
                                                                 "relu", "--lrs", "0.001", "0.0001"],
+    "the last epoch of 8 a phase": ["--select", "last", "--max-epochs-per-phase", "8"],
+    "the last epoch of 16 a phase": ["--select", "last", "--max-epochs-per-phase", "16"],
+}
+# Candidates that need out-of-fold scores (`--folds`), after the others
+OUT_OF_FOLD_CANDIDATES: dict[str, list[str]] = {
+    "out-of-fold scores": ["--train-scores", "out-of-fold"],
+    "out-of-fold scores, the last epoch of 8 a phase": ["--train-scores", "out-of-fold", "--select", "last",
+                                                        "--max-epochs-per-phase", "8"],
 }
 # Park et al.'s heads and settings, but stepping on validation plateaus as `make demo` does: their step schedule,
 # scaled to these datasets, runs 805 epochs (`--iteration-scale 0.00125` still 150 on the demo preset)
@@ -92,10 +102,15 @@ def fusion_runs(folds: int) -> dict[str, list[str]]:
     return runs
 
 
-def candidate_runs() -> dict[str, list[str]]:
+def gate_candidates(folds: int) -> dict[str, list[str]]:
+    """The gate candidates a choice seed trains, by label: those needing out-of-fold scores only with `folds`."""
+    return {**GATE_CANDIDATES, **(OUT_OF_FOLD_CANDIDATES if folds else {})}
+
+
+def candidate_runs(folds: int) -> dict[str, list[str]]:
     """Each gate candidate of a choice seed: a run name and the command that trains it."""
     return {f"candidate-{index}": ["train-gate", *GATE, *flags]
-            for index, flags in enumerate(GATE_CANDIDATES.values())}
+            for index, flags in enumerate(gate_candidates(folds).values())}
 
 
 def comparisons(folds: int) -> list[tuple[str, str]]:
@@ -190,14 +205,20 @@ def best_validation(run_dir: Path) -> tuple[float, float]:
     return float(kept["val_mean_class_accuracy"]), float(kept.get("val_loss", float("nan")))
 
 
-def choice_rows(pipelines: list[Pipeline]) -> list[dict]:
-    """Per gate candidate, its validation accuracy and loss averaged over the choice seeds (no test video read)."""
+def choice_rows(pipelines: list[Pipeline], folds: int) -> list[dict]:
+    """Per gate candidate, averaged over the choice seeds: its validation accuracy and loss, and its share gap
+    (mimic minus distractor) and share sd over the validation videos (no test video read)."""
     rows = []
-    for index, (label, flags) in enumerate(GATE_CANDIDATES.items()):
-        scores = np.array([best_validation(p.runs_dir / f"candidate-{index}" / f"split{SPLIT}") for p in pipelines])
+    for index, (label, flags) in enumerate(gate_candidates(folds).items()):
+        name = f"candidate-{index}"
+        scores = np.array([best_validation(p.runs_dir / name / f"split{SPLIT}") for p in pipelines])
+        shares = [share_summary([gate_shares(p, name, "val")]) for p in pipelines]
         rows.append({"candidate": label, "flags": " ".join(flags) or "(none)", "seeds": len(pipelines),
                      "val accuracy": float(scores[:, 0].mean()), "val accuracy sd": float(scores[:, 0].std(ddof=1))
-                     if len(pipelines) > 1 else 0.0, "val loss": float(scores[:, 1].mean())})
+                     if len(pipelines) > 1 else 0.0, "val loss": float(scores[:, 1].mean()),
+                     "val share gap": float(np.nanmean([row["mimic minus distractor"] for row in shares])),
+                     "val share sd": float(np.mean([row["sd over test videos"] for row in shares])),
+                     "val share gap per seed": [row["mimic minus distractor"] for row in shares]})
     return rows
 
 
@@ -206,9 +227,10 @@ def method_names(runs_dir: Path, names: list[str]) -> dict[str, str]:
     return {name: str(load_run(runs_dir / name / f"split{SPLIT}").config.get("method", name)) for name in names}
 
 
-def gate_shares(pipeline: Pipeline, name: str) -> tuple[np.ndarray, list[str]]:
-    """The gate's spatial share w1 / (w1 + w2) of each test video of a gated run, and each video's degradation."""
-    records = load_run(pipeline.runs_dir / name / f"split{SPLIT}").predictions["test"]
+def gate_shares(pipeline: Pipeline, name: str, videos: str = "test") -> tuple[np.ndarray, list[str]]:
+    """The gate's spatial share w1 / (w1 + w2) of each of a gated run's `videos` ("test" or "val"), and each
+    video's degradation."""
+    records = load_run(pipeline.runs_dir / name / f"split{SPLIT}").predictions[videos]
     kinds = pipeline.degradations()
     shares = spatial_share(np.array([record["gate_weights"] for record in records], dtype=np.float64))
     return shares, [kinds.get(record["video_id"], "none") for record in records]
@@ -301,10 +323,10 @@ def main() -> None:
     runs, compare = fusion_runs(args.folds), comparisons(args.folds)
     payload: dict[str, dict] = {}
     for preset in args.presets:
-        chosen = [Pipeline(work, preset, seed, 0, args.workers) for seed in args.choice_seeds]
+        chosen = [Pipeline(work, preset, seed, args.folds, args.workers) for seed in args.choice_seeds]
         for pipeline in chosen:
             pipeline.stage_one()
-            pipeline.train(candidate_runs())
+            pipeline.train(candidate_runs(args.folds))
         reported = [Pipeline(work, preset, seed, args.folds, args.workers) for seed in args.report_seeds]
         tables = {}
         for pipeline in reported:
@@ -312,7 +334,7 @@ def main() -> None:
             pipeline.train(runs)
             tables[pipeline.seed] = ResultsTable.from_dict(json.loads(pipeline.evaluate(runs, compare).read_text()))
         accuracy, differences = summarise(tables, reported, list(runs), compare, args.bootstrap)
-        payload[preset] = {"choice": choice_rows(chosen) if chosen else [], "accuracy": accuracy,
+        payload[preset] = {"choice": choice_rows(chosen, args.folds) if chosen else [], "accuracy": accuracy,
                            "differences": differences, "gate_shares": share_rows(reported, list(runs)),
                            "did_not_learn": finding_rows(reported, list(runs)),
                            "seconds": {f"seed {p.seed}": p.seconds for p in chosen + reported}}
@@ -320,7 +342,9 @@ def main() -> None:
         print(f"\n== {preset}: gate candidates on the choice seeds {args.choice_seeds} (validation only) ==")
         for row in parts["choice"]:
             print(f"  {row['candidate']}: accuracy {100 * row['val accuracy']:.1f} +- "
-                  f"{100 * row['val accuracy sd']:.1f}, loss {row['val loss']:.3f}  [{row['flags']}]")
+                  f"{100 * row['val accuracy sd']:.1f}, loss {row['val loss']:.3f}, share gap "
+                  f"{row['val share gap']:+.2f} (per seed {', '.join(f'{g:+.2f}' for g in row['val share gap per seed'])}), "
+                  f"share sd {row['val share sd']:.2f}  [{row['flags']}]")
         print(f"\n== {preset}: report seeds {args.report_seeds}, mean class accuracy (%) ==")
         report("fusion_quality", parts["accuracy"], Path(args.out) if args.out else None, seeds=args.report_seeds,
                choice_seeds=args.choice_seeds, presets=args.presets, folds=args.folds, work=str(work),

@@ -36,7 +36,8 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-epochs-per-phase", type=int, default=100)
     parser.add_argument("--select", choices=SELECTIONS, default=TrainConfig().selection,
                         help="the epoch kept: best validation accuracy with the validation loss breaking its ties "
-                             "(accuracy), or the lowest validation loss (default %(default)s)")
+                             "(accuracy), the lowest validation loss (loss), or the last epoch of a schedule that runs "
+                             "--max-epochs-per-phase epochs a phase (last) (default %(default)s)")
     parser.add_argument("--segments", type=int, default=3, help="K segments per video, whose scores are averaged (TSN; default %(default)s)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--amp", action="store_true", help="mixed precision on CUDA")

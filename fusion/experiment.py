@@ -22,6 +22,7 @@ from twostream.data.metrics import (
     paired_difference_interval,
 )
 from twostream.data.sampling import STREAMS
+from twostream.data.selection import BY_LAST
 from twostream.data.validation import ValidationPower, carve_validation, validation_power
 from twostream.fusion import late
 from twostream.fusion.checkpoint_location import locate_checkpoint
@@ -276,7 +277,7 @@ def fit_settings(training: TrainConfig, sources: SplitSources) -> TrainConfig:
     fractions of them) and the epoch of lowest loss kept."""
     settings = dataclasses.replace(training, eval_crop=sources.centre_crop)
     power = sources.validation
-    if power is None or power.sufficient:
+    if power is None or power.sufficient or settings.selection == BY_LAST:
         return settings
     log.warning("split %s: the validation set is too small to tell epochs apart (%s): training runs every epoch "
                 "of each phase (the learning rates stepping at equal fractions of them) and keeps the one of lowest "

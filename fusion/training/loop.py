@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from twostream.data.metrics import VideoScores, spatial_share
 from twostream.data.runtime import autocast, resolve_device
-from twostream.data.selection import SELECTIONS, selection_key
+from twostream.data.selection import BY_LAST, SELECTIONS, selection_key
 from twostream.fusion.errors import FusionError
 from twostream.fusion.features import FeatureSource
 from twostream.fusion.heads.gating import GatedFusionHead
@@ -70,7 +70,8 @@ class TrainConfig:
     # Validation on every view, as the test ("all"), or on each segment's centre snippet at eval_crop ("segments",
     # cheaper on large stores, but its accuracy moves in coarser steps)
     validate_views: str = "all"
-    # The epoch kept: best validation accuracy with the loss breaking its ties ("accuracy"), or the lowest loss
+    # The epoch kept: best validation accuracy with the loss breaking its ties ("accuracy"), the lowest loss, or the
+    # last of a schedule that runs max_epochs_per_phase epochs a phase ("last")
     selection: str = "accuracy"
     view_chunk: int = 256
     # "plateau": lower the rate, change phase and stop on validation plateaus (patience); "steps": lower
@@ -120,8 +121,9 @@ def _sgd(model: nn.Module, lr: float, config: TrainConfig) -> torch.optim.SGD:
 def _schedule(config: TrainConfig, phases: Sequence[Phase]) -> PhaseSchedule | StepSchedule:
     """The schedule the config names; a step schedule runs one phase."""
     if config.schedule == "plateau":
+        # keeping the last epoch means running every epoch: there is nothing to stop early on
         return PhaseSchedule(phases, config.lrs, config.patience, config.min_delta, config.max_epochs_per_phase,
-                             config.early_stopping)
+                             config.early_stopping and config.selection != BY_LAST)
     if len(phases) != 1:
         raise FusionError("a step schedule runs one phase; Algorithm 1's phases change on plateaus: use "
                           "the plateau schedule")
@@ -232,7 +234,7 @@ def fit(task: FusionTask, train: FeatureSource, val: FeatureSource, config: Trai
         parts = _train_epoch(task, loader, optimizer, phase.lam, config, device)
         scored = predict(task, val, val_views, device, config.view_chunk, config.amp, config.num_workers)
         val_loss = task.validation_loss(scored)
-        event = schedule.update(selection_key(scored.mean_class_accuracy, val_loss, config.selection))
+        event = schedule.update(selection_key(scored.mean_class_accuracy, val_loss, config.selection, epoch))
         improved = schedule.best != previous_best
         record = {
             "epoch": epoch, "phase": phase.name, "lambda": phase.lam, "lr": lr,

@@ -108,3 +108,8 @@ def test_selection_by_loss_puts_the_loss_first():
     assert not improves(selection_key(0.9, 0.3), selection_key(0.9, 0.3))
     with pytest.raises(TwostreamError, match="selection"):
         selection_key(0.5, 0.3, "top5")
+
+
+def test_selection_of_the_last_epoch_lets_every_later_epoch_win_whatever_its_scores():
+    earlier, later = selection_key(0.9, 0.1, "last", epoch=3), selection_key(0.2, 5.0, "last", epoch=4)
+    assert improves(later, earlier) and not improves(earlier, later)

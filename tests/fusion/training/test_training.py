@@ -113,6 +113,17 @@ def test_a_dead_relu_gate_falls_back_to_the_average_and_stops_training(switching
     assert f"epoch 0: {len(train)} samples had both ReLU gate weights zero" in caplog.text
 
 
+def test_keeping_the_last_epoch_runs_every_epoch_of_each_phase_and_keeps_the_final_weights(switching_splits,
+                                                                                           quick_training):
+    train, val, _ = switching_splits
+    result = train_gated_fusion(_gated_head(activation="softmax", dropout=0.0), train, val,
+                                quick_training(selection="last", max_epochs_per_phase=3), lam=1.0)
+    assert [record["phase"] for record in result.history] == ["gate"] * 3 + ["joint"] * 3
+    assert all(record["improved"] for record in result.history) and result.best_epoch == 5
+    np.testing.assert_allclose(result.predictions["val"].mean_class_accuracy,
+                               result.history[-1]["val_mean_class_accuracy"], atol=1e-6)
+
+
 def test_softmax_gate_trains_too(switching_splits, quick_training):
     train, val, _ = switching_splits
     result = train_gated_fusion(_gated_head(activation="softmax", dropout=0.0), train, val, quick_training())
