@@ -39,30 +39,30 @@ DEMO_STREAMS := --backbone efficientnet_lite0 --input-size 96 --epochs 12 --batc
 	--dropout-rgb 0.5 --dropout-flow 0.5 --patience 12
 # The demo's features are small: the fusion commands read them into memory first (--preload).
 # Park et al.'s step schedule would run 805 epochs here; the demo steps on plateaus instead.
-FUSE := --runs $(DEMO_DIR)/runs --overwrite --preload --schedule plateau --batch-size 16 --patience 2 \
+FUSE := --overwrite --preload --schedule plateau --batch-size 16 --patience 2 \
 	--max-epochs-per-phase 15
 # The gates run with train-gate's defaults (chosen by bench/fusion_quality.py on its choice seeds).
-GATE := --runs $(DEMO_DIR)/runs --overwrite --preload
+GATE := --overwrite --preload
 
 demo: install
 	$(TS) make-synthetic --preset demo --seed $(DEMO_SEED) --out $(DEMO_DIR)/synthetic
 	$(TS) index --dataset ucf101 --splits $(DEMO_DIR)/synthetic/splits --videos $(DEMO_DIR)/synthetic/videos \
 		--out $(DEMO_DIR)/manifest.json
-	$(TS) extract-frames $(DEMO_DIR)/manifest.json --store $(DEMO_DIR)/frames.zarr --frame-size native \
+	$(TS) extract-frames $(DEMO_DIR)/manifest.json --frames $(DEMO_DIR)/frames.zarr --frame-size native \
 		--workers $(DEMO_WORKERS) $(DEMO_FLOW)
 	$(TS) train-streams $(DEMO_DIR)/manifest.json --frames $(DEMO_DIR)/frames.zarr --out $(DEMO_DIR)/streams \
 		--seed $(DEMO_SEED) $(DEMO_STREAMS)
 	$(TS) extract-features $(DEMO_DIR)/manifest.json --frames $(DEMO_DIR)/frames.zarr \
-		--store $(DEMO_DIR)/features.zarr --rgb-checkpoint $(DEMO_DIR)/streams/rgb.pt \
+		--features $(DEMO_DIR)/features.zarr --rgb-checkpoint $(DEMO_DIR)/streams/rgb.pt \
 		--flow-checkpoint $(DEMO_DIR)/streams/flow.pt --snippets 5 --crops 3 --crop-size 88 --input-size 96 \
 		--workers $(DEMO_WORKERS)
-	$(TS) train-gate $(DATA) $(GATE) --name gated --lam 1 --train-scores clean
-	$(TS) train-gate $(DATA) $(GATE) --name gated-no-multitask --lam 0 --train-scores clean
-	$(TS) train-gate $(DATA) $(GATE) --name gated-dropout-scores --lam 1 --train-scores dropout
-	$(TS) train-mfuse $(DATA) $(FUSE) --name mfusion
-	$(TS) train-mfuse $(DATA) $(FUSE) --name baseline-a --head baseline-a
-	$(TS) train-mfuse $(DATA) $(FUSE) --name baseline-b --head baseline-b
-	$(TS) train-mfuse $(DATA) $(FUSE) --name amplification --head amplification
+	$(TS) train-gate $(DATA) $(GATE) --run $(DEMO_DIR)/runs/gated --multitask-weight 1 --train-scores clean
+	$(TS) train-gate $(DATA) $(GATE) --run $(DEMO_DIR)/runs/gated-no-multitask --multitask-weight 0 --train-scores clean
+	$(TS) train-gate $(DATA) $(GATE) --run $(DEMO_DIR)/runs/gated-dropout-scores --multitask-weight 1 --train-scores dropout
+	$(TS) train-mfuse $(DATA) $(FUSE) --run $(DEMO_DIR)/runs/mfusion
+	$(TS) train-mfuse $(DATA) $(FUSE) --run $(DEMO_DIR)/runs/baseline-a --head baseline-a
+	$(TS) train-mfuse $(DATA) $(FUSE) --run $(DEMO_DIR)/runs/baseline-b --head baseline-b
+	$(TS) train-mfuse $(DATA) $(FUSE) --run $(DEMO_DIR)/runs/amplification --head amplification
 	$(TS) evaluate $(DATA) --out $(DEMO_DIR)/results/results.json --runs $(DEMO_DIR)/runs/gated \
 		$(DEMO_DIR)/runs/gated-no-multitask $(DEMO_DIR)/runs/gated-dropout-scores $(DEMO_DIR)/runs/mfusion $(DEMO_DIR)/runs/baseline-a \
 		$(DEMO_DIR)/runs/baseline-b $(DEMO_DIR)/runs/amplification \
@@ -72,10 +72,10 @@ demo: install
 		--compare $(DEMO_DIR)/runs/mfusion $(DEMO_DIR)/runs/baseline-b
 	$(TS) probe $(DEMO_DIR)/manifest.json --features $(DEMO_DIR)/features.zarr --attribute degradation \
 		--out $(DEMO_DIR)/results/probe.json
-	$(TS) report $(DEMO_DIR)/runs/gated/split1 $(DEMO_DIR)/runs/gated-no-multitask/split1 \
-		$(DEMO_DIR)/runs/gated-dropout-scores/split1 \
-		$(DEMO_DIR)/runs/mfusion/split1 $(DEMO_DIR)/runs/baseline-a/split1 $(DEMO_DIR)/runs/baseline-b/split1 \
-		$(DEMO_DIR)/runs/amplification/split1 --out $(DEMO_DIR)/report --results $(DEMO_DIR)/results/results.json \
+	$(TS) report --runs $(DEMO_DIR)/runs/gated $(DEMO_DIR)/runs/gated-no-multitask \
+		$(DEMO_DIR)/runs/gated-dropout-scores \
+		$(DEMO_DIR)/runs/mfusion $(DEMO_DIR)/runs/baseline-a $(DEMO_DIR)/runs/baseline-b \
+		$(DEMO_DIR)/runs/amplification --out $(DEMO_DIR)/report --results $(DEMO_DIR)/results/results.json \
 		--manifest $(DEMO_DIR)/manifest.json --frames $(DEMO_DIR)/frames.zarr --features $(DEMO_DIR)/features.zarr \
 		--probe $(DEMO_DIR)/results/probe.json --title "twostream demo: fusion on the synthetic dataset"
 	@echo "demo outputs under $(DEMO_DIR)/: frames.zarr, streams/, features.zarr, runs/, results/results.md"
@@ -93,9 +93,9 @@ demo-real: install
 		ln -sf $(SHARED_VIDEOS)/v_ApplyEyeMakeup_sample.avi $(REAL_VIDEOS)/ucf101/ && \
 		ln -sf $(SHARED_VIDEOS)/kinetics_sample_340x256.mp4 $(REAL_VIDEOS)/kinetics/; fi
 	$(TS) index --dataset folder --videos $(REAL_VIDEOS) --test-fraction 0 --out $(DEMO_DIR)/real.json
-	$(TS) extract-frames $(DEMO_DIR)/real.json --store $(DEMO_DIR)/real-frames.zarr --workers $(DEMO_WORKERS)
+	$(TS) extract-frames $(DEMO_DIR)/real.json --frames $(DEMO_DIR)/real-frames.zarr --workers $(DEMO_WORKERS)
 	$(TS) extract-features $(DEMO_DIR)/real.json --frames $(DEMO_DIR)/real-frames.zarr \
-		--store $(DEMO_DIR)/real-features.zarr --rgb-checkpoint $(DEMO_DIR)/streams/rgb.pt \
+		--features $(DEMO_DIR)/real-features.zarr --rgb-checkpoint $(DEMO_DIR)/streams/rgb.pt \
 		--flow-checkpoint $(DEMO_DIR)/streams/flow.pt --any-classes --workers $(DEMO_WORKERS)
 	@echo "real clips: $(DEMO_DIR)/real-frames.zarr and $(DEMO_DIR)/real-features.zarr"
 

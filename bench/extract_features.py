@@ -1,7 +1,7 @@
 """Benchmark of extract-features: the backbones alone against the whole path (read, crop, normalise,
 forward, write) on the same videos in one run; bytes per video per tap; projected size for UCF101.
 
-Run: python bench/extract_features.py [--backbone efficientnet_lite0] [--videos 6] [--device cpu] [--no-amp]
+Run: python bench/extract_features.py [--backbone efficientnet_lite0] [--videos 6] [--device cpu] [--amp | --no-amp]
      [--preset test] [--out FILE]
 On CUDA both measures run under autocast (bf16/fp16) as extract-features does by default; --no-amp runs fp32.
 """
@@ -18,6 +18,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import report  # noqa: E402
 
+from twostream.cli.vocabulary import add_amp  # noqa: E402
 from twostream.data.runtime import autocast  # noqa: E402
 from twostream.data.splits import index_ucf101  # noqa: E402
 from twostream.data.synthetic import PRESETS, make_synthetic  # noqa: E402
@@ -88,7 +89,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=50)
     parser.add_argument("--preset", choices=tuple(PRESETS), default="test", help="synthetic videos to read")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--no-amp", action="store_true", help="full precision on CUDA too")
+    add_amp(parser, True)
     parser.add_argument("--out")
     args = parser.parse_args()
     torch.set_num_threads(torch.get_num_threads())
@@ -98,10 +99,10 @@ def main() -> None:
         checkpoints = _checkpoints(work, args.backbone, manifest.classes)
         config = FeatureExtractionConfig(rgb_checkpoint=checkpoints["rgb"], flow_checkpoint=checkpoints["flow"],
                                          snippets=args.snippets, crops=args.crops, batch_size=args.batch_size,
-                                         device=args.device, amp=not args.no_amp)
+                                         device=args.device, amp=args.amp)
         views = args.videos * args.snippets * args.crops
         alone = backbone_alone(args.backbone, views, args.batch_size, 224, args.device, len(manifest.classes),
-                               not args.no_amp)
+                               args.amp)
         store = work / "features.zarr"
         extract_features(manifest.subset([manifest.videos[0].video_id]), frames, work / "warm.zarr", config,
                          Execution(no_cluster=True))  # loads the checkpoints once, as a worker would
@@ -125,7 +126,7 @@ def main() -> None:
                 projected = stored / per_view * views_per_video * UCF101_VIDEOS
                 rows.append({"measure": f"UCF101 projection {name}", "value": projected / 1e9,
                              "unit": f"GB at {label}"})
-    report("extract_features", rows, args.out, backbone=args.backbone, device=args.device, amp=not args.no_amp,
+    report("extract_features", rows, args.out, backbone=args.backbone, device=args.device, amp=args.amp,
            videos=args.videos, snippets=args.snippets, crops=args.crops, input_size=224)
 
 

@@ -96,7 +96,7 @@ def fusion_runs(folds: int) -> dict[str, list[str]]:
         if mode == "out-of-fold" and not folds:
             continue
         for lam in ("1", "0") if mode != "dropout" else ("1",):
-            runs[f"gated-{mode}-lam{lam}"] = ["train-gate", *GATE, "--lam", lam, "--train-scores", mode]
+            runs[f"gated-{mode}-lam{lam}"] = ["train-gate", *GATE, "--multitask-weight", lam, "--train-scores", mode]
     for head in ("mfusion", "baseline-a", "baseline-b", "amplification"):
         runs[head] = ["train-mfuse", *HEAD, "--head", head]
     return runs
@@ -164,7 +164,7 @@ class Pipeline:
         self.step("index", manifest, ["index", "--dataset", "ucf101", "--splits", str(root / "synthetic" / "splits"),
                                       "--videos", str(root / "synthetic" / "videos"), "--out", str(manifest)])
         self.step("extract-frames", None,
-                  ["extract-frames", str(manifest), "--store", str(frames), "--frame-size", "native",
+                  ["extract-frames", str(manifest), "--frames", str(frames), "--frame-size", "native",
                    "--workers", str(self.workers), *FLOW])
         fold_flags = ["--folds", str(self.folds)] if self.folds else []
         self.step("train-streams", None,
@@ -172,7 +172,7 @@ class Pipeline:
                    "--seed", seed, *STREAMS, *fold_flags, "--resume"])
         fold_checkpoints = ["--fold-checkpoints", str(streams)] if self.folds else []
         self.step("extract-features", None,
-                  ["extract-features", str(manifest), "--frames", str(frames), "--store", str(features),
+                  ["extract-features", str(manifest), "--frames", str(frames), "--features", str(features),
                    "--rgb-checkpoint", str(streams / "rgb.pt"), "--flow-checkpoint", str(streams / "flow.pt"),
                    "--workers", str(self.workers), *FEATURES, *fold_checkpoints])
         done.write_text(json.dumps({"preset": self.preset, "seed": self.seed, "folds": self.folds}) + "\n")
@@ -181,7 +181,7 @@ class Pipeline:
         """Train every run not yet trained."""
         for name, command in runs.items():
             self.step(name, self.runs_dir / name / f"split{SPLIT}" / "predictions.json",
-                      [command[0], *self.data, "--runs", str(self.runs_dir), "--name", name, "--overwrite",
+                      [command[0], *self.data, "--run", str(self.runs_dir / name), "--overwrite",
                        *command[1:]])
 
     def evaluate(self, runs: dict[str, list[str]], compare: list[tuple[str, str]]) -> Path:

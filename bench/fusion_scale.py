@@ -158,8 +158,8 @@ def main() -> None:
             store = work / f"features{count}.zarr"
             written = write_store(store, manifest, paths, described, shape, args.snippets, args.crops)
             data = [str(manifest_path), "--features", str(store)]
-            train_seconds, train_peak = _run(["train-gate", *data, "--runs", str(work / "runs"), "--name",
-                                              f"gate{count}", "--overwrite", "--max-epochs-per-phase", "1",
+            train_seconds, train_peak = _run(["train-gate", *data, "--run", str(work / "runs" / f"gate{count}"),
+                                              "--overwrite", "--max-epochs-per-phase", "1",
                                               "--batch-size", str(args.batch_size)])
             history = [json.loads(line) for line in
                        (work / "runs" / f"gate{count}" / "split1" / "metrics.jsonl").read_text().splitlines()]

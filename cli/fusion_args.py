@@ -1,59 +1,83 @@
-"""Command-line options shared by the fusion commands (train-gate, train-mfuse, evaluate)."""
+"""Command-line options shared by the fusion commands (train-gate, train-mfuse, evaluate), their defaults read
+from the commands' config dataclasses."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
+from pathlib import Path
 
+from twostream.cli.vocabulary import (
+    add_amp,
+    add_device,
+    add_features,
+    add_loader_workers,
+    add_manifest,
+    add_overwrite,
+    add_seed,
+    default_of,
+)
 from twostream.data.metrics import spatial_share
-from twostream.fusion.training.loop import TrainConfig
 from twostream.data.selection import SELECTIONS
+from twostream.fusion.training.loop import TrainConfig
 
 
-def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    """Register the manifest, the feature store, the split and the validation carve."""
-    parser.add_argument("manifest", help="manifest written by `twostream index`")
-    parser.add_argument("--features", required=True, help="features.zarr written by `twostream extract-features`, or its HDF5 export "
-                        "(`twostream export-features --format h5`)")
-    parser.add_argument("--split", default="1", help="split number, or 'all' for every split (default 1)")
-    parser.add_argument("--val-fraction", type=float, default=0.2,
-                        help="share of training videos held out for validation, by whole groups")
-    parser.add_argument("--seed", type=int, default=0)
+def add_data_arguments(parser: argparse.ArgumentParser, defaults: object) -> None:
+    """Register the manifest, the features store, the split and the validation carve, with the defaults of the
+    config instance `defaults` (a GateConfig, HeadConfig or EvaluateConfig)."""
+    add_manifest(parser)
+    add_features(parser)
+    parser.add_argument("--split", default=default_of(defaults, "split"), help="split number, or 'all' for every split")
+    parser.add_argument("--val-fraction", type=float, default=default_of(defaults, "val_fraction"),
+                        help="share of the training videos held out for validation, by whole groups, class by class")
 
 
-def add_training_arguments(parser: argparse.ArgumentParser) -> None:
-    """Register where runs go and how heads are trained."""
-    parser.add_argument("--runs", default="runs", help="folder of run folders (default runs/)")
-    parser.add_argument("--name", required=True, help="run name: runs/<name>/split<N>/")
-    parser.add_argument("--rgb-checkpoint", help="spatial checkpoint the features came from (default: recorded)")
-    parser.add_argument("--batch-size", type=int, default=32, help="samples per mini-batch (default %(default)s)")
-    parser.add_argument("--accumulate", type=int, default=1, metavar="N",
+def add_training_arguments(parser: argparse.ArgumentParser, defaults: object) -> None:
+    """Register where the run goes and how its head trains, with the defaults of the config instance `defaults`
+    (a GateConfig or HeadConfig, whose `training` is a TrainConfig)."""
+    training: TrainConfig = defaults.training  # type: ignore[attr-defined]
+    parser.add_argument("--run", required=True, metavar="DIR",
+                        help="the run's folder, e.g. runs/gated: each split is written to DIR/split<N>/")
+    add_overwrite(parser, "a run folder that exists")
+    add_seed(parser, training.seed, "the validation carve, the initial weights and the sampling")
+    parser.add_argument("--rgb-checkpoint", help="spatial checkpoint the features came from (default: the one the "
+                                                 "store records, looked up beside the store when it moved)")
+    parser.add_argument("--batch-size", type=int, default=training.batch_size, help="samples per mini-batch")
+    parser.add_argument("--accumulate", type=int, default=training.accumulate, metavar="N",
                         help="mini-batches whose gradients add up before one optimiser step, for an effective batch "
-                             "of batch-size x N (default 1). The gated TSN authors trained the gate with batch 4 and "
-                             "iter_size 32, an effective 128: --batch-size 4 --accumulate 32; train-gate's default "
-                             "32 x 1 takes four times as many steps per epoch")
-    parser.add_argument("--lrs", type=float, nargs="+", default=[1e-3, 1e-4],
-                        help="learning rates, each used until the schedule steps on (default %(default)s)")
-    parser.add_argument("--patience", type=int, default=3, help="epochs without improvement before a step or stop")
-    parser.add_argument("--max-epochs-per-phase", type=int, default=100)
-    parser.add_argument("--select", choices=SELECTIONS, default=TrainConfig().selection,
+                             "of batch-size x N. The gated TSN authors trained the gate with batch 4 and iter_size "
+                             "32, an effective 128: --batch-size 4 --accumulate 32")
+    parser.add_argument("--lrs", type=float, nargs="+", default=default_of(training, "lrs"), metavar="LR",
+                        help="learning rates, each used until the schedule steps on")
+    parser.add_argument("--patience", type=int, default=training.patience,
+                        help="epochs without improvement before the rate steps or the phase ends")
+    parser.add_argument("--max-epochs-per-phase", type=int, default=training.max_epochs_per_phase, metavar="N",
+                        help="epochs a training phase runs at most (with --select last: exactly)")
+    parser.add_argument("--select", choices=SELECTIONS, default=training.selection,
                         help="the epoch kept: best validation accuracy with the validation loss breaking its ties "
                              "(accuracy), the lowest validation loss (loss), or the last epoch of a schedule that runs "
-                             "--max-epochs-per-phase epochs a phase (last) (default %(default)s)")
-    parser.add_argument("--segments", type=int, default=3, help="K segments per video, whose scores are averaged (TSN; default %(default)s)")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--amp", action="store_true", help="mixed precision on CUDA")
-    parser.add_argument("--loader-workers", type=int, default=0, help="DataLoader worker processes")
-    parser.add_argument("--overwrite", action="store_true", help="replace a run folder of the same name")
-    parser.add_argument("--preload", action="store_true",
+                             "--max-epochs-per-phase epochs a phase (last)")
+    parser.add_argument("--segments", type=int, default=training.segments,
+                        help="K segments per video, whose scores are averaged (TSN)")
+    add_device(parser, training.device)
+    add_amp(parser, training.amp)
+    add_loader_workers(parser, training.num_workers)
+    parser.add_argument("--preload", action="store_true", default=defaults.preload,  # type: ignore[attr-defined]
                         help="read the split's features into memory before training (faster on a small dataset; "
                              "memory grows with it); by default each step reads only the views it samples")
 
 
-def train_config(args: argparse.Namespace) -> TrainConfig:
-    """Build the TrainConfig the options describe."""
-    return TrainConfig(segments=args.segments, batch_size=args.batch_size, accumulate=args.accumulate,
-                       lrs=tuple(args.lrs),
-                       patience=args.patience, max_epochs_per_phase=args.max_epochs_per_phase, seed=args.seed,
-                       device=args.device, amp=args.amp, num_workers=args.loader_workers, selection=args.select)
+def train_config(args: argparse.Namespace, defaults: TrainConfig) -> TrainConfig:
+    """The TrainConfig the options describe, the rest of its fields from `defaults`."""
+    return dataclasses.replace(defaults, segments=args.segments, batch_size=args.batch_size,
+                               accumulate=args.accumulate, lrs=tuple(args.lrs), patience=args.patience,
+                               max_epochs_per_phase=args.max_epochs_per_phase, seed=args.seed, device=args.device,
+                               amp=args.amp, num_workers=args.loader_workers, selection=args.select)
+
+
+def run_location(args: argparse.Namespace) -> tuple[Path, str]:
+    """The parent folder and name of the run `--run` names."""
+    run = Path(args.run)
+    return run.parent, run.name
 
 
 def print_results(results: dict) -> None:

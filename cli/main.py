@@ -7,25 +7,27 @@ import sys
 from types import ModuleType
 
 from twostream.cli.console import configure_logging
+from twostream.cli.vocabulary import HelpFormatter
 from twostream.data.errors import TwostreamError
 from twostream.data.runtime import resolve_device
 
-# Each module in twostream.cli.commands defines NAME, HELP, add_arguments(parser) and run(args) -> int.
+# Each module in twostream.cli.commands defines NAME, HELP, add_arguments(parser) and run(args) -> int; they are
+# listed in pipeline order, as `twostream --help` shows them.
 COMMAND_MODULES: tuple[str, ...] = (
-    "index",
     "make_synthetic",
+    "index",
     "check_videos",
     "extract_frames",
+    "flow",
     "export_rawframes",
+    "train_streams",
     "extract_features",
     "export_features",
+    "probe",
     "train_gate",
     "train_mfuse",
     "evaluate",
-    "probe",
-    "flow",
     "report",
-    "train_streams",
 )
 
 EXIT_OK = 0
@@ -50,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also write every log record, at debug level and dask's included, to PATH")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in _load_commands():
-        sub = subparsers.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        sub = subparsers.add_parser(module.NAME, help=module.HELP, description=module.HELP,
+                                    formatter_class=HelpFormatter)
         sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         sub.add_argument("--log-file", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         module.add_arguments(sub)

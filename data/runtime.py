@@ -13,8 +13,14 @@ import torch
 from twostream.data.errors import TwostreamError
 
 
-def resolve_device(name: str | torch.device) -> torch.device:
-    """The torch device `name` means ("cpu", "cuda", "cuda:1"), refusing CUDA when torch sees none."""
+AUTO_DEVICE = "auto"  # CUDA when torch sees a device, else the CPU
+
+
+def resolve_device(name: str | torch.device | None) -> torch.device:
+    """The torch device `name` means ("auto" or None: CUDA when available, else the CPU; "cpu", "cuda", "cuda:1"),
+    refusing CUDA when torch sees none."""
+    if name is None or name == AUTO_DEVICE:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if isinstance(name, torch.device):
         name = str(name)
     try:

@@ -95,6 +95,7 @@ PRESETS = {
     "quality": SyntheticConfig(classes=8, videos_per_class=44, groups=7, width=128, height=96, frames=12,
                                fps=12.0),
 }
+DEFAULT_PRESET = "demo"  # what make-synthetic renders unless told otherwise
 
 
 @dataclass(frozen=True)
@@ -358,7 +359,7 @@ def split_test_groups(split: int, groups: int) -> set[int]:
 
 def make_synthetic(
     out: str | os.PathLike,
-    config: SyntheticConfig = PRESETS["demo"],
+    config: SyntheticConfig = PRESETS[DEFAULT_PRESET],
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:

@@ -46,7 +46,7 @@ from twostream.fusion.sources import (
 from twostream.fusion.training.analysis import analyse
 from twostream.fusion.training.learning import Finding, flag_learning
 from twostream.fusion.training.loop import FitResult, TrainConfig, train_fusion_head, train_gated_fusion
-from twostream.fusion.training.runs import PREDICTIONS, RunDir, load_run
+from twostream.fusion.training.runs import PREDICTIONS, RunDir, load_run, split_folder, split_name
 from twostream.fusion.training.schedule import (
     PARK_BATCH,
     PARK_ITERATIONS,
@@ -185,7 +185,7 @@ class HeadConfig(_TrainingConfig):
     head: str = "mfusion"
     on: str = "maps"
     tap: str | None = None  # the maps fused or amplified (None: each backbone's last convolutional map)
-    vec_tap: str | None = None  # the vectors --on vectors fuses (None: each backbone's pooled vector, VGG's fc7)
+    vec_tap: str | None = None  # the vectors --fuse vectors fuses (None: each backbone's pooled vector, VGG's fc7)
     width: int = 2048
     dropout: float = 0.7  # Park et al.: better than 0.5 in their tests
     # Park et al.'s training: batch 128, one view per sample, rates stepped by iteration count
@@ -203,15 +203,15 @@ class HeadConfig(_TrainingConfig):
         if self.head not in HEADS:
             raise FusionError(f"unknown head {self.head!r}; choose from {', '.join(HEADS)}")
         if self.on not in HEAD_INPUTS:
-            raise FusionError(f"--on {self.on!r}: use one of {', '.join(HEAD_INPUTS)}")
+            raise FusionError(f"--fuse {self.on!r}: use one of {', '.join(HEAD_INPUTS)}")
         if self.width < 1:
             raise FusionError(f"m-fusion width must be at least 1, got {self.width}")
         reads_vectors = self.on == "vectors" and self.head != "amplification"
         if self.vec_tap and not reads_vectors:
-            raise FusionError(f"--vec-tap {self.vec_tap} names the vectors --on vectors fuses; this head reads maps, "
-                              "so name them with --tap")
+            raise FusionError(f"--vector-tap {self.vec_tap} names the vectors --fuse vectors fuses; this head reads maps, "
+                              "so name them with --map-tap")
         if self.tap and reads_vectors:
-            raise FusionError(f"--tap {self.tap} names maps, but --on vectors fuses vectors; name them with --vec-tap")
+            raise FusionError(f"--map-tap {self.tap} names maps, but --fuse vectors fuses vectors; name them with --vector-tap")
         if self.train_scores == "dropout":
             raise FusionError("train scores 'dropout' do not apply to train-mfuse: m-fusion's loss reads no stream "
                               "scores; use clean or out-of-fold")
@@ -433,7 +433,7 @@ def train_gate(store_path: str | Path, manifest: Manifest, runs: str | Path, nam
                                 scores.taps if dropout_scores else None, config.preload, out_of_fold)
         torch.manual_seed(training.seed)  # the head's new layers start from the run's seed, whatever ran before
         head = build_gate(store, sources, config)
-        run = RunDir.create(Path(runs) / name, f"split{each}", config.overwrite)
+        run = RunDir.create(Path(runs) / name, split_name(each), config.overwrite)
         settings = fit_settings(training, sources)
         results[each] = train_gated_fusion(head, sources.train, sources.val, settings, config.lam, run,
                                            evaluate_on={"val": sources.val, "test": sources.test},
@@ -493,7 +493,7 @@ def train_mfuse(store_path: str | Path, manifest: Manifest, runs: str | Path, na
                                 training.seed, maps, vectors, config.preload, out_of_fold)
         torch.manual_seed(training.seed)  # the head's new layers start from the run's seed, whatever ran before
         model = build_head(config, store, sources, maps.get("rgb"))
-        run = RunDir.create(Path(runs) / name, f"split{each}", config.overwrite)
+        run = RunDir.create(Path(runs) / name, split_name(each), config.overwrite)
         settings = step_settings(fit_settings(training, sources), config,
                                  len(sources.train))
         results[each] = train_fusion_head(model, inputs, config.head, sources.train, sources.val, settings,
@@ -573,7 +573,7 @@ def evaluate(store_path: str | Path, manifest: Manifest, run_roots: Sequence[str
         log.info("split %s: grid search chose flow weight %.2f", each, flow_weight)
         correct = {late.TITLES[rule]: scores.argmax(axis=1) == labels for rule, scores in fused.items()}
         trained: dict[str, str] = {}  # run folder -> method
-        runs = [_trained_run(Path(root) / f"split{each}", sources.test) for root in roots]
+        runs = [_trained_run(split_folder(root, each), sources.test) for root in roots]
         derived = amplification_rows(runs, test_flow.probabilities)
         for root, run in zip(roots, runs):
             _add_row(correct, run.title, run.scored.scores, labels, root)

@@ -30,7 +30,7 @@ def open_fusion_store(store: str | os.PathLike | FeatureReader) -> FeatureReader
         raise FeatureSourceError(
             f"{reader.path} holds dense features (one snippet every {stride} frames, for temporal localisation); "
             "fusion trains and evaluates on TSN stores: extract features again with --sampling tsn (the default) "
-            "into another --store")
+            "into another --features store")
     return reader
 
 
@@ -41,7 +41,7 @@ def stream_backbone(store: FeatureReader, stream: str) -> type[Backbone]:
         return backbone_type(name)
     except BackboneError:
         raise FeatureSourceError(f"{store.path}: the {stream} features come from backbone {name!r}, whose taps are "
-                                 "unknown here; name the taps to read (--tap, --vec-tap)") from None
+                                 "unknown here; name the taps to read (--map-tap, --vector-tap)") from None
 
 
 def last_map_tap(store: FeatureReader, stream: str) -> str:

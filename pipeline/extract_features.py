@@ -24,7 +24,7 @@ import torch
 from twostream.data.folds import Folds, fold_checkpoint, read_folds
 from twostream.data.io import prefetch
 from twostream.data.manifest import Manifest
-from twostream.data.runtime import autocast, resolve_device
+from twostream.data.runtime import AUTO_DEVICE, autocast, resolve_device
 from twostream.data.sampling import (
     DENSE,
     EVAL_CROP_SHARE,
@@ -78,7 +78,7 @@ class FeatureExtractionConfig:
     crop_size: int | None = None
     input_size: int | None = None  # resize crops to this side before the network (None: see crop_size)
     batch_size: int = 50  # views per forward pass
-    device: str = "cpu"
+    device: str = AUTO_DEVICE
     amp: bool = True  # bf16/fp16 autocast on CUDA; CPU stays exact
     strict: bool = True
     any_classes: bool = False  # allow checkpoints trained on another label set (features only)
@@ -284,13 +284,13 @@ def _require_same_folds(store: Path, config: dict[str, Any]) -> None:
         return
     if recorded is None:
         raise StoreError(f"{store} was extracted without --fold-checkpoints; write out-of-fold features to a new "
-                         "--store (or delete this one)")
+                         "--features store (or delete this one)")
     path = existing.attrs.get("fold_checkpoints_dir", "its folder")
     if wanted is None:
         raise StoreError(f"{store} was extracted with --fold-checkpoints {path}; pass it again, or write to a new "
-                         "--store")
+                         "--features store")
     raise StoreError(f"{store} was extracted with other fold checkpoints (--fold-checkpoints {path}: other "
-                     "checkpoints or folds); pass that folder, or write to a new --store")
+                     "checkpoints or folds); pass that folder, or write to a new --features store")
 
 
 @dataclass

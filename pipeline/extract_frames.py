@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from twostream.data.manifest import Manifest
+from twostream.data.runtime import AUTO_DEVICE
 from twostream.pipeline.batch import Execution, Task, run_batch
 from twostream.pipeline.decode import FrameSize, VideoDecodeError, VideoReader
 from twostream.pipeline.flow import get_flow_algorithm, quantize_flow
@@ -37,14 +38,14 @@ class FrameExtractionConfig:
     rgb_encoding: str = "jpeg"
     jpeg_quality: int = 95
     flow_batch: int | None = None  # frame pairs solved together (None: the algorithm's choice); not results
-    device: str | None = None  # where tvl1 runs (None: CUDA when available, else the CPU); not results
+    device: str = AUTO_DEVICE  # where tvl1 runs (auto: CUDA when available, else the CPU); not results
     flow_compile: str = "auto"  # tvl1: its primal-dual step fused by torch.compile (on, off, auto: CUDA only) or triton
     flow_sharing: str = "auto"  # tvl1 pairs of a worker's videos solved in shared batches: on, off, auto (CUDA)
 
     def flow_algorithm(self) -> FlowAlgorithm:
         """The flow algorithm these settings name, on `device` (tvl1 only), batched by `flow_batch`."""
         placement: dict[str, Any] = {}
-        if self.device is not None or self.flow_compile != "auto" or self.flow_sharing == "on":
+        if self.device not in (None, AUTO_DEVICE) or self.flow_compile != "auto" or self.flow_sharing == "on":
             if self.flow != "tvl1":
                 raise FlowError(f"--device, --flow-compile and --flow-sharing apply to --flow tvl1 only, "
                                 f"not {self.flow}")

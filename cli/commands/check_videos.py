@@ -4,9 +4,11 @@ from __future__ import annotations
 import argparse
 
 from twostream.cli.progress import ProgressPrinter
+from twostream.cli.vocabulary import add_manifest, default_of
 from twostream.data.manifest import load_manifest
 from twostream.pipeline.check_videos import check_videos
 from twostream.pipeline.decode import FrameSize
+from twostream.pipeline.extract_frames import FrameExtractionConfig
 
 NAME = "check-videos"
 HELP = "decode every video of a manifest; report frames, fps and size, and list the videos that fail"
@@ -14,9 +16,11 @@ HELP = "decode every video of a manifest; report frames, fps and size, and list 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the command's options."""
-    parser.add_argument("manifest", help="manifest written by `twostream index`")
-    parser.add_argument("--frame-size", default="340x256", help="WxH, shortN or native (default 340x256)")
-    parser.add_argument("--workers", type=int, default=2, help="videos decoded at once")
+    add_manifest(parser)
+    parser.add_argument("--frame-size", default=default_of(FrameExtractionConfig(), "frame_size"),
+                        help="decode at WxH, shortN (short side N) or native, as extract-frames would")
+    parser.add_argument("--workers", type=int, default=default_of(check_videos, "workers"),
+                        help="worker processes: videos decoded at once")
     parser.add_argument("--report", help="write the per-video results to this JSON file")
 
 

@@ -4,30 +4,38 @@ from __future__ import annotations
 import argparse
 
 from twostream.cli.fusion_args import add_data_arguments
+from twostream.cli.vocabulary import add_seed
 from twostream.data.manifest import load_manifest
 from twostream.fusion.experiment import EvaluateConfig, evaluate
 
 NAME = "evaluate"
 HELP = "compare late-fusion rules and trained fusion runs: mean class accuracy and top-1 per split"
+DEFAULTS = EvaluateConfig()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the command's options."""
-    add_data_arguments(parser)
-    parser.add_argument("--runs", nargs="*", default=[], help="run folders (runs/<name>) to include")
+    add_data_arguments(parser, DEFAULTS)
+    add_seed(parser, DEFAULTS.seed, "the validation carve (as the runs') and the bootstrap")
+    parser.add_argument("--runs", nargs="+", default=[], metavar="DIR",
+                        help="run folders to include, as train-gate and train-mfuse --run wrote them")
     parser.add_argument("--out", required=True, help="write the table here as JSON, and as Markdown beside it")
-    parser.add_argument("--bootstrap", type=int, default=1000, metavar="N",
-                        help="resamples of the test videos for the 95%% intervals, seeded by --seed (0: none)")
+    parser.add_argument("--bootstrap", type=int, default=DEFAULTS.bootstrap, metavar="N",
+                        help="resamples of the test videos for the 95%% intervals (0: none)")
     parser.add_argument("--compare", nargs=2, action="append", default=[], metavar=("RUN", "OTHER"),
                         help="also give the paired difference RUN minus OTHER, two of the --runs folders "
                              "(repeatable)")
 
 
+def config(args: argparse.Namespace) -> EvaluateConfig:
+    """The EvaluateConfig the options describe."""
+    return EvaluateConfig(split=args.split, val_fraction=args.val_fraction, seed=args.seed, bootstrap=args.bootstrap,
+                          compare=tuple(tuple(pair) for pair in args.compare))
+
+
 def run(args: argparse.Namespace) -> int:
     """Build, print and write the table."""
-    config = EvaluateConfig(split=args.split, val_fraction=args.val_fraction, seed=args.seed, bootstrap=args.bootstrap,
-                            compare=tuple(tuple(pair) for pair in args.compare))
-    table = evaluate(args.features, load_manifest(args.manifest), args.runs, config)
+    table = evaluate(args.features, load_manifest(args.manifest), args.runs, config(args))
     written = table.write(args.out)
     print(table.to_markdown())
     print(f"\nwritten: {written[0]} and {written[1]}")

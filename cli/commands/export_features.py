@@ -6,6 +6,8 @@ import argparse
 import sys
 
 from twostream.cli.progress import ProgressPrinter
+from twostream.cli.vocabulary import add_overwrite, default_of
+from twostream.data.sampling import STREAMS
 from twostream.pipeline.export_features import FORMATS, ExportConfig, export_features
 from twostream.pipeline.stores.feature_h5 import COMPRESSIONS
 from twostream.pipeline.stores.feature_localization import DEFAULT_POSITIONS, NATIVE
@@ -18,7 +20,8 @@ HELP = ("write features.zarr as <out>/<video>/<stream>_<tap>.npy files with a JS
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the command's options."""
-    parser.add_argument("store", help="features.zarr store written by `twostream extract-features`")
+    parser.add_argument("--features", required=True, metavar="STORE",
+                        help="features.zarr written by `twostream extract-features`")
     parser.add_argument("--format", required=True, choices=FORMATS,
                         help="npy: a folder per video; h5: one file; localization-csv / localization-npy: one "
                              "(positions, features) file per video, rgb columns then flow columns")
@@ -26,13 +29,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--taps", nargs="+", metavar="TAP",
                         help="only these taps: TAP, STREAM/TAP or flowmag (default: every tap and flowmag; "
                              "localization formats: one per stream, default logits)")
-    parser.add_argument("--streams", default="rgb,flow", help="comma-separated streams to export (default rgb,flow)")
+    parser.add_argument("--streams", nargs="+", choices=STREAMS, default=default_of(ExportConfig, "streams"),
+                        help="streams to export")
     parser.add_argument("--videos", nargs="+", metavar="VIDEO_ID", help="only these videos (default: all complete)")
-    parser.add_argument("--compression", choices=COMPRESSIONS, help="HDF5 compression (default gzip)")
+    parser.add_argument("--compression", choices=COMPRESSIONS, default=default_of(ExportConfig, "compression"),
+                        help="HDF5 compression (default: gzip)")
     parser.add_argument("--positions", type=_positions, metavar="T",
                         help=f"localization formats: rows per video, snippets rescaled by linear interpolation in "
                              f"time (default {DEFAULT_POSITIONS}), or {NATIVE} for one row per snippet")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    add_overwrite(parser, "an existing output")
 
 
 def _positions(text: str) -> int | str:
@@ -47,10 +52,9 @@ def _positions(text: str) -> int | str:
 
 def run(args: argparse.Namespace) -> int:
     """Export and report what was written and skipped; exit 1 when videos were skipped, as the extract commands."""
-    streams = [s.strip() for s in args.streams.split(",") if s.strip()]
-    config = ExportConfig(format=args.format, taps=args.taps, streams=streams, video_ids=args.videos,
+    config = ExportConfig(format=args.format, taps=args.taps, streams=args.streams, video_ids=args.videos,
                           compression=args.compression, overwrite=args.overwrite, positions=args.positions)
-    summary = export_features(args.store, args.out, config, ProgressPrinter("videos"))
+    summary = export_features(args.features, args.out, config, ProgressPrinter("videos"))
     print(f"{summary.out}: {len(summary.written)} videos written ({', '.join(summary.arrays)}) "
           f"in {summary.seconds:.1f}s, {len(summary.skipped)} skipped")
     for video_id, reason in summary.skipped.items():

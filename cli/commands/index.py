@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from twostream.cli.vocabulary import add_seed, default_of
 from twostream.data.attributes import attribute_names, manifest_attributes
 from twostream.data.splits import DATASETS, index_dataset
 
@@ -17,17 +18,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "or folder (<root>/<class>/<video>, split by a stable hash)")
     parser.add_argument("--videos", required=True, help="folder holding <class>/<video> files")
     parser.add_argument("--splits", help="folder holding the split files (ucf101, hmdb51)")
-    parser.add_argument("--split", type=int, action="append", dest="split_numbers", metavar="N",
-                        help="index only this split (repeatable; default: every split found)")
+    parser.add_argument("--split", type=int, nargs="+", dest="split_numbers", metavar="N",
+                        help="index only these splits (default: every split found)")
     parser.add_argument("--allow-missing", action="store_true",
                         help="leave out listed videos that are not on disk (with a warning and a count)")
-    parser.add_argument("--test-fraction", type=float, default=0.3, help="folder datasets: share of videos tested")
-    parser.add_argument("--seed", type=int, default=0, help="folder datasets: seed of the split hash")
+    parser.add_argument("--test-fraction", type=float, default=default_of(index_dataset, "test_fraction"),
+                        help="folder datasets: share of videos tested")
+    add_seed(parser, default_of(index_dataset, "seed"), "the split hash (folder datasets)")
     parser.add_argument("--attributes", metavar="CSV",
                         help="per-video attributes to keep in the manifest: a CSV with a video_id column and one "
                              "column per attribute (a synthetic dataset's degraded_cue and degradation are picked "
                              "up from its metadata.json without it)")
-    parser.add_argument("--out", required=True, help="manifest file to write (JSON)")
+    parser.add_argument("--out", required=True, help="manifest file to write (JSON), e.g. manifest.json")
 
 
 def run(args: argparse.Namespace) -> int:

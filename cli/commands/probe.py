@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from twostream.cli.vocabulary import add_features, add_manifest, default_of
 from twostream.data.manifest import load_manifest
 from twostream.fusion.probe import ProbeConfig, probe
 from twostream.fusion.probe_table import probe_table
@@ -15,12 +16,11 @@ HELP = ("fit a logistic regression per tap that predicts a per-video attribute (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the command's options."""
-    parser.add_argument("manifest", help="manifest written by `twostream index` (with per-video attributes)")
-    parser.add_argument("--features", required=True, help="features.zarr written by `twostream extract-features`, "
-                                                          "or its HDF5 export")
+    add_manifest(parser, " (with per-video attributes)")
+    add_features(parser)
     parser.add_argument("--attribute", required=True, help="the attribute to predict, e.g. degraded_cue")
-    parser.add_argument("--split", default="1", help="split whose training videos fit and whose test videos score "
-                                                     "the probe (default 1)")
+    parser.add_argument("--split", default=default_of(ProbeConfig, "split"),
+                        help="split whose training videos fit and whose test videos score the probe")
     parser.add_argument("--taps", nargs="+", metavar="TAP",
                         help="taps to probe (default: every map and vector tap both streams hold)")
     parser.add_argument("--attributes", metavar="CSV",
@@ -29,11 +29,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="also write the result here as JSON (for `twostream report --probe`)")
 
 
+def config(args: argparse.Namespace) -> ProbeConfig:
+    """The ProbeConfig the options describe."""
+    return ProbeConfig(attribute=args.attribute, split=args.split, taps=tuple(args.taps) if args.taps else None,
+                       attributes=args.attributes, out=args.out)
+
+
 def run(args: argparse.Namespace) -> int:
     """Probe the store and print the tables."""
-    config = ProbeConfig(attribute=args.attribute, split=args.split, taps=tuple(args.taps) if args.taps else None,
-                         attributes=args.attributes, out=args.out)
-    result = probe(load_manifest(args.manifest), args.features, config)
+    result = probe(load_manifest(args.manifest), args.features, config(args))
     print(probe_table(result))
     if args.out:
         print(f"\nwritten: {args.out}")

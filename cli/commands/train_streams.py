@@ -5,10 +5,17 @@ import argparse
 import sys
 
 from twostream.cli.progress import format_seconds
-from twostream.data.errors import TwostreamError
+from twostream.cli.vocabulary import (
+    add_amp,
+    add_device,
+    add_frames,
+    add_loader_workers,
+    add_manifest,
+    add_seed,
+    default_of,
+)
 from twostream.data.manifest import load_manifest
 from twostream.pipeline.backbones import BACKBONES
-from twostream.pipeline.backbones.registry import TSN_DROPOUT
 from twostream.pipeline.streams.train_streams import (
     STREAMS,
     StreamResult,
@@ -20,47 +27,53 @@ from twostream.pipeline.streams.selection import BY_LOSS
 
 NAME = "train-streams"
 HELP = "fine-tune the RGB and flow networks TSN-style on frames.zarr; writes <out>/rgb.pt and <out>/flow.pt"
+DEFAULTS = StreamTrainingConfig()
+PARTIAL_BN = {"auto": None, "on": True, "off": False}  # --partial-bn's choices as StreamTrainingConfig.partial_bn
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the command's options."""
-    defaults = StreamTrainingConfig()
-    parser.add_argument("manifest", help="manifest written by `twostream index`")
-    parser.add_argument("--frames", required=True, help="frames.zarr written by `twostream extract-frames`")
-    parser.add_argument("--out", required=True, help="folder for <stream>.pt, <stream>.state.pt, <stream>.metrics.jsonl")
-    parser.add_argument("--backbone", choices=BACKBONES, default=defaults.backbone)
-    parser.add_argument("--streams", default=",".join(STREAMS), help="comma-separated streams to train (rgb,flow)")
-    parser.add_argument("--split", default=str(defaults.split), help="split whose training videos are used")
-    parser.add_argument("--val-fraction", type=float, default=defaults.val_fraction,
+    add_manifest(parser)
+    add_frames(parser)
+    parser.add_argument("--out", required=True,
+                        help="folder for <stream>.pt, <stream>.state.pt and <stream>.metrics.jsonl")
+    parser.add_argument("--backbone", choices=BACKBONES, default=DEFAULTS.backbone, help="the streams' network")
+    parser.add_argument("--streams", nargs="+", choices=STREAMS, default=list(STREAMS), help="streams to train")
+    parser.add_argument("--split", default=DEFAULTS.split, help="split whose training videos are used")
+    parser.add_argument("--val-fraction", type=float, default=DEFAULTS.val_fraction,
                         help="share of each class's training videos held out for validation, whole groups at a time")
-    parser.add_argument("--epochs", type=int, default=defaults.epochs)
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="videos per batch")
-    parser.add_argument("--input-size", type=int, default=defaults.input_size, help="side of the network input in pixels")
-    parser.add_argument("--segments", type=int, default=defaults.segments, help="TSN segments per video")
-    parser.add_argument("--lr", type=float, default=defaults.lr)
-    parser.add_argument("--lr-steps", help="comma-separated epochs after which the rate drops tenfold "
-                                           "(default: half and three quarters of --epochs)")
-    parser.add_argument("--classifier-lr-mult", type=float, default=defaults.classifier_lr_mult,
+    parser.add_argument("--epochs", type=int, default=DEFAULTS.epochs, help="epochs at most")
+    parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, help="videos per batch")
+    parser.add_argument("--input-size", type=int, default=DEFAULTS.input_size, help="side of the network input in pixels")
+    parser.add_argument("--segments", type=int, default=DEFAULTS.segments, help="TSN segments per video")
+    parser.add_argument("--lr", type=float, default=DEFAULTS.lr, help="learning rate (of the fine-tuned layers)")
+    parser.add_argument("--lr-steps", type=int, nargs="+", metavar="EPOCH", default=default_of(DEFAULTS, "lr_steps"),
+                        help="epochs after which the rate drops tenfold (default: half and three quarters of "
+                             "--epochs)")
+    parser.add_argument("--classifier-lr-mult", type=float, default=DEFAULTS.classifier_lr_mult,
                         help="learning-rate multiplier of the new classifier (TSN: 1; 10 helps small datasets)")
-    parser.add_argument("--patience", type=int, default=defaults.patience,
+    parser.add_argument("--patience", type=int, default=DEFAULTS.patience,
                         help="stop after this many epochs without a better validation accuracy (never when "
                              "validation is too small to tell epochs apart: then all epochs train)")
-    parser.add_argument("--dropout-rgb", type=float, default=TSN_DROPOUT["rgb"])
-    parser.add_argument("--dropout-flow", type=float, default=TSN_DROPOUT["flow"])
-    parser.add_argument("--partial-bn", choices=("auto", "on", "off"), default="auto",
+    for stream in STREAMS:
+        parser.add_argument(f"--dropout-{stream}", type=float, default=DEFAULTS.dropout[stream],
+                            help=f"dropout before the {stream} network's classifier (TSN's)")
+    parser.add_argument("--partial-bn", choices=tuple(PARTIAL_BN),
+                        default={value: name for name, value in PARTIAL_BN.items()}[DEFAULTS.partial_bn],
                         help="freeze all BatchNorm layers but the first (auto: when starting from trained weights)")
     parser.add_argument("--init-checkpoint", action="append", default=[], metavar="[STREAM=]PATH",
                         help="start from this checkpoint instead of ImageNet weights (repeatable; an RGB "
                              "checkpoint serves the flow stream by cross-modality initialisation)")
-    parser.add_argument("--no-pretrained", action="store_true", help="start from random weights")
-    parser.add_argument("--workers", type=int, default=defaults.workers, help="DataLoader worker processes")
-    parser.add_argument("--device", default=defaults.device, help="cpu or cuda[:N]")
-    parser.add_argument("--no-amp", action="store_true", help="train in float32 on CUDA too")
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--folds", type=int, default=defaults.folds, metavar="K",
+    parser.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=DEFAULTS.pretrained,
+                        help="start from the backbone's ImageNet weights (--no-pretrained: random weights)")
+    add_loader_workers(parser, DEFAULTS.workers)
+    add_device(parser, DEFAULTS.device)
+    add_amp(parser, DEFAULTS.amp)
+    add_seed(parser, DEFAULTS.seed, "the validation carve, the classifier's initial weights and the sampling")
+    parser.add_argument("--folds", type=int, default=DEFAULTS.folds, metavar="K",
                         help="after the full pair, train K more pairs into <out>/fold1..foldK, each without one fold "
                              "(whole groups) of the training videos, and write <out>/folds.json; their features "
-                             "(extract-features --fold-checkpoints) give out-of-fold training scores (default: none)")
+                             "(extract-features --fold-checkpoints) give out-of-fold training scores (0: none)")
     parser.add_argument("--resume", action="store_true", help="continue the runs saved in --out (finished ones, "
                                                               "folds included, are skipped)")
 
@@ -77,21 +90,17 @@ def init_checkpoints(items: list[str], streams: list[str]) -> dict[str, str]:
     return chosen
 
 
-def config_from_args(args: argparse.Namespace, streams: list[str]) -> StreamTrainingConfig:
+def config(args: argparse.Namespace) -> StreamTrainingConfig:
     """The training settings the options describe."""
-    try:
-        lr_steps = tuple(int(step) for step in args.lr_steps.split(",")) if args.lr_steps else None
-    except ValueError:
-        raise TwostreamError(f"--lr-steps {args.lr_steps!r}: expected comma-separated epoch numbers") from None
     return StreamTrainingConfig(
-        backbone=args.backbone, pretrained=not args.no_pretrained,
-        init_checkpoints=init_checkpoints(args.init_checkpoint, streams), split=args.split,
+        backbone=args.backbone, pretrained=args.pretrained,
+        init_checkpoints=init_checkpoints(args.init_checkpoint, args.streams), split=args.split,
         val_fraction=args.val_fraction, segments=args.segments, input_size=args.input_size, epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, lr_steps=lr_steps, patience=args.patience,
-        classifier_lr_mult=args.classifier_lr_mult,
-        dropout={"rgb": args.dropout_rgb, "flow": args.dropout_flow},
-        partial_bn={"auto": None, "on": True, "off": False}[args.partial_bn],
-        workers=args.workers, device=args.device, amp=not args.no_amp, seed=args.seed, folds=args.folds,
+        batch_size=args.batch_size, lr=args.lr, lr_steps=tuple(args.lr_steps) if args.lr_steps else None,
+        patience=args.patience, classifier_lr_mult=args.classifier_lr_mult,
+        dropout={stream: getattr(args, f"dropout_{stream}") for stream in STREAMS},
+        partial_bn=PARTIAL_BN[args.partial_bn], workers=args.loader_workers, device=args.device, amp=args.amp,
+        seed=args.seed, folds=args.folds,
     )
 
 
@@ -121,10 +130,9 @@ def describe(result: StreamResult) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Train the requested streams and print each one's validation accuracy."""
-    streams = [name.strip() for name in args.streams.split(",") if name.strip()]
-    config = config_from_args(args, streams)
+    settings = config(args)
     manifest = load_manifest(args.manifest)
-    trained = train_streams(manifest, args.frames, args.out, config, streams, args.resume, print_epoch)
+    trained = train_streams(manifest, args.frames, args.out, settings, args.streams, args.resume, print_epoch)
     for result in trained.full.values():
         print("\n".join(describe(result)))
     for line in describe_folds(trained):

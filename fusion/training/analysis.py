@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from twostream.data.runtime import resolve_device
 from twostream.fusion.features import FeatureSource, stream_scores
 from twostream.fusion.heads.gating import GatedFusionHead
 from twostream.fusion.training.datasets import AllViewsDataset
@@ -20,7 +21,7 @@ from twostream.fusion.training.runs import VideoAnalysis
 def gate_features(head: GatedFusionHead, source: FeatureSource, device: torch.device | str = "cpu",
                   chunk: int = 256) -> np.ndarray:
     """Return each video's gate features (the head's `features`) averaged over all its views, shape (N, D)."""
-    device = torch.device(device)
+    device = resolve_device(device)
     was_training = head.training
     head.eval()
     views = AllViewsDataset(source, ("rgb_map", "flow_map"))

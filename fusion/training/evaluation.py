@@ -6,7 +6,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from twostream.data.metrics import VideoScores
-from twostream.data.runtime import autocast
+from twostream.data.runtime import autocast, resolve_device
 from twostream.fusion.features import FeatureSource
 from twostream.fusion.training.datasets import Sample
 from twostream.fusion.training.tasks import FusionTask
@@ -24,7 +24,7 @@ def predict(task: FusionTask, source: FeatureSource, views: Dataset[Sample], dev
     Views are scored `chunk` at a time; a video's score is the mean of its views' scores, its gate
     weights (and a head's own scores) the mean of its views'.
     """
-    device = torch.device(device)
+    device = resolve_device(device)
     model = task.model
     was_training = model.training
     model.eval()

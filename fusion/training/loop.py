@@ -18,7 +18,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from twostream.data.metrics import VideoScores, spatial_share
-from twostream.data.runtime import autocast, resolve_device
+from twostream.data.runtime import AUTO_DEVICE, autocast, resolve_device
 from twostream.data.selection import BY_LAST, SELECTIONS, selection_key
 from twostream.fusion.errors import FusionError
 from twostream.fusion.features import FeatureSource
@@ -63,8 +63,8 @@ class TrainConfig:
     # (for validation sets too small to tell epochs apart; see fit_settings)
     early_stopping: bool = True
     seed: int = 0
-    device: str = "cpu"
-    amp: bool = False
+    device: str = AUTO_DEVICE
+    amp: bool = True  # mixed precision on CUDA; the CPU stays exact
     num_workers: int = 0
     eval_crop: int = 0
     # Validation on every view, as the test ("all"), or on each segment's centre snippet at eval_crop ("segments",

@@ -225,6 +225,16 @@ class RunRecord:
         return file_sha256(path) if path.exists() else None
 
 
+def split_name(split: str) -> str:
+    """The name of a split's folder inside a run: split<N>."""
+    return f"split{split}"
+
+
+def split_folder(run: Path | str, split: str) -> Path:
+    """The folder of one split of a run: `run`/split<N>."""
+    return Path(run) / split_name(split)
+
+
 def load_run(path: Path | str) -> RunRecord:
     """Return the run in folder `path`, which must hold at least config.json and predictions.json."""
     path = Path(path)

@@ -29,13 +29,6 @@ COMPILE_CHOICES: tuple[str, ...] = ("auto", "on", "off", "triton")
 GPU_SYNC_EVERY = 10  # iterations between convergence checks on a GPU (each check waits for the device)
 
 
-def flow_device(device: str | torch.device | None) -> torch.device:
-    """The torch device to run on: `device`, else CUDA when available, else the CPU."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return resolve_device(str(device))
-
-
 def auto_batch_size(device: torch.device, height: int, width: int) -> int:
     """Pairs per batch: 1 on the CPU; on a GPU as many as fit in part of the free memory."""
     if device.type != "cuda":
@@ -82,7 +75,7 @@ class TorchTVL1(FlowAlgorithm):
     def __init__(self, device: str | torch.device | None = None, batch_size: int | None = None,
                  threads: int = 1, compile: str = "auto", **params: Any) -> None:
         self.tvl1 = TVL1Params.from_kwargs(**params)
-        self.device = flow_device(device)
+        self.device = resolve_device(device)
         if compile not in COMPILE_CHOICES:
             raise FlowError(f"compile {compile!r}: use one of {', '.join(COMPILE_CHOICES)}")
         self.compile = compile

@@ -35,7 +35,7 @@ from twostream.data.folds import FOLDS_FILE, Folds, assign_folds, fold_dir, read
 from twostream.data.io import append_jsonl
 from twostream.data.manifest import Manifest, VideoEntry
 from twostream.data.metrics import VideoScores
-from twostream.data.runtime import autocast, resolve_device
+from twostream.data.runtime import AUTO_DEVICE, autocast, resolve_device
 from twostream.data.sampling import STREAMS
 from twostream.data.validation import ValidationSplitError, carve, carve_validation, validation_power
 from twostream.pipeline.backbones import Backbone, save_checkpoint
@@ -73,7 +73,7 @@ class StreamTrainingConfig:
     backbone: str = "efficientnet_lite0"
     pretrained: bool = True
     init_checkpoints: dict[str, str] = field(default_factory=dict)  # stream -> checkpoint to start from
-    split: int | str = 1
+    split: str = "1"
     val_fraction: float = 0.2
     segments: int = 3
     input_size: int = 224
@@ -90,7 +90,7 @@ class StreamTrainingConfig:
     partial_bn: bool | None = None  # None: on when starting from trained weights (their statistics are worth keeping)
     patience: int = 5
     workers: int = 0
-    device: str = "cpu"
+    device: str = AUTO_DEVICE
     amp: bool = True  # bf16 autocast on CUDA; the CPU path stays exact
     seed: int = 0
     folds: int = 0  # K > 1: also train K pairs, each without one fold of the training videos (0: none)

@@ -59,11 +59,11 @@ def test_readme_cli_reference_is_the_current_help():
 
 
 @pytest.mark.parametrize("command", [
-    ["extract-frames", "m.json", "--store", "s.zarr"],
-    ["extract-features", "m.json", "--frames", "f.zarr", "--store", "s.zarr", "--rgb-checkpoint", "r.pt",
+    ["extract-frames", "m.json", "--frames", "s.zarr"],
+    ["extract-features", "m.json", "--frames", "f.zarr", "--features", "s.zarr", "--rgb-checkpoint", "r.pt",
      "--flow-checkpoint", "f.pt"],
-    ["train-gate", "m.json", "--features", "s.zarr", "--name", "gate"],
-    ["train-mfuse", "m.json", "--features", "s.zarr", "--name", "mfuse"],
+    ["train-gate", "m.json", "--features", "s.zarr", "--run", "runs/gate"],
+    ["train-mfuse", "m.json", "--features", "s.zarr", "--run", "runs/mfuse"],
     ["train-streams", "m.json", "--frames", "f.zarr", "--out", "streams"],
     ["flow", "a.png", "b.png", "-o", "ab.flo"],
 ])
@@ -82,7 +82,7 @@ def test_shared_flow_batches_run_a_video_per_core_in_one_worker_unless_told_othe
     from twostream.pipeline.extract_frames import FrameExtractionConfig
 
     def execution(*options: str, sharing: str = "on"):
-        args = build_parser().parse_args(["extract-frames", "m.json", "--store", "s.zarr", *options])
+        args = build_parser().parse_args(["extract-frames", "m.json", "--frames", "s.zarr", *options])
         return _execution(args, FrameExtractionConfig(device="cpu", flow_sharing=sharing))
 
     shared = execution()

@@ -29,7 +29,7 @@ def test_a_batch_with_bad_videos_prints_only_our_lines_and_logs_dask_to_the_file
     manifest = tmp_path / "manifest.json"
     assert main(["index", "--dataset", "folder", "--videos", str(tmp_path / "videos"), "--out", str(manifest)]) == 0
     log_file = tmp_path / "run.log"
-    run = subprocess.run([sys.executable, "-m", "twostream.cli", "extract-frames", str(manifest), "--store",
+    run = subprocess.run([sys.executable, "-m", "twostream.cli", "extract-frames", str(manifest), "--frames",
                           str(tmp_path / "frames.zarr"), "--workers", "2", "--frame-size", "160x120", "--flow",
                           "farneback", "--log-file", str(log_file)], capture_output=True, text=True)
     out, err = run.stdout, run.stderr

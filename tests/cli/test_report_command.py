@@ -33,17 +33,17 @@ def run_folder(tmp_path_factory):
     source = InMemoryFeatureSource.from_arrays([f"v{i}" for i in range(12)], labels.numpy(), 3, rgb_map=maps,
                                                flow_map=maps, rgb_logits=logits, flow_logits=logits[:, :, :, ::-1])
     head = GatedFusionHead(nn.Sequential(nn.Conv2d(4, 4, 1), nn.ReLU()), 4, 3, rgb_channels=4, dropout=0.0)
-    run = RunDir.create(tmp_path_factory.mktemp("runs"), "gate")
+    run = RunDir.create(tmp_path_factory.mktemp("runs") / "gate", "split1")
     config = TrainConfig(batch_size=4, lrs=(0.01,), patience=1, max_epochs_per_phase=1)
     train_gated_fusion(head, source, source, config, lam=1.0, run=run, evaluate_on={"test": source})
-    return run.path
+    return run.path.parent  # the run folder, as train-gate --run names it
 
 
 def test_report_command_prints_the_report_path(run_folder, tmp_path, capsys):
     manifest = Manifest("ucf101", str(tmp_path), ["Archery", "Biking", "Diving"], [])
     manifest.save(tmp_path / "manifest.json")
     (tmp_path / "provenance.json").write_text(json.dumps({"features store": {"backbone": "effnet-lite0"}}))
-    args = _parse([str(run_folder), "--out", str(tmp_path / "out"), "--title", "Tiny run",
+    args = _parse(["--runs", str(run_folder), "--out", str(tmp_path / "out"), "--title", "Tiny run",
                    "--manifest", str(tmp_path / "manifest.json"), "--provenance", str(tmp_path / "provenance.json")])
     assert report.run(args) == 0
     printed = capsys.readouterr().out.strip()
@@ -56,10 +56,10 @@ def test_report_command_prints_the_report_path(run_folder, tmp_path, capsys):
 
 def test_report_command_refuses_bad_input(run_folder, tmp_path):
     with pytest.raises(TwostreamError, match="does not exist"):
-        report.run(_parse([str(tmp_path / "absent"), "--out", str(tmp_path / "out")]))
+        report.run(_parse(["--runs", str(tmp_path / "absent"), "--out", str(tmp_path / "out")]))
     (tmp_path / "list.json").write_text("[1, 2]")
     with pytest.raises(TwostreamError, match="JSON object"):
-        report.run(_parse([str(run_folder), "--out", str(tmp_path / "out"), "--provenance",
+        report.run(_parse(["--runs", str(run_folder), "--out", str(tmp_path / "out"), "--provenance",
                            str(tmp_path / "list.json")]))
     with pytest.raises(SystemExit):
         _parse(["--out", str(tmp_path / "out")])
@@ -67,8 +67,8 @@ def test_report_command_refuses_bad_input(run_folder, tmp_path):
 
 def test_report_command_takes_attributes_and_a_probe(run_folder, tmp_path):
     (tmp_path / "attributes.csv").write_text("video_id,scene\n" + "".join(f"v{i},{'ab'[i % 2]}\n" for i in range(12)))
-    args = _parse([str(run_folder), "--out", str(tmp_path / "out"), "--attributes", str(tmp_path / "attributes.csv")])
+    args = _parse(["--runs", str(run_folder), "--out", str(tmp_path / "out"), "--attributes", str(tmp_path / "attributes.csv")])
     assert report.run(args) == 0
     assert '<figure id="spatial_share_by_scene">' in (tmp_path / "out" / "report.html").read_text()
     with pytest.raises(TwostreamError, match="probe result .* does not exist"):
-        report.run(_parse([str(run_folder), "--out", str(tmp_path / "out"), "--probe", str(tmp_path / "absent.json")]))
+        report.run(_parse(["--runs", str(run_folder), "--out", str(tmp_path / "out"), "--probe", str(tmp_path / "absent.json")]))

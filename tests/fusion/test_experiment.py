@@ -45,15 +45,15 @@ def runs(tiny_dataset, feature_store, tmp_path_factory, checkpoints):
     _, manifest = tiny_dataset
     folder = tmp_path_factory.mktemp("runs")
     manifest_path = manifest.save(folder / "manifest.json")
-    common = [str(manifest_path), "--features", str(feature_store), "--runs", str(folder / "runs"), *QUICK]
-    assert main(["train-gate", *common, "--name", "gate", "--train-scores", "clean"]) == 0
-    assert main(["train-gate", *common, "--name", "gate-layers", *PAPER_GATE_FLAGS, "--lam", "0",
+    common = [str(manifest_path), "--features", str(feature_store), *QUICK]
+    assert main(["train-gate", *common, "--run", str(folder / "runs" / "gate"), "--train-scores", "clean"]) == 0
+    assert main(["train-gate", *common, "--run", str(folder / "runs" / "gate-layers"), *PAPER_GATE_FLAGS, "--multitask-weight", "0",
                  "--train-scores", "clean"]) == 0
-    assert main(["train-mfuse", *common, *QUICK_STEPS, "--name", "mfuse", "--width", "16"]) == 0
-    assert main(["train-mfuse", *common, "--schedule", "plateau", "--name", "base-a", "--head", "baseline-a",
-                 "--on", "vectors"]) == 0
-    assert main(["train-mfuse", *common, "--schedule", "plateau", "--name", "amp", "--head", "amplification",
-                 "--tap", "conv3"]) == 0
+    assert main(["train-mfuse", *common, *QUICK_STEPS, "--run", str(folder / "runs" / "mfuse"), "--width", "16"]) == 0
+    assert main(["train-mfuse", *common, "--schedule", "plateau", "--run", str(folder / "runs" / "base-a"), "--head", "baseline-a",
+                 "--fuse", "vectors"]) == 0
+    assert main(["train-mfuse", *common, "--schedule", "plateau", "--run", str(folder / "runs" / "amp"), "--head", "amplification",
+                 "--map-tap", "conv3"]) == 0
     return folder, manifest_path
 
 
@@ -192,8 +192,8 @@ def test_evaluate_compares_chosen_pairs_of_runs(runs, feature_store, tiny_datase
 def test_train_gate_prints_the_gate_spatial_share_and_records_its_training_scores(runs, feature_store, capsys):
     folder, manifest_path = runs
     assert GateConfig().train_scores == "clean"  # the mode bench/fusion_quality.py found best over 3 seeds
-    assert main(["train-gate", str(manifest_path), "--features", str(feature_store), "--runs", str(folder / "runs"),
-                 *QUICK, "--name", "gate-share", "--train-scores", "dropout"]) == 0
+    assert main(["train-gate", str(manifest_path), "--features", str(feature_store),
+                 *QUICK, "--run", str(folder / "runs" / "gate-share"), "--train-scores", "dropout"]) == 0
     printed = capsys.readouterr().out
     assert "gate spatial share over test videos" in printed and "+-" in printed
     config = json.loads((folder / "runs" / "gate-share" / "split1" / "config.json").read_text())
@@ -220,8 +220,8 @@ def test_a_missing_split_and_a_foreign_checkpoint_are_refused(tiny_dataset, feat
 def test_report_of_the_runs_shows_examples_with_frames_and_provenance(runs, reference_store, feature_store):
     folder, manifest_path = runs
     out = folder / "report"
-    split_runs = [str(folder / "runs" / name / "split1") for name in ("gate", "gate-layers", "mfuse")]
-    assert main(["report", *split_runs, "--out", str(out), "--manifest", str(manifest_path),
+    run_folders = [str(folder / "runs" / name) for name in ("gate", "gate-layers", "mfuse")]
+    assert main(["report", "--runs", *run_folders, "--out", str(out), "--manifest", str(manifest_path),
                  "--frames", str(reference_store), "--features", str(feature_store)]) == 0
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 4
@@ -232,10 +232,10 @@ def test_report_of_the_runs_shows_examples_with_frames_and_provenance(runs, refe
 def test_train_gate_and_train_mfuse_on_out_of_fold_scores(oof_feature_store, tiny_dataset, tmp_path):
     _, manifest = tiny_dataset
     manifest_path = manifest.save(tmp_path / "manifest.json")
-    common = [str(manifest_path), "--features", str(oof_feature_store), "--runs", str(tmp_path / "runs"), *QUICK,
+    common = [str(manifest_path), "--features", str(oof_feature_store), *QUICK,
               "--train-scores", "out-of-fold"]
-    assert main(["train-gate", *common, "--name", "gate"]) == 0
-    assert main(["train-mfuse", *common, *QUICK_STEPS, "--name", "mfuse", "--width", "16", "--preload"]) == 0
+    assert main(["train-gate", *common, "--run", str(tmp_path / "runs" / "gate")]) == 0
+    assert main(["train-mfuse", *common, *QUICK_STEPS, "--run", str(tmp_path / "runs" / "mfuse"), "--width", "16", "--preload"]) == 0
     gate = json.loads((tmp_path / "runs" / "gate" / "split1" / "config.json").read_text())
     assert gate["method"] == "gated fusion (pooled maps, softmax, lambda=1, out-of-fold scores)"
     assert gate["task"]["train_scores"] == {"mode": "out-of-fold", "split": "1", "k": 2, "seed": 0}
@@ -250,27 +250,27 @@ def test_out_of_fold_scores_need_a_store_with_fold_arrays_and_mfuse_refuses_drop
                                                                                       tmp_path, capsys):
     _, manifest = tiny_dataset
     manifest_path = manifest.save(tmp_path / "manifest.json")
-    common = [str(manifest_path), "--features", str(feature_store), "--runs", str(tmp_path / "runs"), *QUICK,
+    common = [str(manifest_path), "--features", str(feature_store), *QUICK,
               "--train-scores", "out-of-fold"]
     for command in ("train-gate", "train-mfuse"):
-        assert main([command, *common, "--name", command]) == 2
+        assert main([command, *common, "--run", str(tmp_path / "runs" / command)]) == 2
         assert "holds no out-of-fold arrays; extract features with --fold-checkpoints DIR" in capsys.readouterr().err
     with pytest.raises(FusionError, match="m-fusion's loss reads no stream scores"):
         HeadConfig(train_scores="dropout")
 
 
 def test_a_tap_for_what_the_head_does_not_read_is_refused():
-    with pytest.raises(FusionError, match="--vec-tap fc6 names the vectors --on vectors fuses"):
+    with pytest.raises(FusionError, match="--vector-tap fc6 names the vectors --fuse vectors fuses"):
         HeadConfig(vec_tap="fc6")
-    with pytest.raises(FusionError, match="--tap conv5 names maps, but --on vectors fuses vectors"):
+    with pytest.raises(FusionError, match="--map-tap conv5 names maps, but --fuse vectors fuses vectors"):
         HeadConfig(on="vectors", tap="conv5")
     assert HeadConfig(head="amplification", on="vectors", tap="conv5").tap == "conv5"
 
 
 def test_the_gate_body_batch_norm_stays_frozen_unless_asked_to_train(runs, checkpoints, feature_store):
     folder, manifest_path = runs
-    assert main(["train-gate", str(manifest_path), "--features", str(feature_store), "--runs", str(folder / "runs"),
-                 *QUICK, "--name", "gate-bn", *PAPER_GATE_FLAGS, "--lam", "0", "--train-bn"]) == 0
+    assert main(["train-gate", str(manifest_path), "--features", str(feature_store),
+                 *QUICK, "--run", str(folder / "runs" / "gate-bn"), *PAPER_GATE_FLAGS, "--multitask-weight", "0", "--train-bn"]) == 0
     spatial = load_checkpoint(checkpoints["rgb"]).state_dict
     for name, frozen in (("gate-layers", True), ("gate-bn", False)):
         run = folder / "runs" / name / "split1"
@@ -291,8 +291,8 @@ def test_concat_fusion_at_the_last_map_tap_trains_the_heads_on_both_pooled_maps(
                                                                                  tmp_path):
     _, manifest = tiny_dataset
     assert main(["train-gate", str(manifest.save(tmp_path / "manifest.json")), "--features",
-                 str(last_tap_stores[backbone]), "--runs", str(tmp_path / "runs"), *QUICK, "--name", "last",
-                 "--body", "layers", "--fusion", "concat", "--activation", "relu", "--tap", tap, "--accumulate", "2"]) == 0
+                 str(last_tap_stores[backbone]), *QUICK, "--run", str(tmp_path / "runs" / "last"),
+                 "--body", "layers", "--fusion", "concat", "--activation", "relu", "--map-tap", tap, "--accumulate", "2"]) == 0
     run = tmp_path / "runs" / "last" / "split1"
     config = json.loads((run / "config.json").read_text())
     assert config["task"]["body_channels"] == width
@@ -328,10 +328,10 @@ def test_heads_that_cannot_improve_are_flagged_on_the_console_in_their_runs_and_
         runs, feature_store, tiny_dataset, caplog, capsys):
     folder, manifest_path = runs
     _, manifest = tiny_dataset
-    common = [str(manifest_path), "--features", str(feature_store), "--runs", str(folder / "runs"), *QUICK]
+    common = [str(manifest_path), "--features", str(feature_store), *QUICK]
     with caplog.at_level(logging.WARNING, logger="twostream"):
-        assert main(["train-gate", *common, "--name", "gate-stuck", "--lam", "0.5", "--lrs", *TOO_SMALL]) == 0
-        assert main(["train-mfuse", *common, *QUICK_STEPS, "--name", "mfuse-stuck", "--width", "16",
+        assert main(["train-gate", *common, "--run", str(folder / "runs" / "gate-stuck"), "--multitask-weight", "0.5", "--lrs", *TOO_SMALL]) == 0
+        assert main(["train-mfuse", *common, *QUICK_STEPS, "--run", str(folder / "runs" / "mfuse-stuck"), "--width", "16",
                      "--lrs", *TOO_SMALL, TOO_SMALL[0]]) == 0
     stuck = {name: folder / "runs" / name / "split1" for name in ("gate-stuck", "mfuse-stuck")}
     recorded = {name: json.loads((path / "config.json").read_text())["learning"] for name, path in stuck.items()}

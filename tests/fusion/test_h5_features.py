@@ -50,8 +50,8 @@ def test_a_gate_trained_from_the_export_predicts_as_one_trained_from_the_store(f
     settings = quick_training(lrs=(1e-3, 1e-4), batch_size=4, patience=1, max_epochs_per_phase=2)
     train_gate(feature_store, manifest, tmp_path / "runs", "from-zarr", GateConfig(training=settings, train_scores="clean"))
     manifest_path = manifest.save(tmp_path / "manifest.json")
-    assert main(["train-gate", str(manifest_path), "--features", str(exported), "--runs", str(tmp_path / "runs"),
-                 "--name", "from-h5", "--max-epochs-per-phase", "2", "--patience", "1", "--batch-size", "4",
+    assert main(["train-gate", str(manifest_path), "--features", str(exported),
+                 "--run", str(tmp_path / "runs" / "from-h5"), "--max-epochs-per-phase", "2", "--patience", "1", "--batch-size", "4",
                  "--seed", "3", "--train-scores", "clean", "--lrs", "0.001", "0.0001"]) == 0
     predictions = {name: json.loads((tmp_path / "runs" / name / "split1" / "predictions.json").read_text())
                    for name in ("from-zarr", "from-h5")}

@@ -23,7 +23,7 @@ from twostream.pipeline.stores.video_store import StoreError
 
 def test_npy_export_matches_the_store(feature_store, tmp_path, capsys):
     out = tmp_path / "npy"
-    assert main(["export-features", str(feature_store), "--format", "npy", "--out", str(out)]) == 0
+    assert main(["export-features", "--features", str(feature_store), "--format", "npy", "--out", str(out)]) == 0
     assert "videos written" in capsys.readouterr().out
     store = FeatureStore.open(feature_store)
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == store.video_ids()
@@ -94,7 +94,7 @@ def test_failed_and_incomplete_videos_are_skipped_and_reported(feature_store, tm
     partial = zarr.open_group(str(copy / "videos" / "v_Partial_g09_c01"), mode="w")
     partial.create_array("flowmag", shape=(1, 1, 2, 2), dtype="float16")
     out = tmp_path / "features.h5"
-    assert main(["export-features", str(copy), "--format", "h5", "--out", str(out)]) == 1  # like the extract commands
+    assert main(["export-features", "--features", str(copy), "--format", "h5", "--out", str(out)]) == 1  # like the extract commands
     report = capsys.readouterr()
     assert f"{len(complete)} videos written" in report.out and "2 skipped" in report.out
     assert "SKIPPED v_Broken_g09_c01: failed: ffmpeg could not decode" in report.err
@@ -124,7 +124,7 @@ def test_an_existing_output_is_refused_unless_overwrite(feature_store, tmp_path)
     with pytest.raises(ExportError, match="is the store being exported"):
         export_features(feature_store, feature_store, ExportConfig(format="h5", overwrite=True))
     assert FeatureStore.open(feature_store).video_ids() == store.video_ids()
-    assert main(["export-features", str(feature_store), "--format", "h5", "--out", str(tmp_path / "features.h5")]) == 2
+    assert main(["export-features", "--features", str(feature_store), "--format", "h5", "--out", str(tmp_path / "features.h5")]) == 2
 
 
 # ---- a store larger than the memory limit -----------------------------------------------------------------
@@ -198,7 +198,7 @@ def test_export_memory_stays_bounded_on_a_store_larger_than_the_limit(large_stor
 
 def test_a_killed_export_leaves_nothing_that_looks_complete(large_store, tmp_path):
     out = tmp_path / "features.h5"
-    command = [sys.executable, "-m", "twostream.cli", "export-features", str(large_store), "--format", "h5",
+    command = [sys.executable, "-m", "twostream.cli", "export-features", "--features", str(large_store), "--format", "h5",
                "--out", str(out), "--compression", "gzip"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
@@ -217,7 +217,7 @@ def test_a_killed_export_leaves_nothing_that_looks_complete(large_store, tmp_pat
             H5FeatureStore.open(leftover)
     with pytest.raises(StoreError, match="does not exist"):
         open_feature_store(out)
-    assert main(["export-features", str(large_store), "--format", "h5", "--out", str(out), "--videos", "v_0"]) == 0
+    assert main(["export-features", "--features", str(large_store), "--format", "h5", "--out", str(out), "--videos", "v_0"]) == 0
     assert not any(p.exists() for p in partial)  # the next run removed what the killed one left aside
     assert [p.name for p in tmp_path.iterdir()] == ["features.h5"]
 
@@ -258,7 +258,7 @@ def test_localization_csv_reads_as_bsn_and_mmaction2_read_csv_mean_100(dense_fea
     from twostream.data.rescale import rescale_positions
 
     out = tmp_path / "csv_mean_100"
-    assert main(["export-features", str(dense_feature_store), "--format", "localization-csv", "--out", str(out)]) == 0
+    assert main(["export-features", "--features", str(dense_feature_store), "--format", "localization-csv", "--out", str(out)]) == 0
     assert "videos written (rgb/logits, flow/logits)" in capsys.readouterr().out
     store = FeatureStore.open(dense_feature_store)
     classes = len(store.classes)
@@ -312,7 +312,7 @@ def test_localization_exports_refuse_what_they_cannot_write(dense_feature_store,
         export_features(dense_feature_store, tmp_path / "x", ExportConfig(format="localization-csv", taps=["flowmag"]))
     assert not (tmp_path / "x").exists()
     with pytest.raises(SystemExit) as parsed:
-        main(["export-features", str(dense_feature_store), "--format", "localization-csv", "--positions", "many",
+        main(["export-features", "--features", str(dense_feature_store), "--format", "localization-csv", "--positions", "many",
               "--out", str(tmp_path / "y")])
     assert parsed.value.code == 2
 

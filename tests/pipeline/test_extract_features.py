@@ -100,7 +100,7 @@ def test_sigkill_then_rerun_gives_the_same_features(tiny_dataset, reference_stor
     manifest_path = manifest.save(tmp_path / "manifest.json")
     store = tmp_path / "features.zarr"
     command = [sys.executable, "-m", "twostream.cli", "extract-features", str(manifest_path), "--frames",
-               str(reference_store), "--store", str(store), "--rgb-checkpoint", str(checkpoints["rgb"]),
+               str(reference_store), "--features", str(store), "--rgb-checkpoint", str(checkpoints["rgb"]),
                "--flow-checkpoint", str(checkpoints["flow"]), "--snippets", "3", "--crops", "10", "--crop-size", "40",
                "--input-size", "56", "--batch-size", "16", "--no-cluster"]
     job = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -168,7 +168,7 @@ def test_a_missing_device_is_a_clear_error_before_any_work(tiny_dataset, referen
     _, manifest = tiny_dataset
     manifest_path = manifest.save(tmp_path / "manifest.json")
     result = subprocess.run([sys.executable, "-m", "twostream.cli", "extract-features", str(manifest_path),
-                             "--frames", str(reference_store), "--store", str(tmp_path / "f.zarr"),
+                             "--frames", str(reference_store), "--features", str(tmp_path / "f.zarr"),
                              "--rgb-checkpoint", str(checkpoints["rgb"]), "--flow-checkpoint",
                              str(checkpoints["flow"]), "--device", "cuda", "--no-cluster"],
                             capture_output=True, text=True)

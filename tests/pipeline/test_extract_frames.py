@@ -128,7 +128,7 @@ def test_bad_videos_are_recorded_and_good_ones_land_on_a_local_cluster(tiny_data
 
 
 def _cli(manifest_path: Path, store: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "twostream.cli", "extract-frames", str(manifest_path), "--store", str(store),
+    return [sys.executable, "-m", "twostream.cli", "extract-frames", str(manifest_path), "--frames", str(store),
             "--frame-size", "native", "--flow", "farneback", *extra]
 
 

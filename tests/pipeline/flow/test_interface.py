@@ -115,7 +115,7 @@ def test_flow_command_writes_flo_and_png(tmp_path, capsys):
     for index, frame in enumerate(frames):
         cv2.imwrite(str(tmp_path / f"f{index}.png"), frame)
     code = main(["flow", str(tmp_path / "f0.png"), str(tmp_path / "f1.png"), "-o", str(tmp_path / "out.flo"),
-                 "--algorithm", "farneback", "--png", str(tmp_path / "out.png")])
+                 "--flow", "farneback", "--png", str(tmp_path / "out.png")])
     assert code == 0
     assert "out.flo" in capsys.readouterr().out
     np.testing.assert_array_equal(read_flo(tmp_path / "out.flo"), get_flow_algorithm("farneback").compute(frames)[0])
