@@ -52,7 +52,7 @@ def test_a_gate_trained_from_the_export_predicts_as_one_trained_from_the_store(f
     manifest_path = manifest.save(tmp_path / "manifest.json")
     assert main(["train-gate", str(manifest_path), "--features", str(exported),
                  "--run", str(tmp_path / "runs" / "from-h5"), "--max-epochs-per-phase", "2", "--patience", "1", "--batch-size", "4",
-                 "--seed", "3", "--train-scores", "clean", "--lrs", "0.001", "0.0001"]) == 0
+                 "--seed", "3", "--train-scores", "clean", "--lrs", "0.001", "0.0001", "--select", "accuracy"]) == 0
     predictions = {name: json.loads((tmp_path / "runs" / name / "split1" / "predictions.json").read_text())
                    for name in ("from-zarr", "from-h5")}
     assert predictions["from-zarr"]["test"] and predictions["from-zarr"] == predictions["from-h5"]
