@@ -36,8 +36,8 @@ def _inputs(work: Path, videos: int, preset: str = "test"):
     manifest = index_ucf101(root / "splits", root / "videos")
     manifest = manifest.subset([v.video_id for v in manifest.videos[:videos]])
     frames = work / "frames.zarr"
-    extract_frames(manifest, frames, FrameExtractionConfig(frame_size="340x256", flow="farneback"),
-                   Execution(no_cluster=True))
+    extract_frames(manifest, frames, config=FrameExtractionConfig(frame_size="340x256", flow="farneback"),
+                   execution=Execution(no_cluster=True))
     return manifest, frames
 
 
@@ -50,7 +50,7 @@ def _checkpoints(work: Path, backbone: str, classes: list[str]) -> dict[str, str
     return paths
 
 
-def backbone_alone(backbone: str, views: int, batch: int, size: int, device: str, classes: int,
+def backbone_alone(backbone: str, views: int, batch: int, *, size: int, device: str, classes: int,
                    amp: bool = True) -> float:
     """Images per second of both frozen nets' forward passes on ready uint8 batches (normalisation included),
     under autocast on CUDA when `amp` is set."""
@@ -101,13 +101,14 @@ def main() -> None:
                                          snippets=args.snippets, crops=args.crops, batch_size=args.batch_size,
                                          device=args.device, amp=args.amp)
         views = args.videos * args.snippets * args.crops
-        alone = backbone_alone(args.backbone, views, args.batch_size, 224, args.device, len(manifest.classes),
-                               args.amp)
+        alone = backbone_alone(args.backbone, views, args.batch_size, size=224, device=args.device,
+                               classes=len(manifest.classes),
+                               amp=args.amp)
         store = work / "features.zarr"
-        extract_features(manifest.subset([manifest.videos[0].video_id]), frames, work / "warm.zarr", config,
-                         Execution(no_cluster=True))  # loads the checkpoints once, as a worker would
+        extract_features(manifest.subset([manifest.videos[0].video_id]), frames, work / "warm.zarr", config=config,
+                         execution=Execution(no_cluster=True))  # loads the checkpoints once, as a worker would
         start = time.perf_counter()
-        summary = extract_features(manifest, frames, store, config, Execution(no_cluster=True))
+        summary = extract_features(manifest, frames, store, config=config, execution=Execution(no_cluster=True))
         whole = 2 * views / (time.perf_counter() - start)
         assert summary.ok, summary.failed
         rows = [{"measure": "backbones alone", "value": alone, "unit": "images/s"},

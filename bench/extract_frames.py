@@ -75,8 +75,8 @@ def size_rows(clips: dict[str, Path], frames: int, work: Path) -> list[dict]:
         manifest = Manifest("bench", str(work), ["x"], [VideoEntry(name, short.name, 0, "x")])
         for encoding in ("jpeg", "raw"):
             store = work / f"{name}-{encoding}.zarr"
-            extract_frames(manifest, store, FrameExtractionConfig(flow="tvl1-opencv", rgb_encoding=encoding),
-                           Execution(no_cluster=True))
+            extract_frames(manifest, store, config=FrameExtractionConfig(flow="tvl1-opencv", rgb_encoding=encoding),
+                           execution=Execution(no_cluster=True))
             rows.append({"measure": "store bytes/frame", "input": name, "algorithm": f"rgb {encoding}",
                          "value": _store_bytes(store, "rgb") / frames, "unit": "bytes"})
             if encoding == "jpeg":
@@ -102,8 +102,8 @@ def scaling_rows(work: Path) -> list[dict]:
     config = FrameExtractionConfig(frame_size="native", flow="tvl1-opencv")
     times = {}
     for workers in (1, 2):
-        seconds, summary = timed(lambda: extract_frames(manifest, work / f"scale-{workers}.zarr", config,
-                                                        Execution(workers=workers)))
+        seconds, summary = timed(lambda: extract_frames(manifest, work / f"scale-{workers}.zarr", config=config,
+                                                        execution=Execution(workers=workers)))
         assert summary.ok
         times[workers] = seconds
         rows_input = f"synthetic test preset ({len(manifest)} videos)"
@@ -113,7 +113,7 @@ def scaling_rows(work: Path) -> list[dict]:
          "value": times[1] / times[2], "unit": "x (goal >= 1.7)"}]
 
 
-def sharing_rows(clips: dict[str, Path], work: Path, device: str, videos: int, frames: int,
+def sharing_rows(clips: dict[str, Path], work: Path, device: str, *, videos: int, frames: int,
                  threads: int) -> list[dict]:
     """extract-frames of `videos` 340x256 videos (the real clips cut to `frames` frames, in turn) with TV-L1
     on `device`: one worker solving each video alone, then `threads` videos at once sharing flow batches."""
@@ -123,7 +123,8 @@ def sharing_rows(clips: dict[str, Path], work: Path, device: str, videos: int, f
     rows, rates = [], {}
     for sharing, execution in (("off", Execution(workers=1)), ("on", Execution(workers=1, threads_per_worker=threads))):
         config = FrameExtractionConfig(device=device, flow_sharing=sharing)
-        seconds, summary = timed(lambda: extract_frames(manifest, work / f"sharing-{sharing}.zarr", config, execution))
+        seconds, summary = timed(lambda: extract_frames(manifest, work / f"sharing-{sharing}.zarr", config=config,
+                                                        execution=execution))
         assert summary.ok, summary.failed
         rates[sharing] = summary.frames / seconds
         label = "alone" if sharing == "off" else f"{threads} videos sharing batches"
@@ -156,7 +157,8 @@ def main() -> None:
         if not args.only_sharing:
             rows += decode_rows(clips) + flow_rows(clips["ucf101"], args.pairs)
             rows += size_rows(clips, args.size_frames, work) + scaling_rows(work)
-        rows += sharing_rows(clips, work, args.device, args.sharing_videos, args.sharing_frames, args.threads)
+        rows += sharing_rows(clips, work, args.device, videos=args.sharing_videos, frames=args.sharing_frames,
+                             threads=args.threads)
     report("extract_frames", rows, args.out, cores=os.cpu_count())
 
 

@@ -72,7 +72,7 @@ def _manifest(count: int) -> Manifest:
     return Manifest("ucf101", "/nonexistent", [f"c{c}" for c in range(CLASSES)], videos)
 
 
-def write_store(path: Path, manifest: Manifest, checkpoints: dict[str, Path], described: dict,
+def write_store(path: Path, manifest: Manifest, checkpoints: dict[str, Path], *, described: dict,
                 shape: tuple[int, int, int], snippets: int, crops: int) -> float:
     """Write the features store of `manifest` with random values; return the seconds it took."""
     config = {"streams": described, "sampling": {"snippets": snippets, "crops": crops, "crop_size": 224,
@@ -156,7 +156,8 @@ def main() -> None:
             manifest = _manifest(count)
             manifest_path = manifest.save(work / f"manifest{count}.json")
             store = work / f"features{count}.zarr"
-            written = write_store(store, manifest, paths, described, shape, args.snippets, args.crops)
+            written = write_store(store, manifest, paths, described=described, shape=shape, snippets=args.snippets,
+                                  crops=args.crops)
             data = [str(manifest_path), "--features", str(store)]
             train_seconds, train_peak = _run(["train-gate", *data, "--run", str(work / "runs" / f"gate{count}"),
                                               "--overwrite", "--max-epochs-per-phase", "1",

@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         args.out.write_text(json.dumps(check, indent=1) + "\n")
 
     with tempfile.TemporaryDirectory(prefix="gpu_check-") as work:
-        steps = plan(sys.executable, args.device, args.sizes, Path(work), args.test_paths, ROOT)
+        steps = plan(sys.executable, args.device, args.sizes, work=Path(work), test_paths=args.test_paths, root=ROOT)
         for step in steps:
             step.timeout_s = args.limits.get(step.name, step.timeout_s)
         outcomes = run_all(steps, args.selected, deadline, write)

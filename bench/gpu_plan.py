@@ -33,7 +33,8 @@ SIZES = {
 }
 
 
-def plan(python: str, device: str, sizes: str, work: Path, test_paths: list[str], root: Path = Path(".")) -> list[Step]:
+def plan(python: str, device: str, sizes: str, *, work: Path, test_paths: list[str],
+         root: Path = Path(".")) -> list[Step]:
     """The check's steps in running order; each writes its results under `work`. The flow steps read the
     prepared inputs where `root` holds them (else the shared data, through ffmpeg and OpenCV)."""
     size = SIZES[sizes]

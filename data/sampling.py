@@ -100,7 +100,7 @@ def evaluation_crops(height: int, width: int, size: int, mode: int = 10) -> list
     return corners + [Crop(c.top, c.left, c.size, True) for c in corners]
 
 
-def train_crop(height: int, width: int, rng: np.random.Generator, scales: tuple[float, ...] = TSN_SCALES,
+def train_crop(height: int, width: int, rng: np.random.Generator, *, scales: tuple[float, ...] = TSN_SCALES,
                max_distort: int = 1, fixed_corners: bool = True) -> tuple[int, int, int, int, bool]:
     """TSN's multi-scale corner cropping with a random flip: returns (top, left, crop_h, crop_w, flip).
 

@@ -252,7 +252,7 @@ def resolve_splits(manifest: Manifest, split: str) -> list[str]:
 
 
 def split_sources(store: FeatureReader, manifest: Manifest, split: str, fields: Sequence[str],
-                  val_fraction: float = 0.2, seed: int = 0, map_tap: TapChoice = None,
+                  *, val_fraction: float = 0.2, seed: int = 0, map_tap: TapChoice = None,
                   vec_tap: TapChoice = None, preload: bool = False, out_of_fold: bool = False) -> SplitSources:
     """Carve validation from a split's training videos by group; serve each part from the store.
 
@@ -432,13 +432,14 @@ def train_gate(store_path: str | Path, manifest: Manifest, runs: str | Path, nam
     dropout_scores = isinstance(scores, DroppedOutScores)
     fields = ["rgb_map", "flow_map", "rgb_logits", "flow_logits", *(("rgb_vec", "flow_vec") if dropout_scores else ())]
     for each in resolve_splits(manifest, config.split):
-        sources = split_sources(store, manifest, each, fields, config.val_fraction, training.seed, config.tap,
-                                scores.taps if dropout_scores else None, config.preload, out_of_fold)
+        sources = split_sources(store, manifest, each, fields, val_fraction=config.val_fraction, seed=training.seed,
+                                map_tap=config.tap, vec_tap=scores.taps if dropout_scores else None,
+                                preload=config.preload, out_of_fold=out_of_fold)
         torch.manual_seed(training.seed)  # the head's new layers start from the run's seed, whatever ran before
         head = build_gate(store, sources, config)
         run = RunDir.create(Path(runs) / name, split_name(each), config.overwrite)
         settings = fit_settings(training, sources)
-        results[each] = train_gated_fusion(head, sources.train, sources.val, settings, config.lam, run,
+        results[each] = train_gated_fusion(head, sources.train, sources.val, config=settings, lam=config.lam, run=run,
                                            evaluate_on={"val": sources.val, "test": sources.test},
                                            train_scores=scores)
         trained = results[each].model
@@ -492,15 +493,16 @@ def train_mfuse(store_path: str | Path, manifest: Manifest, runs: str | Path, na
     fused = {name: array for name, array in field_arrays(store, maps, vectors).items() if name in inputs}
     results = {}
     for each in resolve_splits(manifest, config.split):
-        sources = split_sources(store, manifest, each, [*inputs, "rgb_logits", "flow_logits"], config.val_fraction,
-                                training.seed, maps, vectors, config.preload, out_of_fold)
+        sources = split_sources(store, manifest, each, [*inputs, "rgb_logits", "flow_logits"],
+                                val_fraction=config.val_fraction, seed=training.seed, map_tap=maps, vec_tap=vectors,
+                                preload=config.preload, out_of_fold=out_of_fold)
         torch.manual_seed(training.seed)  # the head's new layers start from the run's seed, whatever ran before
         model = build_head(config, store, sources, maps.get("rgb"))
         run = RunDir.create(Path(runs) / name, split_name(each), config.overwrite)
         settings = step_settings(fit_settings(training, sources), config,
                                  len(sources.train))
-        results[each] = train_fusion_head(model, inputs, config.head, sources.train, sources.val, settings,
-                                          config.score_weights, run,
+        results[each] = train_fusion_head(model, inputs, config.head, sources.train, sources.val, config=settings,
+                                          score_weights=config.score_weights, run=run,
                                           evaluate_on={"val": sources.val, "test": sources.test},
                                           final_score=config.final_score)
         run.write_analysis({name: analyse(source) for name, source in (("val", sources.val), ("test", sources.test))})
@@ -567,8 +569,8 @@ def evaluate(store_path: str | Path, manifest: Manifest, run_roots: Sequence[str
     table = ResultsTable()
     for each in resolve_splits(manifest, config.split):
         name = f"split {each}"
-        sources = split_sources(store, manifest, each, ["rgb_logits", "flow_logits"], config.val_fraction,
-                                config.seed)
+        sources = split_sources(store, manifest, each, ["rgb_logits", "flow_logits"], val_fraction=config.val_fraction,
+                                seed=config.seed)
         val = (stream_scores(sources.val, "rgb"), stream_scores(sources.val, "flow"), sources.val.labels)
         test_rgb, test_flow = stream_scores(sources.test, "rgb"), stream_scores(sources.test, "flow")
         labels = sources.test.labels

@@ -141,7 +141,11 @@ def _run_on_dask(tasks, execution: Execution, batch, progress, on_result, on_err
         with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
             cluster = LocalCluster(n_workers=execution.local_workers(),
                                    threads_per_worker=execution.threads_per_worker, processes=True,
-                                   dashboard_address=None, silence_logs=logging.ERROR,
+                                   # worker processes log to their own stderr, past our handlers; a worker that
+                                   # heartbeats while the scheduler shuts down logs an ERROR with a traceback. What a
+                                   # user needs from workers comes back here: task errors in futures, deaths from
+                                   # the nanny, which runs in this process
+                                   dashboard_address=None, silence_logs=logging.CRITICAL,
                                    # the scheduler's HTTP server still starts: on a free port, so two jobs on one
                                    # machine do not warn that 8787 is taken
                                    scheduler_kwargs={"dashboard": False, "dashboard_address": ":0"})

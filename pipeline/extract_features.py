@@ -127,7 +127,7 @@ class StreamModel:
 # Room for the full pair and the pairs of up to 31 folds: a worker runs every fold's nets, video after video.
 @functools.lru_cache(maxsize=64)
 def load_stream(stream: str, checkpoint: str, taps: tuple[str, ...] | None, device: str, strict: bool,
-                prefix: str | None = None, normalization: str | None = None) -> StreamModel:
+                *, prefix: str | None = None, normalization: str | None = None) -> StreamModel:
     """Load a stream's checkpoint (a file, or `imagenet[:<backbone>]`) once per process, on `device`, in eval mode.
 
     `prefix` picks one network of a file holding several; `normalization` names one that replaces the checkpoint's.
@@ -252,8 +252,8 @@ def _fold_model(config: FeatureExtractionConfig, fold: int, stream: str) -> Stre
 def _load(config: FeatureExtractionConfig, stream: str, checkpoint: str, prefix: str | None = None,
           normalization: str | None = None) -> StreamModel:
     taps = config.rgb_taps if stream == "rgb" else config.flow_taps
-    return load_stream(stream, checkpoint, tuple(taps) if taps else None, config.device, config.strict, prefix,
-                       normalization)
+    return load_stream(stream, checkpoint, tuple(taps) if taps else None, config.device, config.strict, prefix=prefix,
+                       normalization=normalization)
 
 
 def check_fold_models(config: FeatureExtractionConfig, folds: Folds) -> None:
@@ -390,7 +390,7 @@ def extract_features(
     manifest: Manifest,
     frames_store: str | Path,
     store: str | Path,
-    config: FeatureExtractionConfig,
+    *, config: FeatureExtractionConfig,
     execution: Execution = Execution(),
     overwrite: bool = False,
     progress: Callable[[int, int, int], None] | None = None,

@@ -134,7 +134,7 @@ def extract_video_frames(store_path: str, video_id: str, source: str, config: di
 def extract_frames(
     manifest: Manifest,
     store: str | Path,
-    config: FrameExtractionConfig = FrameExtractionConfig(),
+    *, config: FrameExtractionConfig = FrameExtractionConfig(),
     execution: Execution = Execution(),
     overwrite: bool = False,
     progress: Callable[[int, int, int], None] | None = None,

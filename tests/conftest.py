@@ -78,7 +78,7 @@ def reference_store(tiny_dataset, tmp_path_factory, fast_frames_config):
 
     _, manifest = tiny_dataset
     path = tmp_path_factory.mktemp("reference") / "frames.zarr"
-    summary = extract_frames(manifest, path, fast_frames_config, Execution(no_cluster=True, retries=0))
+    summary = extract_frames(manifest, path, config=fast_frames_config, execution=Execution(no_cluster=True, retries=0))
     assert summary.ok and len(summary.written) == len(manifest)
     return path
 
@@ -123,8 +123,8 @@ def feature_store(tiny_dataset, reference_store, features_config, tmp_path_facto
 
     _, manifest = tiny_dataset
     path = tmp_path_factory.mktemp("features") / "features.zarr"
-    summary = extract_features(manifest, reference_store, path, features_config(),
-                               Execution(no_cluster=True, retries=0))
+    summary = extract_features(manifest, reference_store, path, config=features_config(),
+                               execution=Execution(no_cluster=True, retries=0))
     assert summary.ok and len(summary.written) == len(manifest)
     return path
 
@@ -144,7 +144,8 @@ def streams_data(tmp_path_factory, fast_frames_config):
     manifest = index_ucf101(root / "splits", root / "videos")
     training = manifest.subset(video.video_id for video in manifest.select(1, "train"))
     store = folder / "frames.zarr"
-    summary = extract_frames(training, store, fast_frames_config, Execution(no_cluster=True, retries=0))
+    summary = extract_frames(training, store, config=fast_frames_config, execution=Execution(no_cluster=True,
+                                                                                             retries=0))
     assert summary.ok
     manifest_path = manifest.save(folder / "manifest.json")
     return manifest, manifest_path, store
@@ -180,8 +181,9 @@ def oof_feature_store(tiny_dataset, reference_store, features_config, fold_check
 
     _, manifest = tiny_dataset
     path = tmp_path_factory.mktemp("oof-features") / "features.zarr"
-    summary = extract_features(manifest, reference_store, path, features_config(fold_checkpoints=str(fold_checkpoints)),
-                               Execution(no_cluster=True, retries=0))
+    summary = extract_features(manifest, reference_store, path,
+                               config=features_config(fold_checkpoints=str(fold_checkpoints)),
+                               execution=Execution(no_cluster=True, retries=0))
     assert summary.ok and len(summary.written) == len(manifest)
     return path
 
@@ -195,7 +197,7 @@ def dense_feature_store(tiny_dataset, reference_store, features_config, tmp_path
 
     _, manifest = tiny_dataset
     path = tmp_path_factory.mktemp("dense-features") / "features.zarr"
-    summary = extract_features(manifest, reference_store, path, features_config(sampling="dense", stride=2),
-                               Execution(no_cluster=True, retries=0))
+    summary = extract_features(manifest, reference_store, path, config=features_config(sampling="dense", stride=2),
+                               execution=Execution(no_cluster=True, retries=0))
     assert summary.ok and len(summary.written) == len(manifest)
     return path

@@ -96,8 +96,9 @@ def run(args: argparse.Namespace) -> int:
     """Extract the features; exit 1 if any video failed."""
     manifest = load_manifest(args.manifest)
     settings = config(args)
-    summary = extract_features(manifest, args.frames, args.features, settings, execution_from_args(args),
-                               args.overwrite, ProgressPrinter("videos"))
+    summary = extract_features(manifest, args.frames, args.features, config=settings,
+                               execution=execution_from_args(args),
+                               overwrite=args.overwrite, progress=ProgressPrinter("videos"))
     print(f"{summary.store}: {len(summary.written)} videos written, {summary.skipped} already present, "
           f"{len(summary.failed)} failed, {len(summary.not_in_frames)} missing from the frames store"
           + (f", {len(summary.elsewhere)} left to another job on this store" if summary.elsewhere else ""))

@@ -96,8 +96,9 @@ def run(args: argparse.Namespace) -> int:
     """Extract frames and flow; exit 1 if any video failed."""
     manifest = load_manifest(args.manifest)
     settings = config(args)
-    summary = extract_frames(manifest, args.frames, settings, _execution(args, settings), args.overwrite,
-                             ProgressPrinter("videos"), from_rawframes=args.from_rawframes)
+    summary = extract_frames(manifest, args.frames, config=settings, execution=_execution(args, settings),
+                             overwrite=args.overwrite,
+                             progress=ProgressPrinter("videos"), from_rawframes=args.from_rawframes)
     rate = summary.frames / summary.seconds if summary.seconds else 0.0
     print(f"{summary.store}: {len(summary.written)} videos written ({summary.frames} frames, {rate:.1f} frames/s), "
           f"{summary.skipped} already present, {len(summary.failed)} failed"

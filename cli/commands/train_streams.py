@@ -132,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
     """Train the requested streams and print each one's validation accuracy."""
     settings = config(args)
     manifest = load_manifest(args.manifest)
-    trained = train_streams(manifest, args.frames, args.out, settings, args.streams, args.resume, print_epoch)
+    trained = train_streams(manifest, args.frames, args.out, config=settings, streams=args.streams, resume=args.resume,
+                            progress=print_epoch)
     for result in trained.full.values():
         print("\n".join(describe(result)))
     for line in describe_folds(trained):

@@ -64,7 +64,7 @@ class TwoStreamClassifier(nn.Module):
 
 
 def multiplicative_fusion_head(
-    a_dim: int, b_dim: int, num_classes: int, width: int = DEFAULT_MFUSION_WIDTH, maps: bool = True,
+    a_dim: int, b_dim: int, num_classes: int, *, width: int = DEFAULT_MFUSION_WIDTH, maps: bool = True,
     hidden: Sequence[int] = (1024,), dropout: float = 0.5,
 ) -> TwoStreamClassifier:
     """Return the m-fusion head: multiplicative fusion of `width` channels, then FC layers with dropout."""
@@ -79,7 +79,7 @@ def baseline_a_head(
 
 
 def baseline_b_head(
-    a_dim: int, b_dim: int, num_classes: int, out_dim: int | None = None, maps: bool = True,
+    a_dim: int, b_dim: int, num_classes: int, *, out_dim: int | None = None, maps: bool = True,
     hidden: Sequence[int] = (1024,), dropout: float = 0.5,
 ) -> TwoStreamClassifier:
     """Return baseline B: a 1x1 linear combination of the concatenation (to out_dim, default a_dim), then FC layers."""

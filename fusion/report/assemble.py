@@ -117,7 +117,7 @@ def draw_examples(inputs: ReportInputs) -> Drawn:
     """Videos where the best gated run and the fixed weighted average disagree on being right."""
     run, average_name, streams, gated, average = _gated_and_average(inputs)
     chosen = select_examples(streams.video_ids, streams.labels, streams.rgb_scores, streams.flow_scores,
-                             gated.gate_weights, gated.scores, average.scores)
+                             gated.gate_weights, gated_scores=gated.scores, average_scores=average.scores)
     if not any(chosen.values()):
         raise NotDrawn(f"{run.name} and {average_name} are right and wrong on the same videos")
     figure = examples_figure(chosen, inputs.class_names, inputs.frame_and_flow, average_name.removeprefix("late: "))
@@ -156,7 +156,7 @@ def draw_gain(inputs: ReportInputs) -> Drawn:
     """Per-class accuracy of the best gated run minus that of the fixed weighted average."""
     run, average_name, _, gated, average = _gated_and_average(inputs)
     figure = class_gain_figure(gated.labels, gated.predictions, average.predictions, inputs.num_classes,
-                               inputs.class_names, run.name, average_name)
+                               class_names=inputs.class_names, method=run.name, baseline=average_name)
     caption = (f"Accuracy of {run.name} minus that of {average_name} for each class on "
                f"{inputs.methods.set_name}, classes sorted by gain.")
     return "Per-class gain of gated fusion", caption, figure

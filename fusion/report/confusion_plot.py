@@ -49,7 +49,7 @@ def class_accuracies(labels: np.ndarray, predictions: np.ndarray, num_classes: i
 
 
 def class_gain_figure(labels: np.ndarray, predictions: np.ndarray, baseline_predictions: np.ndarray,
-                      num_classes: int, class_names: Sequence[str] | None = None, method: str = "gated fusion",
+                      num_classes: int, *, class_names: Sequence[str] | None = None, method: str = "gated fusion",
                       baseline: str = "weighted average") -> Figure:
     """Return a bar per class of accuracy(method) - accuracy(baseline), classes sorted by gain."""
     gain = class_accuracies(labels, predictions, num_classes) - class_accuracies(labels, baseline_predictions,

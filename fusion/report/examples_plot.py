@@ -34,7 +34,7 @@ class Example:
 
 
 def select_examples(video_ids: Sequence[str], labels: np.ndarray, rgb_scores: np.ndarray, flow_scores: np.ndarray,
-                    gate_weights: np.ndarray, gated_scores: np.ndarray, average_scores: np.ndarray,
+                    gate_weights: np.ndarray, *, gated_scores: np.ndarray, average_scores: np.ndarray,
                     per_kind: int = 3) -> dict[str, list[Example]]:
     """Return up to `per_kind` videos of each kind where exactly one of the two fused predictions is right.
 

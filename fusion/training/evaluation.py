@@ -17,7 +17,7 @@ def _to_device(sample: Sample, device: torch.device) -> Sample:
 
 
 @torch.no_grad()
-def predict(task: FusionTask, source: FeatureSource, views: Dataset[Sample], device: torch.device | str = "cpu",
+def predict(task: FusionTask, source: FeatureSource, views: Dataset[Sample], *, device: torch.device | str = "cpu",
             chunk: int = 256, amp: bool = False, num_workers: int = 0) -> VideoScores:
     """Score every video of `source`, whose per-video views (V, ...) the dataset `views` serves.
 

@@ -199,7 +199,7 @@ def _describe(task: FusionTask, train: FeatureSource, val: FeatureSource, config
     }
 
 
-def fit(task: FusionTask, train: FeatureSource, val: FeatureSource, config: TrainConfig | None = None,
+def fit(task: FusionTask, train: FeatureSource, val: FeatureSource, *, config: TrainConfig | None = None,
         phases: Sequence[Phase] = SINGLE_PHASE, run: RunDir | None = None,
         evaluate_on: Mapping[str, FeatureSource] | None = None) -> FitResult:
     """Train `task` on `train`, choosing epochs by validation score on `val` (`config.selection`), through `phases`.
@@ -232,7 +232,8 @@ def fit(task: FusionTask, train: FeatureSource, val: FeatureSource, config: Trai
         train_set.set_epoch(epoch)
         started = time.perf_counter()
         parts = _train_epoch(task, loader, optimizer, phase.lam, config, device)
-        scored = predict(task, val, val_views, device, config.view_chunk, config.amp, config.num_workers)
+        scored = predict(task, val, val_views, device=device, chunk=config.view_chunk, amp=config.amp,
+                         num_workers=config.num_workers)
         val_loss = task.validation_loss(scored)
         event = schedule.update(selection_key(scored.mean_class_accuracy, val_loss, config.selection, epoch))
         improved = schedule.best != previous_best
@@ -270,8 +271,9 @@ def fit(task: FusionTask, train: FeatureSource, val: FeatureSource, config: Trai
     model.load_state_dict(best_state)
     sources = dict(evaluate_on) if evaluate_on is not None else {"val": val}
     predictions = {
-        name: predict(task, source, AllViewsDataset(source, task.fields), device, config.view_chunk, config.amp,
-                      config.num_workers)
+        name: predict(task, source, AllViewsDataset(source, task.fields), device=device, chunk=config.view_chunk,
+                      amp=config.amp,
+                      num_workers=config.num_workers)
         for name, source in sources.items()
     }
     if run is not None:
@@ -280,7 +282,7 @@ def fit(task: FusionTask, train: FeatureSource, val: FeatureSource, config: Trai
 
 
 def train_gated_fusion(head: GatedFusionHead, train: FeatureSource, val: FeatureSource,
-                       config: TrainConfig | None = None, lam: float = 1.0, run: RunDir | None = None,
+                       *, config: TrainConfig | None = None, lam: float = 1.0, run: RunDir | None = None,
                        evaluate_on: Mapping[str, FeatureSource] | None = None,
                        train_scores: DroppedOutScores | OutOfFoldScores | None = None) -> FitResult:
     """Train a gated fusion head with Algorithm 1: lambda 0 until validation plateaus, then `lam`.
@@ -288,11 +290,12 @@ def train_gated_fusion(head: GatedFusionHead, train: FeatureSource, val: Feature
     With `DroppedOutScores`, training fuses stream scores recomputed under dropout; `OutOfFoldScores`
     records that the sources serve out-of-fold scores (see `train_scores`).
     """
-    return fit(GateTask(head, train_scores), train, val, config, algorithm1_phases(lam), run, evaluate_on)
+    return fit(GateTask(head, train_scores), train, val, config=config, phases=algorithm1_phases(lam), run=run,
+               evaluate_on=evaluate_on)
 
 
 def train_fusion_head(head: nn.Module, inputs: Sequence[str], name: str, train: FeatureSource,
-                      val: FeatureSource, config: TrainConfig | None = None,
+                      val: FeatureSource, *, config: TrainConfig | None = None,
                       score_weights: Sequence[float] | None = DEFAULT_SCORE_WEIGHTS, run: RunDir | None = None,
                       evaluate_on: Mapping[str, FeatureSource] | None = None,
                       final_score: str = "probabilities") -> FitResult:
@@ -302,4 +305,4 @@ def train_fusion_head(head: nn.Module, inputs: Sequence[str], name: str, train: 
     `final_score`.
     """
     task = HeadTask(head, inputs, name, score_weights, final_score)
-    return fit(task, train, val, config, SINGLE_PHASE, run, evaluate_on)
+    return fit(task, train, val, config=config, phases=SINGLE_PHASE, run=run, evaluate_on=evaluate_on)

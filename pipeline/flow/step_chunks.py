@@ -71,7 +71,7 @@ class StepConstants:
 
 
 def run_chunk(state: SolverState, step: StepFunction, count: int, median_size: int,
-              constants: StepConstants, into_buffers: bool = True) -> None:
+              constants: StepConstants, *, into_buffers: bool = True) -> None:
     """`count` primal-dual steps on `state`, after a `median_size` median filter of the active pairs'
     flows when it is above 1; a pair stops (stays unchanged) once its update falls below the threshold.
 
@@ -158,7 +158,7 @@ _RUNNERS = threading.local()
 
 
 def shared_runner(batch: int, height: int, width: int, device: torch.device, step: StepFunction,
-                  constants: StepConstants, graphs: bool) -> ChunkRunner:
+                  *, constants: StepConstants, graphs: bool) -> ChunkRunner:
     """This thread's runner for one batch shape and setting, made on first use: its buffers and graphs
     serve every later call with the same shape (a thread's calls run one after another). The runners of
     the BATCH_SIZES_KEPT batch sizes used last are kept."""

@@ -144,7 +144,7 @@ class _ScaleSolver:
         # the pure step runs in chunks on buffers kept for this shape
         constants = StepConstants(params.lambda_ * params.theta, params.tau, params.theta, self.threshold)
         batch, _, height, width = flow.shape
-        self.runner = shared_runner(batch, height, width, flow.device, step, constants, graphs)
+        self.runner = shared_runner(batch, height, width, flow.device, step, constants=constants, graphs=graphs)
         self.runner.state.flow.copy_(flow)
         self.runner.state.dual.zero_()
 
@@ -253,7 +253,7 @@ class _ScaleSolver:
 
 
 def tvl1_flow(first: torch.Tensor, second: torch.Tensor, params: TVL1Params | None = None,
-              sync_every: int = 1, iterations: list[dict] | None = None,
+              *, sync_every: int = 1, iterations: list[dict] | None = None,
               step: StepFunction | None = None, graphs: bool = False, pad_to: int | None = None,
               triton: bool = False) -> torch.Tensor:
     """TV-L1 flow from `first` to `second`, both (B, H, W) float32 in 0..255; returns (B, 2, H, W).

@@ -133,7 +133,7 @@ class StreamClips(Dataset):
         """One RGB frame (H, W, 3) cropped, maybe mirrored, resized: (3, S, S)."""
         height, width = image.shape[:2]
         if self.sampling.train:
-            top, left, crop_h, crop_w, flip = train_crop(height, width, rng, self.sampling.scales)
+            top, left, crop_h, crop_w, flip = train_crop(height, width, rng, scales=self.sampling.scales)
             piece = image[top : top + crop_h, left : left + crop_w]
             piece = piece[:, ::-1] if flip else piece
         else:
@@ -144,7 +144,7 @@ class StreamClips(Dataset):
         """One flow stack (L, H, W, 2) cropped, maybe mirrored (x inverted), resized: (2L, S, S)."""
         height, width = stack.shape[1:3]
         if self.sampling.train:
-            top, left, crop_h, crop_w, flip = train_crop(height, width, rng, self.sampling.scales)
+            top, left, crop_h, crop_w, flip = train_crop(height, width, rng, scales=self.sampling.scales)
             piece = stack[:, top : top + crop_h, left : left + crop_w]
             piece = flip_flow(piece) if flip else piece
         else:

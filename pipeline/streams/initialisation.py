@@ -14,7 +14,7 @@ from twostream.pipeline.backbones import (
 from twostream.pipeline.backbones.base import FLOW_CHANNELS, RGB_CHANNELS
 
 
-def initial_network(backbone: str, modality: str, num_classes: int, dropout: float,
+def initial_network(backbone: str, modality: str, num_classes: int, *, dropout: float,
                     pretrained: bool, init_checkpoint: str | Path | None = None) -> Backbone:
     """A trainable network for one stream, with a freshly initialised `num_classes` classifier.
 

@@ -205,7 +205,7 @@ class TrainedStreams:
 
 
 def train_streams(manifest: Manifest, frames: str | os.PathLike, out: str | os.PathLike,
-                  config: StreamTrainingConfig = StreamTrainingConfig(), streams: Sequence[str] = STREAMS,
+                  *, config: StreamTrainingConfig = StreamTrainingConfig(), streams: Sequence[str] = STREAMS,
                   resume: bool = False, progress: EpochProgress | None = None) -> TrainedStreams:
     """Train each named stream in turn (see `train_stream`) into `out`, then with `config.folds` K each
     fold's streams into `out/fold<k>/` on the training videos outside fold k; write `out/folds.json`.
@@ -217,7 +217,8 @@ def train_streams(manifest: Manifest, frames: str | os.PathLike, out: str | os.P
     if unknown or not streams:
         raise TwostreamError(f"streams must be some of {', '.join(STREAMS)}, got {', '.join(streams) or 'none'}")
     folds = _folds(manifest, out, config) if config.folds else None  # refused now, not after the full pair trained
-    trained = TrainedStreams({stream: train_stream(manifest, frames, out, stream, config, resume, progress)
+    trained = TrainedStreams({stream: train_stream(manifest, frames, out, stream, config=config, resume=resume,
+                                                   progress=progress)
                               for stream in streams})
     if folds is None:
         return trained
@@ -227,7 +228,8 @@ def train_streams(manifest: Manifest, frames: str | os.PathLike, out: str | os.P
         fold_manifest = folds.training_manifest(manifest, fold)
         fold_manifest.save(folder / "manifest.json")  # the record of what this fold's pair trained on
         told = (lambda record, fold=fold: progress({**record, "fold": fold})) if progress else None
-        trained.folds[fold] = {stream: train_stream(fold_manifest, frames, folder, stream, config, resume, told)
+        trained.folds[fold] = {stream: train_stream(fold_manifest, frames, folder, stream, config=config,
+                                                    resume=resume, progress=told)
                                for stream in streams}
     return trained
 
@@ -251,7 +253,7 @@ def _folds(manifest: Manifest, out: str | os.PathLike, config: StreamTrainingCon
 
 
 def train_stream(manifest: Manifest, frames: str | os.PathLike, out: str | os.PathLike, stream: str,
-                 config: StreamTrainingConfig = StreamTrainingConfig(), resume: bool = False,
+                 *, config: StreamTrainingConfig = StreamTrainingConfig(), resume: bool = False,
                  progress: EpochProgress | None = None) -> StreamResult:
     """Fine-tune one stream ("rgb" or "flow") TSN-style and keep its best epoch as `<out>/<stream>.pt`.
 
@@ -288,8 +290,9 @@ def _prepare(manifest: Manifest, frames: str | os.PathLike, stream: str, config:
     device = resolve_device(config.device)
     torch.manual_seed(config.seed * len(STREAMS) + STREAMS.index(stream))
     dropout = {**TSN_DROPOUT, **config.dropout}[stream]
-    model = initial_network(config.backbone, stream, len(manifest.classes), dropout, config.pretrained,
-                            config.init_checkpoints.get(stream)).to(device)
+    model = initial_network(config.backbone, stream, len(manifest.classes), dropout=dropout,
+                            pretrained=config.pretrained,
+                            init_checkpoint=config.init_checkpoints.get(stream)).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     quicken_statistics(model)

@@ -35,7 +35,7 @@ def run_folder(tmp_path_factory):
     head = GatedFusionHead(nn.Sequential(nn.Conv2d(4, 4, 1), nn.ReLU()), 4, 3, rgb_channels=4, dropout=0.0)
     run = RunDir.create(tmp_path_factory.mktemp("runs") / "gate", "split1")
     config = TrainConfig(batch_size=4, lrs=(0.01,), patience=1, max_epochs_per_phase=1)
-    train_gated_fusion(head, source, source, config, lam=1.0, run=run, evaluate_on={"test": source})
+    train_gated_fusion(head, source, source, config=config, lam=1.0, run=run, evaluate_on={"test": source})
     return run.path.parent  # the run folder, as train-gate --run names it
 
 

@@ -89,7 +89,7 @@ def stuck_gate_run(switching_splits, tmp_path_factory, quick_training) -> FitRes
         head.gate.weight.zero_()
         head.gate.bias.copy_(torch.tensor([1.0, 2.0]))
     run = RunDir.create(tmp_path_factory.mktemp("stuck"), "gate-stuck")
-    return train_gated_fusion(head, train, val, quick_training(lrs=TOO_SMALL_LRS), run=run,
+    return train_gated_fusion(head, train, val, config=quick_training(lrs=TOO_SMALL_LRS), run=run,
                               evaluate_on={"val": val, "test": test})
 
 
@@ -143,7 +143,7 @@ def last_tap_stores(tiny_dataset, reference_store, features_config, tmp_path_fac
         config = features_config(rgb_checkpoint=str(paths["rgb"]), flow_checkpoint=str(paths["flow"]),
                                  rgb_taps=taps, flow_taps=taps)
         stores[backbone] = folder / "features.zarr"
-        summary = extract_features(manifest, reference_store, stores[backbone], config,
-                                   Execution(no_cluster=True, retries=0))
+        summary = extract_features(manifest, reference_store, stores[backbone], config=config,
+                                   execution=Execution(no_cluster=True, retries=0))
         assert summary.ok
     return stores

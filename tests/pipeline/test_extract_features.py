@@ -64,17 +64,19 @@ def test_mismatched_checkpoints_and_configurations_are_refused(tiny_dataset, ref
                                                              checkpoints, tmp_path, features_config):
     _, manifest = tiny_dataset
     with pytest.raises(StoreError, match="another configuration"):
-        extract_features(manifest, reference_store, feature_store, features_config(snippets=4), IN_PROCESS)
+        extract_features(manifest, reference_store, feature_store, config=features_config(snippets=4),
+                         execution=IN_PROCESS)
     wrong = tmp_path / "wrong.pt"
     save_checkpoint(wrong, build_backbone("tiny", "rgb", len(manifest.classes) + 1))
     with pytest.raises(StoreError, match="classes but the manifest has"):
-        extract_features(manifest, reference_store, tmp_path / "f.zarr", features_config(rgb_checkpoint=str(wrong)),
-                         IN_PROCESS)
+        extract_features(manifest, reference_store, tmp_path / "f.zarr",
+                         config=features_config(rgb_checkpoint=str(wrong)),
+                         execution=IN_PROCESS)
     foreign = tmp_path / "foreign.pt"
     save_checkpoint(foreign, build_backbone("tiny", "flow", len(manifest.classes) + 1))
     summary = extract_features(manifest.subset([manifest.videos[0].video_id]), reference_store, tmp_path / "h.zarr",
-                               features_config(rgb_checkpoint=str(wrong), flow_checkpoint=str(foreign),
-                                               any_classes=True), IN_PROCESS)
+                               config=features_config(rgb_checkpoint=str(wrong), flow_checkpoint=str(foreign),
+                                               any_classes=True), execution=IN_PROCESS)
     assert summary.ok
     from twostream.fusion.errors import FeatureSourceError
     from twostream.fusion.sources import ZarrFeatureSource
@@ -82,7 +84,7 @@ def test_mismatched_checkpoints_and_configurations_are_refused(tiny_dataset, ref
         ZarrFeatureSource(tmp_path / "h.zarr")
     with pytest.raises(StoreError, match="is a rgb network, but it was given for the flow stream"):
         extract_features(manifest, reference_store, tmp_path / "g.zarr",
-                         features_config(flow_checkpoint=str(checkpoints["rgb"])), IN_PROCESS)
+                         config=features_config(flow_checkpoint=str(checkpoints["rgb"])), execution=IN_PROCESS)
     with pytest.raises(StoreError, match="is a frames store, not a features store"):
         FeatureStore.open(reference_store)
 
@@ -90,7 +92,7 @@ def test_mismatched_checkpoints_and_configurations_are_refused(tiny_dataset, ref
 def test_a_crop_larger_than_the_frames_is_recorded_per_video(tiny_dataset, reference_store, checkpoints, tmp_path, features_config):
     _, manifest = tiny_dataset
     summary = extract_features(manifest.subset([manifest.videos[0].video_id]), reference_store, tmp_path / "f.zarr",
-                               features_config(crop_size=80), IN_PROCESS)
+                               config=features_config(crop_size=80), execution=IN_PROCESS)
     assert "does not fit 64x48 frames" in summary.failed[manifest.videos[0].video_id]
 
 
@@ -131,18 +133,18 @@ def test_unset_sizes_come_from_what_the_checkpoints_record(tiny_dataset, referen
     one = manifest.subset([manifest.videos[0].video_id])
     config = features_config(rgb_checkpoint=str(recorded["rgb"]), flow_checkpoint=str(recorded["flow"]),
                              crop_size=None, input_size=None)
-    summary = extract_features(one, reference_store, tmp_path / "recorded.zarr", config, IN_PROCESS)
+    summary = extract_features(one, reference_store, tmp_path / "recorded.zarr", config=config, execution=IN_PROCESS)
     assert summary.ok
     sampling = FeatureStore.open(tmp_path / "recorded.zarr").config["sampling"]
     assert sampling["input_size"] == 32 and sampling["crop_size"] == 42  # 224/256 of the 48-pixel short side
     given = features_config(rgb_checkpoint=str(recorded["rgb"]), flow_checkpoint=str(recorded["flow"]),
                             crop_size=40, input_size=None)
-    extract_features(one, reference_store, tmp_path / "given.zarr", given, IN_PROCESS)
+    extract_features(one, reference_store, tmp_path / "given.zarr", config=given, execution=IN_PROCESS)
     sampling = FeatureStore.open(tmp_path / "given.zarr").config["sampling"]
     assert sampling["crop_size"] == 40 and sampling["input_size"] == 32  # crops of 40 px, fed at the recorded 32
     fed = features_config(rgb_checkpoint=str(recorded["rgb"]), flow_checkpoint=str(recorded["flow"]),
                           crop_size=None, input_size=40)
-    extract_features(one, reference_store, tmp_path / "fed.zarr", fed, IN_PROCESS)
+    extract_features(one, reference_store, tmp_path / "fed.zarr", config=fed, execution=IN_PROCESS)
     sampling = FeatureStore.open(tmp_path / "fed.zarr").config["sampling"]
     assert sampling["crop_size"] == 42 and sampling["input_size"] == 40  # the trainer's share, fed as asked
 
@@ -157,10 +159,10 @@ def test_checkpoints_that_record_different_sizes_need_the_flag(tiny_dataset, ref
                         config={"input_size": size})
     config = features_config(rgb_checkpoint=str(paths["rgb"]), flow_checkpoint=str(paths["flow"]), input_size=None)
     with pytest.raises(StoreError, match="different input sizes .32 and 48.; pass --input-size"):
-        extract_features(manifest, reference_store, tmp_path / "f.zarr", config, IN_PROCESS)
+        extract_features(manifest, reference_store, tmp_path / "f.zarr", config=config, execution=IN_PROCESS)
     given = features_config(rgb_checkpoint=str(paths["rgb"]), flow_checkpoint=str(paths["flow"]), input_size=40)
     one = manifest.subset([manifest.videos[0].video_id])
-    assert extract_features(one, reference_store, tmp_path / "given.zarr", given, IN_PROCESS).ok
+    assert extract_features(one, reference_store, tmp_path / "given.zarr", config=given, execution=IN_PROCESS).ok
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error of a machine without CUDA")
@@ -219,22 +221,22 @@ def test_a_store_refuses_extension_with_or_without_fold_checkpoints(tiny_dataset
     _, manifest = tiny_dataset
     with pytest.raises(StoreError, match="extracted without --fold-checkpoints"):
         extract_features(manifest, reference_store, feature_store,
-                         features_config(fold_checkpoints=str(fold_checkpoints)), IN_PROCESS)
+                         config=features_config(fold_checkpoints=str(fold_checkpoints)), execution=IN_PROCESS)
     with pytest.raises(StoreError, match=f"extracted with --fold-checkpoints {fold_checkpoints}; pass it again"):
-        extract_features(manifest, reference_store, oof_feature_store, features_config(), IN_PROCESS)
+        extract_features(manifest, reference_store, oof_feature_store, config=features_config(), execution=IN_PROCESS)
     other = tmp_path / "other-folds"
     shutil.copytree(fold_checkpoints, other)
     save_checkpoint(fold_checkpoint(other, 2, "flow"), build_backbone("tiny", "flow", len(manifest.classes)),
                     class_names=manifest.classes)
     with pytest.raises(StoreError, match="extracted with other fold checkpoints"):
         extract_features(manifest, reference_store, oof_feature_store,
-                         features_config(fold_checkpoints=str(other)), IN_PROCESS)
+                         config=features_config(fold_checkpoints=str(other)), execution=IN_PROCESS)
     wider = tmp_path / "wider-folds"  # a new path: load_stream caches checkpoints by path
     shutil.copytree(fold_checkpoints, wider)
     save_checkpoint(fold_checkpoint(wider, 2, "flow"), build_backbone("tiny", "flow", len(manifest.classes) + 1))
     with pytest.raises(StoreError, match="differs from the full flow checkpoint in num_classes"):
         extract_features(manifest, reference_store, tmp_path / "new.zarr",
-                         features_config(fold_checkpoints=str(wider)), IN_PROCESS)
+                         config=features_config(fold_checkpoints=str(wider)), execution=IN_PROCESS)
     assert not (tmp_path / "new.zarr").exists()
 
 
@@ -249,7 +251,7 @@ def test_imagenet_features_need_no_checkpoint_file(tiny_dataset, reference_store
     config = features_config(rgb_checkpoint="imagenet", flow_checkpoint="imagenet:efficientnet_lite0", snippets=1,
                              crops=1, rgb_taps=("logits",), flow_taps=("global_pool",))
     summary = extract_features(manifest.subset([video.video_id]), reference_store, tmp_path / "imagenet.zarr",
-                               config, IN_PROCESS)
+                               config=config, execution=IN_PROCESS)
     assert summary.ok
     store = FeatureStore.open(tmp_path / "imagenet.zarr")
     weights_sha256 = file_sha256(imagenet_weights("efficientnet_lite0"))
@@ -263,8 +265,8 @@ def test_imagenet_features_need_no_checkpoint_file(tiny_dataset, reference_store
     with pytest.raises(FeatureSourceError, match="scores 1000 classes but the dataset has"):
         ZarrFeatureSource(tmp_path / "imagenet.zarr")
     with pytest.raises(StoreError, match="--rgb-prefix picks a network from a checkpoint file"):
-        extract_features(manifest, reference_store, tmp_path / "x.zarr", features_config(
-            rgb_checkpoint="imagenet", rgb_prefix="rgb_"), IN_PROCESS)
+        extract_features(manifest, reference_store, tmp_path / "x.zarr", config=features_config(
+            rgb_checkpoint="imagenet", rgb_prefix="rgb_"), execution=IN_PROCESS)
 
 
 # ---- dense sampling (temporal localisation) -----------------------------------------------------------------
@@ -328,14 +330,16 @@ def test_dense_settings_that_cannot_run_are_refused(tiny_dataset, reference_stor
     one = manifest.subset([manifest.videos[0].video_id])
     with pytest.raises(SamplingError, match="rgb tap 'conv3' is a map .* use --crops 1"):
         extract_features(one, reference_store, tmp_path / "maps.zarr",
-                         features_config(sampling="dense", stride=2, rgb_taps=("conv3", "logits")), IN_PROCESS)
+                         config=features_config(sampling="dense", stride=2, rgb_taps=("conv3", "logits")),
+                         execution=IN_PROCESS)
     assert not (tmp_path / "maps.zarr").exists()
     summary = extract_features(one, reference_store, tmp_path / "centre.zarr",
-                               features_config(sampling="dense", stride=3, crops=1, rgb_taps=("conv3",)), IN_PROCESS)
+                               config=features_config(sampling="dense", stride=3, crops=1, rgb_taps=("conv3",)),
+                               execution=IN_PROCESS)
     assert summary.ok
     assert FeatureStore.open(tmp_path / "centre.zarr").read(one.videos[0].video_id, "rgb/conv3").shape == (3, 1, 32, 7, 7)
     with pytest.raises(StoreError, match="another configuration"):
-        extract_features(manifest, reference_store, dense_feature_store, features_config(), IN_PROCESS)
+        extract_features(manifest, reference_store, dense_feature_store, config=features_config(), execution=IN_PROCESS)
 
 
 def test_fusion_refuses_a_dense_store_with_what_to_do(dense_feature_store):
@@ -353,10 +357,11 @@ def test_dense_features_of_a_real_ucf101_clip(shared_data, checkpoints, tmp_path
 
     manifest = Manifest("real", str(shared_data / "videos"), ["a", "b", "c", "d"],
                         [VideoEntry("v_ApplyEyeMakeup_sample", "v_ApplyEyeMakeup_sample.avi", 0, "a")])
-    assert extract_frames(manifest, tmp_path / "frames.zarr", fast_frames_config, IN_PROCESS).ok
+    assert extract_frames(manifest, tmp_path / "frames.zarr", config=fast_frames_config, execution=IN_PROCESS).ok
     config = FeatureExtractionConfig(rgb_checkpoint=str(checkpoints["rgb"]), flow_checkpoint=str(checkpoints["flow"]),
                                      sampling="dense", stride=16, crops=1, crop_size=224, input_size=56)
-    assert extract_features(manifest, tmp_path / "frames.zarr", tmp_path / "dense.zarr", config, IN_PROCESS).ok
+    assert extract_features(manifest, tmp_path / "frames.zarr", tmp_path / "dense.zarr", config=config,
+                            execution=IN_PROCESS).ok
     store = FeatureStore.open(tmp_path / "dense.zarr")
     attrs = store.video("v_ApplyEyeMakeup_sample").attrs
     assert attrs["frames"] == 164 and attrs["rgb_frames"] == list(range(8, 164, 16))

@@ -60,10 +60,11 @@ def test_store_holds_frames_and_flow_as_computed_directly(tiny_dataset, referenc
 def test_flow_batch_changes_nothing_in_the_store_and_is_checked(tiny_dataset, reference_store, tmp_path):
     _, manifest = tiny_dataset
     config = FrameExtractionConfig(frame_size="native", flow="farneback", flow_batch=3)
-    extract_frames(manifest, tmp_path / "batched.zarr", config, IN_PROCESS)
+    extract_frames(manifest, tmp_path / "batched.zarr", config=config, execution=IN_PROCESS)
     _assert_same_stores(reference_store, tmp_path / "batched.zarr")
     with pytest.raises(TwostreamError, match="--flow-batch"):
-        extract_frames(manifest, tmp_path / "zero.zarr", FrameExtractionConfig(flow_batch=0), IN_PROCESS)
+        extract_frames(manifest, tmp_path / "zero.zarr", config=FrameExtractionConfig(flow_batch=0),
+                       execution=IN_PROCESS)
 
 
 def test_layout_is_few_files_and_stack_sized_chunks(reference_store):
@@ -80,10 +81,11 @@ def test_rerun_skips_done_videos_and_another_config_is_refused(tiny_dataset, ref
     _, manifest = tiny_dataset
     copy = tmp_path / "frames.zarr"
     shutil.copytree(reference_store, copy)
-    again = extract_frames(manifest, copy, fast_frames_config, IN_PROCESS)
+    again = extract_frames(manifest, copy, config=fast_frames_config, execution=IN_PROCESS)
     assert again.written == [] and again.skipped == len(manifest)
     with pytest.raises(StoreError, match="another configuration.*flow"):
-        extract_frames(manifest, copy, FrameExtractionConfig(frame_size="native", flow="tvl1-opencv"), IN_PROCESS)
+        extract_frames(manifest, copy, config=FrameExtractionConfig(frame_size="native", flow="tvl1-opencv"),
+                       execution=IN_PROCESS)
 
 
 def _make_video(path: Path, size: str, frames: int, codec: list[str]) -> None:
@@ -115,7 +117,7 @@ def test_bad_videos_are_recorded_and_good_ones_land_on_a_local_cluster(tiny_data
     _, good = tiny_dataset
     manifest = _bad_batch(tmp_path, good)
     store_path = tmp_path / "frames.zarr"
-    summary = extract_frames(manifest, store_path, fast_frames_config, Execution(workers=2, retries=1))
+    summary = extract_frames(manifest, store_path, config=fast_frames_config, execution=Execution(workers=2, retries=1))
     store = FrameStore.open(store_path)
     assert set(store.video_ids()) == {v.video_id for v in good.videos[:4]} | {"odd_321x241"}
     assert store.rgb("odd_321x241").shape == (8, 241, 321, 3)
@@ -189,8 +191,9 @@ def test_a_killed_dask_worker_does_not_lose_or_duplicate_videos(tiny_dataset, re
                 os.kill(pids[0], signal.SIGKILL)
                 killed.append(pids[0])
 
-        summary = extract_frames(manifest, tmp_path / "frames.zarr", fast_frames_config,
-                                 Execution(scheduler=cluster.scheduler_address, retries=2), progress=kill_one_worker)
+        summary = extract_frames(manifest, tmp_path / "frames.zarr", config=fast_frames_config,
+                                 execution=Execution(scheduler=cluster.scheduler_address, retries=2),
+                                 progress=kill_one_worker)
     assert killed and summary.ok and sorted(summary.written) == sorted(v.video_id for v in manifest)
     _assert_same_stores(tmp_path / "frames.zarr", reference_store)
 
@@ -262,9 +265,10 @@ def test_shared_flow_batches_across_a_workers_threads_change_nothing_in_the_stor
     tvl1 = {"scales": 2, "warps": 2, "iterations": 40, "inner_iterations": 10}
     alone = FrameExtractionConfig(frame_size="native", flow_params=tvl1, device="cpu", flow_batch=4,
                                   flow_sharing="off")
-    extract_frames(manifest, tmp_path / "alone.zarr", alone, IN_PROCESS)
+    extract_frames(manifest, tmp_path / "alone.zarr", config=alone, execution=IN_PROCESS)
     shared = FrameExtractionConfig(**{**alone.__dict__, "flow_sharing": "on"})
-    summary = extract_frames(manifest, tmp_path / "shared.zarr", shared, Execution(workers=1, threads_per_worker=3))
+    summary = extract_frames(manifest, tmp_path / "shared.zarr", config=shared,
+                             execution=Execution(workers=1, threads_per_worker=3))
     assert summary.ok
     _assert_same_stores(tmp_path / "alone.zarr", tmp_path / "shared.zarr")
     configs = [FrameStore.open(tmp_path / name).attrs["config"] for name in ("shared.zarr", "alone.zarr")]

@@ -47,9 +47,9 @@ def trained_runs(switching_splits, tmp_path_factory, quick_training) -> TrainedR
         run, head = RunDir.create(root, f"gate-lambda{lam:g}"), gated_head()
         sets = {"val": val, "test": test}
         if lam:
-            train_gated_fusion(head, train, val, settings, lam=lam, run=run, evaluate_on=sets)
+            train_gated_fusion(head, train, val, config=settings, lam=lam, run=run, evaluate_on=sets)
         else:
-            fit(GateTask(head), train, val, settings, (Phase("gate", 0.0),), run, sets)
+            fit(GateTask(head), train, val, config=settings, phases=(Phase("gate", 0.0),), run=run, evaluate_on=sets)
         write_analysis(run.path, {"val": analyse(val), "test": analyse(test, head)})
         paths.append(run.path)
         heads.append(head)

@@ -72,19 +72,26 @@ def _example_arrays():
     return ["a", "b", "c", "d", "e"], labels, rgb, flow, weights, gated, average
 
 
+def _examples_of_example_arrays():
+    """`select_examples` over `_example_arrays()` with its default number per kind."""
+    ids, labels, rgb, flow, weights, gated, average = _example_arrays()
+    return select_examples(ids, labels, rgb, flow, weights, gated_scores=gated, average_scores=average)
+
+
 def test_select_examples_takes_videos_where_exactly_one_method_is_right():
     ids, labels, rgb, flow, weights, gated, average = _example_arrays()
-    chosen = select_examples(ids, labels, rgb, flow, weights, gated, average, per_kind=5)
+    chosen = select_examples(ids, labels, rgb, flow, weights, gated_scores=gated, average_scores=average, per_kind=5)
     # a, b and d: gated right and average wrong; d's gate departs most from equal weights, then a, then b.
     assert [e.video_id for e in chosen[GATED_RIGHT]] == ["d", "a", "b"]
     assert [e.video_id for e in chosen[AVERAGE_RIGHT]] == ["e"]
     first = chosen[GATED_RIGHT][0]
     assert (first.gated_prediction, first.average_prediction, first.label) == (0, 1, 0)
-    assert len(select_examples(ids, labels, rgb, flow, weights, gated, average, per_kind=1)[GATED_RIGHT]) == 1
+    assert len(select_examples(ids, labels, rgb, flow, weights, gated_scores=gated, average_scores=average,
+                               per_kind=1)[GATED_RIGHT]) == 1
 
 
 def test_examples_figure_with_and_without_frames(drawn):
-    chosen = select_examples(*_example_arrays())
+    chosen = _examples_of_example_arrays()
     rng = np.random.default_rng(1)
     seen = []
 
@@ -173,7 +180,7 @@ def test_confusion_matrix_shows_long_class_names_whole(drawn):
 
 
 def test_a_kind_of_example_without_videos_draws_no_empty_space_and_is_named(drawn):
-    chosen = select_examples(*_example_arrays())
+    chosen = _examples_of_example_arrays()
     only_gated = {GATED_RIGHT: chosen[GATED_RIGHT], AVERAGE_RIGHT: []}
     figure = examples_figure(only_gated)
     assert figure._suptitle is None and len(figure.axes) == 3 * len(chosen[GATED_RIGHT])

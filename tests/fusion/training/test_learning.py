@@ -44,7 +44,7 @@ def test_a_gate_that_learned_is_not_flagged(switching_splits, quick_training, tm
     torch.manual_seed(0)
     head = GatedFusionHead(nn.Sequential(nn.Conv2d(8, 16, 1), nn.ReLU()), body_dim=16, num_classes=4, rgb_channels=8)
     run = RunDir.create(tmp_path, "gate")
-    fit = train_gated_fusion(head, train, val, quick_training(), run=run, evaluate_on={"test": test})
+    fit = train_gated_fusion(head, train, val, config=quick_training(), run=run, evaluate_on={"test": test})
     assert fit.best_epoch > 0 and spatial_share(fit.predictions["test"].gate_weights).std() >= CONSTANT_GATE_STD
     assert flag_learning(run, fit) == []
     record = load_run(run.path)

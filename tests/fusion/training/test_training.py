@@ -38,7 +38,8 @@ def _without_timing(history: list[dict]) -> list[dict]:
 def gated_run(switching_splits, tmp_path_factory, quick_training):
     train, val, test = switching_splits
     run = RunDir.create(tmp_path_factory.mktemp("runs"), "gate-relu")
-    return train_gated_fusion(_gated_head(), train, val, quick_training(), lam=0.1, run=run, evaluate_on={"test": test})
+    return train_gated_fusion(_gated_head(), train, val, config=quick_training(), lam=0.1, run=run,
+                              evaluate_on={"test": test})
 
 
 def test_gate_beats_every_fixed_weighting_of_the_streams(gated_run, switching_splits):
@@ -93,8 +94,8 @@ def test_run_folder_holds_config_metrics_checkpoint_and_predictions(gated_run, s
 def test_training_is_deterministic_with_a_seed(switching_splits):
     train, val, _ = switching_splits
     config = TrainConfig(batch_size=16, lrs=(0.05,), patience=1, max_epochs_per_phase=3, seed=5)
-    first = train_gated_fusion(_gated_head(), train, val, config)
-    second = train_gated_fusion(_gated_head(), train, val, config)
+    first = train_gated_fusion(_gated_head(), train, val, config=config)
+    second = train_gated_fusion(_gated_head(), train, val, config=config)
     assert _without_timing(first.history) == _without_timing(second.history)
     np.testing.assert_array_equal(first.predictions["val"].scores, second.predictions["val"].scores)
 
@@ -109,7 +110,7 @@ def test_a_dead_relu_gate_falls_back_to_the_average_and_stops_training(switching
     np.testing.assert_allclose(predictions.scores, average, rtol=1e-5, atol=1e-5)
     config = TrainConfig(batch_size=32, lrs=(0.01,), patience=1, max_epochs_per_phase=2)
     with pytest.raises(FusionError, match="every training sample: it gets no gradient .* --activation softmax"):
-        train_gated_fusion(dead, train, val, config)
+        train_gated_fusion(dead, train, val, config=config)
     assert f"epoch 0: {len(train)} samples had both ReLU gate weights zero" in caplog.text
 
 
@@ -117,7 +118,7 @@ def test_keeping_the_last_epoch_runs_every_epoch_of_each_phase_and_keeps_the_fin
                                                                                            quick_training):
     train, val, _ = switching_splits
     result = train_gated_fusion(_gated_head(activation="softmax", dropout=0.0), train, val,
-                                quick_training(selection="last", max_epochs_per_phase=3), lam=1.0)
+                                config=quick_training(selection="last", max_epochs_per_phase=3), lam=1.0)
     assert [record["phase"] for record in result.history] == ["gate"] * 3 + ["joint"] * 3
     assert all(record["improved"] for record in result.history) and result.best_epoch == 5
     np.testing.assert_allclose(result.predictions["val"].mean_class_accuracy,
@@ -126,7 +127,7 @@ def test_keeping_the_last_epoch_runs_every_epoch_of_each_phase_and_keeps_the_fin
 
 def test_softmax_gate_trains_too(switching_splits, quick_training):
     train, val, _ = switching_splits
-    result = train_gated_fusion(_gated_head(activation="softmax", dropout=0.0), train, val, quick_training())
+    result = train_gated_fusion(_gated_head(activation="softmax", dropout=0.0), train, val, config=quick_training())
     np.testing.assert_allclose(result.predictions["val"].gate_weights.sum(axis=1), 1.0, rtol=1e-5)
     assert result.best_accuracy >= 0.9
 
@@ -143,7 +144,7 @@ def test_feature_heads_train_through_the_same_loop(switching_splits, inputs, mak
     train, val, _ = switching_splits
     torch.manual_seed(0)
     config = TrainConfig(batch_size=32, lrs=(0.01,), patience=1, max_epochs_per_phase=2)
-    result = train_fusion_head(make_head(), inputs, "head", train, val, config, score_weights=None)
+    result = train_fusion_head(make_head(), inputs, "head", train, val, config=config, score_weights=None)
     assert 1 <= len(result.history) <= 2 and {r["phase"] for r in result.history} == {"train"}
     assert result.predictions["val"].scores.shape == (48, 4)
     assert result.predictions["val"].gate_weights is None
@@ -197,11 +198,11 @@ def test_two_three_four_weighs_probabilities_not_logits_of_different_scales():
 def test_inconsistent_sources_and_settings_are_refused(switching_splits, make_source, quick_training):
     train, _, _ = switching_splits
     with pytest.raises(FusionError, match="classes"):
-        train_gated_fusion(_gated_head(), train, make_source(8, seed=4, num_classes=5), quick_training())
+        train_gated_fusion(_gated_head(), train, make_source(8, seed=4, num_classes=5), config=quick_training())
     with pytest.raises(FusionError, match="validate_views"):
         TrainConfig(validate_views="some")
     with pytest.raises(TwostreamError, match="unknown device"):
-        train_gated_fusion(_gated_head(), train, train, TrainConfig(device="toaster"))
+        train_gated_fusion(_gated_head(), train, train, config=TrainConfig(device="toaster"))
     with pytest.raises(FusionError, match="two of"):
         HeadTask(nn.Identity(), ("rgb_map",), "broken")
 
@@ -212,7 +213,7 @@ def test_accumulating_gradients_of_small_batches_equals_one_large_batch(switchin
 
     def trained(batch_size: int, accumulate: int):  # no BatchNorm, no dropout: the batch split cannot matter
         config = TrainConfig(batch_size=batch_size, accumulate=accumulate, **settings)
-        return train_gated_fusion(_gated_head(dropout=0.0), train, val, config, lam=0.5)
+        return train_gated_fusion(_gated_head(dropout=0.0), train, val, config=config, lam=0.5)
 
     accumulated, large, small = trained(4, 8), trained(32, 1), trained(4, 1)
     assert [r["train_loss"] for r in accumulated.history] == pytest.approx([r["train_loss"] for r in large.history])
@@ -254,6 +255,6 @@ def test_run_folder_refuses_to_overwrite_by_accident(tmp_path):
 def test_gated_training_runs_on_cuda_with_amp(switching_splits):
     train, val, _ = switching_splits
     config = TrainConfig(batch_size=16, lrs=(0.05,), patience=1, max_epochs_per_phase=4, device="cuda", amp=True)
-    result = train_gated_fusion(_gated_head(), train, val, config)
+    result = train_gated_fusion(_gated_head(), train, val, config=config)
     assert next(result.model.parameters()).device.type == "cuda"
     assert result.best_accuracy >= 0.9

@@ -16,7 +16,8 @@ def test_round_trip_through_rawframes(tiny_dataset, reference_store, fast_frames
     frames, xs, ys = list_rawframes(tmp_path / "raw" / video_id)
     assert frames[0].name == "img_00001.jpg" and xs[0].name == "flow_x_00001.jpg" and len(xs) == len(frames) - 1
     imported = tmp_path / "imported.zarr"
-    summary = extract_frames(manifest, imported, fast_frames_config, Execution(no_cluster=True, retries=0),
+    summary = extract_frames(manifest, imported, config=fast_frames_config, execution=Execution(no_cluster=True,
+                                                                                                retries=0),
                              from_rawframes=tmp_path / "raw")
     assert summary.ok
     original, copy = FrameStore.open(reference_store), FrameStore.open(imported)

@@ -14,7 +14,7 @@ def test_training_starts_from_cadene_imagenet_bninception(tmp_path: Path) -> Non
     net = formats.caffe_net(3, 1000, seed=7)
     path = tmp_path / "bn_inception-52deb4733.pth"
     torch.save(formats.pretrainedmodels(net), path, _use_new_zipfile_serialization=False)
-    flow = initial_network("bninception", "flow", 5, 0.7, pretrained=False, init_checkpoint=path)
+    flow = initial_network("bninception", "flow", 5, dropout=0.7, pretrained=False, init_checkpoint=path)
     assert flow.normalization == TSN_PYTORCH and flow.num_classes == 5 and flow.training
     expected = net["conv1/7x7_s2"][0].mean(1, keepdim=True).repeat(1, 10, 1, 1)
     torch.testing.assert_close(flow.state_dict()[f"{flow.FIRST_CONV}.weight"], expected)

@@ -29,7 +29,7 @@ def test_each_stream_learns_from_imagenet_weights(streams_data, tmp_path, stream
     manifest, _, store = streams_data
     config = StreamTrainingConfig(backbone="efficientnet_lite0", input_size=size, epochs=epochs, batch_size=4,
                                   dropout={stream: 0.5})
-    result = train_stream(manifest, store, tmp_path, stream, config)
+    result = train_stream(manifest, store, tmp_path, stream, config=config)
     chance = 1 / len(manifest.classes)
     assert result.val_videos >= 9 and result.train_videos >= 27
     assert result.val_accuracy >= chance + 0.3, (result.val_accuracy, result.mistakes())
@@ -43,7 +43,7 @@ def test_each_stream_learns_from_imagenet_weights(streams_data, tmp_path, stream
 
 def test_checkpoint_loads_with_no_flags_and_gives_the_same_logits(streams_data, tmp_path):
     manifest, _, store = streams_data
-    result = train_stream(manifest, store, tmp_path, "flow", StreamTrainingConfig(epochs=1, **TINY))
+    result = train_stream(manifest, store, tmp_path, "flow", config=StreamTrainingConfig(epochs=1, **TINY))
     loaded = load_checkpoint(result.checkpoint)
     assert loaded.class_names == tuple(manifest.classes)
     assert loaded.config["input_size"] == 32 and loaded.config["segments"] == 3
@@ -59,16 +59,16 @@ def test_checkpoint_loads_with_no_flags_and_gives_the_same_logits(streams_data, 
 def test_resume_after_interruption_ends_with_the_weights_of_an_uninterrupted_run(streams_data, tmp_path):
     manifest, _, store = streams_data
     config = StreamTrainingConfig(epochs=3, lr_steps=(2,), **TINY)
-    train_stream(manifest, store, tmp_path / "whole", "rgb", config)
+    train_stream(manifest, store, tmp_path / "whole", "rgb", config=config)
 
     def stop_after_two(record):
         if record["epoch"] == 2:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train_stream(manifest, store, tmp_path / "cut", "rgb", config, progress=stop_after_two)
+        train_stream(manifest, store, tmp_path / "cut", "rgb", config=config, progress=stop_after_two)
     seen = []
-    train_stream(manifest, store, tmp_path / "cut", "rgb", config, resume=True, progress=seen.append)
+    train_stream(manifest, store, tmp_path / "cut", "rgb", config=config, resume=True, progress=seen.append)
     assert [record["epoch"] for record in seen] == [3]
     whole = torch.load(stream_paths(tmp_path / "whole", "rgb")["state"], weights_only=True)
     cut = torch.load(stream_paths(tmp_path / "cut", "rgb")["state"], weights_only=True)
@@ -83,12 +83,12 @@ def test_resume_after_interruption_ends_with_the_weights_of_an_uninterrupted_run
 def test_resume_refuses_other_settings_and_fresh_runs_refuse_existing_output(streams_data, tmp_path):
     manifest, _, store = streams_data
     config = StreamTrainingConfig(epochs=1, **TINY)
-    train_stream(manifest, store, tmp_path, "rgb", config)
+    train_stream(manifest, store, tmp_path, "rgb", config=config)
     with pytest.raises(TwostreamError, match="pass --resume"):
-        train_stream(manifest, store, tmp_path, "rgb", config)
+        train_stream(manifest, store, tmp_path, "rgb", config=config)
     with pytest.raises(TwostreamError, match=r"other settings \(lr\)"):
-        train_stream(manifest, store, tmp_path, "rgb", dataclasses.replace(config, lr=0.5), resume=True)
-    again = train_stream(manifest, store, tmp_path, "rgb", config, resume=True)
+        train_stream(manifest, store, tmp_path, "rgb", config=dataclasses.replace(config, lr=0.5), resume=True)
+    again = train_stream(manifest, store, tmp_path, "rgb", config=config, resume=True)
     assert again.epochs_run == 1 and again.best_epoch == 1
 
 
@@ -103,7 +103,7 @@ def test_partial_bn_keeps_all_but_the_first_batch_norm_frozen(streams_data, tmp_
         layer.bias.data.uniform_(-0.2, 0.2)
     save_checkpoint(tmp_path / "start.pt", start)
     config = StreamTrainingConfig(epochs=1, init_checkpoints={"flow": str(tmp_path / "start.pt")}, **TINY)
-    result = train_stream(manifest, store, tmp_path / "run", "flow", config)
+    result = train_stream(manifest, store, tmp_path / "run", "flow", config=config)
     trained = load_checkpoint(result.checkpoint).build()
     assert load_checkpoint(result.checkpoint).config["training"]["partial_bn"] is True
     before, after = batch_norms(start), batch_norms(trained)
@@ -130,7 +130,7 @@ def test_each_fold_pair_trains_without_its_fold_and_resume_skips_finished_folds(
 
     manifest, _, store = streams_data
     config = StreamTrainingConfig(epochs=1, folds=2, **TINY)
-    trained = train_streams(manifest, store, tmp_path, config, streams=["rgb"])
+    trained = train_streams(manifest, store, tmp_path, config=config, streams=["rgb"])
     folds = read_folds(tmp_path)
     assert (folds.split, folds.k, folds.seed) == ("1", 2, 0)
     assert set(folds.assignment) == {v.video_id for v in manifest.select(1, "train")}
@@ -145,10 +145,11 @@ def test_each_fold_pair_trains_without_its_fold_and_resume_skips_finished_folds(
         assert results["rgb"].checkpoint == fold_dir(tmp_path, fold) / "rgb.pt"
         assert recorded["train_videos"] + recorded["val_videos"] == len(kept)
     seen = []
-    again = train_streams(manifest, store, tmp_path, config, streams=["rgb"], resume=True, progress=seen.append)
+    again = train_streams(manifest, store, tmp_path, config=config, streams=["rgb"], resume=True, progress=seen.append)
     assert not seen and again.folds[2]["rgb"].val_accuracy == trained.folds[2]["rgb"].val_accuracy
     with pytest.raises(TwostreamError, match="holds fold runs of other folds.*pass the same --split, --folds"):
-        train_streams(manifest, store, tmp_path, dataclasses.replace(config, folds=3), streams=["rgb"], resume=True)
+        train_streams(manifest, store, tmp_path, config=dataclasses.replace(config, folds=3), streams=["rgb"],
+                      resume=True)
     with pytest.raises(TwostreamError, match="at least 2"):
         StreamTrainingConfig(folds=1)
 
@@ -157,7 +158,7 @@ def test_a_small_validation_set_trains_every_epoch_and_keeps_the_lowest_loss(str
     manifest, _, store = streams_data  # 12 validation videos of 3 classes: too few to rank epochs by accuracy
     config = StreamTrainingConfig(epochs=4, patience=1, lr_steps=(3,), **{**TINY, "lr": 0.2})
     with caplog.at_level(logging.WARNING, logger="twostream.pipeline.streams.train_streams"):
-        result = train_stream(manifest, store, tmp_path, "rgb", config)
+        result = train_stream(manifest, store, tmp_path, "rgb", config=config)
     assert "rgb: the validation set is small (12 videos, fewer than 30)" in caplog.text
     assert "training all 4 epochs without early stopping" in caplog.text
     log = [json.loads(line) for line in stream_paths(tmp_path, "rgb")["log"].read_text().splitlines()]
@@ -169,7 +170,7 @@ def test_a_small_validation_set_trains_every_epoch_and_keeps_the_lowest_loss(str
     assert load_checkpoint(result.checkpoint).config["selected_by"] == "loss"
     # A finished run given more epochs goes on however many epochs ago its best was.
     assert log[-1]["best_epoch"] < 4
-    longer = train_stream(manifest, store, tmp_path, "rgb", dataclasses.replace(config, epochs=5), resume=True)
+    longer = train_stream(manifest, store, tmp_path, "rgb", config=dataclasses.replace(config, epochs=5), resume=True)
     assert longer.epochs_run == 5 and not longer.stopped_early
 
 
@@ -190,7 +191,7 @@ def test_a_stream_that_did_not_learn_says_so(streams_data, tmp_path, caplog):
     manifest, _, store = streams_data
     config = StreamTrainingConfig(epochs=1, **{**TINY, "lr": 1e-9})  # weights that barely move from random
     with caplog.at_level(logging.WARNING, logger="twostream.pipeline.streams.train_streams"):
-        result = train_stream(manifest, store, tmp_path, "flow", config)
+        result = train_stream(manifest, store, tmp_path, "flow", config=config)
     assert result.near_chance()
     assert "the flow stream did not learn: validation accuracy" in caplog.text and "chance 33.3%" in caplog.text
 
@@ -208,5 +209,5 @@ def test_folds_whose_training_videos_cannot_be_carved_are_refused_before_any_tra
     videos = [v for v in manifest.videos if v.label != 0 or v.role(1) != "train" or v.video_id in kept]
     thin = Manifest(manifest.dataset, manifest.root, list(manifest.classes), videos)
     with pytest.raises(TwostreamError, match=r"fold \d of 2: class .* has a single training video.*pass fewer --folds"):
-        train_streams(thin, store, tmp_path, StreamTrainingConfig(epochs=1, folds=2, **TINY), streams=["rgb"])
+        train_streams(thin, store, tmp_path, config=StreamTrainingConfig(epochs=1, folds=2, **TINY), streams=["rgb"])
     assert not any(tmp_path.iterdir())
