@@ -39,8 +39,9 @@ def add_training_arguments(parser: argparse.ArgumentParser, defaults: object) ->
                         help="the run's folder, e.g. runs/gated: each split is written to DIR/split<N>/")
     add_overwrite(parser, "a run folder that exists")
     add_seed(parser, training.seed, "the validation carve, the initial weights and the sampling")
-    parser.add_argument("--rgb-checkpoint", help="spatial checkpoint the features came from (default: the one the "
-                                                 "store records, looked up beside the store when it moved)")
+    parser.add_argument("--rgb-checkpoint", help="spatial checkpoint the features came from (default: the network "
+                                                 "the store keeps; for a store of an earlier version, the file it "
+                                                 "records, looked up beside the store when it moved)")
     parser.add_argument("--batch-size", type=int, default=training.batch_size, help="samples per mini-batch")
     parser.add_argument("--accumulate", type=int, default=training.accumulate, metavar="N",
                         help="mini-batches whose gradients add up before one optimiser step, for an effective batch "

@@ -56,7 +56,14 @@ from twostream.fusion.training.schedule import (
 )
 from twostream.fusion.training.tasks import DEFAULT_SCORE_WEIGHTS, FINAL_SCORES, checked_score_weights
 from twostream.fusion.training.train_scores import TRAIN_SCORES, DroppedOutScores, OutOfFoldScores
-from twostream.pipeline.backbones import IMAGENET_BACKBONES, Backbone, LoadedCheckpoint, build_backbone, load_checkpoint
+from twostream.pipeline.backbones import (
+    IMAGENET_BACKBONES,
+    Backbone,
+    LoadedCheckpoint,
+    build_backbone,
+    load_checkpoint,
+    load_checkpoint_bytes,
+)
 from twostream.pipeline.backbones.registry import TSN_DROPOUT
 from twostream.pipeline.stores.feature_store import FeatureReader
 
@@ -292,10 +299,17 @@ _STREAM_NAMES = {"rgb": "spatial", "flow": "temporal"}
 
 
 def _stream_checkpoint(store: FeatureReader, checkpoint: str | None, stream: str = "rgb") -> LoadedCheckpoint:
-    """The checkpoint a stream's features came from (`checkpoint`, else the one the store records), loaded and
-    checked against the store's sha256."""
+    """The network a stream's features came from: `checkpoint`, else the one the store keeps, else the file the
+    store records; a file is checked against the store's sha256."""
     recorded_path = store.attrs.get("checkpoints", {}).get(stream)
     name = _STREAM_NAMES[stream]
+    kept = None if checkpoint else store.network(stream)
+    if kept is not None:
+        if kept.source_sha256 != store.stream_config(stream)["checkpoint_sha256"]:
+            raise FusionError(f"{store.path}: the {name} network it keeps is not the one its features came from "
+                              f"(sha256 differs); pass --{stream}-checkpoint with the checkpoint they were extracted "
+                              "with")
+        return load_checkpoint_bytes(kept.checkpoint, f"{store.path}/networks/{stream}")
     if checkpoint:
         path = checkpoint if Path(checkpoint).is_file() else None
     else:

@@ -44,6 +44,7 @@ from twostream.data.sampling import (
 )
 from twostream.pipeline.backbones import (
     Backbone,
+    checkpoint_bytes,
     imagenet_backbone,
     imagenet_checkpoint,
     load_checkpoint,
@@ -51,7 +52,15 @@ from twostream.pipeline.backbones import (
 )
 from twostream.pipeline.batch import Execution, Task, run_batch
 from twostream.pipeline.flow import dequantize_flow
-from twostream.pipeline.stores.feature_store import FLOWMAG, FeatureStore, out_of_fold, tap_dtype, write_array
+from twostream.pipeline.stores.feature_store import (
+    FLOWMAG,
+    FeatureStore,
+    KeptNetwork,
+    out_of_fold,
+    tap_dtype,
+    write_array,
+    write_networks,
+)
 from twostream.pipeline.stores.frame_store import FrameStore
 from twostream.pipeline.stores.leases import left_to_another_job, run_claimed
 from twostream.pipeline.stores.video_store import StoreError
@@ -419,7 +428,8 @@ def extract_features(
     recorded = store_config(config, frames, folds)
     _require_same_folds(Path(store), recorded)
     feature_store = FeatureStore.create_or_open(
-        store, recorded, dataset=manifest.dataset, classes=list(manifest.classes),
+        store, recorded, fill=lambda root: write_networks(root, _kept_networks(config)),
+        dataset=manifest.dataset, classes=list(manifest.classes),
         checkpoints={"rgb": _checkpoint_record(config.rgb_checkpoint),
                      "flow": _checkpoint_record(config.flow_checkpoint)},
         **(_fold_paths(config, folds) if folds is not None else {}))
@@ -447,6 +457,14 @@ def extract_features(
     return FeatureExtractionSummary(str(feature_store.path), len(manifest), len(manifest) - len(todo) - len(missing),
                                     sorted(set(batch.results) - set(elsewhere)), dict(sorted(batch.errors.items())),
                                     missing, batch.seconds, sorted(elsewhere))
+
+
+def _kept_networks(config: FeatureExtractionConfig) -> dict[str, KeptNetwork]:
+    """Both streams' networks as a new store keeps them, so stage two runs where the checkpoint files are not."""
+    def kept(model: StreamModel) -> KeptNetwork:
+        return KeptNetwork(checkpoint_bytes(model.net, class_names=model.class_names), model.sha256)
+
+    return {stream: kept(_model(config, stream)) for stream in STREAMS}
 
 
 def _checkpoint_record(checkpoint: str) -> str:

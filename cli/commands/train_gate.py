@@ -57,7 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--score-dropout", type=float, nargs=2, default=default_of(DEFAULTS, "score_dropout"),
                         metavar=("RGB", "FLOW"), help="dropout rates of --train-scores dropout (TSN's)")
     parser.add_argument("--flow-checkpoint", help="temporal checkpoint the features came from, for --train-scores "
-                                                  "dropout (default: the one the store records)")
+                                                  "dropout (default: the network the store keeps, else the file it "
+                                                  "records)")
 
 
 def config(args: argparse.Namespace) -> GateConfig:

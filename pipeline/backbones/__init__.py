@@ -51,9 +51,17 @@ Checkpoints
     LoadedCheckpoint: .backbone, .modality, .num_classes, .class_names, .normalization, .sha256,
         .format, .config, .state_dict (backbone names), .build(device="cpu") -> Backbone (eval mode).
     save_checkpoint(path, backbone, class_names=None, config=None) -> sha256 of the file.
+    checkpoint_bytes(backbone, class_names=None) -> the bytes of that file, to keep inside another;
+    load_checkpoint_bytes(data, origin) -> LoadedCheckpoint of such bytes (`origin` names where they were kept).
 """
 from twostream.pipeline.backbones.base import FLOW_CHANNELS, FLOW_STACK, RGB_CHANNELS, Backbone
-from twostream.pipeline.backbones.checkpoints import LoadedCheckpoint, load_checkpoint, save_checkpoint
+from twostream.pipeline.backbones.checkpoints import (
+    LoadedCheckpoint,
+    checkpoint_bytes,
+    load_checkpoint,
+    load_checkpoint_bytes,
+    save_checkpoint,
+)
 from twostream.pipeline.backbones.errors import BackboneError, CheckpointError, CheckpointMismatchError
 from twostream.pipeline.backbones.imagenet import imagenet_backbone, imagenet_checkpoint
 from twostream.pipeline.backbones.normalization import (
@@ -91,11 +99,13 @@ __all__ = [
     "Normalization",
     "backbone_type",
     "build_backbone",
+    "checkpoint_bytes",
     "create_backbone",
     "cross_modality_weight",
     "imagenet_backbone",
     "imagenet_checkpoint",
     "load_checkpoint",
+    "load_checkpoint_bytes",
     "normalization_named",
     "save_checkpoint",
     "to_flow",

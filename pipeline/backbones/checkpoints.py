@@ -7,8 +7,10 @@ the input normalisation comes from the layout (or is stored, in this project's f
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import pickle
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -204,6 +206,27 @@ def save_checkpoint(
         else:
             torch.save({**record, "state_dict": weights}, partial)
     return file_sha256(path)
+
+
+def checkpoint_bytes(backbone: Backbone, *, class_names: list[str] | tuple[str, ...] | None = None) -> bytes:
+    """The bytes of the file `save_checkpoint` writes for `backbone`: a network to keep inside another file."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "network.pt"
+        save_checkpoint(path, backbone, class_names=class_names)
+        return path.read_bytes()
+
+
+def load_checkpoint_bytes(data: bytes, origin: str) -> LoadedCheckpoint:
+    """Load a checkpoint from the bytes of a file in this project's format (`checkpoint_bytes`); `origin` names
+    where the bytes were kept, in errors and as the result's path."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "network.pt"
+        path.write_bytes(data)
+        try:
+            loaded = load_checkpoint(path)
+        except CheckpointError as error:
+            raise CheckpointError(str(error).replace(str(path), origin)) from None
+    return dataclasses.replace(loaded, path=Path(origin))
 
 
 def default_normalization(name: str) -> Normalization:

@@ -21,6 +21,11 @@ by default only the pooled vector and the logits are kept, and there is no ``flo
 videos' attributes add ``stride``; their root's ``config.sampling`` records ``kind: "dense"``, the
 stride and ``crop_reduction: "mean"`` (TSN stores record no kind).
 
+Root group ``networks``: ``rgb`` and ``flow``, each stream's network as the bytes of a checkpoint file in this
+project's format (the attribute ``checkpoint_sha256`` names the checkpoint it was loaded from), written with the
+store: what stage two needs of the streams (the frozen classifiers for dropout scores, the layers a gate body or
+amplification starts from) travels with the features, so a copied store needs no checkpoint files.
+
 Root attributes (``twostream``): both streams' backbone, checkpoint sha256, normalisation, class
 count and taps; the sampling (snippets, crops, crop and input size); the class names; and the
 frames store's configuration; with fold checkpoints, ``config.folds`` (split, K, seed, the
@@ -31,6 +36,8 @@ configuration, with fold checkpoints or without them alike.
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +49,8 @@ from twostream.pipeline.stores.video_store import COMPRESSOR, StoreError, VideoS
 
 FLOWMAG = "flowmag"
 OOF = "oof"  # the prefix of the out-of-fold arrays
+NETWORKS = "networks"  # the root group keeping each stream's network, as the bytes of a checkpoint file
+NETWORK_CHUNK_BYTES = 4 << 20
 
 
 def out_of_fold(name: str) -> str:
@@ -119,11 +128,23 @@ class FeatureReader(abc.ABC):
         """A video's class index."""
         return int(self.video(video_id).attrs["label"])
 
+    def network(self, stream: str) -> KeptNetwork | None:
+        """A stream's network as the store keeps it, None where it keeps none (stores of older versions,
+        the HDF5 export): then stage two needs the checkpoint file."""
+        return None
+
 
 class FeatureStore(VideoStore, FeatureReader):
     """Reader (and, through `write_video`, writer) of a features.zarr store."""
 
     kind = "features"
+
+    def network(self, stream: str) -> KeptNetwork | None:
+        """A stream's network as the store keeps it (written when the store was created), None without."""
+        if NETWORKS not in self.root or stream not in self.root[NETWORKS]:
+            return None
+        array = self.root[NETWORKS][stream]
+        return KeptNetwork(np.asarray(array[...], dtype=np.uint8).tobytes(), str(array.attrs["checkpoint_sha256"]))
 
     def read(self, video_id: str, name: str, snippets: Any = slice(None), crops: Any = slice(None)) -> np.ndarray:
         """Read (a selection of snippets and crops of) one array as float32."""
@@ -133,6 +154,26 @@ class FeatureStore(VideoStore, FeatureReader):
         else:
             data = array.get_orthogonal_selection((_index(snippets), _index(crops)))
         return np.asarray(data, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class KeptNetwork:
+    """A stream's network kept in a features store: the bytes of a checkpoint file in this project's format,
+    and the sha256 of the checkpoint the features were extracted with."""
+
+    checkpoint: bytes
+    source_sha256: str
+
+
+def write_networks(root: zarr.Group, networks: Mapping[str, KeptNetwork]) -> None:
+    """Keep each stream's network in a store's `networks` group, so that stage two needs no checkpoint file."""
+    group = root.require_group(NETWORKS)
+    for stream, kept in networks.items():
+        data = np.frombuffer(kept.checkpoint, dtype=np.uint8)
+        array = group.create_array(stream, shape=data.shape, chunks=(min(len(data), NETWORK_CHUNK_BYTES),),
+                                   dtype="uint8", compressors=COMPRESSOR)
+        array[...] = data
+        array.attrs["checkpoint_sha256"] = kept.source_sha256
 
 
 def _index(selection: Any) -> Any:

@@ -21,7 +21,7 @@ import shutil
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import zarr
 from zarr.codecs import BloscCodec
@@ -80,11 +80,12 @@ class VideoStore:
         return cls(location, root)
 
     @classmethod
-    def create_or_open(cls, path: str | os.PathLike, config: dict[str, Any], **extra: Any) -> "VideoStore":
+    def create_or_open(cls, path: str | os.PathLike, config: dict[str, Any],
+                       fill: Callable[[zarr.Group], None] | None = None, **extra: Any) -> "VideoStore":
         """Open a store for writing, creating it with `config`; refuse one written with another config.
 
-        A new store is built beside its final path and renamed into place, so a killed job never
-        leaves a store without its attributes.
+        A new store is built beside its final path, given `fill`'s contents (arrays beside the videos)
+        and renamed into place, so a killed job never leaves a store without its attributes or contents.
         """
         location = Path(path)
         if not (location / "zarr.json").is_file():
@@ -96,6 +97,12 @@ class VideoStore:
             root.attrs[ATTRS_KEY] = {"kind": cls.kind, "schema": STORE_SCHEMA, "tool_version": tool_version(),
                                      "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                      "config": config, **extra}
+            if fill is not None:
+                try:
+                    fill(root)
+                except BaseException:
+                    shutil.rmtree(building, ignore_errors=True)
+                    raise
             try:
                 os.rename(building, location)
             except OSError:  # another job created it first (or the folder holds something else): open that

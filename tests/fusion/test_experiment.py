@@ -2,6 +2,7 @@
 import json
 import logging
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -393,21 +394,46 @@ def test_a_validation_set_too_small_to_tell_epochs_apart_trains_every_epoch_and_
     assert json.loads((tmp_path / "runs" / "small" / "split1" / "config.json").read_text())["train"]["selection"] == "loss"
 
 
-def test_a_store_copied_with_its_checkpoints_finds_them_below_its_new_folder(tiny_dataset, feature_store, checkpoints,
-                                                                             tmp_path):
+def _moved_store(store: Path, folder: Path, checkpoints: dict[str, Path]) -> Path:
+    """A copy of `store` in `folder` recording its checkpoints where they are not: as recorded on the machine that
+    extracted them, absolute paths that do not exist here."""
     import zarr
 
-    _, manifest = tiny_dataset
-    moved = tmp_path / "project"
-    shutil.copytree(feature_store, moved / "features.zarr")
-    for stream, path in checkpoints.items():
-        (moved / "streams").mkdir(exist_ok=True)
-        shutil.copy(path, moved / "streams" / path.name)
-    # as recorded on the machine that extracted them: absolute paths that do not exist here
-    group = zarr.open_group(moved / "features.zarr", mode="r+")
+    shutil.copytree(store, folder / "features.zarr")
+    group = zarr.open_group(folder / "features.zarr", mode="r+")
     recorded = dict(group.attrs["twostream"])
     recorded["checkpoints"] = {stream: f"/elsewhere/project/streams/{path.name}" for stream, path in checkpoints.items()}
     group.attrs["twostream"] = recorded
+    return folder / "features.zarr"
+
+
+def test_a_store_copied_without_its_checkpoints_trains_and_evaluates_as_in_place(tiny_dataset, feature_store,
+                                                                                  checkpoints, tmp_path):
+    _, manifest = tiny_dataset
+    moved = _moved_store(feature_store, tmp_path / "elsewhere", checkpoints)
+    # the layers body copies the spatial net's layers; dropout scores run both streams' classifiers
+    training = TrainConfig(max_epochs_per_phase=2, batch_size=4)
+    common = {"body": "layers", "fusion": "conv", "train_scores": "dropout", "training": training}
+    train_gate(feature_store, manifest, tmp_path / "runs", "files",
+               GateConfig(checkpoint=str(checkpoints["rgb"]), flow_checkpoint=str(checkpoints["flow"]), **common))
+    train_gate(moved, manifest, tmp_path / "runs", "kept", GateConfig(**common))
+    in_place, elsewhere = ((tmp_path / "runs" / name / "split1" / "predictions.json").read_text()
+                           for name in ("files", "kept"))
+    assert json.loads(in_place) == json.loads(elsewhere)
+    tables = [evaluate(store, manifest, [tmp_path / "runs" / name], EvaluateConfig(split="1")).to_markdown()
+              for store, name in ((feature_store, "files"), (moved, "kept"))]
+    assert tables[0] == tables[1] and "gated fusion" in tables[0]
+
+
+def test_a_store_that_keeps_no_networks_finds_its_checkpoints_below_its_new_folder(tiny_dataset, feature_store,
+                                                                                   checkpoints, tmp_path):
+    _, manifest = tiny_dataset
+    moved = tmp_path / "project"
+    _moved_store(feature_store, moved, checkpoints)
+    shutil.rmtree(moved / "features.zarr" / "networks")  # as a store of an earlier version
+    for stream, path in checkpoints.items():
+        (moved / "streams").mkdir(exist_ok=True)
+        shutil.copy(path, moved / "streams" / path.name)
     config = GateConfig(body="layers", fusion="conv", training=TrainConfig(max_epochs_per_phase=1))
     train_gate(moved / "features.zarr", manifest, tmp_path / "runs", "moved", config)
     (moved / "streams" / checkpoints["rgb"].name).unlink()
