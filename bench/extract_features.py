@@ -8,25 +8,23 @@ On CUDA both measures run under autocast (bf16/fp16) as extract-features does by
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import report  # noqa: E402
+from twostream.cli.vocabulary import add_amp
+from twostream.data.runtime import autocast
+from twostream.data.splits import index_ucf101
+from twostream.data.synthetic import PRESETS, make_synthetic
+from twostream.pipeline.backbones import build_backbone, save_checkpoint
+from twostream.pipeline.batch import Execution
+from twostream.pipeline.extract_features import FeatureExtractionConfig, extract_features
+from twostream.pipeline.extract_frames import FrameExtractionConfig, extract_frames
+from twostream.pipeline.stores.feature_store import FeatureStore
 
-from twostream.cli.vocabulary import add_amp  # noqa: E402
-from twostream.data.runtime import autocast  # noqa: E402
-from twostream.data.splits import index_ucf101  # noqa: E402
-from twostream.data.synthetic import PRESETS, make_synthetic  # noqa: E402
-from twostream.pipeline.backbones import build_backbone, save_checkpoint  # noqa: E402
-from twostream.pipeline.batch import Execution  # noqa: E402
-from twostream.pipeline.extract_features import FeatureExtractionConfig, extract_features  # noqa: E402
-from twostream.pipeline.extract_frames import FrameExtractionConfig, extract_frames  # noqa: E402
-from twostream.pipeline.stores.feature_store import FeatureStore  # noqa: E402
+from common import report
 
 UCF101_VIDEOS = 13_320
 

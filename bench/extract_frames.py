@@ -15,18 +15,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import report, shared_clips, timed  # noqa: E402
+from twostream.data.manifest import Manifest, VideoEntry
+from twostream.data.runtime import ffmpeg_executable
+from twostream.data.splits import index_ucf101
+from twostream.data.synthetic import PRESETS, make_synthetic
+from twostream.pipeline.batch import Execution
+from twostream.pipeline.decode import TSN_SIZE, VideoReader, read_video
+from twostream.pipeline.extract_frames import FrameExtractionConfig, extract_frames
+from twostream.pipeline.flow import FLOW_ALGORITHMS, get_flow_algorithm
+from twostream.pipeline.stores.rawframes import export_rawframes
 
-from twostream.data.manifest import Manifest, VideoEntry  # noqa: E402
-from twostream.data.runtime import ffmpeg_executable  # noqa: E402
-from twostream.data.splits import index_ucf101  # noqa: E402
-from twostream.data.synthetic import PRESETS, make_synthetic  # noqa: E402
-from twostream.pipeline.batch import Execution  # noqa: E402
-from twostream.pipeline.decode import TSN_SIZE, VideoReader, read_video  # noqa: E402
-from twostream.pipeline.extract_frames import FrameExtractionConfig, extract_frames  # noqa: E402
-from twostream.pipeline.flow import FLOW_ALGORITHMS, get_flow_algorithm  # noqa: E402
-from twostream.pipeline.stores.rawframes import export_rawframes  # noqa: E402
+from common import report, shared_clips, timed
 
 
 def decode_rows(clips: dict[str, Path]) -> list[dict]:

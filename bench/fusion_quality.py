@@ -37,15 +37,14 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import report  # noqa: E402
+from twostream.data.metrics import pooled_paired_difference, spatial_share
+from twostream.fusion import late
+from twostream.fusion.experiment import ORACLE
+from twostream.fusion.results import ResultsTable
+from twostream.fusion.training.learning import LEARNING
+from twostream.fusion.training.runs import load_run
 
-from twostream.data.metrics import pooled_paired_difference, spatial_share  # noqa: E402
-from twostream.fusion import late  # noqa: E402
-from twostream.fusion.experiment import ORACLE  # noqa: E402
-from twostream.fusion.results import ResultsTable  # noqa: E402
-from twostream.fusion.training.learning import LEARNING  # noqa: E402
-from twostream.fusion.training.runs import load_run  # noqa: E402
+from common import report
 
 SPLIT = "1"
 PRESETS = ("demo", "quality")

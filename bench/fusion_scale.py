@@ -24,15 +24,14 @@ from pathlib import Path
 import numpy as np
 import zarr
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import report  # noqa: E402
+from twostream.data.manifest import Manifest, VideoEntry
+from twostream.data.sampling import CROP_MODES, STREAMS
+from twostream.fusion.sources import ZarrFeatureSource
+from twostream.fusion.training.datasets import segment_snippets
+from twostream.pipeline.backbones import build_backbone, save_checkpoint
+from twostream.pipeline.stores.feature_store import FeatureStore, write_array
 
-from twostream.data.manifest import Manifest, VideoEntry  # noqa: E402
-from twostream.data.sampling import CROP_MODES, STREAMS  # noqa: E402
-from twostream.fusion.sources import ZarrFeatureSource  # noqa: E402
-from twostream.fusion.training.datasets import segment_snippets  # noqa: E402
-from twostream.pipeline.backbones import build_backbone, save_checkpoint  # noqa: E402
-from twostream.pipeline.stores.feature_store import FeatureStore, write_array  # noqa: E402
+from common import report
 
 CLASSES = 101
 BACKBONE, MAP_TAP = "bninception", "inception4e"

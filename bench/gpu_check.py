@@ -23,10 +23,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, print_table  # noqa: E402
-from gpu_plan import LIMITS_S, SIZES, headline, plan  # noqa: E402
-from steps import Outcome, Step, run_step, skipped  # noqa: E402
+from common import RESULTS, print_table
+from gpu_plan import LIMITS_S, SIZES, headline, plan
+from steps import Outcome, Step, run_step, skipped
 
 ROOT = Path(__file__).resolve().parent.parent
 BUDGET_S = 480
