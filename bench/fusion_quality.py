@@ -39,7 +39,7 @@ import numpy as np
 
 from twostream.data.metrics import pooled_paired_difference, spatial_share
 from twostream.fusion import late
-from twostream.fusion.experiment import ORACLE
+from twostream.fusion.comparison import ORACLE
 from twostream.fusion.results import ResultsTable
 from twostream.fusion.training.learning import LEARNING
 from twostream.fusion.training.runs import load_run

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from pathlib import Path
 
 from twostream.cli.vocabulary import (
     add_amp,
@@ -73,12 +72,6 @@ def train_config(args: argparse.Namespace, defaults: TrainConfig) -> TrainConfig
                                accumulate=args.accumulate, lrs=tuple(args.lrs), patience=args.patience,
                                max_epochs_per_phase=args.max_epochs_per_phase, seed=args.seed, device=args.device,
                                amp=args.amp, num_workers=args.loader_workers, selection=args.select)
-
-
-def run_location(args: argparse.Namespace) -> tuple[Path, str]:
-    """The parent folder and name of the run `--run` names."""
-    run = Path(args.run)
-    return run.parent, run.name
 
 
 def print_results(results: dict) -> None:

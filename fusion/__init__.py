@@ -6,5 +6,8 @@
 - `late`: fusion rules without training, with their titles; `results`: the comparison table.
 - `training`: the one loop over the FusionTask protocol, losses, Algorithm 1's schedule, per-video
   evaluation, run folders (written and read) and the per-video analysis stored beside a run.
-- `experiment`: what the fusion commands run. `report`: the HTML report and its figures.
+- What the fusion commands run: `configs` (their settings), `splits` (the validation carve and the
+  sources of a split), `stream_networks` (the frozen streams reopened), `head_building` (the heads sized
+  to the features), `train` (train-gate, train-mfuse) and `comparison` (evaluate).
+- `report`: the HTML report and its figures.
 """

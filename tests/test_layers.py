@@ -113,7 +113,7 @@ def test_rule_covers_every_code_folder():
     ("twostream.pipeline.flow.tvl1", "import twostream.pipeline.backbones\n"),
     ("twostream.pipeline.extract_features", "from twostream.pipeline.streams import train_streams\n"),
     ("twostream.pipeline.streams.dataset", "from twostream.pipeline.batch import Execution\n"),
-    ("twostream.fusion.experiment", "from twostream.pipeline.extract_features import extract_features\n"),
+    ("twostream.fusion.train", "from twostream.pipeline.extract_features import extract_features\n"),
     ("twostream.fusion.heads.gating", "from twostream.pipeline import streams\n"),
     ("twostream.fusion.sources", "from twostream.cli.main import main\n"),
     ("twostream.fusion.training.loop", "from ...pipeline.streams.train_streams import train_streams\n"),
@@ -133,7 +133,7 @@ def test_a_package_init_resolves_its_relative_imports_from_itself():
 @pytest.mark.parametrize(("module", "source"), [
     ("twostream.pipeline.stores.frame_store", "from twostream.data.io import atomic_path\n"),
     ("twostream.pipeline.extract_frames", "from twostream.pipeline.batch import Execution\n"),
-    ("twostream.fusion.experiment", "from twostream.pipeline.backbones import load_checkpoint\n"),
+    ("twostream.fusion.stream_networks", "from twostream.pipeline.backbones import load_checkpoint\n"),
     ("twostream.fusion.training.loop", "from ..heads.gating import GatedFusionHead\n"),
     ("twostream.pipeline.flow.tvl1", "from twostream.pipeline.flow import imageops\n"),
 ])

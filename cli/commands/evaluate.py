@@ -6,7 +6,8 @@ import argparse
 from twostream.cli.fusion_args import add_data_arguments
 from twostream.cli.vocabulary import add_seed
 from twostream.data.manifest import load_manifest
-from twostream.fusion.experiment import EvaluateConfig, evaluate
+from twostream.fusion.comparison import evaluate
+from twostream.fusion.configs import EvaluateConfig
 
 NAME = "evaluate"
 HELP = "compare late-fusion rules and trained fusion runs: mean class accuracy and top-1 per split"
@@ -35,7 +36,7 @@ def config(args: argparse.Namespace) -> EvaluateConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Build, print and write the table."""
-    table = evaluate(args.features, load_manifest(args.manifest), args.runs, config(args))
+    table = evaluate(load_manifest(args.manifest), args.features, args.runs, config=config(args))
     written = table.write(args.out)
     print(table.to_markdown())
     print(f"\nwritten: {written[0]} and {written[1]}")

@@ -4,16 +4,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from twostream.cli.fusion_args import (
-    add_data_arguments,
-    add_training_arguments,
-    print_results,
-    run_location,
-    train_config,
-)
+from twostream.cli.fusion_args import add_data_arguments, add_training_arguments, print_results, train_config
 from twostream.cli.vocabulary import default_of
 from twostream.data.manifest import load_manifest
-from twostream.fusion.experiment import HEAD_INPUTS, HEADS, PAPER_SCORE_WEIGHTS, HeadConfig, train_mfuse
+from twostream.fusion.configs import HEAD_INPUTS, HEADS, PAPER_SCORE_WEIGHTS, HeadConfig
+from twostream.fusion.train import train_mfuse
 from twostream.fusion.training.loop import SCHEDULES
 from twostream.fusion.training.tasks import FINAL_SCORES
 
@@ -80,8 +75,7 @@ def config(args: argparse.Namespace) -> HeadConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Train and print the results per split."""
-    runs, name = run_location(args)
-    print_results(train_mfuse(args.features, load_manifest(args.manifest), runs, name, config(args)))
+    print_results(train_mfuse(load_manifest(args.manifest), args.features, args.run, config=config(args)))
     return 0
 
 

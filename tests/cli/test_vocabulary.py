@@ -9,7 +9,7 @@ import pytest
 
 from twostream.cli.main import COMMAND_MODULES, build_parser
 from twostream.data.runtime import AUTO_DEVICE
-from twostream.fusion.experiment import EvaluateConfig, GateConfig, HeadConfig
+from twostream.fusion.configs import EvaluateConfig, GateConfig, HeadConfig
 from twostream.fusion.probe import ProbeConfig
 from twostream.fusion.report.build import ReportConfig
 from twostream.pipeline.extract_features import FeatureExtractionConfig

@@ -10,24 +10,14 @@ import torch
 
 from twostream.cli.main import main
 from twostream.data.metrics import VideoScores, mean_class_accuracy_of
+from twostream.fusion.comparison import ORACLE, TrainedRun, amplification_rows, evaluate
+from twostream.fusion.configs import EvaluateConfig, GateConfig, HeadConfig
 from twostream.fusion.errors import FeatureSourceError, FusionError
-from twostream.fusion.experiment import (
-    ORACLE,
-    EvaluateConfig,
-    GateConfig,
-    HeadConfig,
-    TrainedRun,
-    amplification_rows,
-    build_gate,
-    build_head,
-    evaluate,
-    head_taps,
-    split_sources,
-    train_gate,
-    train_mfuse,
-)
+from twostream.fusion.head_building import build_gate, build_head, head_taps
 from twostream.fusion.results import ResultsTable
 from twostream.fusion.sources import ZarrFeatureSource
+from twostream.fusion.splits import split_sources
+from twostream.fusion.train import train_gate, train_mfuse
 from twostream.fusion.training.learning import KEPT_FIRST_EPOCH
 from twostream.fusion.training.loop import TrainConfig
 from twostream.pipeline.backbones import build_backbone, load_checkpoint
@@ -101,7 +91,7 @@ def test_mfuse_and_amplification_read_the_last_convolutional_map_not_the_gates(m
     _, manifest = tiny_dataset
     with pytest.raises(FeatureSourceError, match=r"holds no rgb/inception5b .*extract features with --rgb-taps "
                                                  r"inception5b"):
-        train_mfuse(gate_only.path, manifest, tmp_path / "runs", "mfuse", HeadConfig())
+        train_mfuse(manifest, gate_only.path, tmp_path / "runs" / "mfuse", config=HeadConfig())
 
 
 def test_amplification_fine_tunes_only_global_pooling_and_the_classifier(feature_store, tiny_dataset, checkpoints):
@@ -176,7 +166,8 @@ def test_evaluate_compares_chosen_pairs_of_runs(runs, feature_store, tiny_datase
     folder, _ = runs
     _, manifest = tiny_dataset
     gate, concat = str(folder / "runs" / "gate"), str(folder / "runs" / "gate-layers")
-    table = evaluate(feature_store, manifest, [gate, concat], EvaluateConfig(compare=((gate, concat),), bootstrap=200))
+    table = evaluate(manifest, feature_store, [gate, concat],
+                     config=EvaluateConfig(compare=((gate, concat),), bootstrap=200))
     first, second = "gated fusion (pooled maps, softmax, lambda=1)", "gated fusion (conv into layers, relu, lambda=0)"
     difference = table.differences[first]["split 1"][second]
     expected = (table.cells[first]["split 1"]["mean_class_accuracy"]
@@ -187,7 +178,7 @@ def test_evaluate_compares_chosen_pairs_of_runs(runs, feature_store, tiny_datase
     recorded = table.cells[first]["split 1"]["mean_class_accuracy"]
     assert mean_class_accuracy_of(correct[first], labels) == pytest.approx(recorded)
     with pytest.raises(FusionError, match="not among --runs"):
-        evaluate(feature_store, manifest, [gate], EvaluateConfig(compare=((gate, concat),)))
+        evaluate(manifest, feature_store, [gate], config=EvaluateConfig(compare=((gate, concat),)))
 
 
 def test_train_gate_prints_the_gate_spatial_share_and_records_its_training_scores(runs, feature_store, capsys):
@@ -206,16 +197,16 @@ def test_train_gate_prints_the_gate_spatial_share_and_records_its_training_score
 def test_a_missing_split_and_a_foreign_checkpoint_are_refused(tiny_dataset, feature_store, tmp_path):
     _, manifest = tiny_dataset
     with pytest.raises(FusionError, match="split 7 is not in the manifest"):
-        evaluate(feature_store, manifest, [], EvaluateConfig(split="7"))
+        evaluate(manifest, feature_store, [], config=EvaluateConfig(split="7"))
     with pytest.raises(FusionError, match="no predictions.json"):
-        evaluate(feature_store, manifest, [tmp_path], EvaluateConfig(split="1"))
+        evaluate(manifest, feature_store, [tmp_path], config=EvaluateConfig(split="1"))
     other = tmp_path / "other.pt"
     from twostream.pipeline.backbones import build_backbone, save_checkpoint
     save_checkpoint(other, build_backbone("tiny", "rgb", len(manifest.classes)))
     with pytest.raises(FusionError, match="not the spatial checkpoint"):
-        train_gate(feature_store, manifest, tmp_path / "runs", "x",
-                   GateConfig(checkpoint=str(other), body="layers", fusion="conv",
-                              training=TrainConfig(max_epochs_per_phase=1)))
+        train_gate(manifest, feature_store, tmp_path / "runs" / "x",
+                   config=GateConfig(checkpoint=str(other), body="layers", fusion="conv",
+                                     training=TrainConfig(max_epochs_per_phase=1)))
 
 
 def test_report_of_the_runs_shows_examples_with_frames_and_provenance(runs, reference_store, feature_store):
@@ -347,8 +338,8 @@ def test_heads_that_cannot_improve_are_flagged_on_the_console_in_their_runs_and_
     assert all(line in console for line in expected)
     assert "kept its first epoch's weights" in console
 
-    table = evaluate(feature_store, manifest, [str(path.parent) for path in stuck.values()],
-                     EvaluateConfig(bootstrap=0))
+    table = evaluate(manifest, feature_store, [str(path.parent) for path in stuck.values()],
+                     config=EvaluateConfig(bootstrap=0))
     gate, mfuse = "gated fusion (pooled maps, softmax, lambda=0.5)", "mfusion on maps (2:3:4)"
     assert table.flagged == [gate, mfuse]
     assert [finding["name"] for finding in table.findings[mfuse]["split 1"]] == [
@@ -366,8 +357,8 @@ def test_evaluate_copies_what_each_run_recorded_and_reads_runs_from_before_the_c
     folder, _ = runs
     _, manifest = tiny_dataset
     names = ("gate", "mfuse", "base-a")
-    table = evaluate(feature_store, manifest, [str(folder / "runs" / name) for name in names],
-                     EvaluateConfig(bootstrap=0))
+    table = evaluate(manifest, feature_store, [str(folder / "runs" / name) for name in names],
+                     config=EvaluateConfig(bootstrap=0))
     for name in names:  # a head that learned records [] and gets no row mark (see tests/fusion/training)
         config = json.loads((folder / "runs" / name / "split1" / "config.json").read_text())
         assert table.findings.get(config["method"], {}).get("split 1", []) == config["learning"]
@@ -377,7 +368,7 @@ def test_evaluate_copies_what_each_run_recorded_and_reads_runs_from_before_the_c
     config = json.loads((older / "config.json").read_text())
     del config["learning"]
     (older / "config.json").write_text(json.dumps(config))
-    assert evaluate(feature_store, manifest, [str(older.parent)], EvaluateConfig(bootstrap=0)).findings == {}
+    assert evaluate(manifest, feature_store, [str(older.parent)], config=EvaluateConfig(bootstrap=0)).findings == {}
 
 
 def test_a_validation_set_too_small_to_tell_epochs_apart_trains_every_epoch_and_keeps_the_lowest_loss(
@@ -385,7 +376,7 @@ def test_a_validation_set_too_small_to_tell_epochs_apart_trains_every_epoch_and_
     _, manifest = tiny_dataset
     config = GateConfig(training=TrainConfig(batch_size=4, patience=1, max_epochs_per_phase=3), preload=True)
     with caplog.at_level(logging.WARNING, logger="twostream"):
-        fit = train_gate(feature_store, manifest, tmp_path / "runs", "small", config)["1"]
+        fit = train_gate(manifest, feature_store, tmp_path / "runs" / "small", config=config)["1"]
     assert any("too small to tell epochs apart" in r.getMessage() for r in caplog.records)
     assert len(fit.history) == 2 * 3  # both phases ran all their epochs: no early stopping on noise
     assert [record["lr"] for record in fit.history[:3]] == [1e-3, 1e-3, 1e-4]  # the rates still step
@@ -414,13 +405,14 @@ def test_a_store_copied_without_its_checkpoints_trains_and_evaluates_as_in_place
     # the layers body copies the spatial net's layers; dropout scores run both streams' classifiers
     training = TrainConfig(max_epochs_per_phase=2, batch_size=4)
     common = {"body": "layers", "fusion": "conv", "train_scores": "dropout", "training": training}
-    train_gate(feature_store, manifest, tmp_path / "runs", "files",
-               GateConfig(checkpoint=str(checkpoints["rgb"]), flow_checkpoint=str(checkpoints["flow"]), **common))
-    train_gate(moved, manifest, tmp_path / "runs", "kept", GateConfig(**common))
+    train_gate(manifest, feature_store, tmp_path / "runs" / "files",
+               config=GateConfig(checkpoint=str(checkpoints["rgb"]), flow_checkpoint=str(checkpoints["flow"]),
+                                 **common))
+    train_gate(manifest, moved, tmp_path / "runs" / "kept", config=GateConfig(**common))
     in_place, elsewhere = ((tmp_path / "runs" / name / "split1" / "predictions.json").read_text()
                            for name in ("files", "kept"))
     assert json.loads(in_place) == json.loads(elsewhere)
-    tables = [evaluate(store, manifest, [tmp_path / "runs" / name], EvaluateConfig(split="1")).to_markdown()
+    tables = [evaluate(manifest, store, [tmp_path / "runs" / name], config=EvaluateConfig(split="1")).to_markdown()
               for store, name in ((feature_store, "files"), (moved, "kept"))]
     assert tables[0] == tables[1] and "gated fusion" in tables[0]
 
@@ -435,7 +427,7 @@ def test_a_store_that_keeps_no_networks_finds_its_checkpoints_below_its_new_fold
         (moved / "streams").mkdir(exist_ok=True)
         shutil.copy(path, moved / "streams" / path.name)
     config = GateConfig(body="layers", fusion="conv", training=TrainConfig(max_epochs_per_phase=1))
-    train_gate(moved / "features.zarr", manifest, tmp_path / "runs", "moved", config)
+    train_gate(manifest, moved / "features.zarr", tmp_path / "runs" / "moved", config=config)
     (moved / "streams" / checkpoints["rgb"].name).unlink()
     with pytest.raises(FusionError, match=r"/elsewhere/project/streams/rgb.pt \(also looked for it below "):
-        train_gate(moved / "features.zarr", manifest, tmp_path / "runs", "moved-again", config)
+        train_gate(manifest, moved / "features.zarr", tmp_path / "runs" / "moved-again", config=config)

@@ -5,9 +5,12 @@ import numpy as np
 import pytest
 
 from twostream.cli.main import main
-from twostream.fusion.experiment import GateConfig, evaluate, split_sources, train_gate
+from twostream.fusion.comparison import evaluate
+from twostream.fusion.configs import GateConfig
 from twostream.fusion.features import FIELDS
 from twostream.fusion.sources import ZarrFeatureSource
+from twostream.fusion.splits import split_sources
+from twostream.fusion.train import train_gate
 from twostream.pipeline.export_features import ExportConfig, export_features
 from twostream.pipeline.stores.feature_readers import open_feature_store
 from twostream.pipeline.stores.feature_store import FeatureStore
@@ -48,7 +51,8 @@ def test_a_gate_trained_from_the_export_predicts_as_one_trained_from_the_store(f
                                                                                tiny_dataset, tmp_path, quick_training):
     _, manifest = tiny_dataset
     settings = quick_training(lrs=(1e-3, 1e-4), batch_size=4, patience=1, max_epochs_per_phase=2)
-    train_gate(feature_store, manifest, tmp_path / "runs", "from-zarr", GateConfig(training=settings, train_scores="clean"))
+    train_gate(manifest, feature_store, tmp_path / "runs" / "from-zarr",
+               config=GateConfig(training=settings, train_scores="clean"))
     manifest_path = manifest.save(tmp_path / "manifest.json")
     assert main(["train-gate", str(manifest_path), "--features", str(exported),
                  "--run", str(tmp_path / "runs" / "from-h5"), "--max-epochs-per-phase", "2", "--patience", "1", "--batch-size", "4",
@@ -57,7 +61,7 @@ def test_a_gate_trained_from_the_export_predicts_as_one_trained_from_the_store(f
                    for name in ("from-zarr", "from-h5")}
     assert predictions["from-zarr"]["test"] and predictions["from-zarr"] == predictions["from-h5"]
     runs = [tmp_path / "runs" / "from-zarr"]
-    assert evaluate(exported, manifest, runs).to_dict() == evaluate(feature_store, manifest, runs).to_dict()
+    assert evaluate(manifest, exported, runs).to_dict() == evaluate(manifest, feature_store, runs).to_dict()
 
 
 def test_the_export_keeps_what_the_trainer_checks(feature_store, exported):

@@ -4,10 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from twostream.fusion.configs import GateConfig, HeadConfig
 from twostream.fusion.errors import FeatureSourceError
-from twostream.fusion.experiment import GateConfig, HeadConfig, head_taps, train_gate
 from twostream.fusion.features import FIELDS
+from twostream.fusion.head_building import head_taps
 from twostream.fusion.sources import ZarrFeatureSource, field_arrays
+from twostream.fusion.train import train_gate
 from twostream.fusion.training.datasets import SegmentDataset
 from twostream.pipeline.export_features import ExportConfig, export_features
 
@@ -50,10 +52,12 @@ def test_loader_workers_read_the_store_and_train_the_same_gate(feature_store, ex
     predictions = {}
     for workers in (0, 2):
         settings = quick_training(batch_size=4, patience=1, max_epochs_per_phase=2, num_workers=workers)
-        fit = train_gate(store, manifest, tmp_path / "runs", f"workers{workers}", GateConfig(training=settings, train_scores="clean"))
+        fit = train_gate(manifest, store, tmp_path / "runs" / f"workers{workers}",
+                         config=GateConfig(training=settings, train_scores="clean"))
         predictions[workers] = fit["1"].predictions["test"]
     settings = quick_training(batch_size=4, patience=1, max_epochs_per_phase=2)
-    fit = train_gate(store, manifest, tmp_path / "runs", "preload", GateConfig(training=settings, preload=True, train_scores="clean"))
+    fit = train_gate(manifest, store, tmp_path / "runs" / "preload",
+                     config=GateConfig(training=settings, preload=True, train_scores="clean"))
     predictions["preload"] = fit["1"].predictions["test"]
     np.testing.assert_array_equal(predictions[0].scores, predictions[2].scores)
     np.testing.assert_array_equal(predictions[0].scores, predictions["preload"].scores)
@@ -61,7 +65,7 @@ def test_loader_workers_read_the_store_and_train_the_same_gate(feature_store, ex
 
 def test_out_of_fold_sources_serve_fold_arrays_for_train_and_val_and_full_ones_for_test(oof_feature_store,
                                                                                          tiny_dataset):
-    from twostream.fusion.experiment import split_sources
+    from twostream.fusion.splits import split_sources
     from twostream.pipeline.stores.feature_readers import open_feature_store
 
     _, manifest = tiny_dataset

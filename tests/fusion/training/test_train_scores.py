@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 import torch
 
+from twostream.fusion.configs import GateConfig
 from twostream.fusion.errors import FusionError
-from twostream.fusion.experiment import GateConfig, dropped_out_scores, train_gate
+from twostream.fusion.stream_networks import dropped_out_scores
+from twostream.fusion.train import train_gate
 from twostream.fusion.training.train_scores import DroppedOutScores
 from twostream.pipeline.stores.feature_readers import open_feature_store
 
@@ -46,7 +48,7 @@ def test_a_gate_trains_on_dropout_scores_and_records_the_mode(feature_store, tin
     _, manifest = tiny_dataset
     config = GateConfig(train_scores="dropout", score_dropout=(0.8, 0.7),
                         training=quick_training(batch_size=4, patience=1, max_epochs_per_phase=2))
-    results = train_gate(feature_store, manifest, tmp_path / "runs", "dropout", config)
+    results = train_gate(manifest, feature_store, tmp_path / "runs" / "dropout", config=config)
     run_config = json.loads((results["1"].run_dir / "config.json").read_text())
     assert run_config["task"]["train_scores"] == {"mode": "dropout", "dropout": {"rgb": 0.8, "flow": 0.7},
                                                   "taps": {"rgb": "global_pool", "flow": "global_pool"}}
