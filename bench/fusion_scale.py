@@ -26,7 +26,7 @@ import zarr
 
 from twostream.data.manifest import Manifest, VideoEntry
 from twostream.data.sampling import CROP_MODES, STREAMS
-from twostream.fusion.sources import ZarrFeatureSource
+from twostream.fusion.sources import StoredFeatureSource
 from twostream.fusion.training.datasets import segment_snippets
 from twostream.pipeline.backbones import build_backbone, save_checkpoint
 from twostream.pipeline.stores.feature_store import FeatureStore, write_array
@@ -107,7 +107,7 @@ def _run(arguments: list[str]) -> tuple[float, int]:
 def read_throughput(store_path: Path, segments: int = 3) -> tuple[float, float]:
     """MB/s of one epoch's sampled training views (segments x one crop per video, every field the gate
     reads), through the feature source and as a raw zarr read of the same chunks, side by side."""
-    source = ZarrFeatureSource(store_path)
+    source = StoredFeatureSource(store_path)
     fields = ("rgb_map", "flow_map", "rgb_logits", "flow_logits")
     rng = np.random.default_rng(1)
     picks = []

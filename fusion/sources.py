@@ -99,7 +99,7 @@ def field_arrays(store: FeatureReader, map_tap: TapChoice = None, vec_tap: TapCh
     return mapping
 
 
-class ZarrFeatureSource:
+class StoredFeatureSource:
     """A FeatureSource reading each video's requested fields from a features store (zarr or HDF5) when asked."""
 
     def __init__(self, store: str | os.PathLike | FeatureReader, video_ids: Sequence[str] | None = None,

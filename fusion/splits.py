@@ -12,7 +12,7 @@ from twostream.data.selection import BY_LAST
 from twostream.data.validation import ValidationPower, carve_validation, validation_power
 from twostream.fusion.errors import FusionError
 from twostream.fusion.features import FeatureSource, require_fields
-from twostream.fusion.sources import TapChoice, ZarrFeatureSource
+from twostream.fusion.sources import StoredFeatureSource, TapChoice
 from twostream.fusion.training.loop import TrainConfig
 from twostream.pipeline.stores.feature_store import FeatureReader
 
@@ -54,7 +54,7 @@ def split_sources(store: FeatureReader, manifest: Manifest, split: str, fields: 
     test_videos = manifest.select(split, "test")
     sources: dict[str, FeatureSource] = {}
     for name, videos in (("train", train_videos), ("val", val_videos), ("test", test_videos)):
-        lazy = ZarrFeatureSource(store, [v.video_id for v in videos], map_tap, vec_tap,
+        lazy = StoredFeatureSource(store, [v.video_id for v in videos], map_tap, vec_tap,
                                  out_of_fold_arrays=out_of_fold and name != "test")
         require_fields(lazy, fields)
         sources[name] = lazy.in_memory(fields) if preload else lazy

@@ -15,7 +15,7 @@ from twostream.fusion.configs import EvaluateConfig, GateConfig, HeadConfig
 from twostream.fusion.errors import FeatureSourceError, FusionError
 from twostream.fusion.head_building import build_gate, build_head, head_taps
 from twostream.fusion.results import ResultsTable
-from twostream.fusion.sources import ZarrFeatureSource
+from twostream.fusion.sources import StoredFeatureSource
 from twostream.fusion.splits import split_sources
 from twostream.fusion.train import train_gate, train_mfuse
 from twostream.fusion.training.learning import KEPT_FIRST_EPOCH
@@ -84,9 +84,9 @@ def test_mfuse_and_amplification_read_the_last_convolutional_map_not_the_gates(m
     assert head_taps(store, HeadConfig()) == (last, {})
     assert head_taps(store, HeadConfig(head="amplification")) == ({"rgb": "inception5b"}, {})
     assert head_taps(store, HeadConfig(tap="inception4e")) == ({"rgb": "inception4e", "flow": "inception4e"}, {})
-    maps = ZarrFeatureSource(store, map_tap=last).load(0, ["rgb_map", "flow_map"])
+    maps = StoredFeatureSource(store, map_tap=last).load(0, ["rgb_map", "flow_map"])
     assert maps.get("rgb_map").min() == maps.get("flow_map").max() == 2.0
-    assert ZarrFeatureSource(store).load(0, ["rgb_map"]).get("rgb_map").max() == 1.0  # the gate's inception4e
+    assert StoredFeatureSource(store).load(0, ["rgb_map"]).get("rgb_map").max() == 1.0  # the gate's inception4e
     gate_only = make_tap_store("bninception", ["inception4e"], ["global_pool"])
     _, manifest = tiny_dataset
     with pytest.raises(FeatureSourceError, match=r"holds no rgb/inception5b .*extract features with --rgb-taps "

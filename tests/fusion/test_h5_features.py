@@ -8,7 +8,7 @@ from twostream.cli.main import main
 from twostream.fusion.comparison import evaluate
 from twostream.fusion.configs import GateConfig
 from twostream.fusion.features import FIELDS
-from twostream.fusion.sources import ZarrFeatureSource
+from twostream.fusion.sources import StoredFeatureSource
 from twostream.fusion.splits import split_sources
 from twostream.fusion.train import train_gate
 from twostream.pipeline.export_features import ExportConfig, export_features
@@ -35,7 +35,7 @@ def _same(left, right) -> None:
 
 
 def test_training_data_from_the_export_equals_the_store_bit_for_bit(feature_store, exported, tiny_dataset):
-    zarr_source, h5_source = ZarrFeatureSource(feature_store), ZarrFeatureSource(exported)
+    zarr_source, h5_source = StoredFeatureSource(feature_store), StoredFeatureSource(exported)
     assert set(FIELDS) == zarr_source.fields
     _same(zarr_source.in_memory(FIELDS), h5_source.in_memory(FIELDS))
     assert h5_source.centre_crop() == zarr_source.centre_crop()

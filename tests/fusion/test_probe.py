@@ -13,7 +13,7 @@ from twostream.fusion.errors import FeatureSourceError, FusionError
 from twostream.fusion.features import averaged_logits
 from twostream.fusion.probe import OUTCOMES, ProbeConfig, majority_value, probe, stream_outcomes
 from twostream.fusion.probe_table import load_probe, probe_table
-from twostream.fusion.sources import ZarrFeatureSource
+from twostream.fusion.sources import StoredFeatureSource
 from twostream.pipeline.stores.feature_readers import open_feature_store
 
 
@@ -61,7 +61,7 @@ def test_stream_outcomes_match_each_streams_own_accuracy(attributed, feature_sto
     for row in clean["by_value"].values():
         _shares_add_up(row)
     assert sum(row["videos"] for row in clean["by_value"].values()) == clean["all"]["videos"] == 8
-    source = ZarrFeatureSource(feature_store, [v.video_id for v in attributed.select(1, "train")])
+    source = StoredFeatureSource(feature_store, [v.video_id for v in attributed.select(1, "train")])
     right = {stream: averaged_logits(source, stream).argmax(axis=1) == source.labels for stream in ("rgb", "flow")}
     assert clean["all"]["rgb_only"] + clean["all"]["both"] == pytest.approx(right["rgb"].mean())
     assert clean["all"]["flow_only"] + clean["all"]["both"] == pytest.approx(right["flow"].mean())

@@ -8,7 +8,7 @@ from twostream.fusion.configs import GateConfig, HeadConfig
 from twostream.fusion.errors import FeatureSourceError
 from twostream.fusion.features import FIELDS
 from twostream.fusion.head_building import head_taps
-from twostream.fusion.sources import ZarrFeatureSource, field_arrays
+from twostream.fusion.sources import StoredFeatureSource, field_arrays
 from twostream.fusion.train import train_gate
 from twostream.fusion.training.datasets import SegmentDataset
 from twostream.pipeline.export_features import ExportConfig, export_features
@@ -23,7 +23,7 @@ def exported(feature_store, tmp_path_factory):
 
 @pytest.mark.parametrize("kind", ["zarr", "h5"])
 def test_read_views_returns_exactly_those_views_of_the_whole_video(feature_store, exported, kind):
-    source = ZarrFeatureSource(feature_store if kind == "zarr" else exported)
+    source = StoredFeatureSource(feature_store if kind == "zarr" else exported)
     snippets, crops = np.array([2, 0, 2]), np.array([4, 9, 1])
     assert source.view_grid(1) == (3, 10)
     views = source.read_views(1, FIELDS, snippets, crops)
@@ -34,7 +34,7 @@ def test_read_views_returns_exactly_those_views_of_the_whole_video(feature_store
 
 
 def test_a_segment_sample_from_the_store_equals_one_from_memory(feature_store):
-    lazy = ZarrFeatureSource(feature_store)
+    lazy = StoredFeatureSource(feature_store)
     loaded = lazy.in_memory(FIELDS)
     for train in (True, False):
         streamed, held = (SegmentDataset(source, FIELDS, segments=3, train=train, seed=4, eval_crop=4)
@@ -89,10 +89,10 @@ def test_out_of_fold_sources_refuse_a_store_or_videos_without_fold_arrays(oof_fe
     _, manifest = tiny_dataset
     with pytest.raises(FeatureSourceError, match="holds no out-of-fold arrays; extract features with "
                                                  "--fold-checkpoints DIR written by train-streams --folds K"):
-        ZarrFeatureSource(feature_store, out_of_fold_arrays=True)
+        StoredFeatureSource(feature_store, out_of_fold_arrays=True)
     tested = [v.video_id for v in manifest.select(1, "test")]
     with pytest.raises(FeatureSourceError, match=f"have no out-of-fold arrays .*{tested[0]}.*--fold-checkpoints"):
-        ZarrFeatureSource(oof_feature_store, tested, out_of_fold_arrays=True)
+        StoredFeatureSource(oof_feature_store, tested, out_of_fold_arrays=True)
 
 
 def test_vectors_are_the_backbones_pooled_tap_unless_vec_tap_names_another(make_tap_store):
@@ -101,12 +101,12 @@ def test_vectors_are_the_backbones_pooled_tap_unless_vec_tap_names_another(make_
     assert head_taps(store, HeadConfig(on="vectors")) == ({}, {"rgb": "fc7", "flow": "fc7"})
     assert head_taps(store, HeadConfig(on="vectors", vec_tap="fc6")) == ({}, {"rgb": "fc6", "flow": "fc6"})
     fields = ["rgb_vec", "flow_vec"]
-    read = {choice: ZarrFeatureSource(store, vec_tap=choice).load(0, fields) for choice in (None, "fc6")}
+    read = {choice: StoredFeatureSource(store, vec_tap=choice).load(0, fields) for choice in (None, "fc6")}
     assert read[None].get("rgb_vec").tolist() == [[[3.0, 3.0]]] and read["fc6"].get("flow_vec").max() == 2.0
-    per_stream = ZarrFeatureSource(store, vec_tap={"flow": "fc6"}).load(0, fields)
+    per_stream = StoredFeatureSource(store, vec_tap={"flow": "fc6"}).load(0, fields)
     assert (per_stream.get("rgb_vec").max(), per_stream.get("flow_vec").max()) == (3.0, 2.0)
     with pytest.raises(FeatureSourceError, match=r"holds no rgb/fc8 .*extract features with --rgb-taps fc8"):
-        ZarrFeatureSource(store, vec_tap="fc8")
+        StoredFeatureSource(store, vec_tap="fc8")
 
 
 def test_a_store_without_the_pooled_vector_refuses_vectors_by_naming_the_tap_to_extract(make_tap_store):

@@ -79,9 +79,9 @@ def test_mismatched_checkpoints_and_configurations_are_refused(tiny_dataset, ref
                                                any_classes=True), execution=IN_PROCESS)
     assert summary.ok
     from twostream.fusion.errors import FeatureSourceError
-    from twostream.fusion.sources import ZarrFeatureSource
+    from twostream.fusion.sources import StoredFeatureSource
     with pytest.raises(FeatureSourceError, match="scores 5 classes but the dataset has 4"):
-        ZarrFeatureSource(tmp_path / "h.zarr")
+        StoredFeatureSource(tmp_path / "h.zarr")
     with pytest.raises(StoreError, match="is a rgb network, but it was given for the flow stream"):
         extract_features(manifest, reference_store, tmp_path / "g.zarr",
                          config=features_config(flow_checkpoint=str(checkpoints["rgb"])), execution=IN_PROCESS)
@@ -243,7 +243,7 @@ def test_a_store_refuses_extension_with_or_without_fold_checkpoints(tiny_dataset
 def test_imagenet_features_need_no_checkpoint_file(tiny_dataset, reference_store, features_config, tmp_path):
     from twostream.data.io import file_sha256
     from twostream.fusion.errors import FeatureSourceError
-    from twostream.fusion.sources import ZarrFeatureSource
+    from twostream.fusion.sources import StoredFeatureSource
     from twostream.pipeline.backbones.registry import imagenet_weights
 
     _, manifest = tiny_dataset
@@ -263,7 +263,7 @@ def test_imagenet_features_need_no_checkpoint_file(tiny_dataset, reference_store
     assert store.read(video.video_id, "rgb/logits").shape == (1, 1, 1000)
     assert store.read(video.video_id, "flow/global_pool").shape == (1, 1, 1280)
     with pytest.raises(FeatureSourceError, match="scores 1000 classes but the dataset has"):
-        ZarrFeatureSource(tmp_path / "imagenet.zarr")
+        StoredFeatureSource(tmp_path / "imagenet.zarr")
     with pytest.raises(StoreError, match="--rgb-prefix picks a network from a checkpoint file"):
         extract_features(manifest, reference_store, tmp_path / "x.zarr", config=features_config(
             rgb_checkpoint="imagenet", rgb_prefix="rgb_"), execution=IN_PROCESS)
@@ -344,10 +344,10 @@ def test_dense_settings_that_cannot_run_are_refused(tiny_dataset, reference_stor
 
 def test_fusion_refuses_a_dense_store_with_what_to_do(dense_feature_store):
     from twostream.fusion.errors import FeatureSourceError
-    from twostream.fusion.sources import ZarrFeatureSource
+    from twostream.fusion.sources import StoredFeatureSource
 
     with pytest.raises(FeatureSourceError, match="dense features .one snippet every 2 frames.*--sampling tsn"):
-        ZarrFeatureSource(dense_feature_store)
+        StoredFeatureSource(dense_feature_store)
 
 
 def test_dense_features_of_a_real_ucf101_clip(shared_data, checkpoints, tmp_path, fast_frames_config):
