@@ -58,7 +58,7 @@ def autocast(device: torch.device | str, amp: bool) -> AbstractContextManager:
 
 @functools.lru_cache(maxsize=1)
 def ffmpeg_executable() -> str:
-    """Return the path of the ffmpeg binary to run ($TWOSTREAM_FFMPEG, PATH, or imageio-ffmpeg's)."""
+    """Return the path of the ffmpeg binary to run: $TWOSTREAM_FFMPEG, else imageio-ffmpeg's, else the one on PATH."""
     configured = os.environ.get("TWOSTREAM_FFMPEG")
     if configured:
         if not os.path.isfile(configured):

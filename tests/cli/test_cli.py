@@ -1,5 +1,8 @@
+import argparse
+import importlib
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -9,16 +12,26 @@ import torch
 from twostream.cli.main import COMMAND_MODULES, build_parser, main
 
 
-def test_help_for_the_program_and_every_command(capsys):
+def test_help_lists_the_commands_in_pipeline_order_and_each_command_help_shows_every_option(capsys):
     result = subprocess.run([sys.executable, "-m", "twostream.cli", "--help"], capture_output=True, text=True)
-    assert result.returncode == 0 and "COMMAND" in result.stdout
-    names = [action for action in build_parser()._subparsers._group_actions[0].choices]
-    assert len(names) == len(COMMAND_MODULES)
-    for name in names:
+    assert result.returncode == 0
+    modules = [importlib.import_module(f"twostream.cli.commands.{name}") for name in COMMAND_MODULES]
+    listed = [line.split()[0] for line in result.stdout.splitlines() if re.match(r"    [a-z]", line)]
+    assert listed == [module.NAME for module in modules]  # the program's help names them in pipeline order
+    subparsers = build_parser()._subparsers._group_actions[0].choices
+    for module in modules:
         with pytest.raises(SystemExit) as done:
-            main([name, "--help"])
+            main([module.NAME, "--help"])
         assert done.value.code == 0
-        assert "usage: twostream " + name in capsys.readouterr().out
+        shown = capsys.readouterr().out
+        squeezed = re.sub(r"\s", "", shown)  # argparse wraps lines, also at hyphens: compare without whitespace
+        assert shown.startswith(f"usage: twostream {module.NAME}") and re.sub(r"\s", "", module.HELP) in squeezed
+        for action in subparsers[module.NAME]._actions:
+            if action.help == argparse.SUPPRESS:
+                continue
+            name = action.option_strings[-1] if action.option_strings else (action.metavar or action.dest)
+            assert name in shown and re.sub(r"\s", "", action.help % vars(action))[:40] in squeezed, (
+                f"{module.NAME} --help does not show {name} with its help")
 
 
 def test_make_synthetic_index_and_check_videos(tmp_path, capsys):

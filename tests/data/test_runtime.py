@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 
 import pytest
 import torch
@@ -28,3 +29,18 @@ def test_unknown_and_missing_devices_are_clear_errors():
 def test_ffmpeg_is_found_and_runs():
     path = ffmpeg_executable()
     assert os.path.isfile(path) and os.access(path, os.X_OK)
+    # three frames of a 32x24 test pattern as raw RGB: ffmpeg decodes, scales and writes them
+    done = subprocess.run([path, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=32x24:rate=10", "-frames:v", "3",
+                           "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr.decode()
+    assert len(done.stdout) == 3 * 24 * 32 * 3
+
+
+def test_a_configured_ffmpeg_that_is_not_there_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("TWOSTREAM_FFMPEG", str(tmp_path / "ffmpeg"))
+    ffmpeg_executable.cache_clear()  # the binary is looked up once a process
+    try:
+        with pytest.raises(TwostreamError, match=r"TWOSTREAM_FFMPEG=.*ffmpeg is not a file; unset it or point it at"):
+            ffmpeg_executable()
+    finally:
+        ffmpeg_executable.cache_clear()

@@ -131,12 +131,16 @@ def test_confusion_figure(drawn):
     drawn(figure_png(confusion_figure(labels, predicted, 3, ["a", "b", "c"], "method")))
 
 
-def test_class_gain_figure(drawn):
-    labels = np.repeat(np.arange(5), 4)
-    rng = np.random.default_rng(2)
-    gated = np.where(rng.random(20) < 0.8, labels, (labels + 1) % 5)
-    average = np.where(rng.random(20) < 0.5, labels, (labels + 1) % 5)
-    drawn(figure_png(class_gain_figure(labels, gated, average, 5)))
+def test_class_gain_figure_draws_each_class_gain_sorted(drawn):
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    gated = np.array([0, 0, 1, 0, 0, 1])  # per class right: 1.0, 0.5, 0.0
+    average = np.array([0, 1, 1, 0, 2, 2])  # 0.5, 0.5, 1.0
+    figure = class_gain_figure(labels, gated, average, 3, class_names=["run", "jump", "swim"])
+    axis = figure.axes[0]
+    assert [round(bar.get_height()) for bar in axis.patches] == [50, 0, -100]  # percentage points, largest first
+    assert [tick.get_text() for tick in axis.get_xticklabels()] == ["run", "jump", "swim"]
+    assert "mean -16.7 points" in axis.get_title()
+    drawn(figure_png(figure))
 
 
 def test_flow_quality_figure_and_endpoint_error(drawn):

@@ -1,6 +1,8 @@
 """The gated loss CE(G) + lambda * CE(head): values, and lambda = 0 leaves the classifier untouched."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -11,14 +13,18 @@ from twostream.fusion.training.losses import gated_fusion_loss
 from twostream.fusion.training.tasks import GateTask
 
 
-def test_loss_adds_lambda_times_the_head_cross_entropy():
-    fused = torch.tensor([[2.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
-    head = torch.tensor([[0.0, 3.0, 0.0], [1.0, 1.0, 1.0]])
-    labels = torch.tensor([0, 2])
+def test_loss_adds_lambda_times_the_head_cross_entropy_averaged_over_the_batch():
+    # closed forms: equal logits over 3 classes cost ln 3; logits (ln 2, 0, 0) cost ln 2 for class 0
+    fused = torch.tensor([[0.0, 0.0, 0.0], [math.log(2.0), 0.0, 0.0]])
+    head = torch.zeros(2, 3, requires_grad=True)
+    labels = torch.tensor([1, 0])
     loss = gated_fusion_loss(fused, head, labels, 0.1)
-    expected = F.cross_entropy(fused, labels) + 0.1 * F.cross_entropy(head, labels)
-    torch.testing.assert_close(loss.total, expected)
-    torch.testing.assert_close(gated_fusion_loss(fused, head, labels, 0.0).total, F.cross_entropy(fused, labels))
+    assert loss.fused.item() == pytest.approx((math.log(3) + math.log(2)) / 2)
+    assert loss.head.item() == pytest.approx(math.log(3))
+    assert loss.total.item() == pytest.approx((math.log(3) + math.log(2)) / 2 + 0.1 * math.log(3))
+    without_head = gated_fusion_loss(fused, head, labels, 0.0)
+    assert without_head.total.item() == pytest.approx((math.log(3) + math.log(2)) / 2)
+    assert without_head.head.item() == pytest.approx(math.log(3)) and not without_head.head.requires_grad
 
 
 def _batch(size: int = 4, segments: int = 3, classes: int = 3) -> dict[str, torch.Tensor]:
