@@ -62,7 +62,7 @@ class ProbeConfig:
             raise FusionError(f"max_iter must be positive, got {self.max_iter}")
 
 
-def probe(manifest: Manifest, features: str | os.PathLike | FeatureReader, config: ProbeConfig) -> dict[str, Any]:
+def probe(manifest: Manifest, features: str | os.PathLike | FeatureReader, *, config: ProbeConfig) -> dict[str, Any]:
     """Probe the store's taps for the attribute on one split; return the result as a JSON-ready dict (and
     write it to `config.out` when set)."""
     store = open_fusion_store(features)

@@ -245,7 +245,7 @@ class ExportConfig:
                 object.__setattr__(self, name, tuple(value))
 
 
-def export_features(store_path: str | os.PathLike, out: str | os.PathLike, config: ExportConfig,
+def export_features(store_path: str | os.PathLike, out: str | os.PathLike, *, config: ExportConfig,
                     progress: Callable[[int, int, int], None] | None = None) -> ExportSummary:
     """Export a features store's complete videos as npy files (a folder), one HDF5 file or, from a dense
     store, localisation matrices (a folder of csv or npy files), atomically.

@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     """Export and report what was written and skipped; exit 1 when videos were skipped, as the extract commands."""
     config = ExportConfig(format=args.format, taps=args.taps, streams=args.streams, video_ids=args.videos,
                           compression=args.compression, overwrite=args.overwrite, positions=args.positions)
-    summary = export_features(args.features, args.out, config, ProgressPrinter("videos"))
+    summary = export_features(args.features, args.out, config=config, progress=ProgressPrinter("videos"))
     print(f"{summary.out}: {len(summary.written)} videos written ({', '.join(summary.arrays)}) "
           f"in {summary.seconds:.1f}s, {len(summary.skipped)} skipped")
     for video_id, reason in summary.skipped.items():

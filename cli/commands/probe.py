@@ -37,7 +37,7 @@ def config(args: argparse.Namespace) -> ProbeConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Probe the store and print the tables."""
-    result = probe(load_manifest(args.manifest), args.features, config(args))
+    result = probe(load_manifest(args.manifest), args.features, config=config(args))
     print(probe_table(result))
     if args.out:
         print(f"\nwritten: {args.out}")

@@ -40,5 +40,5 @@ def config(args: argparse.Namespace) -> ReportConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Build the report and print its path."""
-    print(build_report([split_folder(run, args.split) for run in args.runs], args.out, config(args)))
+    print(build_report([split_folder(run, args.split) for run in args.runs], args.out, config=config(args)))
     return 0

@@ -122,7 +122,8 @@ class ReportConfig:
     probe: Mapping[str, Any] | Path | str | None = None
 
 
-def build_report(run_dirs: Sequence[Path | str], out_dir: Path | str, config: ReportConfig = ReportConfig()) -> Path:
+def build_report(run_dirs: Sequence[Path | str], out_dir: Path | str,
+                 *, config: ReportConfig = ReportConfig()) -> Path:
     """Write `out_dir/report.html` (self-contained), the figures as PNG files and results.md; return the HTML's path.
 
     The page opens with the comparison table, then the figures the runs support (and why any other

@@ -20,7 +20,7 @@ from twostream.pipeline.stores.feature_store import FeatureStore
 def exported(feature_store, tmp_path_factory):
     """The tiny features store exported to HDF5 (gzip)."""
     path = tmp_path_factory.mktemp("h5") / "features.h5"
-    export_features(feature_store, path, ExportConfig(format="h5"))
+    export_features(feature_store, path, config=ExportConfig(format="h5"))
     return path
 
 

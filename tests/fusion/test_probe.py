@@ -31,7 +31,7 @@ def _shares_add_up(row: dict) -> None:
 
 def test_probe_reports_each_tap_against_the_majority_value(attributed, feature_store, tmp_path):
     out = tmp_path / "probe.json"
-    result = probe(attributed, feature_store, ProbeConfig(attribute="degraded_cue", out=out))
+    result = probe(attributed, feature_store, config=ProbeConfig(attribute="degraded_cue", out=out))
     assert load_probe(out) == json.loads(json.dumps(result))
     train = [v.attributes["degraded_cue"] for v in attributed.select(1, "train")]
     test = [v.attributes["degraded_cue"] for v in attributed.select(1, "test")]
@@ -53,7 +53,7 @@ def test_probe_reports_each_tap_against_the_majority_value(attributed, feature_s
 
 
 def test_stream_outcomes_match_each_streams_own_accuracy(attributed, feature_store):
-    result = probe(attributed, feature_store, ProbeConfig(attribute="degradation", taps=("conv4",)))
+    result = probe(attributed, feature_store, config=ProbeConfig(attribute="degradation", taps=("conv4",)))
     assert list(result["taps"]) == ["conv4"]
     assert list(result["streams_right"]) == ["clean"]
     clean = result["streams_right"]["clean"]
@@ -68,7 +68,7 @@ def test_stream_outcomes_match_each_streams_own_accuracy(attributed, feature_sto
 
 
 def test_out_of_fold_scores_are_reported_when_the_store_holds_them(attributed, oof_feature_store):
-    result = probe(attributed, oof_feature_store, ProbeConfig(attribute="degraded_cue", taps=("conv4",)))
+    result = probe(attributed, oof_feature_store, config=ProbeConfig(attribute="degraded_cue", taps=("conv4",)))
     assert list(result["streams_right"]) == ["clean", "out-of-fold"]
     folded = result["streams_right"]["out-of-fold"]["all"]
     _shares_add_up(folded)
@@ -85,11 +85,11 @@ def test_outcomes_and_majority_helpers():
 
 def test_probe_refuses_what_it_cannot_fit(attributed, feature_store, tmp_path):
     with pytest.raises(AttributesError, match="no video has the attribute 'scene'"):
-        probe(attributed, feature_store, ProbeConfig(attribute="scene"))
+        probe(attributed, feature_store, config=ProbeConfig(attribute="scene"))
     with pytest.raises(FeatureSourceError, match="holds no 'stage6' for both streams"):
-        probe(attributed, feature_store, ProbeConfig(attribute="degraded_cue", taps=("stage6",)))
+        probe(attributed, feature_store, config=ProbeConfig(attribute="degraded_cue", taps=("stage6",)))
     ids = [video.video_id for video in attributed]
     csv_path = tmp_path / "same.csv"
     csv_path.write_text("video_id,light\n" + "".join(f"{video_id},dark\n" for video_id in ids))
     with pytest.raises(FusionError, match="every training video of split 1 has light 'dark'"):
-        probe(attributed, feature_store, ProbeConfig(attribute="light", attributes=csv_path))
+        probe(attributed, feature_store, config=ProbeConfig(attribute="light", attributes=csv_path))

@@ -17,7 +17,7 @@ from twostream.pipeline.export_features import ExportConfig, export_features
 @pytest.fixture(scope="module")
 def exported(feature_store, tmp_path_factory):
     path = tmp_path_factory.mktemp("h5") / "features.h5"
-    export_features(feature_store, path, ExportConfig(format="h5"))
+    export_features(feature_store, path, config=ExportConfig(format="h5"))
     return path
 
 

@@ -47,7 +47,7 @@ def test_npy_export_matches_the_store(feature_store, tmp_path, capsys):
 
 def test_h5_export_mirrors_groups_and_attributes(feature_store, tmp_path):
     out = tmp_path / "features.h5"
-    summary = export_features(feature_store, out, ExportConfig(format="h5", compression="lzf"))
+    summary = export_features(feature_store, out, config=ExportConfig(format="h5", compression="lzf"))
     store = FeatureStore.open(feature_store)
     assert summary.written == store.video_ids() and not summary.skipped
     with h5py.File(out, "r") as handle:
@@ -67,8 +67,8 @@ def test_selected_taps_streams_and_videos(feature_store, tmp_path):
     store = FeatureStore.open(feature_store)
     chosen = store.video_ids()[:2]
     out = tmp_path / "rgb.h5"
-    summary = export_features(feature_store, out, ExportConfig(format="h5", taps=["conv3", "logits"], streams=["rgb"],
-                                                               video_ids=chosen))
+    summary = export_features(feature_store, out, config=ExportConfig(format="h5", taps=["conv3", "logits"],
+                                                                      streams=["rgb"], video_ids=chosen))
     assert summary.arrays == ["rgb/conv3", "rgb/logits"] and summary.written == chosen
     with H5FeatureStore.open(out) as exported:
         assert exported.video_ids() == chosen and exported.taps("rgb") == ["conv3", "logits"]
@@ -77,11 +77,11 @@ def test_selected_taps_streams_and_videos(feature_store, tmp_path):
         with pytest.raises(StoreError, match="holds no 'rgb/global_pool'"):
             exported.array(chosen[0], "rgb/global_pool")
     with pytest.raises(ExportError, match="no tap 'conv9'"):
-        export_features(feature_store, tmp_path / "x.h5", ExportConfig(format="h5", taps=["conv9"]))
+        export_features(feature_store, tmp_path / "x.h5", config=ExportConfig(format="h5", taps=["conv9"]))
     with pytest.raises(ExportError, match="not in"):
-        export_features(feature_store, tmp_path / "x.h5", ExportConfig(format="h5", video_ids=["v_nowhere"]))
+        export_features(feature_store, tmp_path / "x.h5", config=ExportConfig(format="h5", video_ids=["v_nowhere"]))
     with pytest.raises(ExportError, match="uncompressed"):
-        export_features(feature_store, tmp_path / "x", ExportConfig(format="npy", compression="gzip"))
+        export_features(feature_store, tmp_path / "x", config=ExportConfig(format="npy", compression="gzip"))
     assert not (tmp_path / "x.h5").exists() and not (tmp_path / "x").exists()
 
 
@@ -105,7 +105,7 @@ def test_failed_and_incomplete_videos_are_skipped_and_reported(feature_store, tm
         with pytest.raises(StoreError, match="it was skipped: incomplete"):
             exported.video("v_Partial_g09_c01")
     summary = export_features(copy, tmp_path / "npy",
-                              ExportConfig(format="npy", video_ids=[complete[0], "v_Broken_g09_c01"]))
+                              config=ExportConfig(format="npy", video_ids=[complete[0], "v_Broken_g09_c01"]))
     assert summary.written == [complete[0]] and list(summary.skipped) == ["v_Broken_g09_c01"]
     assert not (tmp_path / "npy" / "v_Broken_g09_c01").exists()
 
@@ -113,16 +113,16 @@ def test_failed_and_incomplete_videos_are_skipped_and_reported(feature_store, tm
 def test_an_existing_output_is_refused_unless_overwrite(feature_store, tmp_path):
     store = FeatureStore.open(feature_store)
     for fmt, out in (("h5", tmp_path / "features.h5"), ("npy", tmp_path / "npy")):
-        export_features(feature_store, out, ExportConfig(format=fmt, video_ids=store.video_ids()[:1]))
+        export_features(feature_store, out, config=ExportConfig(format=fmt, video_ids=store.video_ids()[:1]))
         with pytest.raises(ExportError, match="exists; pass --overwrite"):
-            export_features(feature_store, out, ExportConfig(format=fmt))
-        export_features(feature_store, out, ExportConfig(format=fmt, overwrite=True))
+            export_features(feature_store, out, config=ExportConfig(format=fmt))
+        export_features(feature_store, out, config=ExportConfig(format=fmt, overwrite=True))
         written = open_feature_store(out).video_ids() if fmt == "h5" else sorted(p.name for p in out.iterdir()
                                                                                  if p.is_dir())
         assert written == store.video_ids()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["features.h5", "npy"]  # nothing left beside them
     with pytest.raises(ExportError, match="is the store being exported"):
-        export_features(feature_store, feature_store, ExportConfig(format="h5", overwrite=True))
+        export_features(feature_store, feature_store, config=ExportConfig(format="h5", overwrite=True))
     assert FeatureStore.open(feature_store).video_ids() == store.video_ids()
     assert main(["export-features", "--features", str(feature_store), "--format", "h5", "--out", str(tmp_path / "features.h5")]) == 2
 
@@ -164,10 +164,10 @@ def status(key):
 
 store, out, fmt, block = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 options = {"block_bytes": block, **({"compression": "lzf"} if fmt == "h5" else {})}
-export_features(store, out + ".warm", ExportConfig(format=fmt, video_ids=["v_0"], **options))  # caches loaded
+export_features(store, out + ".warm", config=ExportConfig(format=fmt, video_ids=["v_0"], **options))  # caches loaded
 open("/proc/self/clear_refs", "w").write("5")  # restart the peak (VmHWM) from here
 before = status("VmRSS")
-export_features(store, out, ExportConfig(format=fmt, **options))
+export_features(store, out, config=ExportConfig(format=fmt, **options))
 print(json.dumps({"before": before, "peak": status("VmHWM")}))
 """
 
@@ -227,8 +227,9 @@ def test_exports_carry_the_out_of_fold_arrays_of_the_fold_videos(oof_feature_sto
     in_folds = [v for v in store.video_ids() if v in store.folds["assignment"]]
     others = [v for v in store.video_ids() if v not in store.folds["assignment"]]
     assert in_folds and others
-    export_features(oof_feature_store, tmp_path / "features.h5", ExportConfig(format="h5", taps=("logits", "conv3")))
-    export_features(oof_feature_store, tmp_path / "npy", ExportConfig(format="npy", taps=("logits",)))
+    export_features(oof_feature_store, tmp_path / "features.h5",
+                    config=ExportConfig(format="h5", taps=("logits", "conv3")))
+    export_features(oof_feature_store, tmp_path / "npy", config=ExportConfig(format="npy", taps=("logits",)))
     with H5FeatureStore.open(tmp_path / "features.h5") as exported:
         assert exported.folds == store.folds
         for name in ("oof/rgb/logits", "oof/flow/conv3"):
@@ -281,7 +282,7 @@ def test_localization_csv_reads_as_bsn_and_mmaction2_read_csv_mean_100(dense_fea
 def test_localization_npy_holds_the_pooled_vectors_rgb_then_flow(dense_feature_store, tmp_path):
     store = FeatureStore.open(dense_feature_store)
     native = export_features(dense_feature_store, tmp_path / "native",
-                             ExportConfig(format="localization-npy", taps=["global_pool"], positions="native"))
+                             config=ExportConfig(format="localization-npy", taps=["global_pool"], positions="native"))
     assert native.arrays == ["rgb/global_pool", "flow/global_pool"]
     video_id = store.video_ids()[1]
     loaded = np.load(tmp_path / "native" / f"{video_id}.npy")
@@ -289,27 +290,29 @@ def test_localization_npy_holds_the_pooled_vectors_rgb_then_flow(dense_feature_s
     np.testing.assert_array_equal(loaded[:, :32], store.read(video_id, "rgb/global_pool")[:, 0])
     np.testing.assert_array_equal(loaded[:, 32:], store.read(video_id, "flow/global_pool")[:, 0])
     export_features(dense_feature_store, tmp_path / "mixed",
-                    ExportConfig(format="localization-npy", taps=["flow/logits", "rgb/global_pool"], positions=16))
+                    config=ExportConfig(format="localization-npy", taps=["flow/logits", "rgb/global_pool"],
+                                        positions=16))
     mixed = np.load(tmp_path / "mixed" / f"{video_id}.npy")
     assert mixed.shape == (16, 32 + len(store.classes))
     rgb_only = export_features(dense_feature_store, tmp_path / "rgb",
-                               ExportConfig(format="localization-npy", streams=["rgb"], positions=8))
+                               config=ExportConfig(format="localization-npy", streams=["rgb"], positions=8))
     assert rgb_only.arrays == ["rgb/logits"]
     assert np.load(tmp_path / "rgb" / f"{video_id}.npy").shape == (8, len(store.classes))
 
 
 def test_localization_exports_refuse_what_they_cannot_write(dense_feature_store, feature_store, tmp_path):
     with pytest.raises(ExportError, match="holds TSN snippets .* --sampling dense --stride N"):
-        export_features(feature_store, tmp_path / "x", ExportConfig(format="localization-csv"))
+        export_features(feature_store, tmp_path / "x", config=ExportConfig(format="localization-csv"))
     with pytest.raises(ExportError, match="one tap per stream.*gives 2 for rgb"):
         export_features(dense_feature_store, tmp_path / "x",
-                        ExportConfig(format="localization-csv", taps=["logits", "global_pool"]))
+                        config=ExportConfig(format="localization-csv", taps=["logits", "global_pool"]))
     with pytest.raises(ExportError, match="--positions applies to the localization formats, not npy"):
         ExportConfig(format="npy", positions=100)
     with pytest.raises(ExportError, match="positive number of rows or 'native'"):
         ExportConfig(format="localization-npy", positions=0)
     with pytest.raises(ExportError, match="holds no tap 'flowmag'"):
-        export_features(dense_feature_store, tmp_path / "x", ExportConfig(format="localization-csv", taps=["flowmag"]))
+        export_features(dense_feature_store, tmp_path / "x",
+                        config=ExportConfig(format="localization-csv", taps=["flowmag"]))
     assert not (tmp_path / "x").exists()
     with pytest.raises(SystemExit) as parsed:
         main(["export-features", "--features", str(dense_feature_store), "--format", "localization-csv", "--positions", "many",
@@ -318,5 +321,5 @@ def test_localization_exports_refuse_what_they_cannot_write(dense_feature_store,
 
 
 def test_npy_export_of_a_dense_store_has_no_flowmag(dense_feature_store, tmp_path):
-    summary = export_features(dense_feature_store, tmp_path / "npy", ExportConfig(format="npy"))
+    summary = export_features(dense_feature_store, tmp_path / "npy", config=ExportConfig(format="npy"))
     assert summary.arrays == ["rgb/global_pool", "rgb/logits", "flow/global_pool", "flow/logits"]

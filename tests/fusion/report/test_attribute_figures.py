@@ -53,7 +53,7 @@ def test_report_draws_the_figure_from_a_csv_with_each_values_mean(trained_runs, 
     cues = _cues(test_ids)
     csv_path = tmp_path / "attributes.csv"
     csv_path.write_text("video_id,degraded_cue\n" + "".join(f"{v},{c}\n" for v, c in cues.items()))
-    html = build_report(trained_runs.paths, tmp_path / "out", ReportConfig(attributes=csv_path)).read_text()
+    html = build_report(trained_runs.paths, tmp_path / "out", config=ReportConfig(attributes=csv_path)).read_text()
     assert "spatial_share_by_degraded_cue" in FIGURE_IDS.findall(html)
     assert (tmp_path / "out" / "spatial_share_by_degraded_cue.png").stat().st_size > 0
     for path in trained_runs.paths:
@@ -70,9 +70,10 @@ def test_report_takes_attributes_from_the_manifest_and_omits_the_figure_without_
     videos = [VideoEntry(v, f"x/{v}.mp4", 0, "walk", {"1": "test"}, attributes={"light": cues[v]} if v in cues else {})
               for v in test_ids]
     manifest = Manifest("synthetic", str(tmp_path), ["walk", "run", "jump", "wave"], videos).save(tmp_path / "m.json")
-    with_attributes = build_report(trained_runs.paths, tmp_path / "with", ReportConfig(manifest=manifest)).read_text()
+    with_attributes = build_report(trained_runs.paths, tmp_path / "with",
+                                   config=ReportConfig(manifest=manifest)).read_text()
     assert "spatial_share_by_light" in FIGURE_IDS.findall(with_attributes)
-    without = build_report(trained_runs.paths, tmp_path / "without", ReportConfig()).read_text()
+    without = build_report(trained_runs.paths, tmp_path / "without", config=ReportConfig()).read_text()
     assert "spatial_share" not in without and "Spatial share by" not in without
     assert not list((tmp_path / "without").glob("spatial_share*"))
 
@@ -80,12 +81,13 @@ def test_report_takes_attributes_from_the_manifest_and_omits_the_figure_without_
 def test_report_shows_a_probes_tables(trained_runs, tiny_dataset, feature_store, tmp_path):
     root, _ = tiny_dataset
     manifest = index_dataset("ucf101", root / "videos", splits=root / "splits")
-    result = probe(manifest, feature_store, ProbeConfig(attribute="degraded_cue", out=tmp_path / "probe.json"))
-    html = build_report(trained_runs.paths, tmp_path / "out", ReportConfig(probe=tmp_path / "probe.json")).read_text()
+    result = probe(manifest, feature_store, config=ProbeConfig(attribute="degraded_cue", out=tmp_path / "probe.json"))
+    html = build_report(trained_runs.paths, tmp_path / "out",
+                        config=ReportConfig(probe=tmp_path / "probe.json")).read_text()
     section = html.split('<section id="probe"><h2>Attribute probe</h2>', 1)[1].split("</section>", 1)[0]
     assert f"<td>majority ({result['majority']['value']})</td>" in section
     assert all(f"<td>{tap}</td>" in section for tap in result["taps"])
     assert "<td>clean</td><td>all</td><td>8</td>" in section
     with pytest.raises(ReportError, match="not a probe result"):
         (tmp_path / "bad.json").write_text('{"attribute": "x"}')
-        build_report(trained_runs.paths, tmp_path / "bad", ReportConfig(probe=tmp_path / "bad.json"))
+        build_report(trained_runs.paths, tmp_path / "bad", config=ReportConfig(probe=tmp_path / "bad.json"))

@@ -54,7 +54,7 @@ def full_report(trained_runs, flow_bench, tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
     provenance = {"dataset": "synthetic switching streams", "features store": {"schema_version": 1,
                                                                              "backbone": "tiny conv"}}
-    path = build_report(trained_runs.paths, out, ReportConfig(
+    path = build_report(trained_runs.paths, out, config=ReportConfig(
         flow_bench=flow_bench, provenance=provenance, title="Gated fusion on switching streams",
         class_names=["walk", "run", "jump", "wave"]))
     return path
@@ -105,7 +105,7 @@ def test_results_markdown_matches_the_runs_predictions(full_report, trained_runs
 def test_a_run_that_did_not_learn_is_noted_in_the_table_and_its_summary(stuck_gate_run, trained_runs, tmp_path):
     stuck = stuck_gate_run.run_dir
     findings = flag_learning(RunDir(stuck), stuck_gate_run)
-    path = build_report([stuck, trained_runs.paths[1]], tmp_path / "out", ReportConfig())
+    path = build_report([stuck, trained_runs.paths[1]], tmp_path / "out", config=ReportConfig())
     html = path.read_text()
     table, runs = html[html.index('id="comparison"'):html.index('id="figures"')], html[html.index('id="runs"'):]
     assert '<td>gate-stuck <span class="warning">(did not learn, note 1)</span></td>' in table
@@ -126,7 +126,7 @@ def test_given_comparison_table_is_used(trained_runs, tmp_path):
     table.add("TSN 1:1.5", "split1", 0.87, 0.88)
     results = tmp_path / "results.json"
     results.write_text(table.to_json())
-    path = build_report(trained_runs.paths[1:], tmp_path / "out", ReportConfig(comparison=results))
+    path = build_report(trained_runs.paths[1:], tmp_path / "out", config=ReportConfig(comparison=results))
     html = path.read_text()
     assert "<td>gated TSN</td>" in html and "split2" in html and "<td>gate-lambda1</td>" not in html
     assert (tmp_path / "out" / "results.md").read_text() == table.to_markdown()
@@ -137,7 +137,7 @@ def test_measured_intervals_show_in_the_report_table(trained_runs, tmp_path):
     table.add("gated TSN", "split1", 0.91, 0.93, Interval(0.91, 0.85, 0.96))
     table.add("TSN 1:1.5", "split1", 0.87, 0.88)
     table.add_difference("gated TSN", "split1", "TSN 1:1.5", Interval(0.04, -0.01, 0.09))
-    path = build_report(trained_runs.paths[1:], tmp_path / "out", ReportConfig(comparison=table.to_dict()))
+    path = build_report(trained_runs.paths[1:], tmp_path / "out", config=ReportConfig(comparison=table.to_dict()))
     assert "91.0 [85.0, 96.0]" in path.read_text()
     markdown = (tmp_path / "out" / "results.md").read_text()
     assert "| gated TSN | +4.0 [-1.0, +9.0] |" in markdown
@@ -166,10 +166,10 @@ def test_bad_inputs_are_refused_with_what_to_do(trained_runs, tmp_path):
         build_report([trained_runs.paths[0], twin], tmp_path / "out")
     (tmp_path / "bad.json").write_text('{"rows": 3}')
     with pytest.raises(ReportError, match="not a results table"):
-        build_report(trained_runs.paths, tmp_path / "out", ReportConfig(comparison=tmp_path / "bad.json"))
+        build_report(trained_runs.paths, tmp_path / "out", config=ReportConfig(comparison=tmp_path / "bad.json"))
     with pytest.raises(ReportError, match="exactly two"):
         build_report(trained_runs.paths, tmp_path / "out",
-                     ReportConfig(flow_bench={"fields": {"ours": np.zeros((2, 2, 2))}}))
+                     config=ReportConfig(flow_bench={"fields": {"ours": np.zeros((2, 2, 2))}}))
 
 
 def test_flo_files_the_benchmark_names_are_read_and_bad_ones_named(tmp_path):

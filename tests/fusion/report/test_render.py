@@ -37,7 +37,7 @@ def chromium() -> str:
 def test_every_figure_loads_in_headless_chromium(chromium, trained_runs, tmp_path):
     flows = {"opencv": trained_runs.test.load(0, ["flow_map"]).get("flow_map")[0, 0, :2].transpose(1, 2, 0),
              "ours": trained_runs.test.load(1, ["flow_map"]).get("flow_map")[0, 0, :2].transpose(1, 2, 0)}
-    report = build_report(trained_runs.paths, tmp_path / "report", ReportConfig(flow_bench={"fields": flows}))
+    report = build_report(trained_runs.paths, tmp_path / "report", config=ReportConfig(flow_bench={"fields": flows}))
     probed = tmp_path / "probed.html"
     probed.write_text(report.read_text().replace("</body>", PROBE + "</body>"))
     result = subprocess.run(

@@ -48,7 +48,7 @@ def test_the_docstring_example_gives_the_mean_map_activation_per_class(feature_s
 def test_an_hdf5_export_opens_the_same(feature_store, tmp_path):
     pytest.importorskip("xarray")
     path = tmp_path / "features.h5"
-    export_features(feature_store, path, ExportConfig(format="h5", taps=["conv3", "flowmag"]))
+    export_features(feature_store, path, config=ExportConfig(format="h5", taps=["conv3", "flowmag"]))
     from_h5, from_zarr = open_features_xarray(path), open_features_xarray(feature_store)
     assert set(from_h5.data_vars) == {"rgb_conv3", "flow_conv3", "flowmag"}
     for name in from_h5.data_vars:
