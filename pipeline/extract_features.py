@@ -23,7 +23,7 @@ import torch
 
 from twostream.data.folds import Folds, fold_checkpoint, read_folds
 from twostream.data.io import prefetch
-from twostream.data.manifest import Manifest
+from twostream.data.manifest import Manifest, VideoEntry
 from twostream.data.runtime import AUTO_DEVICE, autocast, resolve_device
 from twostream.data.sampling import (
     DENSE,
@@ -357,7 +357,7 @@ def _forward(model: StreamModel, batch: np.ndarray, device: str, amp: bool) -> d
             for tap, value in outputs.items()}
 
 
-def extract_video_features(frames_path: str, store_path: str, video_id: str, label: int, class_name: str,
+def extract_video_features(frames_path: str, store_path: str, video_id: str, *, label: int, class_name: str,
                            config: dict[str, Any], overwrite: bool = False, fold: int | None = None) -> dict[str, Any]:
     """Compute and publish one video's features (with `fold`, also that fold's nets' taps under oof/);
     return its snippet count."""
@@ -440,10 +440,14 @@ def extract_features(
     settings = asdict(config)
     assignment = folds.assignment if folds is not None else {}
     path = str(feature_store.path)
-    tasks = [Task(v.video_id, run_claimed, (FeatureStore, path, v.video_id, overwrite, extract_video_features,
-                                            str(frames.path), path, v.video_id, v.label, v.class_name, settings,
-                                            overwrite, assignment.get(v.video_id)))
-             for v in todo]
+
+    def task(video: VideoEntry) -> Task:
+        work = functools.partial(extract_video_features, str(frames.path), path, video.video_id, label=video.label,
+                                 class_name=video.class_name, config=settings, overwrite=overwrite,
+                                 fold=assignment.get(video.video_id))
+        return Task(video.video_id, run_claimed, (FeatureStore, path, video.video_id, overwrite, work))
+
+    tasks = [task(v) for v in todo]
     elsewhere: list[str] = []
 
     def on_result(video_id: str, outcome: Any) -> None:
