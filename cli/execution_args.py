@@ -1,7 +1,9 @@
-"""Command-line options shared by every batch command: where tasks run and how failures are retried."""
+"""Command-line options shared by every batch command (where tasks run, how failures are retried) and how each
+reports its batch."""
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from twostream.data.errors import TwostreamError
 from twostream.pipeline.batch import Execution
@@ -26,3 +28,13 @@ def execution_from_args(args: argparse.Namespace) -> Execution:
         raise TwostreamError(f"--threads must be a whole number >= 1, got {args.threads}")
     return Execution(scheduler=args.scheduler, workers=args.workers, no_cluster=args.no_cluster,
                      retries=args.retries, threads_per_worker=args.threads or 1)
+
+
+def report_batch(summary: Any, written: str, missing: str = "") -> int:
+    """Print a batch's one-line outcome (`written`, then what was skipped, failed, `missing` and left to another
+    job) and a line per failed video; return the exit code: 1 if any video failed, else 0."""
+    print(f"{summary.store}: {written}, {summary.skipped} already present, {len(summary.failed)} failed" + missing
+          + (f", {len(summary.elsewhere)} left to another job on this store" if summary.elsewhere else ""))
+    for video_id, error in summary.failed.items():
+        print(f"  FAILED {video_id}: {error}")
+    return 1 if summary.failed else 0

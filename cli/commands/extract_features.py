@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from twostream.cli.execution_args import add_execution_arguments, execution_from_args
+from twostream.cli.execution_args import add_execution_arguments, execution_from_args, report_batch
 from twostream.cli.progress import ProgressPrinter
 from twostream.cli.vocabulary import (
     add_amp,
@@ -99,9 +99,5 @@ def run(args: argparse.Namespace) -> int:
     summary = extract_features(manifest, args.frames, args.features, config=settings,
                                execution=execution_from_args(args),
                                overwrite=args.overwrite, progress=ProgressPrinter("videos"))
-    print(f"{summary.store}: {len(summary.written)} videos written, {summary.skipped} already present, "
-          f"{len(summary.failed)} failed, {len(summary.not_in_frames)} missing from the frames store"
-          + (f", {len(summary.elsewhere)} left to another job on this store" if summary.elsewhere else ""))
-    for video_id, error in summary.failed.items():
-        print(f"  FAILED {video_id}: {error}")
-    return 1 if summary.failed else 0
+    return report_batch(summary, f"{len(summary.written)} videos written",
+                        f", {len(summary.not_in_frames)} missing from the frames store")

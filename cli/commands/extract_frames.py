@@ -6,7 +6,7 @@ import dataclasses
 import json
 import os
 
-from twostream.cli.execution_args import add_execution_arguments, execution_from_args
+from twostream.cli.execution_args import add_execution_arguments, execution_from_args, report_batch
 from twostream.cli.progress import ProgressPrinter
 from twostream.cli.vocabulary import add_device, add_frames, add_manifest, add_overwrite
 from twostream.data.errors import TwostreamError
@@ -100,9 +100,5 @@ def run(args: argparse.Namespace) -> int:
                              overwrite=args.overwrite,
                              progress=ProgressPrinter("videos"), from_rawframes=args.from_rawframes)
     rate = summary.frames / summary.seconds if summary.seconds else 0.0
-    print(f"{summary.store}: {len(summary.written)} videos written ({summary.frames} frames, {rate:.1f} frames/s), "
-          f"{summary.skipped} already present, {len(summary.failed)} failed"
-          + (f", {len(summary.elsewhere)} left to another job on this store" if summary.elsewhere else ""))
-    for video_id, error in summary.failed.items():
-        print(f"  FAILED {video_id}: {error}")
-    return 1 if summary.failed else 0
+    return report_batch(summary,
+                        f"{len(summary.written)} videos written ({summary.frames} frames, {rate:.1f} frames/s)")
