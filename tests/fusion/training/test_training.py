@@ -234,7 +234,10 @@ def test_accumulating_gradients_of_small_batches_equals_one_large_batch(switchin
         return train_gated_fusion(_gated_head(dropout=0.0), train, val, config=config, lam=0.5)
 
     accumulated, large, small = trained(4, 8), trained(32, 1), trained(4, 1)
-    assert [r["train_loss"] for r in accumulated.history] == pytest.approx([r["train_loss"] for r in large.history])
+    # the sums run in another order: here the losses differ by 4e-8 (relative) and the weights by at most 0.4 %
+    # of the allowance below (Intel Xeon); rounding of that order, not of the allowance's, varies with the CPU
+    losses = [r["train_loss"] for r in large.history]
+    assert [r["train_loss"] for r in accumulated.history] == pytest.approx(losses, rel=1e-5)
     for name, value in large.model.state_dict().items():
         torch.testing.assert_close(accumulated.model.state_dict()[name], value, rtol=1e-4, atol=1e-6, msg=name)
     assert not torch.allclose(small.model.gate.weight, large.model.gate.weight, rtol=1e-2)  # 8 times the steps

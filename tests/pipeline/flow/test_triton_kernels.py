@@ -93,7 +93,10 @@ def test_the_triton_solver_gives_the_eager_flow_and_iterations():
     eager = tvl1_flow(first, second, params, iterations=eager_records)
     fused = tvl1_flow(first.to(DEVICE), second.to(DEVICE), params, iterations=triton_records,
                       sync_every=4, triton=True).cpu()
-    assert float((fused - eager).norm(dim=1).max()) < 1e-4  # pixels
+    # Two paths round differently, as two CPU models do. Inputs scaled by 1 +- 1e-6 move the eager flow of these
+    # pairs by up to 1.2e-4 px and change no pair's iteration count (rounding_basis.py, 8 draws, Intel Xeon);
+    # Triton differs from eager by 5.9e-6 px there.
+    assert float((fused - eager).norm(dim=1).max()) < 1e-3  # pixels
     assert [record["iterations"] for record in triton_records] == [record["iterations"] for record in eager_records]
     counts = {count for record in eager_records for count in record["iterations"]}
     assert len(counts) > 1 and any(count % 2 for count in counts)  # pairs stop apart, some after odd steps
@@ -106,7 +109,8 @@ def test_the_algorithm_runs_the_kernels_and_says_when_it_cannot(monkeypatch):
     options = {"scales": 1, "warps": 1, "iterations": 30, "device": str(DEVICE)}
     fused = get_flow_algorithm("tvl1", compile="triton", **options).compute(frames)
     eager = get_flow_algorithm("tvl1", compile="off", **{**options, "device": "cpu"}).compute(frames)
-    assert float(np.linalg.norm(fused - eager, axis=-1).max()) < 1e-4
+    # inputs scaled by 1 +- 1e-6 move the eager flow of this pair by up to 5.8e-5 px (rounding_basis.py)
+    assert float(np.linalg.norm(fused - eager, axis=-1).max()) < 1e-3
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     with pytest.raises(FlowError, match="TRITON_INTERPRET=1"):
         get_flow_algorithm("tvl1", compile="triton", device="cpu")
