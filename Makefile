@@ -1,6 +1,6 @@
 # Two commands do all set-up on a fresh machine with Python 3.11:
 #   make demo   -- create .venv, install, run the whole pipeline on the synthetic dataset
-#   make test   -- create .venv with the test extras, run the test suite
+#   make test   -- create .venv with the test and documentation extras, run the test suite (it builds the docs)
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -11,7 +11,7 @@ DEMO_WORKERS ?= 2
 # (seeds 0 to 2 chose train-gate's defaults), so the demo's table is a run on unseen data.
 DEMO_SEED ?= 3
 
-.PHONY: demo demo-real bench test install install-test clean
+.PHONY: demo demo-real bench docs test install install-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ $(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml constraints.txt
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(PIP) -e '.[test]'
+	$(PIP) -e '.[test,docs]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -113,5 +113,9 @@ bench: install
 test: install-test
 	$(BIN)/python -m pytest
 
+# The documentation site in site/: the command reference from the parser, the API from the docstrings.
+docs: install-test
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) build *.egg-info
+	rm -rf $(VENV) $(DEMO_DIR) build site *.egg-info

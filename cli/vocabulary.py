@@ -1,7 +1,7 @@
 """The command line's one vocabulary: each concept spelled one way in every command that has it (the
 manifest first and positional, `--frames` and `--features` for the stores, `--run` for the run a command
 trains and `--runs` for those it reads, `--out` for any other output, `--device` auto, `--amp`/`--no-amp`,
-space-separated lists; the README's "CLI reference" has the table, tests/cli/test_vocabulary.py holds it).
+space-separated lists; docs/reference/commands.md has the table, tests/cli/test_vocabulary.py holds it).
 
 A default shown in `--help` is the one the command uses: the parser prints it (`HelpFormatter`), and
 options that configure a library call take theirs from that call's config dataclass (`default_of`).

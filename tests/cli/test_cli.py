@@ -61,16 +61,6 @@ def test_bad_input_gives_one_line_and_exit_2_without_traceback(tmp_path):
     assert "Traceback" in debug.stderr
 
 
-def test_readme_cli_reference_is_the_current_help():
-    from pathlib import Path
-
-    from twostream.cli.reference import BEGIN, END, render_reference
-
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    block = readme.split(BEGIN, 1)[1].split(END, 1)[0].strip()
-    assert block == render_reference().strip(), "run: python -m twostream.cli.reference --write README.md"
-
-
 @pytest.mark.parametrize("command", [
     ["extract-frames", "m.json", "--frames", "s.zarr"],
     ["extract-features", "m.json", "--frames", "f.zarr", "--features", "s.zarr", "--rgb-checkpoint", "r.pt",

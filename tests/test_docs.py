@@ -1,0 +1,77 @@
+"""The documentation: a short README that links every page, a site that builds with --strict, and a command
+reference generated from the parser, so it shows every option with the default the code uses."""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from twostream.cli.main import build_parser
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+
+
+def _nav_pages(nav: list) -> list[str]:
+    pages = []
+    for entry in nav:
+        value = next(iter(entry.values())) if isinstance(entry, dict) else entry
+        pages += _nav_pages(value) if isinstance(value, list) else [value]
+    return pages
+
+
+def _mkdocs_config() -> dict:
+    class IgnoreTags(yaml.SafeLoader):
+        """mkdocs.yml may use mkdocs' own tags (!ENV, !relative); the nav needs none of them."""
+
+    IgnoreTags.add_multi_constructor("!", lambda loader, suffix, node: None)
+    return yaml.load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"), Loader=IgnoreTags)
+
+
+def test_the_readme_is_short_and_links_every_page_of_the_site():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 200
+    pages = _nav_pages(_mkdocs_config()["nav"])
+    on_disk = sorted(str(path.relative_to(DOCS)) for path in DOCS.rglob("*.md"))
+    assert sorted(pages) == on_disk  # every page is in the site's navigation
+    linked = set(re.findall(r"\]\(docs/([^)#]+)", readme))
+    assert set(pages) - {"index.md"} <= linked, f"pages the README does not link: {set(pages) - linked}"
+
+
+def test_the_command_reference_page_shows_every_option_of_every_command_with_its_default():
+    spec = importlib.util.spec_from_file_location("docs_hooks", DOCS / "hooks.py")
+    hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hooks)
+    page = hooks.on_page_markdown((DOCS / "reference" / "commands.md").read_text(encoding="utf-8"), page=None)
+    assert hooks.MARKER not in page
+    sections = dict(re.findall(r"^## twostream (\S+)\n\n```\n(.*?)\n```", page, re.M | re.S))
+    commands = build_parser()._subparsers._group_actions[0].choices
+    assert list(sections) == list(commands)
+    for name, parser in commands.items():
+        squeezed = re.sub(r"\s", "", sections[name])  # the help wraps lines, also at hyphens
+        for action in parser._actions:
+            if action.help == argparse.SUPPRESS:
+                continue
+            assert (action.option_strings or [action.metavar or action.dest])[-1] in sections[name]
+            shown = action.default not in (None, False, [], argparse.SUPPRESS) and action.nargs != 0
+            if shown and action.option_strings:
+                default = re.sub(r"\s", "", f"(default: {action.default})")
+                assert default in squeezed, f"{name} {action.option_strings[-1]}: {default} not in the reference"
+
+
+def test_the_documentation_site_builds_strictly(tmp_path):
+    pytest.importorskip("mkdocs", reason="the docs extra (make test installs it) builds the site")
+    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    commands = (tmp_path / "site" / "reference" / "commands" / "index.html").read_text(encoding="utf-8")
+    assert commands.count("usage: twostream") == len(build_parser()._subparsers._group_actions[0].choices) + 1
+    assert "Train gated fusion" in (tmp_path / "site" / "reference" / "api" / "index.html").read_text(encoding="utf-8")
