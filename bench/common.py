@@ -1,8 +1,12 @@
 """Shared pieces of the benchmarks: locating inputs, timing, and printing a table with JSON beside it."""
 from __future__ import annotations
 
+import datetime
 import json
+import os
 import platform
+import shlex
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -47,12 +51,34 @@ def report(name: str, rows: list[dict[str, Any]], out: str | Path | None = None,
     print_table(rows)
     target = Path(out) if out else RESULTS / f"{name}.json"
     target.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"benchmark": name, "machine": {"cpu": platform.processor() or platform.machine(),
-                                              "python": platform.python_version()},
+    payload = {"benchmark": name, "command": command_line(), "machine": machine(),
+               "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                **context, "rows": rows}
     target.write_text(json.dumps(payload, indent=1) + "\n")
     print(f"\nwritten: {target}")
     return target
+
+
+def command_line() -> str:
+    """The command that ran this benchmark, as a user would type it from the repository root."""
+    script = Path(sys.argv[0]).resolve()
+    shown = script.relative_to(RESULTS.parent.parent) if script.is_relative_to(RESULTS.parent.parent) else script
+    return shlex.join(["python", str(shown), *sys.argv[1:]])
+
+
+def machine() -> dict[str, Any]:
+    """The machine a figure was measured on: CPU model, cores, GPU (if torch sees one), Python and torch."""
+    cpu = platform.processor() or platform.machine()
+    info = Path("/proc/cpuinfo")
+    if info.is_file():
+        names = [line.split(":", 1)[1].strip() for line in info.read_text().splitlines()
+                 if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"cpu": cpu, "cores": os.cpu_count(), "gpu": gpu, "python": platform.python_version(),
+            "torch": torch.__version__}
 
 
 def _format(value: Any) -> str:

@@ -1,14 +1,20 @@
 """Build-time hooks of the documentation: the command reference is each parser's own --help, generated when
-the site is built, so it cannot drift from the code; the API reference reads the package's docstrings."""
+the site is built, so it cannot drift from the code; the API reference reads the package's docstrings; and a
+benchmark's table is the JSON it wrote, with the command, machine and date that made it."""
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import Any
 
 from twostream.cli.reference import render_reference
 
 MARKER = "<!-- cli-reference -->"
-ROOT = Path(__file__).resolve().parent.parent
+# <!-- bench: results/NAME.json -->, the path relative to the page: that benchmark's rows as a table
+BENCH_MARKER = re.compile(r"<!-- bench: (\S+\.json) -->")
+DOCS = Path(__file__).resolve().parent
+ROOT = DOCS.parent
 API_PATH = ROOT / "build" / "api"  # the handler's search path (mkdocs.yml): a `twostream` folder of links
 PACKAGES = ("cli", "data", "fusion", "pipeline")
 
@@ -25,7 +31,32 @@ def on_startup(**_: Any) -> None:
 
 
 def on_page_markdown(markdown: str, page: Any, **_: Any) -> str:
-    """Replace the command reference's marker with the help of `twostream` and of every command."""
-    if MARKER not in markdown:
-        return markdown
-    return markdown.replace(MARKER, render_reference())
+    """Replace the command reference's marker with the help of `twostream` and of every command, and each
+    benchmark marker with the table of the JSON it names."""
+    if MARKER in markdown:
+        markdown = markdown.replace(MARKER, render_reference())
+    folder = (DOCS / page.file.src_uri).parent if page is not None else DOCS
+    return BENCH_MARKER.sub(lambda match: benchmark_table(folder / match.group(1)), markdown)
+
+
+def benchmark_table(path: Path) -> str:
+    """A benchmark's JSON (bench/common.py's `report`) as a line saying what measured it and a table."""
+    result = json.loads(path.read_text(encoding="utf-8"))
+    machine = result["machine"]
+    where = f"{machine['cpu']}, {machine['cores']} cores, " + (f"GPU {machine['gpu']}" if machine.get("gpu")
+                                                             else "no GPU")
+    rows = result["rows"]
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    lines = [f"Measured by `{result['command']}` on {where} (Python {machine['python']}, torch "
+             f"{machine['torch']}), {result['date']}.", "",
+             "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_cell(row.get(column, "")) for column in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return str(value).replace("|", "\\|")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -45,10 +46,26 @@ def test_the_readme_is_short_and_links_every_page_of_the_site():
     assert set(pages) - {"index.md"} <= linked, f"pages the README does not link: {set(pages) - linked}"
 
 
-def test_the_command_reference_page_shows_every_option_of_every_command_with_its_default():
+def _hooks():
     spec = importlib.util.spec_from_file_location("docs_hooks", DOCS / "hooks.py")
     hooks = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(hooks)
+    return hooks
+
+
+def test_every_benchmark_table_of_the_docs_is_a_benchmark_json_that_says_what_made_it():
+    hooks = _hooks()
+    for page in DOCS.rglob("*.md"):
+        for name in hooks.BENCH_MARKER.findall(page.read_text(encoding="utf-8")):
+            table = hooks.benchmark_table(page.parent / name)
+            result = json.loads((page.parent / name).read_text(encoding="utf-8"))
+            assert table.startswith(f"Measured by `{result['command']}` on {result['machine']['cpu']}")
+            assert result["date"] in table.splitlines()[0] and result["command"].startswith("python bench/")
+            assert len(table.splitlines()) == 4 + len(result["rows"])  # the line, a blank, the header, the rule
+
+
+def test_the_command_reference_page_shows_every_option_of_every_command_with_its_default():
+    hooks = _hooks()
     page = hooks.on_page_markdown((DOCS / "reference" / "commands.md").read_text(encoding="utf-8"), page=None)
     assert hooks.MARKER not in page
     sections = dict(re.findall(r"^## twostream (\S+)\n\n```\n(.*?)\n```", page, re.M | re.S))
