@@ -51,12 +51,16 @@ def report(name: str, rows: list[dict[str, Any]], out: str | Path | None = None,
     print_table(rows)
     target = Path(out) if out else RESULTS / f"{name}.json"
     target.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"benchmark": name, "command": command_line(), "machine": machine(),
-               "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-               **context, "rows": rows}
+    payload = {"benchmark": name, **provenance(), **context, "rows": rows}
     target.write_text(json.dumps(payload, indent=1) + "\n")
     print(f"\nwritten: {target}")
     return target
+
+
+def provenance() -> dict[str, Any]:
+    """What a benchmark's JSON records of its making: the command, the machine and the date (UTC)."""
+    return {"command": command_line(), "machine": machine(),
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 
 
 def command_line() -> str:

@@ -38,6 +38,8 @@ from twostream.pipeline.flow.step_chunks import chunk_length
 from twostream.pipeline.flow.torch_flow import GPU_SYNC_EVERY
 from twostream.pipeline.flow.tvl1 import tvl1_flow
 
+from common import provenance
+
 WIDTH, HEIGHT = 340, 256
 ROWS = ("opencv", "opencv-processes", "eager", "compiled", "batch", "processes", "cuda", "iterations", "work",
         "model")
@@ -290,7 +292,7 @@ def main() -> int:
     cores = os.cpu_count() or 1
     frames = clip[:args.pairs + 1]
     cv2 = opencv()
-    result = {"size": [WIDTH, HEIGHT], "params": get_flow_algorithm("tvl1").params, "cpu_cores": cores,
+    result = {**provenance(), "size": [WIDTH, HEIGHT], "params": get_flow_algorithm("tvl1").params, "cpu_cores": cores,
               "cpu": platform.processor() or platform.machine(), "gpu": None, "torch": torch.__version__,
               "opencv": cv2.__version__ if cv2 else None, "rows": [], "iterations": [], "work": None,
               "model": None, "measured_against_predicted": []}

@@ -6,6 +6,7 @@ other requirements (OpenCV, zarr, ffmpeg, dask, ...) fail to import, as they do 
 """
 from __future__ import annotations
 
+import os
 import runpy
 import sys
 
@@ -30,6 +31,7 @@ def main() -> None:
         runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
     else:
         sys.argv = sys.argv[1:]
+        sys.path.insert(0, os.path.dirname(os.path.abspath(sys.argv[0])))  # as Python does for a script
         runpy.run_path(sys.argv[0], run_name="__main__")
 
 

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def _bench_flow():
     name = "twostream_bench_flow"
     if name not in sys.modules:
+        sys.path.insert(0, str(ROOT / "bench"))  # as when Python runs the script: its helpers sit beside it
         spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / "flow.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
