@@ -9,10 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from twostream.cli.reference import render_reference
+from twostream.fusion.results import ResultsTable
 
 MARKER = "<!-- cli-reference -->"
 # <!-- bench: results/NAME.json -->, the path relative to the page: that benchmark's rows as a table
 BENCH_MARKER = re.compile(r"<!-- bench: (\S+\.json) -->")
+# <!-- results: PATH.json -->: a run's results table (bench/demo_table.py) as evaluate prints it
+RESULTS_MARKER = re.compile(r"<!-- results: (\S+\.json) -->")
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 API_PATH = ROOT / "build" / "api"  # the handler's search path (mkdocs.yml): a `twostream` folder of links
@@ -36,20 +39,31 @@ def on_page_markdown(markdown: str, page: Any, **_: Any) -> str:
     if MARKER in markdown:
         markdown = markdown.replace(MARKER, render_reference())
     folder = (DOCS / page.file.src_uri).parent if page is not None else DOCS
+    markdown = RESULTS_MARKER.sub(lambda match: results_table(folder / match.group(1)), markdown)
     return BENCH_MARKER.sub(lambda match: benchmark_table(folder / match.group(1)), markdown)
+
+
+def measured_by(result: dict) -> str:
+    """The line that says which command made a result, on what machine and when."""
+    machine = result["machine"]
+    where = f"{machine['cpu']}, {machine['cores']} cores, " + (f"GPU {machine['gpu']}" if machine.get("gpu")
+                                                             else "no GPU")
+    return (f"Measured by `{result['command']}` on {where} (Python {machine['python']}, torch "
+            f"{machine['torch']}), {result['date']}.")
+
+
+def results_table(path: Path) -> str:
+    """A recorded run's results (bench/demo_table.py) as the line saying what made them and evaluate's tables."""
+    result = json.loads(path.read_text(encoding="utf-8"))
+    return measured_by(result) + "\n\n" + ResultsTable.from_dict(result["results"]).to_markdown()
 
 
 def benchmark_table(path: Path) -> str:
     """A benchmark's JSON (bench/common.py's `report`) as a line saying what measured it and a table."""
     result = json.loads(path.read_text(encoding="utf-8"))
-    machine = result["machine"]
-    where = f"{machine['cpu']}, {machine['cores']} cores, " + (f"GPU {machine['gpu']}" if machine.get("gpu")
-                                                             else "no GPU")
     rows = result["rows"]
     columns = list(dict.fromkeys(key for row in rows for key in row))
-    lines = [f"Measured by `{result['command']}` on {where} (Python {machine['python']}, torch "
-             f"{machine['torch']}), {result['date']}.", "",
-             "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines = [measured_by(result), "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(_cell(row.get(column, "")) for column in columns) + " |" for row in rows]
     return "\n".join(lines)
 

@@ -62,6 +62,11 @@ def test_every_benchmark_table_of_the_docs_is_a_benchmark_json_that_says_what_ma
             assert table.startswith(f"Measured by `{result['command']}` on {result['machine']['cpu']}")
             assert result["date"] in table.splitlines()[0] and result["command"].startswith("python bench/")
             assert len(table.splitlines()) == 4 + len(result["rows"])  # the line, a blank, the header, the rule
+        for name in hooks.RESULTS_MARKER.findall(page.read_text(encoding="utf-8")):
+            result = json.loads((page.parent / name).read_text(encoding="utf-8"))
+            table = hooks.results_table(page.parent / name)
+            assert table.startswith(f"Measured by `{result['command']}`")
+            assert all(f"| {row['method']}" in table for row in result["results"]["rows"])
 
 
 def test_the_command_reference_page_shows_every_option_of_every_command_with_its_default():
