@@ -97,3 +97,19 @@ def test_the_documentation_site_builds_strictly(tmp_path):
     commands = (tmp_path / "site" / "reference" / "commands" / "index.html").read_text(encoding="utf-8")
     assert commands.count("usage: twostream") == len(build_parser()._subparsers._group_actions[0].choices) + 1
     assert "Train gated fusion" in (tmp_path / "site" / "reference" / "api" / "index.html").read_text(encoding="utf-8")
+
+
+def test_the_readme_headline_is_the_recorded_demo_run():
+    recorded = json.loads((DOCS / "benchmarks" / "results" / "demo.json").read_text(encoding="utf-8"))["results"]
+    rows = {row["method"]: row for row in recorded["rows"]}
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+
+    def shown(interval: dict) -> str:
+        return f"{100 * interval['estimate']:.1f} [{100 * interval['low']:.1f}, {100 * interval['high']:.1f}]"
+
+    gated = rows["gated fusion (pooled maps, softmax, lambda=1)"]
+    for method in ("weighted average (grid search)", gated["method"], "oracle: either stream's top-1 right"):
+        assert shown(rows[method]["splits"]["split 1"]["interval"]) in readme, method
+    difference = gated["differences"]["split 1"]["weighted average (grid search)"]
+    assert (f"{100 * difference['estimate']:+.1f} points [{100 * difference['low']:+.1f}, "
+            f"{100 * difference['high']:+.1f}]") in readme
