@@ -2,7 +2,7 @@
 
 For each N, writes a features store with the project's own writer at a per-video size like UCF101's
 with BN-Inception (inception4e maps 1056x7x7 and logits, both streams, S snippets x C crops; random
-values, 101 classes), then runs, each in a fresh process, `train-gate` (one epoch a phase, Algorithm 1's
+values, 101 classes, used by up to N / 8 of them), then runs, each in a fresh process, `train-gate` (one epoch a phase, Algorithm 1's
 two phases, DataLoader in-process) and `evaluate`, and reports their peak resident size (VmHWM), the
 seconds per training epoch, and the read throughput of the views a training epoch samples through the
 feature source against a raw zarr read of the same chunks. Goals: peak RSS flat within 15 % across N,
@@ -60,11 +60,14 @@ def _checkpoints(folder: Path) -> tuple[dict[str, Path], dict[str, dict], tuple[
 
 
 def _manifest(count: int) -> Manifest:
-    """`count` videos in 25 groups, three quarters of the groups for training (split 1), the rest tested."""
+    """`count` videos in 25 groups, three quarters of the groups for training (split 1), the rest tested; the
+    labels use up to CLASSES classes, at least 8 videos each, so that every class has training videos in several
+    groups for the validation carve (the networks keep CLASSES outputs)."""
+    used = max(2, min(CLASSES, count // 8))
     videos = []
     for index in range(count):
         group = index % 25 + 1
-        label = index % CLASSES
+        label = index % used
         role = "test" if group > 18 else "train"
         videos.append(VideoEntry(f"v{index:05d}", f"c{label}/v{index:05d}.avi", label, f"c{label}", {"1": role},
                                  group))
