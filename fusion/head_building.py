@@ -56,9 +56,10 @@ def pooled_pairs(source: FeatureSource, body: PooledPairBody, views: int) -> tor
         snippets, crops = source.view_grid(index)
         chosen = np.unique(np.linspace(0, snippets * crops - 1, min(views, snippets * crops)).round().astype(int))
         arrays = source.read_views(index, ["rgb_map", "flow_map"], chosen // crops, chosen % crops)
-        maps = torch.cat([torch.from_numpy(np.asarray(arrays[name], dtype=np.float32)) for name in
-                          ("rgb_map", "flow_map")], dim=1)
-        rows.append(body.pooled(maps))
+        # each stream pooled on its own (a channel's mean is the same either way): no joined float32 copy of
+        # both maps, whose allocation a video at a time grew the heap with the number of videos
+        rows.append(torch.cat([body.pooled(torch.from_numpy(np.asarray(arrays[name], dtype=np.float32)))
+                               for name in ("rgb_map", "flow_map")], dim=1))
     return torch.cat(rows)
 
 
