@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -292,8 +291,8 @@ def main() -> int:
     cores = os.cpu_count() or 1
     frames = clip[:args.pairs + 1]
     cv2 = opencv()
-    result = {**provenance(), "size": [WIDTH, HEIGHT], "params": get_flow_algorithm("tvl1").params, "cpu_cores": cores,
-              "cpu": platform.processor() or platform.machine(), "gpu": None, "torch": torch.__version__,
+    # the machine (CPU, cores, GPU, torch) is provenance()'s
+    result = {**provenance(), "size": [WIDTH, HEIGHT], "params": get_flow_algorithm("tvl1").params,
               "opencv": cv2.__version__ if cv2 else None, "rows": [], "iterations": [], "work": None,
               "model": None, "measured_against_predicted": []}
     out = Path(args.out)
@@ -338,7 +337,6 @@ def main() -> int:
         result["model"] = model_row(records, args.work_batch)
         save()
     if "cuda" in selected and torch.cuda.is_available():
-        result["gpu"] = torch.cuda.get_device_name(0)
         gpu_frames = clip[:args.gpu_pairs + 1]  # consecutive frames: no pair jumps back to the start
         for batch in args.gpu_batches:
             for compile in args.gpu_compile:
@@ -347,7 +345,7 @@ def main() -> int:
                 add(f"tvl1 (ours) CUDA, batch {batch}, compile {compile}", "tvl1", options,
                     epe_options={"device": "cuda", "compile": compile}, timed_frames=gpu_frames)
         result["measured_against_predicted"] = measured_against_predicted(result["rows"], result["model"],
-                                                                          result["gpu"])
+                                                                          result["machine"]["gpu"])
         save()
     if "iterations" in selected and args.iteration_pairs > 0:
         if data is None:  # the iteration rows decode the shared data's clips, which --inputs does not hold
