@@ -6,11 +6,12 @@ trains on 200 and tests 152) and each seed, the whole pipeline runs as a user wo
 command per step: make-synthetic, index, extract-frames, train-streams, extract-features.
 
 - Choice seeds (default 0 1 2): every candidate gate setting of `GATE_CANDIDATES` (train-gate with no
-  flags among them; with `--folds`, those of `OUT_OF_FOLD_CANDIDATES` too) is trained and read on its
-  validation videos only: per candidate, averaged over the choice seeds, the kept epoch's validation
-  accuracy and loss, and the gate's share gap (mimic minus distractor) and share sd over the
-  validation videos. This is what train-gate's defaults were chosen from; train-gate scores these
-  seeds' test videos too, but no test score enters the choice.
+  flags among them; with `--folds`, those of `OUT_OF_FOLD_CANDIDATES` too) is trained and read, per
+  candidate over the choice seeds: on the validation videos the kept epoch's accuracy and loss, the
+  gate's share gap (mimic minus distractor) and share sd (in-sample for the candidates trained on
+  validation too); on the test videos of these seeds, which no report ever uses, gated fusion minus
+  the best fixed weighting (pooled paired) and the share gap. train-gate's defaults were chosen from
+  these readings.
 - Report seeds (default 3 4 5): the fusion runs (gated fusion with its defaults, lambda 1 and 0, and
   on dropout and out-of-fold scores; m-fusion, baselines A and B, feature amplification) and evaluate.
   It prints, per preset, per method the mean +- sd over seeds of mean class accuracy; the paired
@@ -67,6 +68,8 @@ GATE_CANDIDATES: dict[str, list[str]] = {
     "the epoch of best validation accuracy, early stopping": ["--select", "accuracy", "--max-epochs-per-phase", "100"],
     "the epoch of lowest validation loss, early stopping": ["--select", "loss", "--max-epochs-per-phase", "100"],
     "the last epoch of 8 a phase": ["--max-epochs-per-phase", "8"],
+    "trained on train+val": ["--train-on", "train+val"],
+    "trained on train+val, dropout scores": ["--train-on", "train+val", "--train-scores", "dropout"],
     "layers body, conv, softmax, rates 0.01, 0.001": ["--body", "layers", "--fusion", "conv", "--lrs", "0.01", "0.001"],
     "gated TSN: layers body, conv, ReLU, rates 0.001, 0.0001, early stopping on accuracy": [
         "--body", "layers", "--fusion", "conv", "--activation", "relu", "--lrs", "0.001", "0.0001",
@@ -85,6 +88,7 @@ AVERAGE = late.TITLES["average"]
 BEST_FIXED = late.TITLES[late.SEARCHED_RULE]
 # The degradations whose right gate weighting is known: the frames mislead (trust the flow), the flow misleads
 TELLING_DEGRADATIONS = ("distractor", "mimic")
+CHOICE_RESULTS = "choice-results.json"  # a choice seed's evaluation of the gate candidates
 STAGE_ONE_DONE = "stage-one.done"  # written in a seed's folder once its stage one has finished
 
 
@@ -183,9 +187,10 @@ class Pipeline:
                       [command[0], *self.data, "--run", str(self.runs_dir / name), "--overwrite",
                        *command[1:]])
 
-    def evaluate(self, runs: dict[str, list[str]], compare: list[tuple[str, str]]) -> Path:
-        """Evaluate the runs on the test videos; return the results JSON."""
-        results = self.root / "results.json"
+    def evaluate(self, runs: dict[str, list[str]], compare: list[tuple[str, str]],
+                 name: str = "results.json") -> Path:
+        """Evaluate the runs on the test videos into the seed's file `name`; return its path."""
+        results = self.root / name
         compare_flags = [flag for first, second in compare
                          for flag in ("--compare", str(self.runs_dir / first), str(self.runs_dir / second))]
         self.step("evaluate", results, ["evaluate", *self.data, "--out", str(results),
@@ -204,15 +209,25 @@ def best_validation(run_dir: Path) -> tuple[float, float]:
     return float(kept["val_mean_class_accuracy"]), float(kept.get("val_loss", float("nan")))
 
 
-def choice_rows(pipelines: list[Pipeline], folds: int) -> list[dict]:
+def choice_rows(pipelines: list[Pipeline], folds: int, resamples: int) -> list[dict]:
     """Per gate candidate, averaged over the choice seeds: its validation accuracy and loss, and its share gap
-    (mimic minus distractor) and share sd over the validation videos (no test video read)."""
+    (mimic minus distractor) and share sd over the validation videos (in-sample for a candidate trained on
+    them); and on the choice seeds' test videos, gated fusion minus the best fixed weighting (pooled paired) and
+    the share gap."""
+    candidates = candidate_runs(folds)
+    tables = {p.seed: ResultsTable.from_dict(json.loads(p.evaluate(candidates, [], CHOICE_RESULTS).read_text()))
+              for p in pipelines}
+    _, differences = summarise(tables, pipelines, list(candidates), [], resamples)
     rows = []
     for index, (label, flags) in enumerate(gate_candidates(folds).items()):
         name = f"candidate-{index}"
         scores = np.array([best_validation(p.runs_dir / name / f"split{SPLIT}") for p in pipelines])
         shares = [share_summary([gate_shares(p, name, "val")]) for p in pipelines]
+        test = next(row for row in differences if row["method"] == name and row["minus"] == BEST_FIXED)
         rows.append({"candidate": label, "flags": " ".join(flags) or "(none)", "seeds": len(pipelines),
+                     "test minus best fixed": [test["points"], test["low"], test["high"]],
+                     "test share gap": share_summary([gate_shares(p, name) for p in pipelines])[
+                         "mimic minus distractor"],
                      "val accuracy": float(scores[:, 0].mean()), "val accuracy sd": float(scores[:, 0].std(ddof=1))
                      if len(pipelines) > 1 else 0.0, "val loss": float(scores[:, 1].mean()),
                      "val share gap": float(np.nanmean([row["mimic minus distractor"] for row in shares])),
@@ -301,14 +316,29 @@ def summarise(tables: dict[int, ResultsTable], pipelines: list[Pipeline], runs: 
     return accuracy_rows, difference_rows
 
 
+def report_part(reported: list[Pipeline], runs: dict[str, list[str]], compare: list[tuple[str, str]],
+                resamples: int) -> dict[str, list[dict]]:
+    """Train and evaluate every fusion run of the report seeds; return their accuracies, paired differences, gate
+    shares and learning findings."""
+    tables = {}
+    for pipeline in reported:
+        pipeline.stage_one()
+        pipeline.train(runs)
+        tables[pipeline.seed] = ResultsTable.from_dict(json.loads(pipeline.evaluate(runs, compare).read_text()))
+    accuracy, differences = summarise(tables, reported, list(runs), compare, resamples)
+    return {"accuracy": accuracy, "differences": differences, "gate_shares": share_rows(reported, list(runs)),
+            "did_not_learn": finding_rows(reported, list(runs))}
+
+
 def main() -> None:
     """Run the choice seeds' candidates, then every report seed's pipeline; print the tables and write JSON."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--presets", nargs="+", choices=PRESETS, default=list(PRESETS))
     parser.add_argument("--choice-seeds", type=int, nargs="*", default=[0, 1, 2],
                         help="seeds whose validation videos compare the gate candidates (none: skip the choice)")
-    parser.add_argument("--report-seeds", type=int, nargs="+", default=[3, 4, 5],
-                        help="seeds whose test videos are reported; must differ from the choice seeds")
+    parser.add_argument("--report-seeds", type=int, nargs="*", default=[3, 4, 5],
+                        help="seeds whose test videos are reported; must differ from the choice seeds (none: only "
+                             "the choice)")
     parser.add_argument("--folds", type=int, default=0, help="stream pairs for out-of-fold scores (0: leave out)")
     parser.add_argument("--workers", type=int, default=2, help="dask workers of extract-frames and extract-features")
     parser.add_argument("--bootstrap", type=int, default=2000, help="resamples of the pooled intervals")
@@ -327,23 +357,20 @@ def main() -> None:
             pipeline.stage_one()
             pipeline.train(candidate_runs(args.folds))
         reported = [Pipeline(work, preset, seed, args.folds, args.workers) for seed in args.report_seeds]
-        tables = {}
-        for pipeline in reported:
-            pipeline.stage_one()
-            pipeline.train(runs)
-            tables[pipeline.seed] = ResultsTable.from_dict(json.loads(pipeline.evaluate(runs, compare).read_text()))
-        accuracy, differences = summarise(tables, reported, list(runs), compare, args.bootstrap)
-        payload[preset] = {"choice": choice_rows(chosen, args.folds) if chosen else [], "accuracy": accuracy,
-                           "differences": differences, "gate_shares": share_rows(reported, list(runs)),
-                           "did_not_learn": finding_rows(reported, list(runs)),
+        payload[preset] = {"choice": choice_rows(chosen, args.folds, args.bootstrap) if chosen else [],
+                           **(report_part(reported, runs, compare, args.bootstrap) if reported else {}),
                            "seconds": {f"seed {p.seed}": p.seconds for p in chosen + reported}}
     for preset, parts in payload.items():
-        print(f"\n== {preset}: gate candidates on the choice seeds {args.choice_seeds} (validation only) ==")
+        print(f"\n== {preset}: gate candidates on the choice seeds {args.choice_seeds} ==")
         for row in parts["choice"]:
+            difference, low, high = row["test minus best fixed"]
             print(f"  {row['candidate']}: accuracy {100 * row['val accuracy']:.1f} +- "
                   f"{100 * row['val accuracy sd']:.1f}, loss {row['val loss']:.3f}, share gap "
                   f"{row['val share gap']:+.2f} (per seed {', '.join(f'{g:+.2f}' for g in row['val share gap per seed'])}), "
-                  f"share sd {row['val share sd']:.2f}  [{row['flags']}]")
+                  f"share sd {row['val share sd']:.2f}; test minus best fixed {difference:+.1f} [{low:+.1f}, {high:+.1f}], "
+                  f"test share gap {row['test share gap']:+.2f}  [{row['flags']}]")
+        if "accuracy" not in parts:
+            continue
         print(f"\n== {preset}: report seeds {args.report_seeds}, mean class accuracy (%) ==")
         report("fusion_quality", parts["accuracy"], Path(args.out) if args.out else None, seeds=args.report_seeds,
                choice_seeds=args.choice_seeds, presets=args.presets, folds=args.folds, work=str(work),

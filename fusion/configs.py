@@ -23,6 +23,9 @@ GATE_INITS = ("spatial", "imagenet")  # where the gate's body starts: the fine-t
 # the gate's body: both maps pooled side by side and a hidden layer, or the network's layers after the tap (the paper)
 GATE_BODIES = ("pooled", "layers")
 SCORED_ON = {"clean": "", "dropout": ", dropout scores", "out-of-fold": ", out-of-fold scores"}  # method name suffix
+# the videos the gate trains on: the split's training videos less the validation carve, or all of them (the carve
+# then only monitors training: with the last epoch kept, nothing is chosen on it)
+GATE_TRAIN_ON = ("train", "train+val")
 
 
 def _require_choice(what: str, value: str, choices: Iterable[str]) -> None:
@@ -96,10 +99,15 @@ class GateConfig(FusionTrainingConfig):
     # bench/fusion_quality.py's report seeds: dropout scores did no better than clean ones on either preset
     train_scores: str = "clean"
     score_dropout: tuple[float, float] = (TSN_DROPOUT["rgb"], TSN_DROPOUT["flow"])  # rgb, flow (dropout scores)
+    train_on: str = "train"
 
     def __post_init__(self) -> None:
         """Refuse settings the gate cannot be trained with."""
         super().__post_init__()
+        _require_choice("train on", self.train_on, GATE_TRAIN_ON)
+        if self.train_on == "train+val" and self.training.selection != BY_LAST:
+            raise FusionError(f"training on the validation videos too (train on {self.train_on}) leaves no video to "
+                              f"choose an epoch on: keep the last epoch (--select {BY_LAST})")
         _require_choice("gate fusion", self.fusion, GATE_FUSIONS)
         _require_choice("gate body", self.body, GATE_BODIES)
         _require_choice("gate activation", self.activation, GATE_ACTIVATIONS)

@@ -41,16 +41,20 @@ def resolve_splits(manifest: Manifest, split: str) -> list[str]:
 
 def split_sources(store: FeatureReader, manifest: Manifest, split: str, fields: Sequence[str],
                   *, val_fraction: float = 0.2, seed: int = 0, map_tap: TapChoice = None,
-                  vec_tap: TapChoice = None, preload: bool = False, out_of_fold: bool = False) -> SplitSources:
+                  vec_tap: TapChoice = None, preload: bool = False, out_of_fold: bool = False,
+                  train_on_validation: bool = False) -> SplitSources:
     """Carve validation from a split's training videos by group; serve each part from the store.
 
     By default nothing is loaded here: training reads the views each step samples, evaluation one
     video at a time, so memory does not grow with the number of videos. With `preload` the `fields`
     of every video are read into memory once (faster for a small dataset, memory grows with it).
     With `out_of_fold`, training and validation read the fold models' oof/ arrays (maps, vectors and
-    logits), the test videos the full models' arrays.
+    logits), the test videos the full models' arrays. With `train_on_validation` the training part holds the
+    validation videos too (then validation only monitors training).
     """
     train_videos, val_videos = carve_validation(manifest, split, val_fraction, seed)
+    if train_on_validation:
+        train_videos = manifest.select(split, "train")  # the carve's two parts together, in the manifest's order
     test_videos = manifest.select(split, "test")
     sources: dict[str, FeatureSource] = {}
     for name, videos in (("train", train_videos), ("val", val_videos), ("test", test_videos)):

@@ -34,7 +34,8 @@ def train_gate(manifest: Manifest, features: str | Path, run: str | Path,
     for each in resolve_splits(manifest, config.split):
         sources = split_sources(store, manifest, each, fields, val_fraction=config.val_fraction, seed=training.seed,
                                 map_tap=config.tap, vec_tap=scores.taps if dropout_scores else None,
-                                preload=config.preload, out_of_fold=out_of_fold)
+                                preload=config.preload, out_of_fold=out_of_fold,
+                                train_on_validation=config.train_on == "train+val")
         torch.manual_seed(training.seed)  # the head's new layers start from the run's seed, whatever ran before
         head = build_gate(store, sources, config)
         split_run = RunDir.create(Path(run), split_name(each), config.overwrite)
@@ -46,14 +47,15 @@ def train_gate(manifest: Manifest, features: str | Path, run: str | Path,
         split_run.write_analysis({name: analyse(source, trained, training.device)
                                   for name, source in (("val", sources.val), ("test", sources.test))})
         split_run.update_config(method=gate_method(config, store.stream_config("rgb")["map_tap"]),
-                                gate_init=config.gate_init)
+                                gate_init=config.gate_init, train_on=config.train_on)
         flag_learning(split_run, results[each])
     return results
 
 
 def gate_method(config: GateConfig, store_tap: str) -> str:
     """A gate run's method name: its body and fusion, activation and lambda, and each setting off the default
-    (another tap than the store's, an ImageNet body, trained BatchNorm, other training scores)."""
+    (another tap than the store's, an ImageNet body, trained BatchNorm, the validation videos trained on, other
+    training scores)."""
     joined = "pooled maps" if config.body == "pooled" else f"{config.fusion} into layers"
     settings = [joined if config.tap in (None, store_tap) else f"{joined} at {config.tap}",
                 config.activation, f"lambda={config.lam:g}"]
@@ -61,6 +63,8 @@ def gate_method(config: GateConfig, store_tap: str) -> str:
         settings.append(f"{config.gate_init} body")
     if config.train_bn:
         settings.append("trained BN")
+    if config.train_on != "train":
+        settings.append(f"trained on {config.train_on}")
     return f"gated fusion ({', '.join(settings)}{SCORED_ON[config.train_scores]})"
 
 

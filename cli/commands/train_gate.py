@@ -6,7 +6,7 @@ import argparse
 from twostream.cli.fusion_args import add_data_arguments, add_training_arguments, print_results, train_config
 from twostream.cli.vocabulary import default_of
 from twostream.data.manifest import load_manifest
-from twostream.fusion.configs import GATE_ACTIVATIONS, GATE_BODIES, GATE_FUSIONS, GATE_INITS, GateConfig
+from twostream.fusion.configs import GATE_ACTIVATIONS, GATE_BODIES, GATE_FUSIONS, GATE_INITS, GATE_TRAIN_ON, GateConfig
 from twostream.fusion.train import train_gate
 from twostream.fusion.training.train_scores import TRAIN_SCORES
 
@@ -49,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "classifiers under dropout, as the papers' end-to-end runs) or out-of-fold (training and "
                              "validation read the maps and scores of fold models that never saw the video: a store "
                              "extracted with --fold-checkpoints); testing uses the full models' clean ones")
+    parser.add_argument("--train-on", choices=GATE_TRAIN_ON, default=DEFAULTS.train_on,
+                        help="the videos the gate trains on: the training videos less the validation carve (train), "
+                             "or all of them (train+val: needs --select last; validation then only monitors)")
     parser.add_argument("--score-dropout", type=float, nargs=2, default=default_of(DEFAULTS, "score_dropout"),
                         metavar=("RGB", "FLOW"), help="dropout rates of --train-scores dropout (TSN's)")
     parser.add_argument("--flow-checkpoint", help="temporal checkpoint the features came from, for --train-scores "
@@ -62,7 +65,7 @@ def config(args: argparse.Namespace) -> GateConfig:
                       activation=args.activation, lam=args.multitask_weight, tap=args.map_tap,
                       checkpoint=args.rgb_checkpoint, flow_checkpoint=args.flow_checkpoint, dropout=args.dropout,
                       gate_init=args.gate_init, train_bn=args.train_bn, train_scores=args.train_scores,
-                      score_dropout=tuple(args.score_dropout), training=train_config(args, DEFAULTS.training),
+                      score_dropout=tuple(args.score_dropout), train_on=args.train_on, training=train_config(args, DEFAULTS.training),
                       overwrite=args.overwrite, preload=args.preload)
 
 

@@ -190,8 +190,24 @@ def test_train_gate_prints_the_gate_spatial_share_and_records_its_training_score
     assert "gate spatial share over test videos" in printed and "+-" in printed
     config = json.loads((folder / "runs" / "gate-share" / "split1" / "config.json").read_text())
     assert config["method"] == "gated fusion (pooled maps, softmax, lambda=1, dropout scores)"
-    config = json.loads((folder / "runs" / "gate-share" / "split1" / "config.json").read_text())
-    assert config["method"] == "gated fusion (pooled maps, softmax, lambda=1, dropout scores)"
+
+
+def test_the_gate_trains_on_the_validation_videos_too_only_when_it_keeps_its_last_epoch(feature_store, tiny_dataset,
+                                                                                          tmp_path):
+    _, manifest = tiny_dataset
+    quick = TrainConfig(batch_size=4, max_epochs_per_phase=1, selection="last")
+    carved = split_sources(open_feature_store(feature_store), manifest, "1", ["rgb_logits"])
+    fit = train_gate(manifest, feature_store, tmp_path / "all",
+                     config=GateConfig(training=quick, train_on="train+val", preload=True))["1"]
+    config = json.loads((tmp_path / "all" / "split1" / "config.json").read_text())
+    assert config["train_videos"] == len(carved.train) + len(carved.val) == len(manifest.select("1", "train"))
+    assert config["val_videos"] == len(carved.val) and config["train_on"] == "train+val"
+    assert config["method"] == "gated fusion (pooled maps, softmax, lambda=1, trained on train+val)"
+    assert fit.best_epoch == len(fit.history) - 1
+    with pytest.raises(FusionError, match="--select last"):
+        GateConfig(train_on="train+val", training=TrainConfig(selection="accuracy"))
+    with pytest.raises(FusionError, match="train on 'everything'"):
+        GateConfig(train_on="everything")
 
 
 def test_a_missing_split_and_a_foreign_checkpoint_are_refused(tiny_dataset, feature_store, tmp_path):
