@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from twostream.data.reference_data import shared_data_dir
+from twostream.data.tables import cell_text
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -38,7 +39,7 @@ def timed(function: Callable[[], Any], repeat: int = 1) -> tuple[float, Any]:
 def print_table(rows: list[dict[str, Any]]) -> None:
     """Print rows as an aligned table, one column per key found in any row."""
     columns = list(dict.fromkeys(key for row in rows for key in row))
-    cells = [[_format(row.get(column, "")) for column in columns] for row in rows]
+    cells = [[cell_text(row.get(column, "")) for column in columns] for row in rows]
     widths = [max(len(column), *(len(row[i]) for row in cells)) for i, column in enumerate(columns)]
     print("  ".join(column.ljust(width) for column, width in zip(columns, widths)))
     print("  ".join("-" * width for width in widths))
@@ -49,10 +50,15 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 def report(name: str, rows: list[dict[str, Any]], out: str | Path | None = None, **context: Any) -> Path:
     """Print rows as an aligned table and write them, with machine context, as JSON."""
     print_table(rows)
+    return write_results(name, out, **context, rows=rows)
+
+
+def write_results(name: str, out: str | Path | None = None, **payload: Any) -> Path:
+    """Write a benchmark's results as JSON to `out` (default results/<name>.json), after its name and
+    provenance; return the path."""
     target = Path(out) if out else RESULTS / f"{name}.json"
     target.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"benchmark": name, **provenance(), **context, "rows": rows}
-    target.write_text(json.dumps(payload, indent=1) + "\n")
+    target.write_text(json.dumps({"benchmark": name, **provenance(), **payload}, indent=1) + "\n")
     print(f"\nwritten: {target}")
     return target
 
@@ -83,9 +89,3 @@ def machine() -> dict[str, Any]:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {"cpu": cpu, "cores": os.cpu_count(), "gpu": gpu, "python": platform.python_version(),
             "torch": torch.__version__}
-
-
-def _format(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
-    return str(value)

@@ -45,7 +45,7 @@ from twostream.fusion.results import ResultsTable
 from twostream.fusion.training.learning import LEARNING
 from twostream.fusion.training.runs import load_run
 
-from common import report
+from common import print_table, write_results
 
 SPLIT = "1"
 PRESETS = ("demo", "quality")
@@ -68,12 +68,12 @@ GATE_CANDIDATES: dict[str, list[str]] = {
     "the epoch of best validation accuracy, early stopping": ["--select", "accuracy", "--max-epochs-per-phase", "100"],
     "the epoch of lowest validation loss, early stopping": ["--select", "loss", "--max-epochs-per-phase", "100"],
     "the last epoch of 8 a phase": ["--max-epochs-per-phase", "8"],
-    "trained on train+val": ["--train-on", "train+val"],
-    "trained on train+val, dropout scores": ["--train-on", "train+val", "--train-scores", "dropout"],
     "layers body, conv, softmax, rates 0.01, 0.001": ["--body", "layers", "--fusion", "conv", "--lrs", "0.01", "0.001"],
     "gated TSN: layers body, conv, ReLU, rates 0.001, 0.0001, early stopping on accuracy": [
         "--body", "layers", "--fusion", "conv", "--activation", "relu", "--lrs", "0.001", "0.0001",
         "--select", "accuracy", "--max-epochs-per-phase", "100"],
+    "trained on train+val": ["--train-on", "train+val"],
+    "trained on train+val, dropout scores": ["--train-on", "train+val", "--train-scores", "dropout"],
 }
 # Candidates that need out-of-fold scores (`--folds`), after the others
 OUT_OF_FOLD_CANDIDATES: dict[str, list[str]] = {
@@ -110,10 +110,11 @@ def gate_candidates(folds: int) -> dict[str, list[str]]:
     return {**GATE_CANDIDATES, **(OUT_OF_FOLD_CANDIDATES if folds else {})}
 
 
-def candidate_runs(folds: int) -> dict[str, list[str]]:
-    """Each gate candidate of a choice seed: a run name and the command that trains it."""
+def candidate_runs(folds: int, picked: list[int] | None = None) -> dict[str, list[str]]:
+    """Each gate candidate of a choice seed (those numbered in `picked`; None: all): a run name, candidate-<its
+    number>, and the command that trains it."""
     return {f"candidate-{index}": ["train-gate", *GATE, *flags]
-            for index, flags in enumerate(gate_candidates(folds).values())}
+            for index, flags in enumerate(gate_candidates(folds).values()) if picked is None or index in picked}
 
 
 def comparisons(folds: int) -> list[tuple[str, str]]:
@@ -209,30 +210,32 @@ def best_validation(run_dir: Path) -> tuple[float, float]:
     return float(kept["val_mean_class_accuracy"]), float(kept.get("val_loss", float("nan")))
 
 
-def choice_rows(pipelines: list[Pipeline], folds: int, resamples: int) -> list[dict]:
+def choice_rows(pipelines: list[Pipeline], folds: int, resamples: int, picked: list[int] | None) -> list[dict]:
     """Per gate candidate, averaged over the choice seeds: its validation accuracy and loss, and its share gap
     (mimic minus distractor) and share sd over the validation videos (in-sample for a candidate trained on
     them); and on the choice seeds' test videos, gated fusion minus the best fixed weighting (pooled paired) and
     the share gap."""
-    candidates = candidate_runs(folds)
+    candidates = candidate_runs(folds, picked)
     tables = {p.seed: ResultsTable.from_dict(json.loads(p.evaluate(candidates, [], CHOICE_RESULTS).read_text()))
               for p in pipelines}
     _, differences = summarise(tables, pipelines, list(candidates), [], resamples)
     rows = []
     for index, (label, flags) in enumerate(gate_candidates(folds).items()):
         name = f"candidate-{index}"
+        if name not in candidates:
+            continue
         scores = np.array([best_validation(p.runs_dir / name / f"split{SPLIT}") for p in pipelines])
         shares = [share_summary([gate_shares(p, name, "val")]) for p in pipelines]
         test = next(row for row in differences if row["method"] == name and row["minus"] == BEST_FIXED)
         rows.append({"candidate": label, "flags": " ".join(flags) or "(none)", "seeds": len(pipelines),
-                     "test minus best fixed": [test["points"], test["low"], test["high"]],
+                     "test minus best fixed": test["points"], "test interval": test["95 % interval"],
                      "test share gap": share_summary([gate_shares(p, name) for p in pipelines])[
                          "mimic minus distractor"],
                      "val accuracy": float(scores[:, 0].mean()), "val accuracy sd": float(scores[:, 0].std(ddof=1))
                      if len(pipelines) > 1 else 0.0, "val loss": float(scores[:, 1].mean()),
                      "val share gap": float(np.nanmean([row["mimic minus distractor"] for row in shares])),
                      "val share sd": float(np.mean([row["sd over test videos"] for row in shares])),
-                     "val share gap per seed": [row["mimic minus distractor"] for row in shares]})
+                     "val share gap per seed": ", ".join(f"{row['mimic minus distractor']:+.2f}" for row in shares)})
     return rows
 
 
@@ -263,12 +266,12 @@ def share_summary(measured: list[tuple[np.ndarray, list[str]]]) -> dict[str, flo
 
 
 def share_rows(pipelines: list[Pipeline], runs: list[str]) -> list[dict]:
-    """Per gated run: its share summary over the seeds together, then each seed's own."""
+    """Per gated run: a row of its share summary over the seeds together, then a row per seed."""
     rows = []
     for name in (run for run in runs if run.startswith("gated-")):
         measured = [gate_shares(pipeline, name) for pipeline in pipelines]
-        rows.append({"run": name, **share_summary(measured),
-                     "per seed": {f"seed {p.seed}": share_summary([m]) for p, m in zip(pipelines, measured)}})
+        rows.append({"run": name, "seeds": "all", **share_summary(measured)})
+        rows += [{"run": name, "seeds": str(p.seed), **share_summary([m])} for p, m in zip(pipelines, measured)]
     return rows
 
 
@@ -281,7 +284,8 @@ def finding_rows(pipelines: list[Pipeline], runs: list[str]) -> list[dict]:
             config = load_run(pipeline.runs_dir / name / f"split{SPLIT}").config
             for finding in config.get(LEARNING, []):
                 found.setdefault(finding["name"], []).append(pipeline.seed)
-        rows.append({"run": name, "seeds": len(pipelines), "findings": found})
+        said = "; ".join(f"{finding} on seeds {', '.join(map(str, seeds))}" for finding, seeds in found.items())
+        rows.append({"run": name, "seeds": len(pipelines), "did not learn": said or "learned on every seed"})
     return rows
 
 
@@ -312,6 +316,7 @@ def summarise(tables: dict[int, ResultsTable], pipelines: list[Pipeline], runs: 
         pooled = pooled_paired_difference(triples, resamples)
         difference_rows.append({"method": first, "minus": second, "points": 100 * pooled.estimate,
                                 "low": 100 * pooled.low, "high": 100 * pooled.high,
+                                "95 % interval": f"[{100 * pooled.low:+.1f}, {100 * pooled.high:+.1f}]",
                                 "above zero": pooled.low > 0})
     return accuracy_rows, difference_rows
 
@@ -339,6 +344,8 @@ def main() -> None:
     parser.add_argument("--report-seeds", type=int, nargs="*", default=[3, 4, 5],
                         help="seeds whose test videos are reported; must differ from the choice seeds (none: only "
                              "the choice)")
+    parser.add_argument("--candidates", type=int, nargs="+", metavar="N",
+                        help="train only these gate candidates, by their place in GATE_CANDIDATES from 0 (default: all)")
     parser.add_argument("--folds", type=int, default=0, help="stream pairs for out-of-fold scores (0: leave out)")
     parser.add_argument("--workers", type=int, default=2, help="dask workers of extract-frames and extract-features")
     parser.add_argument("--bootstrap", type=int, default=2000, help="resamples of the pooled intervals")
@@ -355,39 +362,36 @@ def main() -> None:
         chosen = [Pipeline(work, preset, seed, args.folds, args.workers) for seed in args.choice_seeds]
         for pipeline in chosen:
             pipeline.stage_one()
-            pipeline.train(candidate_runs(args.folds))
+            pipeline.train(candidate_runs(args.folds, args.candidates))
         reported = [Pipeline(work, preset, seed, args.folds, args.workers) for seed in args.report_seeds]
-        payload[preset] = {"choice": choice_rows(chosen, args.folds, args.bootstrap) if chosen else [],
+        payload[preset] = {"choice": choice_rows(chosen, args.folds, args.bootstrap, args.candidates) if chosen else [],
                            **(report_part(reported, runs, compare, args.bootstrap) if reported else {}),
                            "seconds": {f"seed {p.seed}": p.seconds for p in chosen + reported}}
     for preset, parts in payload.items():
         print(f"\n== {preset}: gate candidates on the choice seeds {args.choice_seeds} ==")
         for row in parts["choice"]:
-            difference, low, high = row["test minus best fixed"]
             print(f"  {row['candidate']}: accuracy {100 * row['val accuracy']:.1f} +- "
                   f"{100 * row['val accuracy sd']:.1f}, loss {row['val loss']:.3f}, share gap "
-                  f"{row['val share gap']:+.2f} (per seed {', '.join(f'{g:+.2f}' for g in row['val share gap per seed'])}), "
-                  f"share sd {row['val share sd']:.2f}; test minus best fixed {difference:+.1f} [{low:+.1f}, {high:+.1f}], "
-                  f"test share gap {row['test share gap']:+.2f}  [{row['flags']}]")
+                  f"{row['val share gap']:+.2f} (per seed {row['val share gap per seed']}), share sd "
+                  f"{row['val share sd']:.2f}; test minus best fixed {row['test minus best fixed']:+.1f} "
+                  f"{row['test interval']}, test share gap {row['test share gap']:+.2f}  [{row['flags']}]")
         if "accuracy" not in parts:
             continue
         print(f"\n== {preset}: report seeds {args.report_seeds}, mean class accuracy (%) ==")
-        report("fusion_quality", parts["accuracy"], Path(args.out) if args.out else None, seeds=args.report_seeds,
-               choice_seeds=args.choice_seeds, presets=args.presets, folds=args.folds, work=str(work),
-               per_preset=payload)
+        print_table(parts["accuracy"])
         print("\nPaired differences in mean class accuracy (points), pooled over seeds, 95 % stratified bootstrap:")
         for row in parts["differences"]:
             print(f"  {row['method']} minus {row['minus']}: {row['points']:+.1f} [{row['low']:+.1f}, {row['high']:+.1f}]")
         print("\nHeads that did not learn (seeds, by finding):")
         for row in parts["did_not_learn"]:
-            found = "; ".join(f"{name} on {seeds}" for name, seeds in row["findings"].items()) or "learned on every seed"
-            print(f"  {row['run']}: {found}")
+            print(f"  {row['run']}: {row['did not learn']}")
         print("\nGate spatial share w1 / (w1 + w2) over test videos, the seeds together and each seed:")
         for row in parts["gate_shares"]:
-            for label, summary in [("all seeds", row), *row["per seed"].items()]:
-                print(f"  {row['run']}, {label}: {summary['mean share']:.2f}, sd {summary['sd over test videos']:.2f}; "
-                      f"distractor {summary['share on distractor']:.2f}, mimic {summary['share on mimic']:.2f} "
-                      f"(mimic minus distractor {summary['mimic minus distractor']:+.2f})")
+            print(f"  {row['run']}, seeds {row['seeds']}: {row['mean share']:.2f}, sd {row['sd over test videos']:.2f}; "
+                  f"distractor {row['share on distractor']:.2f}, mimic {row['share on mimic']:.2f} "
+                  f"(mimic minus distractor {row['mimic minus distractor']:+.2f})")
+    write_results("fusion_quality", args.out, choice_seeds=args.choice_seeds, report_seeds=args.report_seeds,
+                  folds=args.folds, work=str(work), presets=payload)
 
 
 if __name__ == "__main__":

@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from twostream.cli.reference import render_reference
+from twostream.data.tables import markdown_table
 from twostream.fusion.results import ResultsTable
 
 MARKER = "<!-- cli-reference -->"
-# <!-- bench: results/NAME.json -->, the path relative to the page: that benchmark's rows as a table
-BENCH_MARKER = re.compile(r"<!-- bench: (\S+\.json) -->")
+# <!-- bench: results/NAME.json [KEY.KEY...] -->, the path relative to the page: that benchmark's rows (or the rows
+# at the dotted key path, e.g. presets.demo.differences) as a table
+BENCH_MARKER = re.compile(r"<!-- bench: (\S+\.json)(?: (\S+))? -->")
 # <!-- results: PATH.json -->: a run's results table (bench/demo_table.py) as evaluate prints it
 RESULTS_MARKER = re.compile(r"<!-- results: (\S+\.json) -->")
 DOCS = Path(__file__).resolve().parent
@@ -40,7 +42,7 @@ def on_page_markdown(markdown: str, page: Any, **_: Any) -> str:
         markdown = markdown.replace(MARKER, render_reference())
     folder = (DOCS / page.file.src_uri).parent if page is not None else DOCS
     markdown = RESULTS_MARKER.sub(lambda match: results_table(folder / match.group(1)), markdown)
-    return BENCH_MARKER.sub(lambda match: benchmark_table(folder / match.group(1)), markdown)
+    return BENCH_MARKER.sub(lambda match: benchmark_table(folder / match.group(1), match.group(2) or "rows"), markdown)
 
 
 def measured_by(result: dict) -> str:
@@ -58,19 +60,18 @@ def results_table(path: Path) -> str:
     return measured_by(result) + "\n\n" + ResultsTable.from_dict(result["results"]).to_markdown()
 
 
-def benchmark_table(path: Path) -> str:
-    """A benchmark's JSON (bench/common.py's `report`) as a line saying what measured it and a table."""
+def benchmark_table(path: Path, rows: str = "rows") -> str:
+    """A benchmark's JSON (bench/common.py's `report` or `write_results`) as a line saying what measured it and
+    the table of the rows at the dotted key path `rows`."""
     result = json.loads(path.read_text(encoding="utf-8"))
-    rows = result["rows"]
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    lines = [measured_by(result), "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(_cell(row.get(column, "")) for column in columns) + " |" for row in rows]
-    return "\n".join(lines)
+    return measured_by(result) + "\n\n" + markdown_table(rows_at(result, rows, path))
 
 
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
-    if isinstance(value, (list, dict)):
-        return json.dumps(value)
-    return str(value).replace("|", "\\|")
+def rows_at(result: dict, rows: str, path: Path) -> list[dict]:
+    """The rows of a benchmark's JSON `result` (read from `path`) at the dotted key path `rows`."""
+    table: Any = result
+    for key in rows.split("."):
+        if not isinstance(table, dict) or key not in table:
+            raise KeyError(f"{path} has no rows at {rows!r} (no {key!r} there): rerun its benchmark or fix the marker")
+        table = table[key]
+    return table

@@ -7,15 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from twostream.data.io import read_json
+from twostream.data.tables import markdown_table
 from twostream.fusion.errors import FusionError
 from twostream.fusion.probe import OUTCOMES
 
 
 def _markdown(rows: Sequence[Mapping[str, Any]]) -> str:
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    cells = [[_cell(row.get(column, "")) for column in columns] for row in rows]
-    lines = [columns, ["---"] * len(columns), *cells]
-    return "\n".join("| " + " | ".join(line) + " |" for line in lines)
+    return markdown_table(rows, _cell)
 
 
 def _cell(value: Any) -> str:
