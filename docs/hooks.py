@@ -16,7 +16,7 @@ MARKER = "<!-- cli-reference -->"
 # <!-- bench: results/NAME.json [KEY.KEY...] -->, the path relative to the page: that benchmark's rows (or the rows
 # at the dotted key path, e.g. presets.demo.differences) as a table
 BENCH_MARKER = re.compile(r"<!-- bench: (\S+\.json)(?: (\S+))? -->")
-# <!-- results: PATH.json -->: a run's results table (bench/demo_table.py) as evaluate prints it
+# <!-- results: PATH.json -->: a run's results table (bench/demo_record.py) as evaluate prints it
 RESULTS_MARKER = re.compile(r"<!-- results: (\S+\.json) -->")
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
@@ -55,7 +55,7 @@ def measured_by(result: dict) -> str:
 
 
 def results_table(path: Path) -> str:
-    """A recorded run's results (bench/demo_table.py) as the line saying what made them and evaluate's tables."""
+    """A recorded run's results (bench/demo_record.py) as the line saying what made them and evaluate's tables."""
     result = json.loads(path.read_text(encoding="utf-8"))
     return measured_by(result) + "\n\n" + ResultsTable.from_dict(result["results"]).to_markdown()
 

@@ -3,6 +3,7 @@ reference generated from the parser, so it shows every option with the default t
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
 import json
 import os
@@ -30,9 +31,11 @@ def _nav_pages(nav: list) -> list[str]:
 
 def _mkdocs_config() -> dict:
     class IgnoreTags(yaml.SafeLoader):
-        """mkdocs.yml may use mkdocs' own tags (!ENV, !relative); the nav needs none of them."""
+        """mkdocs.yml may use mkdocs' own tags (!ENV, !relative) and Python names (!!python/name:); the nav needs
+        none of them."""
 
     IgnoreTags.add_multi_constructor("!", lambda loader, suffix, node: None)
+    IgnoreTags.add_multi_constructor("tag:yaml.org,2002:python/", lambda loader, suffix, node: None)
     return yaml.load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"), Loader=IgnoreTags)
 
 
@@ -60,7 +63,7 @@ def test_every_benchmark_table_of_the_docs_is_a_benchmark_json_that_says_what_ma
             table = hooks.benchmark_table(page.parent / name, rows or "rows")
             result = json.loads((page.parent / name).read_text(encoding="utf-8"))
             assert table.startswith(f"Measured by `{result['command']}` on {result['machine']['cpu']}")
-            assert result["date"] in table.splitlines()[0] and result["command"].startswith("python bench/")
+            assert result["date"] in table.splitlines()[0] and result["command"].startswith(("python bench/", "make demo"))
             shown = hooks.rows_at(result, rows or "rows", page.parent / name)
             assert len(table.splitlines()) == 4 + len(shown) > 4  # the line, a blank, the header, the rule
         for name in hooks.RESULTS_MARKER.findall(page.read_text(encoding="utf-8")):
@@ -68,6 +71,18 @@ def test_every_benchmark_table_of_the_docs_is_a_benchmark_json_that_says_what_ma
             table = hooks.results_table(page.parent / name)
             assert table.startswith(f"Measured by `{result['command']}`")
             assert all(f"| {row['method']}" in table for row in result["results"]["rows"])
+
+
+def test_every_picture_of_the_docs_exists_and_the_demo_s_are_the_recorded_run_s():
+    for page in DOCS.rglob("*.md"):
+        for target in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", page.read_text(encoding="utf-8")):
+            assert (page.parent / target).is_file(), f"{page.name} shows {target}, which does not exist"
+    recorded = json.loads((DOCS / "benchmarks" / "results" / "demo.json").read_text(encoding="utf-8"))
+    for figure in recorded["figures"].values():
+        path = DOCS / "benchmarks" / "results" / figure["file"]
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == figure["sha256"]  # the run's, not another's
+    shown = set(re.findall(r"\(benchmarks/results/(demo/[^)]+)\)", (DOCS / "demo.md").read_text(encoding="utf-8")))
+    assert shown == {figure["file"] for figure in recorded["figures"].values()}
 
 
 def test_the_command_reference_page_shows_every_option_of_every_command_with_its_default():

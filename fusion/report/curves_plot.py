@@ -31,7 +31,8 @@ def training_curves_figure(histories: Mapping[str, Sequence[Mapping]]) -> Figure
 
     `histories` maps a run's title to its metrics records (metrics.jsonl lines: 'epoch', 'phase',
     'lambda', 'train_loss' and other 'train_*' parts, 'val_mean_class_accuracy', 'val_top1', 'event').
-    Phases are shaded and named with their lambda; learning-rate drops are dotted; the best epoch is starred.
+    Phases are shaded and named with their lambda; learning-rate drops are dotted; the epoch the run kept (the
+    last one marked 'improved' under its selection; without such marks, the best validation accuracy) is starred.
     """
     runs = {title: list(history) for title, history in histories.items() if history}
     if not runs:
@@ -55,9 +56,9 @@ def training_curves_figure(histories: Mapping[str, Sequence[Mapping]]) -> Figure
         for key, label in _ACCURACIES:
             if any(key in record for record in history):
                 accuracy_axis.plot(epochs, [record.get(key, np.nan) for record in history], marker=".", label=label)
-        best = int(np.nanargmax([record.get("val_mean_class_accuracy", np.nan) for record in history]))
-        accuracy_axis.scatter([epochs[best]], [history[best]["val_mean_class_accuracy"]], marker="*", s=140,
-                              color="gold", edgecolor="black", zorder=5, label=f"best (epoch {epochs[best]})")
+        kept = kept_epoch_index(history)
+        accuracy_axis.scatter([epochs[kept]], [history[kept]["val_mean_class_accuracy"]], marker="*", s=140,
+                              color="gold", edgecolor="black", zorder=5, label=f"kept (epoch {epochs[kept]})")
         accuracy_axis.set_ylim(0, 1.12)
         accuracy_axis.set_ylabel("validation accuracy")
         accuracy_axis.set_title(f"{title}: validation", fontsize=10)
@@ -68,6 +69,15 @@ def training_curves_figure(histories: Mapping[str, Sequence[Mapping]]) -> Figure
                 if record.get("event") == "lr_drop":
                     axis.axvline(int(record["epoch"]) + 0.5, color="0.4", linestyle=":", linewidth=1)
     return figure
+
+
+def kept_epoch_index(history: Sequence[Mapping]) -> int:
+    """The index of the record of the epoch a run kept: the last marked 'improved' (the selection's own
+    record), else that of the best validation accuracy."""
+    improved = [index for index, record in enumerate(history) if record.get("improved")]
+    if improved:
+        return improved[-1]
+    return int(np.nanargmax([record.get("val_mean_class_accuracy", np.nan) for record in history]))
 
 
 def _loss_keys(history: Sequence[Mapping]) -> list[str]:

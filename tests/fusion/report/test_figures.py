@@ -20,7 +20,7 @@ from twostream.fusion.report import (
     training_curves_figure,
 )
 from twostream.fusion.report.confusion_plot import class_accuracies
-from twostream.fusion.report.curves_plot import phase_spans
+from twostream.fusion.report.curves_plot import kept_epoch_index, phase_spans
 from twostream.fusion.report.examples_plot import AVERAGE_RIGHT, GATED_RIGHT, empty_kinds
 from twostream.pipeline.flow import endpoint_errors
 from twostream.fusion.training.runs import load_run
@@ -121,6 +121,15 @@ def test_training_curves_figure_marks_algorithm1_phases(runs, drawn):
     drawn(figure_png(training_curves_figure({run.title: run.metrics for run in runs})))
     with pytest.raises(ReportError, match="metrics"):
         training_curves_figure({"empty": []})
+
+
+def test_the_curves_star_the_epoch_the_run_kept_not_the_best_accuracy():
+    kept_last = [{"val_mean_class_accuracy": accuracy, "improved": True} for accuracy in (0.9, 0.8, 0.7)]
+    assert kept_epoch_index(kept_last) == 2  # --select last: every epoch improves on the one before
+    by_loss = [{"val_mean_class_accuracy": 0.9, "improved": True}, {"val_mean_class_accuracy": 0.95, "improved": False},
+               {"val_mean_class_accuracy": 0.8, "improved": True}, {"val_mean_class_accuracy": 0.6, "improved": False}]
+    assert kept_epoch_index(by_loss) == 2
+    assert kept_epoch_index([{"val_mean_class_accuracy": 0.5}, {"val_mean_class_accuracy": 0.7}]) == 1  # unmarked
 
 
 def test_confusion_figure(drawn):
