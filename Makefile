@@ -56,24 +56,24 @@ demo: install
 		--features $(DEMO_DIR)/features.zarr --rgb-checkpoint $(DEMO_DIR)/streams/rgb.pt \
 		--flow-checkpoint $(DEMO_DIR)/streams/flow.pt --snippets 5 --crops 3 --crop-size 88 --input-size 96 \
 		--workers $(DEMO_WORKERS)
-	$(TS) train-gate $(DATA) $(GATE) --run $(DEMO_DIR)/runs/gated --multitask-weight 1 --train-scores clean
-	$(TS) train-gate $(DATA) $(GATE) --run $(DEMO_DIR)/runs/gated-no-multitask --multitask-weight 0 --train-scores clean
-	$(TS) train-gate $(DATA) $(GATE) --run $(DEMO_DIR)/runs/gated-dropout-scores --multitask-weight 1 --train-scores dropout
+	$(TS) train-gate $(DATA) $(GATE) --run $(DEMO_DIR)/runs/gated
+	$(TS) train-gate $(DATA) $(GATE) --run $(DEMO_DIR)/runs/gated-no-multitask --multitask-weight 0
+	$(TS) train-gate $(DATA) $(GATE) --run $(DEMO_DIR)/runs/gated-clean-scores --train-scores clean
 	$(TS) train-mfuse $(DATA) $(FUSE) --run $(DEMO_DIR)/runs/mfusion
 	$(TS) train-mfuse $(DATA) $(FUSE) --run $(DEMO_DIR)/runs/baseline-a --head baseline-a
 	$(TS) train-mfuse $(DATA) $(FUSE) --run $(DEMO_DIR)/runs/baseline-b --head baseline-b
 	$(TS) train-mfuse $(DATA) $(FUSE) --run $(DEMO_DIR)/runs/amplification --head amplification
 	$(TS) evaluate $(DATA) --out $(DEMO_DIR)/results/results.json --runs $(DEMO_DIR)/runs/gated \
-		$(DEMO_DIR)/runs/gated-no-multitask $(DEMO_DIR)/runs/gated-dropout-scores $(DEMO_DIR)/runs/mfusion $(DEMO_DIR)/runs/baseline-a \
+		$(DEMO_DIR)/runs/gated-no-multitask $(DEMO_DIR)/runs/gated-clean-scores $(DEMO_DIR)/runs/mfusion $(DEMO_DIR)/runs/baseline-a \
 		$(DEMO_DIR)/runs/baseline-b $(DEMO_DIR)/runs/amplification \
 		--compare $(DEMO_DIR)/runs/gated $(DEMO_DIR)/runs/gated-no-multitask \
-		--compare $(DEMO_DIR)/runs/gated $(DEMO_DIR)/runs/gated-dropout-scores \
+		--compare $(DEMO_DIR)/runs/gated $(DEMO_DIR)/runs/gated-clean-scores \
 		--compare $(DEMO_DIR)/runs/mfusion $(DEMO_DIR)/runs/baseline-a \
 		--compare $(DEMO_DIR)/runs/mfusion $(DEMO_DIR)/runs/baseline-b
 	$(TS) probe $(DEMO_DIR)/manifest.json --features $(DEMO_DIR)/features.zarr --attribute degradation \
 		--out $(DEMO_DIR)/results/probe.json
 	$(TS) report --runs $(DEMO_DIR)/runs/gated $(DEMO_DIR)/runs/gated-no-multitask \
-		$(DEMO_DIR)/runs/gated-dropout-scores \
+		$(DEMO_DIR)/runs/gated-clean-scores \
 		$(DEMO_DIR)/runs/mfusion $(DEMO_DIR)/runs/baseline-a $(DEMO_DIR)/runs/baseline-b \
 		$(DEMO_DIR)/runs/amplification --out $(DEMO_DIR)/report --results $(DEMO_DIR)/results/results.json \
 		--manifest $(DEMO_DIR)/manifest.json --frames $(DEMO_DIR)/frames.zarr --features $(DEMO_DIR)/features.zarr \

@@ -25,7 +25,7 @@ from common import provenance
 
 DOCS_RESULTS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks" / "results"
 FIGURES = ("fusion_weights", "spatial_share_by_degradation", "examples", "training_curves")
-GATED_RUNS = ("gated", "gated-no-multitask", "gated-dropout-scores")  # the Makefile's gated runs
+GATED_RUNS = ("gated", "gated-no-multitask", "gated-clean-scores")  # the Makefile's gated runs
 ATTRIBUTE = "degradation"
 MAX_WIDTH = 1200
 

@@ -84,6 +84,8 @@ OUT_OF_FOLD_CANDIDATES: dict[str, list[str]] = {
 # scaled to these datasets, runs 805 epochs (`--iteration-scale 0.00125` still 150 on the demo preset)
 HEAD = ["--preload", "--schedule", "plateau", "--batch-size", "16", "--patience", "2", "--max-epochs-per-phase", "15"]
 TRAIN_SCORES = ("clean", "dropout", "out-of-fold")
+DEFAULT_GATE = "gated-dropout-lam1"  # train-gate's defaults (dropout scores, every training video)
+HELD_OUT = "gated-held-out"  # the former default: clean scores, the validation carve held out
 AVERAGE = late.TITLES["average"]
 BEST_FIXED = late.TITLES[late.SEARCHED_RULE]
 # The degradations whose right gate weighting is known: the frames mislead (trust the flow), the flow misleads
@@ -98,8 +100,9 @@ def fusion_runs(folds: int) -> dict[str, list[str]]:
     for mode in TRAIN_SCORES:
         if mode == "out-of-fold" and not folds:
             continue
-        for lam in ("1", "0") if mode != "dropout" else ("1",):
+        for lam in ("1", "0") if mode != "clean" else ("1",):
             runs[f"gated-{mode}-lam{lam}"] = ["train-gate", *GATE, "--multitask-weight", lam, "--train-scores", mode]
+    runs[HELD_OUT] = ["train-gate", *GATE, "--train-on", "train", "--train-scores", "clean"]
     for head in ("mfusion", "baseline-a", "baseline-b", "amplification"):
         runs[head] = ["train-mfuse", *HEAD, "--head", head]
     return runs
@@ -119,10 +122,10 @@ def candidate_runs(folds: int, picked: list[int] | None = None) -> dict[str, lis
 
 def comparisons(folds: int) -> list[tuple[str, str]]:
     """The pairs of runs whose paired difference is reported beside the comparisons with fixed rules."""
-    pairs = [(f"gated-{mode}-lam1", f"gated-{mode}-lam0") for mode in ("clean", "out-of-fold")
+    pairs = [(f"gated-{mode}-lam1", f"gated-{mode}-lam0") for mode in ("dropout", "out-of-fold")
              if folds or mode != "out-of-fold"]
-    pairs += [("gated-dropout-lam1", "gated-clean-lam1")]
-    pairs += [("gated-out-of-fold-lam1", "gated-clean-lam1")] if folds else []
+    pairs += [(DEFAULT_GATE, "gated-clean-lam1"), (DEFAULT_GATE, HELD_OUT)]
+    pairs += [("gated-out-of-fold-lam1", DEFAULT_GATE)] if folds else []
     return pairs + [("mfusion", "baseline-a"), ("mfusion", "baseline-b")]
 
 

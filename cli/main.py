@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "train_streams",
     "extract_features",
     "export_features",
+    "verify",
     "probe",
     "train_gate",
     "train_mfuse",

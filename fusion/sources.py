@@ -13,6 +13,7 @@ from twostream.fusion.features import InMemoryFeatureSource, VideoFeatures, requ
 from twostream.pipeline.backbones import BACKBONES, Backbone, BackboneError, backbone_type
 from twostream.pipeline.stores.feature_readers import open_feature_store
 from twostream.pipeline.stores.feature_store import FLOWMAG, FeatureReader, out_of_fold
+from twostream.pipeline.stores.video_store import StoreDamageError, StoreError
 
 OUT_OF_FOLD_ADVICE = "extract features with --fold-checkpoints DIR written by train-streams --folds K"
 
@@ -111,6 +112,7 @@ class StoredFeatureSource:
         ids = list(video_ids) if video_ids is not None else sorted(available)
         absent = [v for v in ids if v not in available]
         if absent:
+            self._raise_if_damaged(absent[0])
             failures = self.store.failures()
             reason = f" (it failed: {failures[absent[0]]['error']})" if absent[0] in failures else ""
             raise FeatureSourceError(f"{len(absent)} videos are not in {self.store.path}, e.g. {absent[0]!r}{reason}; "
@@ -135,6 +137,15 @@ class StoredFeatureSource:
                     "this split")
         self._labels = np.array([self.store.label(v) for v in ids], dtype=np.int64)
         self._grid_field = next(name for name in ("rgb_logits", "flowmag", *self._arrays) if name in self._arrays)
+
+    def _raise_if_damaged(self, video_id: str) -> None:
+        """Raise the store's own error for a video it lists as absent because its group is damaged."""
+        try:
+            self.store.video(video_id)
+        except StoreDamageError:
+            raise
+        except StoreError:
+            return
 
     @property
     def num_classes(self) -> int:
@@ -180,12 +191,13 @@ class StoredFeatureSource:
         reads what it samples and nothing else.
         """
         require_fields(self, fields)
-        group = self.store.video(self._ids[index])  # opened once; the fields' arrays were checked on construction
+        video_id = self._ids[index]
+        group = self.store.video(video_id)  # opened once; the fields' arrays were checked on construction
         snippet_rows, snippet_of = np.unique(np.asarray(snippets, dtype=np.int64), return_inverse=True)
         crop_rows, crop_of = np.unique(np.asarray(crops, dtype=np.int64), return_inverse=True)
         out = {}
         for name in fields:
-            array = group[self._arrays[name]]
+            array = self.store.array_in(group, video_id, self._arrays[name])
             if hasattr(array, "get_orthogonal_selection"):  # zarr: one call fetches the chunks concurrently
                 block = np.asarray(array.get_orthogonal_selection((snippet_rows, crop_rows)))
                 out[name] = block[snippet_of, crop_of]

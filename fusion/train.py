@@ -35,7 +35,7 @@ def train_gate(manifest: Manifest, features: str | Path, run: str | Path,
         sources = split_sources(store, manifest, each, fields, val_fraction=config.val_fraction, seed=training.seed,
                                 map_tap=config.tap, vec_tap=scores.taps if dropout_scores else None,
                                 preload=config.preload, out_of_fold=out_of_fold,
-                                train_on_validation=config.train_on == "train+val")
+                                train_on_validation=config.trains_on_validation)
         torch.manual_seed(training.seed)  # the head's new layers start from the run's seed, whatever ran before
         head = build_gate(store, sources, config)
         split_run = RunDir.create(Path(run), split_name(each), config.overwrite)
@@ -47,7 +47,8 @@ def train_gate(manifest: Manifest, features: str | Path, run: str | Path,
         split_run.write_analysis({name: analyse(source, trained, training.device)
                                   for name, source in (("val", sources.val), ("test", sources.test))})
         split_run.update_config(method=gate_method(config, store.stream_config("rgb")["map_tap"]),
-                                gate_init=config.gate_init, train_on=config.train_on)
+                                gate_init=config.gate_init,
+                                train_on="train+val" if config.trains_on_validation else "train")
         flag_learning(split_run, results[each])
     return results
 
@@ -63,8 +64,8 @@ def gate_method(config: GateConfig, store_tap: str) -> str:
         settings.append(f"{config.gate_init} body")
     if config.train_bn:
         settings.append("trained BN")
-    if config.train_on != "train":
-        settings.append(f"trained on {config.train_on}")
+    if not config.trains_on_validation:
+        settings.append("validation held out")
     return f"gated fusion ({', '.join(settings)}{SCORED_ON[config.train_scores]})"
 
 

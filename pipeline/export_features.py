@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -33,8 +34,8 @@ from twostream.pipeline.stores.feature_localization import (
     write_localization,
 )
 from twostream.pipeline.stores.feature_npy import SIDECAR, npy_name, video_sidecar, write_npy, write_root_sidecar
-from twostream.pipeline.stores.feature_store import FLOWMAG, FeatureStore, out_of_fold, snippet_blocks
-from twostream.pipeline.stores.video_store import ATTRS_KEY, COMPLETE, tool_version
+from twostream.pipeline.stores.feature_store import FLOWMAG, OOF, FeatureStore, out_of_fold, snippet_blocks
+from twostream.pipeline.stores.video_store import ATTRS_KEY, COMPLETE, StoreDamageError, tool_version
 
 FORMATS = ("npy", "h5", *LOCALIZATION_FORMATS)
 BLOCK_BYTES = 64 << 20
@@ -95,6 +96,13 @@ def select_videos(store: FeatureStore, video_ids: Sequence[str] | None = None) -
             {v: problems[v] for v in video_ids if v in problems})
 
 
+def video_arrays(store: FeatureStore, group: Any, video_id: str, names: Sequence[str]) -> dict[str, Any]:
+    """The arrays `names` of one video (whose group is open), their reads checked; an out-of-fold array only where
+    the video has one (fold videos), every other one where the store must hold it."""
+    return {name: store.array_in(group, video_id, name) for name in names
+            if name in group or not name.startswith(f"{OOF}/")}
+
+
 def exported_attrs(store: FeatureStore, arrays: Sequence[str]) -> dict[str, Any]:
     """The store's root attributes with the config listing only the exported streams and taps."""
     attrs = copy.deepcopy(store.attrs)
@@ -152,6 +160,9 @@ class _LocalizationWriter:
         self.videos[video_id] = {"snippets": len(snippets), "stride": stride, "frames": int(attrs["frames"]),
                                  "feature_frame": len(snippets) * stride}
 
+    def discard(self, video_id: str) -> None:
+        """Nothing to take back: a video's matrix is written only once all its arrays were read."""
+
     def finish(self, export: dict[str, Any]) -> None:
         ranges, first = {}, 0
         for name in self.arrays:
@@ -169,11 +180,15 @@ class _NpyWriter:
         group = self.store.video(video_id)
         target = self.folder / video_id
         target.mkdir()
-        sources = {name: group[name] for name in self.arrays if name in group}  # oof/ only for fold videos
+        sources = video_arrays(self.store, group, video_id, self.arrays)
         for name, source in sources.items():
             write_npy(target / npy_name(name), source, self.block_bytes)
         sidecar = video_sidecar(video_id, dict(group.attrs), sources)
         (target / SIDECAR).write_text(json.dumps(sidecar, indent=1))
+
+    def discard(self, video_id: str) -> None:
+        """Remove what was written of a video whose export failed."""
+        shutil.rmtree(self.folder / video_id, ignore_errors=True)
 
     def finish(self, export: dict[str, Any]) -> None:
         write_root_sidecar(self.folder, exported_attrs(self.store, self.arrays), export)
@@ -193,12 +208,17 @@ class _H5Writer:
         source_group = self.store.video(video_id)
         with h5py.File(self.path, "r+") as handle:
             group = handle[VIDEOS].create_group(video_id)
-            for name in (name for name in self.arrays if name in source_group):  # oof/ only for fold videos
-                source = source_group[name]
+            for name, source in video_arrays(self.store, source_group, video_id, self.arrays).items():
                 dataset = create_dataset(group, name, source.shape, source.dtype, self.compression)
                 for block in snippet_blocks(source.shape, source.dtype.itemsize, self.block_bytes):
                     dataset[block] = source[block]
             write_attrs(group.attrs, dict(source_group.attrs))  # holds the completion mark
+
+    def discard(self, video_id: str) -> None:
+        """Remove what was written of a video whose export failed."""
+        with h5py.File(self.path, "r+") as handle:
+            if video_id in handle[VIDEOS]:
+                del handle[VIDEOS][video_id]
 
     def finish(self, export: dict[str, Any]) -> None:
         with h5py.File(self.path, "r+") as handle:
@@ -277,11 +297,17 @@ def export_features(store_path: str | os.PathLike, out: str | os.PathLike, *, co
             writer = _NpyWriter(partial, store, arrays, block_bytes)
         else:
             writer = _H5Writer(partial, store, arrays, block_bytes, compression or "gzip")
+        exported = []
         for done, video_id in enumerate(wanted, 1):
-            writer.add_video(video_id)
+            try:
+                writer.add_video(video_id)
+                exported.append(video_id)
+            except StoreDamageError as error:  # recorded like a failed video; the others are exported
+                writer.discard(video_id)
+                skipped[video_id] = f"damaged: {error.array}: {error.damage}"
             if progress:
-                progress(done, len(wanted), 0)
+                progress(done, len(wanted), len(skipped))
         export = {"source": str(store.path.resolve()), "format": format, "arrays": arrays, "skipped": skipped,
                   "tool_version": tool_version(), "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         writer.finish(export)
-    return ExportSummary(str(out), format, arrays, wanted, skipped, time.monotonic() - started)
+    return ExportSummary(str(out), format, arrays, exported, skipped, time.monotonic() - started)

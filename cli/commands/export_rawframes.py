@@ -20,7 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Export the folders."""
-    written = export_rawframes(args.frames, args.out, args.videos, args.overwrite, ProgressPrinter("videos"))
-    print(f"{args.out}: {len(written)} video folders written")
-    return 0
+    """Export the folders; exit 1 when damaged videos were left out, as the other batch commands."""
+    export = export_rawframes(args.frames, args.out, args.videos, args.overwrite, ProgressPrinter("videos"))
+    print(f"{args.out}: {len(export.written)} video folders written, {len(export.failed)} failed")
+    for video_id, error in export.failed.items():
+        print(f"  FAILED {video_id}: {error}")
+    return 1 if export.failed else 0

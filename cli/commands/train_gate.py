@@ -51,7 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "extracted with --fold-checkpoints); testing uses the full models' clean ones")
     parser.add_argument("--train-on", choices=GATE_TRAIN_ON, default=DEFAULTS.train_on,
                         help="the videos the gate trains on: the training videos less the validation carve (train), "
-                             "or all of them (train+val: needs --select last; validation then only monitors)")
+                             "or all of them (train+val: needs --select last; validation then only monitors); auto: "
+                             "all of them with --select last, else the carve is held out to choose the epoch on")
     parser.add_argument("--score-dropout", type=float, nargs=2, default=default_of(DEFAULTS, "score_dropout"),
                         metavar=("RGB", "FLOW"), help="dropout rates of --train-scores dropout (TSN's)")
     parser.add_argument("--flow-checkpoint", help="temporal checkpoint the features came from, for --train-scores "

@@ -62,13 +62,15 @@ def read_attrs(source: h5py.AttributeManager) -> dict[str, Any]:
 
 def create_dataset(group: h5py.Group, name: str, shape: tuple[int, ...], dtype: np.dtype,
                    compression: str) -> h5py.Dataset:
-    """Create one (S, crops, ...) dataset of a video, chunked by snippet, compressed, its axes labelled."""
+    """Create one (S, crops, ...) dataset of a video, chunked by snippet, compressed, each chunk with HDF5's
+    Fletcher-32 checksum (damage is detected on reading, never read as wrong numbers), its axes labelled."""
     if compression not in COMPRESSIONS:
         raise StoreError(f"unknown compression {compression!r}; use one of {', '.join(COMPRESSIONS)}")
     crop_bytes = int(np.prod(shape[2:], dtype=np.int64)) * np.dtype(dtype).itemsize
     chunks = (1, shape[1] if crop_bytes * shape[1] <= CHUNK_BYTES else 1, *shape[2:])
     options = {"compression_opts": GZIP_LEVEL, "shuffle": True} if compression == "gzip" else {}
-    dataset = group.create_dataset(name, shape=shape, dtype=dtype, chunks=chunks, compression=compression, **options)
+    dataset = group.create_dataset(name, shape=shape, dtype=dtype, chunks=chunks, compression=compression,
+                                   fletcher32=True, **options)
     for axis, label in enumerate(axis_names(name, len(shape))):
         dataset.dims[axis].label = label
     return dataset

@@ -45,7 +45,8 @@ import numpy as np
 import zarr
 
 from twostream.data.sampling import DENSE, STREAMS, TSN
-from twostream.pipeline.stores.video_store import COMPRESSOR, StoreError, VideoStore
+from twostream.pipeline.stores.integrity import CheckedArray
+from twostream.pipeline.stores.video_store import StoreDamageError, StoreError, VideoStore, create_array
 
 FLOWMAG = "flowmag"
 OOF = "oof"  # the prefix of the out-of-fold arrays
@@ -115,14 +116,20 @@ class FeatureReader(abc.ABC):
             raise StoreError(f"{self.path} holds no {stream} stream (it has {', '.join(streams) or 'none'})")
         return dict(streams[stream])
 
-    def array(self, video_id: str, name: str) -> Any:
-        """A video's array by name: "rgb/<tap>", "flow/<tap>" or "flowmag"."""
-        group = self.video(video_id)
+    def array(self, video_id: str, name: str) -> CheckedArray:
+        """A video's array by name: "rgb/<tap>", "flow/<tap>" or "flowmag"; its reads name the video and array
+        when they meet damage."""
+        return self.array_in(self.video(video_id), video_id, name)
+
+    def array_in(self, group: Any, video_id: str, name: str) -> CheckedArray:
+        """Array `name` of the video `video_id` whose group `group` is already open (see `array`)."""
         if name not in group:
             stored = sorted(f"{s}/{t}" for s in self.config.get("streams", {}) for t in self.taps(s))
+            if name in stored or (name == FLOWMAG and self.has_flowmag):
+                raise StoreDamageError(self.path, video_id, name, "its metadata, zarr.json, is gone")
             stored += [FLOWMAG] if FLOWMAG in group else []
             raise StoreError(f"{self.path} holds no {name!r} for {video_id!r}; it has {', '.join(stored)}")
-        return group[name]
+        return CheckedArray(group[name], self.path, video_id, name)
 
     def label(self, video_id: str) -> int:
         """A video's class index."""
@@ -170,8 +177,8 @@ def write_networks(root: zarr.Group, networks: Mapping[str, KeptNetwork]) -> Non
     group = root.require_group(NETWORKS)
     for stream, kept in networks.items():
         data = np.frombuffer(kept.checkpoint, dtype=np.uint8)
-        array = group.create_array(stream, shape=data.shape, chunks=(min(len(data), NETWORK_CHUNK_BYTES),),
-                                   dtype="uint8", compressors=COMPRESSOR)
+        array = create_array(group, stream, shape=data.shape, chunks=(min(len(data), NETWORK_CHUNK_BYTES),),
+                             dtype="uint8")
         array[...] = data
         array.attrs["checkpoint_sha256"] = kept.source_sha256
 
@@ -184,8 +191,7 @@ def write_array(group: zarr.Group, name: str, data: np.ndarray, dtype: str) -> N
     """Write one (S, crops, ...) array with one chunk per snippet and crop, in one shard."""
     shape = data.shape
     chunks = (1, 1, *shape[2:])
-    group.create_array(name, shape=shape, chunks=chunks, shards=shape, dtype=dtype, compressors=COMPRESSOR)
-    group[name][...] = data.astype(dtype, copy=False)
+    create_array(group, name, shape=shape, chunks=chunks, shards=shape, dtype=dtype)[...] = data.astype(dtype, copy=False)
 
 
 def axis_names(name: str, ndim: int) -> tuple[str, ...]:

@@ -19,8 +19,10 @@ import cv2
 import numpy as np
 import zarr
 
-from twostream.pipeline.stores.video_store import COMPRESSOR, StoreError, VideoStore
+from twostream.pipeline.stores.integrity import CheckedArray
+from twostream.pipeline.stores.video_store import StoreDamageError, StoreError, VideoStore, create_array
 
+FRAME_ARRAYS = ("rgb", "flow")
 SHARD_FRAMES = 100
 FLOW_CHUNK = 5
 RGB_ENCODINGS = ("jpeg", "raw")
@@ -33,7 +35,16 @@ class FrameStore(VideoStore):
 
     def num_frames(self, video_id: str) -> int:
         """Number of RGB frames of a video."""
-        return int(self.video(video_id)["rgb"].shape[0])
+        return int(self.array(video_id, "rgb").shape[0])
+
+    def array(self, video_id: str, name: str) -> CheckedArray:
+        """A video's "rgb" or "flow" array; its reads name the video and array when they meet damage."""
+        group = self.video(video_id)
+        if name not in group:
+            if name in FRAME_ARRAYS:
+                raise StoreDamageError(self.path, video_id, name, "its metadata, zarr.json, is gone")
+            raise StoreError(f"{self.path} holds no {name!r} for {video_id!r}; it has {', '.join(FRAME_ARRAYS)}")
+        return CheckedArray(group[name], self.path, video_id, name)
 
     def frame_size(self) -> tuple[int, int] | None:
         """(height, width) shared by the store's frames, when the frame size is fixed."""
@@ -45,17 +56,20 @@ class FrameStore(VideoStore):
 
     def rgb(self, video_id: str, indices: Sequence[int] | slice | None = None) -> np.ndarray:
         """Return RGB frames of a video as (K, H, W, 3) uint8 (all frames when `indices` is None)."""
-        array = self.video(video_id)["rgb"]
+        array = self.array(video_id, "rgb")
         selection = slice(None) if indices is None else indices
         if self.config.get("rgb_encoding") == "raw":
             return np.asarray(array.get_orthogonal_selection((selection,)) if not isinstance(selection, slice)
                               else array[selection])
         encoded = array.get_orthogonal_selection((selection,)) if not isinstance(selection, slice) else array[selection]
-        return np.stack([decode_jpeg(item, video_id) for item in np.atleast_1d(encoded)])
+        try:
+            return np.stack([decode_jpeg(item, video_id) for item in np.atleast_1d(encoded)])
+        except StoreError:
+            raise StoreDamageError(self.path, video_id, "rgb", "a stored frame is not a decodable JPEG") from None
 
     def flow(self, video_id: str, start: int = 0, length: int | None = None) -> np.ndarray:
         """Return quantised flow fields [start, start+length) of a video as (L, H, W, 2) uint8."""
-        array = self.video(video_id)["flow"]
+        array = self.array(video_id, "flow")
         stop = array.shape[0] if length is None else start + length
         if start < 0 or stop > array.shape[0]:
             raise StoreError(f"video {video_id!r} has {array.shape[0]} flow fields; asked for [{start}, {stop})")
@@ -90,14 +104,13 @@ class FrameGroupWriter:
             raise StoreError(f"RGB encoding {rgb_encoding!r}: use one of {', '.join(RGB_ENCODINGS)}")
         self.rgb_encoding = rgb_encoding
         if rgb_encoding == "jpeg":
-            self.rgb = group.create_array("rgb", shape=(0,), chunks=(1,), shards=(SHARD_FRAMES,),
-                                          dtype=zarr.dtype.VariableLengthBytes())
+            self.rgb = create_array(group, "rgb", compress=False, shape=(0,), chunks=(1,), shards=(SHARD_FRAMES,),
+                                    dtype=zarr.dtype.VariableLengthBytes())
         else:
-            self.rgb = group.create_array("rgb", shape=(0, height, width, 3), chunks=(1, height, width, 3),
-                                          shards=(SHARD_FRAMES, height, width, 3), dtype="uint8",
-                                          compressors=COMPRESSOR)
-        self.flow = group.create_array("flow", shape=(0, height, width, 2), chunks=(FLOW_CHUNK, height, width, 2),
-                                       shards=(SHARD_FRAMES, height, width, 2), dtype="uint8", compressors=COMPRESSOR)
+            self.rgb = create_array(group, "rgb", shape=(0, height, width, 3), chunks=(1, height, width, 3),
+                                    shards=(SHARD_FRAMES, height, width, 3), dtype="uint8")
+        self.flow = create_array(group, "flow", shape=(0, height, width, 2), chunks=(FLOW_CHUNK, height, width, 2),
+                                 shards=(SHARD_FRAMES, height, width, 2), dtype="uint8")
         self._rgb_pending: list[Any] = []
         self._flow_pending: list[np.ndarray] = []
         self._flow_count = 0

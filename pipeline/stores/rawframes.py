@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -17,6 +18,7 @@ import numpy as np
 from twostream.data.errors import TwostreamError
 from twostream.data.io import atomic_path
 from twostream.pipeline.stores.frame_store import FrameGroupWriter, FrameStore, decode_jpeg, encode_jpeg
+from twostream.pipeline.stores.video_store import StoreDamageError
 
 _NAME = re.compile(r"^(img|flow_x|flow_y|x|y)_(\d+)\.(jpg|jpeg|png)$", re.IGNORECASE)
 FLOW_JPEG_QUALITY = 95
@@ -85,40 +87,53 @@ def import_rawframes_video(store_path: str, video_id: str, folder: str, overwrit
     return {"frames": len(frames), "seconds": 0.0}
 
 
+@dataclass
+class RawframesExport:
+    """What an export wrote: the video ids, and each damaged video left out with its damage."""
+
+    written: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
 def export_rawframes(store_path: str | os.PathLike, out: str | os.PathLike, video_ids: Iterable[str] | None = None,
-                     overwrite: bool = False, progress: Callable[[int, int, int], None] | None = None) -> list[str]:
-    """Write complete videos of a frames store as rawframes folders; return the video ids written."""
+                     overwrite: bool = False, progress: Callable[[int, int, int], None] | None = None
+                     ) -> RawframesExport:
+    """Write complete videos of a frames store as rawframes folders; a video the store cannot read (damaged) is
+    left out, with no folder, and recorded, and the others are written."""
     store = FrameStore.open(store_path)
     wanted = list(video_ids) if video_ids is not None else store.video_ids()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    written = []
+    export = RawframesExport()
     for done, video_id in enumerate(wanted, 1):
         target = out / video_id
         if target.exists() and not overwrite:
             raise RawframesError(f"{target} exists; pass --overwrite to replace it")
         target.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(target, directory=True) as partial:
-            _write_video_folder(store, video_id, partial)
-        written.append(video_id)
+        try:
+            with atomic_path(target, directory=True) as partial:
+                _write_video_folder(store, video_id, partial)
+            export.written.append(video_id)
+        except StoreDamageError as error:
+            export.failed[video_id] = str(error)
         if progress:
-            progress(done, len(wanted), 0)
-    return written
+            progress(done, len(wanted), len(export.failed))
+    return export
 
 
 def _write_video_folder(store: FrameStore, video_id: str, folder: Path) -> None:
-    rgb = store.video(video_id)["rgb"]
+    rgb = store.array(video_id, "rgb")
     for index in range(rgb.shape[0]):
         name = folder / f"img_{index + 1:05d}.jpg"
         if store.config.get("rgb_encoding") == "jpeg":
             name.write_bytes(rgb[index : index + 1][0])
         else:
             name.write_bytes(encode_jpeg(np.asarray(rgb[index]), store.config.get("jpeg_quality") or 95))
-    flow = store.video(video_id)["flow"]
+    flow = store.array(video_id, "flow")
     for start in range(0, flow.shape[0], 100):
         block = np.asarray(flow[start : start + 100])
-        for offset, field in enumerate(block):
+        for offset, flow_field in enumerate(block):
             number = start + offset + 1
             for axis, label in ((0, "x"), (1, "y")):
-                ok, data = cv2.imencode(".jpg", field[..., axis], [cv2.IMWRITE_JPEG_QUALITY, FLOW_JPEG_QUALITY])
+                ok, data = cv2.imencode(".jpg", flow_field[..., axis], [cv2.IMWRITE_JPEG_QUALITY, FLOW_JPEG_QUALITY])
                 (folder / f"flow_{label}_{number:05d}.jpg").write_bytes(data.tobytes())

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import zarr
-from zarr.codecs import BloscCodec
+from zarr.codecs import BloscCodec, Crc32cCodec
 
 from twostream.data.errors import TwostreamError
 from twostream.data.io import writer_gone, writer_token
@@ -34,6 +34,11 @@ ATTRS_KEY = "twostream"
 EXPORT_KEY = "export"  # what an export of a store took (source, time, skipped videos)
 COMPLETE = "complete"
 COMPRESSOR = BloscCodec(cname="zstd", shuffle="shuffle")
+# Every chunk carries a crc32c checksum after its compression, so damage is detected on reading, never read as
+# wrong numbers (the shards' index carries its own); and every chunk is written, empty ones too, so a chunk file
+# that is gone is damage rather than an array of fill values.
+CHECKSUM = Crc32cCodec()
+EVERY_CHUNK = {"write_empty_chunks": True}
 
 # zarr marks variable-length bytes as not yet in the v3 specification; the store documents its use.
 warnings.filterwarnings("ignore", message=r".*VariableLengthBytes.*", category=UserWarning)
@@ -42,6 +47,37 @@ warnings.filterwarnings("ignore", message=r".*does not have a Zarr V3 specificat
 
 class StoreError(TwostreamError):
     """A store is missing, of another kind, or was written with another configuration."""
+
+
+class StoreDamageError(StoreError):
+    """Part of a store cannot be read as written: it names the store, the video, the array and the damage."""
+
+    def __init__(self, store: str | os.PathLike, video_id: str, array: str, damage: str) -> None:
+        self.store, self.video_id, self.array, self.damage = Path(store), video_id, array, damage
+        where = array if array == GROUP else f"array {array}"
+        super().__init__(f"{store}: video {video_id}, {where} is damaged ({damage}); re-extract that video "
+                         f"(`twostream verify MANIFEST --{self.kind_of(store)} {store} --repair` finds and re-extracts "
+                         "every damaged one)")
+
+    @staticmethod
+    def kind_of(store: str | os.PathLike) -> str:
+        """The kind of the store at `store` as its option names it ("frames" or "features"; "features" when its
+        root cannot be read)."""
+        try:
+            return str(zarr.open_group(str(store), mode="r").attrs.get(ATTRS_KEY, {}).get("kind") or "features")
+        except Exception:  # an HDF5 export, or a root that does not parse
+            return "features"
+
+
+GROUP = "its group"  # the name damage to a video's group itself goes by
+
+
+def create_array(group: zarr.Group, name: str, *, compress: bool = True, **spec: Any) -> zarr.Array:
+    """Create array `name` in `group` as every store array is: Blosc zstd (unless `compress` is False: data that
+    is already compressed, such as JPEG bytes), then a crc32c checksum per chunk, every chunk written; `spec`
+    gives its shape, chunks, shards and dtype."""
+    compressors = (COMPRESSOR, CHECKSUM) if compress else (CHECKSUM,)
+    return group.create_array(name, compressors=compressors, config=EVERY_CHUNK, **spec)
 
 
 def tool_version() -> str:
@@ -147,6 +183,8 @@ class VideoStore:
     def video(self, video_id: str) -> zarr.Group:
         """The group of a complete video, for reading."""
         if not self.is_complete(video_id):
+            if (self.path / "videos" / video_id).is_dir() and not (self.path / "videos" / video_id / "zarr.json").is_file():
+                raise StoreDamageError(self.path, video_id, GROUP, "its metadata, zarr.json, is gone")
             failure = self.failures().get(video_id)
             reason = f"it failed: {failure['error']}" if failure else "it is not in the store (or incomplete)"
             raise StoreError(f"video {video_id!r} cannot be read from {self.path}: {reason}")

@@ -17,7 +17,7 @@ from twostream.pipeline.extract_frames import FrameExtractionConfig
 from twostream.pipeline.streams.train_streams import StreamTrainingConfig
 
 PIPELINE_ORDER = ["make-synthetic", "index", "check-videos", "extract-frames", "flow", "export-rawframes",
-                  "train-streams", "extract-features", "export-features", "probe", "train-gate", "train-mfuse",
+                  "train-streams", "extract-features", "export-features", "verify", "probe", "train-gate", "train-mfuse",
                   "evaluate", "report"]
 # Spellings the vocabulary replaced: none may come back
 RETIRED = {"--store", "--algorithm", "--name", "--lam", "--on", "--vec-tap", "--tap"}

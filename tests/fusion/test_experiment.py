@@ -183,7 +183,7 @@ def test_evaluate_compares_chosen_pairs_of_runs(runs, feature_store, tiny_datase
 
 def test_train_gate_prints_the_gate_spatial_share_and_records_its_training_scores(runs, feature_store, capsys):
     folder, manifest_path = runs
-    assert GateConfig().train_scores == "clean"  # the mode bench/fusion_quality.py found best over 3 seeds
+    assert GateConfig().train_scores == "dropout"  # chosen by bench/fusion_quality.py on its choice seeds
     assert main(["train-gate", str(manifest_path), "--features", str(feature_store),
                  *QUICK, "--run", str(folder / "runs" / "gate-share"), "--train-scores", "dropout"]) == 0
     printed = capsys.readouterr().out
@@ -197,13 +197,15 @@ def test_the_gate_trains_on_the_validation_videos_too_only_when_it_keeps_its_las
     _, manifest = tiny_dataset
     quick = TrainConfig(batch_size=4, max_epochs_per_phase=1, selection="last")
     carved = split_sources(open_feature_store(feature_store), manifest, "1", ["rgb_logits"])
-    fit = train_gate(manifest, feature_store, tmp_path / "all",
-                     config=GateConfig(training=quick, train_on="train+val", preload=True))["1"]
-    config = json.loads((tmp_path / "all" / "split1" / "config.json").read_text())
-    assert config["train_videos"] == len(carved.train) + len(carved.val) == len(manifest.select("1", "train"))
-    assert config["val_videos"] == len(carved.val) and config["train_on"] == "train+val"
-    assert config["method"] == "gated fusion (pooled maps, softmax, lambda=1, trained on train+val)"
-    assert fit.best_epoch == len(fit.history) - 1
+    assert GateConfig().trains_on_validation and not GateConfig(training=TrainConfig()).trains_on_validation
+    for train_on, videos in (("auto", len(carved.train) + len(carved.val)), ("train", len(carved.train))):
+        fit = train_gate(manifest, feature_store, tmp_path / train_on,
+                         config=GateConfig(training=quick, train_on=train_on, train_scores="clean", preload=True))["1"]
+        config = json.loads((tmp_path / train_on / "split1" / "config.json").read_text())
+        assert config["train_videos"] == videos and config["val_videos"] == len(carved.val)
+        assert fit.best_epoch == len(fit.history) - 1
+    assert videos < len(manifest.select("1", "train")) == config["train_videos"] + len(carved.val)
+    assert config["train_on"] == "train" and config["method"].endswith("lambda=1, validation held out)")
     with pytest.raises(FusionError, match="--select last"):
         GateConfig(train_on="train+val", training=TrainConfig(selection="accuracy"))
     with pytest.raises(FusionError, match="train on 'everything'"):
@@ -288,7 +290,8 @@ def test_the_gate_body_batch_norm_stays_frozen_unless_asked_to_train(runs, check
         assert same == [frozen] * 4, name  # the tap is conv3: conv4's unit is the body
         config = json.loads((run / "config.json").read_text())
         assert config["task"]["body_batch_norm"] == ("frozen" if frozen else "trained")
-        assert config["method"] == "gated fusion (conv into layers, relu, lambda=0" + ("" if frozen else ", trained BN") + ")"
+        scores = ", dropout scores" if name == "gate-bn" else ""  # gate-layers trained on clean ones
+        assert config["method"] == f"gated fusion (conv into layers, relu, lambda=0{'' if frozen else ', trained BN'}{scores})"
         assert config["gate_init"] == "spatial"
         assert config["weight_decay_on"].startswith("weights only")
 
@@ -304,7 +307,7 @@ def test_concat_fusion_at_the_last_map_tap_trains_the_heads_on_both_pooled_maps(
     run = tmp_path / "runs" / "last" / "split1"
     config = json.loads((run / "config.json").read_text())
     assert config["task"]["body_channels"] == width
-    assert config["method"] == f"gated fusion (concat into layers at {tap}, relu, lambda=1)"
+    assert config["method"] == f"gated fusion (concat into layers at {tap}, relu, lambda=1, dropout scores)"
     assert config["train"]["accumulate"] == 2 and config["train"]["batch_size"] == 4
     state = torch.load(run / "checkpoint.pt", weights_only=True)["model_state"]
     assert state["gate.weight"].shape == (2, width) and state["classifier.weight"].shape[1] == width
@@ -356,7 +359,8 @@ def test_heads_that_cannot_improve_are_flagged_on_the_console_in_their_runs_and_
 
     table = evaluate(manifest, feature_store, [str(path.parent) for path in stuck.values()],
                      config=EvaluateConfig(bootstrap=0))
-    gate, mfuse = "gated fusion (pooled maps, softmax, lambda=0.5)", "mfusion on maps (2:3:4)"
+    gate = "gated fusion (pooled maps, softmax, lambda=0.5, validation held out, dropout scores)"
+    mfuse = "mfusion on maps (2:3:4)"
     assert table.flagged == [gate, mfuse]
     assert [finding["name"] for finding in table.findings[mfuse]["split 1"]] == [
         finding["name"] for finding in recorded["mfuse-stuck"]]

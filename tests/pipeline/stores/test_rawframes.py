@@ -10,7 +10,7 @@ from twostream.pipeline.stores.rawframes import RawframesError, export_rawframes
 
 def test_round_trip_through_rawframes(tiny_dataset, reference_store, fast_frames_config, tmp_path):
     _, manifest = tiny_dataset
-    written = export_rawframes(reference_store, tmp_path / "raw")
+    written = export_rawframes(reference_store, tmp_path / "raw").written
     assert written == FrameStore.open(reference_store).video_ids()
     video_id = written[0]
     frames, xs, ys = list_rawframes(tmp_path / "raw" / video_id)

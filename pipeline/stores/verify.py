@@ -1,0 +1,140 @@
+"""`verify`: read every chunk of every video of a frames or features store and name what is damaged; and the
+first step of a repair, taking the damaged videos out so that the command that made them writes them again.
+
+A video is damaged when its group's metadata is gone, an array it must hold is gone, a node under it has lost
+its metadata, or an array has a missing chunk or one that fails its checksum or does not decode.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import zarr
+
+from twostream.data.io import writer_token
+from twostream.pipeline.stores.feature_store import FLOWMAG, FeatureStore
+from twostream.pipeline.stores.frame_store import FRAME_ARRAYS, FrameStore
+from twostream.pipeline.stores.integrity import array_damage, damage_text
+from twostream.pipeline.stores.video_store import ATTRS_KEY, GROUP, StoreError, VideoStore
+
+DAMAGED = "damaged: "  # how a repair's failure record begins
+
+
+@dataclass
+class VerifyReport:
+    """What `verify_store` found: the store, its kind, the videos read and, per damaged video, each damaged
+    array (its path under the video, or GROUP) with what is wrong."""
+
+    store: Path
+    kind: str
+    videos: int
+    damaged: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as plain data (verify --out)."""
+        return {"store": str(self.store), "kind": self.kind, "videos": self.videos, "damaged": self.damaged}
+
+
+def open_video_store(path: str | os.PathLike) -> VideoStore:
+    """Open a frames or a features store, whichever `path` holds."""
+    location = Path(path)
+    if not (location / "zarr.json").is_file():
+        raise StoreError(f"{location} is not a zarr store (no zarr.json); give a frames.zarr or features.zarr folder")
+    try:
+        kind = zarr.open_group(str(location), mode="r").attrs.get(ATTRS_KEY, {}).get("kind")
+    except Exception as error:  # its root metadata does not parse
+        raise StoreError(f"{location}: its root metadata cannot be read ({damage_text(error)})") from None
+    kinds: dict[str, type[VideoStore]] = {"frames": FrameStore, "features": FeatureStore}
+    if kind not in kinds:
+        raise StoreError(f"{location} is a {kind or 'foreign'} store; verify reads frames and features stores")
+    return kinds[kind].open(location)
+
+
+def expected_arrays(store: VideoStore) -> list[str]:
+    """The arrays every video of `store` holds."""
+    if isinstance(store, FeatureStore):
+        names = [f"{stream}/{tap}" for stream in store.config.get("streams", {}) for tap in store.taps(stream)]
+        return names + ([FLOWMAG] if store.has_flowmag else [])
+    return list(FRAME_ARRAYS)
+
+
+def video_damage(store: VideoStore, video_id: str, expected: list[str]) -> dict[str, str]:
+    """Each damaged array of one video (its path under the video, or GROUP) with what is wrong; empty if none."""
+    folder = store.path / "videos" / video_id
+    if not (folder / "zarr.json").is_file():
+        return {GROUP: "its metadata, zarr.json, is gone"}
+    damage: dict[str, str] = {}
+    arrays: list[str] = []
+    _walk(folder, "", damage, arrays)
+    for name in expected:
+        if name not in arrays and name not in damage:
+            damage[name] = "the array is gone"
+    for name in arrays:
+        try:
+            problem = array_damage(zarr.open_array(str(folder / name), mode="r"))
+        except Exception as error:  # metadata that does not parse
+            problem = damage_text(error)
+        if problem:
+            damage[name] = problem
+    return damage
+
+
+def _walk(folder: Path, prefix: str, damage: dict[str, str], arrays: list[str]) -> None:
+    """Collect the arrays under the group at `folder` (paths from the video), and each node without metadata."""
+    for entry in sorted(os.scandir(folder), key=lambda item: item.name):
+        if not entry.is_dir():
+            continue
+        name = f"{prefix}{entry.name}"
+        meta = Path(entry.path) / "zarr.json"
+        if not meta.is_file():
+            damage[name] = "its metadata, zarr.json, is gone"
+            continue
+        try:
+            node_type = zarr.open(str(entry.path), mode="r")
+        except Exception as error:
+            damage[name] = f"its metadata does not parse ({damage_text(error)})"
+            continue
+        if isinstance(node_type, zarr.Group):
+            _walk(Path(entry.path), f"{name}/", damage, arrays)
+        else:
+            arrays.append(name)
+
+
+def verify_store(path: str | os.PathLike, workers: int | None = None,
+                 progress: Callable[[int, int, int], None] | None = None) -> VerifyReport:
+    """Read every chunk of every video of the store at `path` in `workers` threads (default: one per core) and
+    report the damaged ones, with the published videos that lost their metadata among them."""
+    store = open_video_store(path)
+    folder = store.path / "videos"
+    video_ids = sorted(entry.name for entry in os.scandir(folder) if entry.is_dir()) if folder.is_dir() else []
+    expected = expected_arrays(store)
+    report = VerifyReport(store.path, store.kind, len(video_ids))
+    failed = 0
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers or os.cpu_count() or 1)) as pool:
+        futures = {pool.submit(video_damage, store, video_id, expected): video_id for video_id in video_ids}
+        for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
+            damage = future.result()
+            if damage:
+                report.damaged[futures[future]] = damage
+                failed += 1
+            if progress:
+                progress(done, len(video_ids), failed)
+    report.damaged = dict(sorted(report.damaged.items()))
+    return report
+
+
+def take_out_damaged(report: VerifyReport) -> list[str]:
+    """Remove each damaged video of a verified store and record it as failed with its damage, so that rerunning
+    the command that made the store writes exactly those videos again; return their ids."""
+    store = open_video_store(report.store)
+    for video_id, damage in report.damaged.items():
+        retired = store.path / "staging" / f"{video_id}@retired-{writer_token()}"
+        retired.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(store.path / "videos" / video_id, retired)  # out of readers' sight at once, then deleted
+        shutil.rmtree(retired, ignore_errors=True)
+        store.record_failure(video_id, DAMAGED + "; ".join(f"{name}: {what}" for name, what in damage.items()), 0)
+    return list(report.damaged)
