@@ -2,7 +2,11 @@
 video's zarr.json) named on reading by store, video and array; batches that record a damaged video and go on;
 `verify` finding damage planted in 5 videos and `verify --repair` restoring the store to what it was."""
 import random
+import resource
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import h5py
@@ -165,3 +169,24 @@ def test_verify_repair_extracts_the_damaged_videos_of_a_frames_store_again(refer
     manifest_path = manifest.save(tmp_path / "manifest.json")
     assert main(["verify", str(manifest_path), "--frames", str(frames), "--repair", "--no-cluster"]) == 0
     assert same_stores(frames, reference_store) and main(["verify", "--frames", str(frames)]) == 0
+
+
+def _file_size_limit() -> None:
+    """In the child: files may grow to 20 kB only, and a write past that fails instead of killing the process."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+
+def test_a_write_that_fails_publishes_no_half_video_and_the_rerun_completes(tiny_dataset, tmp_path):
+    _, manifest = tiny_dataset
+    manifest_path, frames = manifest.save(tmp_path / "manifest.json"), tmp_path / "frames.zarr"
+    command = [sys.executable, "-m", "twostream.cli", "extract-frames", str(manifest_path), "--frames", str(frames),
+               "--frame-size", "native", "--flow", "farneback", "--no-cluster", "--retries", "0"]
+    limited = subprocess.run(command, preexec_fn=_file_size_limit, capture_output=True, text=True)
+    assert limited.returncode == 1 and "File too large" in limited.stdout  # ulimit -f: the big videos failed
+    store = FrameStore.open(frames)
+    failed = set(store.failures())
+    assert failed and set(store.video_ids()) == {v.video_id for v in manifest.videos} - failed
+    assert not verify_store(frames).damaged  # what was published is whole
+    assert subprocess.run(command, capture_output=True, text=True).returncode == 0
+    assert len(FrameStore.open(frames).video_ids()) == len(manifest) and not FrameStore.open(frames).failures()
