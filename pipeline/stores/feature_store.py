@@ -63,6 +63,7 @@ class FeatureReader(abc.ABC):
     """What every reader of the features layout offers, over its `attrs`, `path` and `video(video_id)` group
     (a zarr group in features.zarr, an HDF5 group in the HDF5 export)."""
 
+    kind = "features"
     path: Path
     attrs: dict[str, Any]
 
@@ -124,12 +125,16 @@ class FeatureReader(abc.ABC):
     def array_in(self, group: Any, video_id: str, name: str) -> CheckedArray:
         """Array `name` of the video `video_id` whose group `group` is already open (see `array`)."""
         if name not in group:
-            stored = sorted(f"{s}/{t}" for s in self.config.get("streams", {}) for t in self.taps(s))
-            if name in stored or (name == FLOWMAG and self.has_flowmag):
-                raise StoreDamageError(self.path, video_id, name, "its metadata, zarr.json, is gone")
-            stored += [FLOWMAG] if FLOWMAG in group else []
-            raise StoreError(f"{self.path} holds no {name!r} for {video_id!r}; it has {', '.join(stored)}")
-        return CheckedArray(group[name], self.path, video_id, name)
+            expected = self.expected_arrays()
+            if name in expected:
+                raise StoreDamageError(self.path, video_id, name, "its metadata, zarr.json, is gone", self.kind)
+            raise StoreError(f"{self.path} holds no {name!r} for {video_id!r}; it has {', '.join(expected)}")
+        return CheckedArray(group[name], self.path, video_id, name, self.kind)
+
+    def expected_arrays(self) -> list[str]:
+        """The arrays every video of the store holds: each stream's taps, then the flow magnitude where kept."""
+        names = [f"{stream}/{tap}" for stream in self.config.get("streams", {}) for tap in self.taps(stream)]
+        return names + ([FLOWMAG] if self.has_flowmag else [])
 
     def label(self, video_id: str) -> int:
         """A video's class index."""

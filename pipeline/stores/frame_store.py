@@ -41,10 +41,14 @@ class FrameStore(VideoStore):
         """A video's "rgb" or "flow" array; its reads name the video and array when they meet damage."""
         group = self.video(video_id)
         if name not in group:
-            if name in FRAME_ARRAYS:
-                raise StoreDamageError(self.path, video_id, name, "its metadata, zarr.json, is gone")
+            if name in self.expected_arrays():
+                raise StoreDamageError(self.path, video_id, name, "its metadata, zarr.json, is gone", self.kind)
             raise StoreError(f"{self.path} holds no {name!r} for {video_id!r}; it has {', '.join(FRAME_ARRAYS)}")
-        return CheckedArray(group[name], self.path, video_id, name)
+        return CheckedArray(group[name], self.path, video_id, name, self.kind)
+
+    def expected_arrays(self) -> list[str]:
+        """The arrays every video of the store holds."""
+        return list(FRAME_ARRAYS)
 
     def frame_size(self) -> tuple[int, int] | None:
         """(height, width) shared by the store's frames, when the frame size is fixed."""
@@ -65,7 +69,8 @@ class FrameStore(VideoStore):
         try:
             return np.stack([decode_jpeg(item, video_id) for item in np.atleast_1d(encoded)])
         except StoreError:
-            raise StoreDamageError(self.path, video_id, "rgb", "a stored frame is not a decodable JPEG") from None
+            raise StoreDamageError(self.path, video_id, "rgb", "a stored frame is not a decodable JPEG",
+                                   self.kind) from None
 
     def flow(self, video_id: str, start: int = 0, length: int | None = None) -> np.ndarray:
         """Return quantised flow fields [start, start+length) of a video as (L, H, W, 2) uint8."""

@@ -31,9 +31,10 @@ class CheckedArray:
     files is gone (zarr would read a missing chunk as its fill value, silently).
     """
 
-    def __init__(self, array: Any, store: str | os.PathLike, video_id: str, name: str) -> None:
-        """Wrap `array`, the array `name` of video `video_id` in the store at `store`."""
-        self._array, self._store, self._video_id, self._name = array, store, video_id, name
+    def __init__(self, array: Any, store: str | os.PathLike, video_id: str, name: str, kind: str) -> None:
+        """Wrap `array`, the array `name` of video `video_id` in the `kind` ("frames" or "features") store at
+        `store`."""
+        self._array, self._store, self._video_id, self._name, self._kind = array, store, video_id, name, kind
         self._chunks_checked = False
 
     def __getattr__(self, attribute: str) -> Any:
@@ -54,14 +55,14 @@ class CheckedArray:
         if not self._chunks_checked:
             missing = missing_chunks(self._array)
             if missing:
-                raise StoreDamageError(self._store, self._video_id, self._name, missing)
+                raise StoreDamageError(self._store, self._video_id, self._name, missing, self._kind)
             self._chunks_checked = True
         try:
             return read()
         except StoreError:
             raise
         except Exception as error:  # the codecs' and the filesystem's errors: whatever fails is damage here
-            raise StoreDamageError(self._store, self._video_id, self._name, damage_text(error)) from None
+            raise StoreDamageError(self._store, self._video_id, self._name, damage_text(error), self._kind) from None
 
 
 def missing_chunks(array: Any) -> str | None:

@@ -16,8 +16,8 @@ from typing import Any, Callable
 import zarr
 
 from twostream.data.io import writer_token
-from twostream.pipeline.stores.feature_store import FLOWMAG, FeatureStore
-from twostream.pipeline.stores.frame_store import FRAME_ARRAYS, FrameStore
+from twostream.pipeline.stores.feature_store import FeatureStore
+from twostream.pipeline.stores.frame_store import FrameStore
 from twostream.pipeline.stores.integrity import array_damage, damage_text
 from twostream.pipeline.stores.video_store import ATTRS_KEY, GROUP, StoreError, VideoStore
 
@@ -39,7 +39,7 @@ class VerifyReport:
         return {"store": str(self.store), "kind": self.kind, "videos": self.videos, "damaged": self.damaged}
 
 
-def open_video_store(path: str | os.PathLike) -> VideoStore:
+def open_video_store(path: str | os.PathLike) -> FrameStore | FeatureStore:
     """Open a frames or a features store, whichever `path` holds."""
     location = Path(path)
     if not (location / "zarr.json").is_file():
@@ -48,18 +48,10 @@ def open_video_store(path: str | os.PathLike) -> VideoStore:
         kind = zarr.open_group(str(location), mode="r").attrs.get(ATTRS_KEY, {}).get("kind")
     except Exception as error:  # its root metadata does not parse
         raise StoreError(f"{location}: its root metadata cannot be read ({damage_text(error)})") from None
-    kinds: dict[str, type[VideoStore]] = {"frames": FrameStore, "features": FeatureStore}
+    kinds: dict[str, type[FrameStore] | type[FeatureStore]] = {"frames": FrameStore, "features": FeatureStore}
     if kind not in kinds:
         raise StoreError(f"{location} is a {kind or 'foreign'} store; verify reads frames and features stores")
     return kinds[kind].open(location)
-
-
-def expected_arrays(store: VideoStore) -> list[str]:
-    """The arrays every video of `store` holds."""
-    if isinstance(store, FeatureStore):
-        names = [f"{stream}/{tap}" for stream in store.config.get("streams", {}) for tap in store.taps(stream)]
-        return names + ([FLOWMAG] if store.has_flowmag else [])
-    return list(FRAME_ARRAYS)
 
 
 def video_damage(store: VideoStore, video_id: str, expected: list[str]) -> dict[str, str]:
@@ -111,7 +103,7 @@ def verify_store(path: str | os.PathLike, workers: int | None = None,
     store = open_video_store(path)
     folder = store.path / "videos"
     video_ids = sorted(entry.name for entry in os.scandir(folder) if entry.is_dir()) if folder.is_dir() else []
-    expected = expected_arrays(store)
+    expected = store.expected_arrays()
     report = VerifyReport(store.path, store.kind, len(video_ids))
     failed = 0
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers or os.cpu_count() or 1)) as pool:

@@ -52,21 +52,14 @@ class StoreError(TwostreamError):
 class StoreDamageError(StoreError):
     """Part of a store cannot be read as written: it names the store, the video, the array and the damage."""
 
-    def __init__(self, store: str | os.PathLike, video_id: str, array: str, damage: str) -> None:
+    def __init__(self, store: str | os.PathLike, video_id: str, array: str, damage: str, kind: str) -> None:
+        """Damage `damage` to array `array` (or GROUP) of video `video_id` in the `kind` ("frames" or
+        "features") store at `store`."""
         self.store, self.video_id, self.array, self.damage = Path(store), video_id, array, damage
         where = array if array == GROUP else f"array {array}"
         super().__init__(f"{store}: video {video_id}, {where} is damaged ({damage}); re-extract that video "
-                         f"(`twostream verify MANIFEST --{self.kind_of(store)} {store} --repair` finds and re-extracts "
+                         f"(`twostream verify MANIFEST --{kind} {store} --repair` finds and re-extracts "
                          "every damaged one)")
-
-    @staticmethod
-    def kind_of(store: str | os.PathLike) -> str:
-        """The kind of the store at `store` as its option names it ("frames" or "features"; "features" when its
-        root cannot be read)."""
-        try:
-            return str(zarr.open_group(str(store), mode="r").attrs.get(ATTRS_KEY, {}).get("kind") or "features")
-        except Exception:  # an HDF5 export, or a root that does not parse
-            return "features"
 
 
 GROUP = "its group"  # the name damage to a video's group itself goes by
@@ -184,7 +177,7 @@ class VideoStore:
         """The group of a complete video, for reading."""
         if not self.is_complete(video_id):
             if (self.path / "videos" / video_id).is_dir() and not (self.path / "videos" / video_id / "zarr.json").is_file():
-                raise StoreDamageError(self.path, video_id, GROUP, "its metadata, zarr.json, is gone")
+                raise StoreDamageError(self.path, video_id, GROUP, "its metadata, zarr.json, is gone", self.kind)
             failure = self.failures().get(video_id)
             reason = f"it failed: {failure['error']}" if failure else "it is not in the store (or incomplete)"
             raise StoreError(f"video {video_id!r} cannot be read from {self.path}: {reason}")

@@ -10,7 +10,7 @@ import torch
 from twostream.fusion.configs import GateConfig
 from twostream.fusion.errors import FusionError
 from twostream.fusion.stream_networks import dropped_out_scores
-from twostream.fusion.train import train_gate
+from twostream.fusion.train import gate_method, train_gate
 from twostream.fusion.training.train_scores import DroppedOutScores
 from twostream.pipeline.stores.feature_readers import open_feature_store
 
@@ -53,7 +53,8 @@ def test_a_gate_trains_on_dropout_scores_and_records_the_mode(feature_store, tin
     assert run_config["task"]["train_scores"] == {"mode": "dropout", "dropout": {"rgb": 0.8, "flow": 0.7},
                                                   "taps": {"rgb": "global_pool", "flow": "global_pool"}}
     assert results["1"].predictions["test"].scores.shape[1] == len(manifest.classes)
-    assert run_config["method"] == "gated fusion (pooled maps, softmax, lambda=1, dropout scores)"
+    assert run_config["method"] == gate_method(config, "global_pool")
+    assert run_config["method"].endswith(", dropout scores)")
 
 
 def test_dropout_scores_refuse_bad_rates_missing_streams_and_unknown_modes(feature_store):
