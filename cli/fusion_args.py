@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 
 from twostream.cli.vocabulary import (
     add_amp,
@@ -15,9 +16,11 @@ from twostream.cli.vocabulary import (
     add_seed,
     default_of,
 )
+from twostream.data.manifest import Manifest, load_manifest
 from twostream.data.metrics import spatial_share
 from twostream.data.selection import SELECTIONS
 from twostream.fusion.training.loop import TrainConfig
+from twostream.pipeline.stores.verify import verify_store
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, defaults: object) -> None:
@@ -28,6 +31,25 @@ def add_data_arguments(parser: argparse.ArgumentParser, defaults: object) -> Non
     parser.add_argument("--split", default=default_of(defaults, "split"), help="split number, or 'all' for every split")
     parser.add_argument("--val-fraction", type=float, default=default_of(defaults, "val_fraction"),
                         help="share of the training videos held out for validation, by whole groups, class by class")
+    parser.add_argument("--leave-out-damaged", action="store_true",
+                        help="first read every chunk of the manifest's videos in the features store (as `twostream "
+                             "verify` does) and leave the damaged ones out, saying how many; without it a damaged "
+                             "video stops the command, naming it")
+
+
+def data_manifest(args: argparse.Namespace) -> Manifest:
+    """The manifest the command reads: all of `args.manifest`, or with --leave-out-damaged its videos whose
+    features read whole (the damaged ones named on stderr)."""
+    manifest = load_manifest(args.manifest)
+    if not args.leave_out_damaged:
+        return manifest
+    report = verify_store(args.features, only=[video.video_id for video in manifest])
+    if report.damaged:
+        named = ", ".join(list(report.damaged)[:5]) + (", ..." if len(report.damaged) > 5 else "")
+        print(f"{args.features}: leaving out {len(report.damaged)} damaged video(s) of {len(manifest)} ({named}); "
+              f"`twostream verify {args.manifest} --features {args.features} --repair` re-extracts them",
+              file=sys.stderr)
+    return manifest.subset(video.video_id for video in manifest if video.video_id not in report.damaged)
 
 
 def add_training_arguments(parser: argparse.ArgumentParser, defaults: object) -> None:

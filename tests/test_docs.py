@@ -16,6 +16,8 @@ import pytest
 import yaml
 
 from twostream.cli.main import build_parser
+from twostream.fusion.configs import GateConfig
+from twostream.fusion.train import gate_method
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -49,11 +51,21 @@ def test_the_readme_is_short_and_links_every_page_of_the_site():
     assert set(pages) - {"index.md"} <= linked, f"pages the README does not link: {set(pages) - linked}"
 
 
+def _script(path: Path):
+    """The module of the script at `path`, loaded as Python runs it (its folder first on the path)."""
+    name = f"twostream_script_{path.parent.name}_{path.stem}"
+    if name not in sys.modules:
+        if str(path.parent) not in sys.path:
+            sys.path.insert(0, str(path.parent))
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[name] = module
+    return sys.modules[name]
+
+
 def _hooks():
-    spec = importlib.util.spec_from_file_location("docs_hooks", DOCS / "hooks.py")
-    hooks = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(hooks)
-    return hooks
+    return _script(DOCS / "hooks.py")
 
 
 def test_every_benchmark_table_of_the_docs_is_a_benchmark_json_that_says_what_made_it():
@@ -123,9 +135,22 @@ def test_the_readme_headline_is_the_recorded_demo_run():
     def shown(interval: dict) -> str:
         return f"{100 * interval['estimate']:.1f} [{100 * interval['low']:.1f}, {100 * interval['high']:.1f}]"
 
-    gated = rows["gated fusion (pooled maps, softmax, lambda=1)"]
+    gated = rows[gate_method(GateConfig(), "global_pool")]
     for method in ("weighted average (grid search)", gated["method"], "oracle: either stream's top-1 right"):
         assert shown(rows[method]["splits"]["split 1"]["interval"]) in readme, method
     difference = gated["differences"]["split 1"]["weighted average (grid search)"]
     assert (f"{100 * difference['estimate']:+.1f} points [{100 * difference['low']:+.1f}, "
             f"{100 * difference['high']:+.1f}]") in readme
+
+
+@pytest.mark.parametrize("preset", ["demo", "quality"])
+def test_the_readme_s_fusion_quality_figures_are_the_recorded_runs_of_the_default_gate(preset):
+    recorded = json.loads((DOCS / "benchmarks" / "results" / f"fusion_quality_{preset}.json").read_text(encoding="utf-8"))
+    default_gate = _script(ROOT / "bench" / "fusion_quality.py").DEFAULT_GATE
+    rows = recorded["presets"][preset]["differences"]
+    row = next(row for row in rows if row["method"] == default_gate and row["minus"] == "weighted average (grid search)")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"{row['points']:+.1f} [{row['low']:+.1f}, {row['high']:+.1f}]" in readme, preset
+    shares = recorded["presets"][preset]["gate_shares"]
+    pooled = next(row for row in shares if row["run"] == default_gate and row["seeds"] == "all")
+    assert f"{pooled['mimic minus distractor']:.2f}" in readme, preset

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from twostream.cli.fusion_args import add_data_arguments
+from twostream.cli.fusion_args import add_data_arguments, data_manifest
 from twostream.cli.vocabulary import add_seed
-from twostream.data.manifest import load_manifest
 from twostream.fusion.comparison import evaluate
 from twostream.fusion.configs import EvaluateConfig
 
@@ -36,7 +35,7 @@ def config(args: argparse.Namespace) -> EvaluateConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Build, print and write the table."""
-    table = evaluate(load_manifest(args.manifest), args.features, args.runs, config=config(args))
+    table = evaluate(data_manifest(args), args.features, args.runs, config=config(args))
     written = table.write(args.out)
     print(table.to_markdown())
     print(f"\nwritten: {written[0]} and {written[1]}")

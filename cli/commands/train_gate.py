@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from twostream.cli.fusion_args import add_data_arguments, add_training_arguments, print_results, train_config
+from twostream.cli.fusion_args import add_data_arguments, data_manifest, add_training_arguments, print_results, train_config
 from twostream.cli.vocabulary import default_of
-from twostream.data.manifest import load_manifest
 from twostream.fusion.configs import GATE_ACTIVATIONS, GATE_BODIES, GATE_FUSIONS, GATE_INITS, GATE_TRAIN_ON, GateConfig
 from twostream.fusion.train import train_gate
 from twostream.fusion.training.train_scores import TRAIN_SCORES
@@ -72,5 +71,5 @@ def config(args: argparse.Namespace) -> GateConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Train and print the results per split."""
-    print_results(train_gate(load_manifest(args.manifest), args.features, args.run, config=config(args)))
+    print_results(train_gate(data_manifest(args), args.features, args.run, config=config(args)))
     return 0

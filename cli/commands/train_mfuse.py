@@ -4,9 +4,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from twostream.cli.fusion_args import add_data_arguments, add_training_arguments, print_results, train_config
+from twostream.cli.fusion_args import add_data_arguments, data_manifest, add_training_arguments, print_results, train_config
 from twostream.cli.vocabulary import default_of
-from twostream.data.manifest import load_manifest
 from twostream.fusion.configs import HEAD_INPUTS, HEADS, PAPER_SCORE_WEIGHTS, HeadConfig
 from twostream.fusion.train import train_mfuse
 from twostream.fusion.training.loop import SCHEDULES
@@ -75,7 +74,7 @@ def config(args: argparse.Namespace) -> HeadConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Train and print the results per split."""
-    print_results(train_mfuse(load_manifest(args.manifest), args.features, args.run, config=config(args)))
+    print_results(train_mfuse(data_manifest(args), args.features, args.run, config=config(args)))
     return 0
 
 

@@ -11,7 +11,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import zarr
 
@@ -97,12 +97,17 @@ def _walk(folder: Path, prefix: str, damage: dict[str, str], arrays: list[str]) 
 
 
 def verify_store(path: str | os.PathLike, workers: int | None = None,
-                 progress: Callable[[int, int, int], None] | None = None) -> VerifyReport:
-    """Read every chunk of every video of the store at `path` in `workers` threads (default: one per core) and
-    report the damaged ones, with the published videos that lost their metadata among them."""
+                 progress: Callable[[int, int, int], None] | None = None,
+                 only: Iterable[str] | None = None) -> VerifyReport:
+    """Read every chunk of every video of the store at `path` (of those in `only`, when given) in `workers`
+    threads (default: one per core) and report the damaged ones, with the published videos that lost their
+    metadata among them."""
     store = open_video_store(path)
     folder = store.path / "videos"
     video_ids = sorted(entry.name for entry in os.scandir(folder) if entry.is_dir()) if folder.is_dir() else []
+    if only is not None:
+        wanted = set(only)
+        video_ids = [video_id for video_id in video_ids if video_id in wanted]
     expected = store.expected_arrays()
     report = VerifyReport(store.path, store.kind, len(video_ids))
     failed = 0

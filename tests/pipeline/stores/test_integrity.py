@@ -1,6 +1,7 @@
 """Damaged stores: every kind of damage (changed bytes, a truncated or deleted chunk, a deleted array's or
 video's zarr.json) named on reading by store, video and array; batches that record a damaged video and go on;
 `verify` finding damage planted in 5 videos and `verify --repair` restoring the store to what it was."""
+import json
 import random
 import resource
 import shutil
@@ -15,6 +16,7 @@ import pytest
 import zarr
 
 from twostream.cli.main import main
+from twostream.fusion.results import ResultsTable
 from twostream.pipeline.batch import Execution
 from twostream.pipeline.export_features import ExportConfig, export_features
 from twostream.pipeline.extract_features import extract_features
@@ -91,6 +93,14 @@ def test_a_command_that_meets_damage_exits_2_with_one_line(feature_store, tiny_d
     assert main(["evaluate", str(manifest_path), "--features", str(features), "--out", str(tmp_path / "r.json")]) == 2
     printed = capsys.readouterr().err.strip().splitlines()
     assert len(printed) == 1 and test_video in printed[0] and "array flow/logits is damaged" in printed[0]
+
+    out = tmp_path / "left-out.json"
+    assert main(["evaluate", str(manifest_path), "--features", str(features), "--out", str(out),
+                 "--leave-out-damaged"]) == 0
+    printed = capsys.readouterr().err
+    assert f"leaving out 1 damaged video(s) of {len(manifest)} ({test_video})" in printed
+    evaluated = ResultsTable.from_dict(json.loads(out.read_text())).outcomes["split 1"]["video_ids"]
+    assert sorted(evaluated) == sorted(video.video_id for video in manifest.select("1", "test") if video.video_id != test_video)
 
 
 def test_batches_record_a_damaged_video_and_go_on(feature_store, reference_store, tiny_dataset, features_config,
