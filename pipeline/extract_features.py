@@ -44,6 +44,7 @@ from twostream.data.sampling import (
 )
 from twostream.pipeline.backbones import (
     Backbone,
+    backbone_type,
     checkpoint_bytes,
     imagenet_backbone,
     imagenet_checkpoint,
@@ -156,6 +157,11 @@ def load_stream(stream: str, checkpoint: str, taps: tuple[str, ...] | None, devi
     if loaded.modality != expected:
         raise StoreError(f"checkpoint {checkpoint} is a {loaded.modality} network, but it was given for the "
                          f"{stream} stream")
+    clip_frames = backbone_type(loaded.backbone).CLIP_FRAMES
+    if clip_frames:
+        raise StoreError(f"checkpoint {checkpoint} is an {loaded.backbone} network, which reads clips of {clip_frames} "
+                         "frames; extract-features feeds networks one frame or one flow stack at a time, so it "
+                         "cannot extract its features")
     net = loaded.build(device)
     if device.startswith("cuda"):
         net = net.to(memory_format=torch.channels_last)

@@ -15,7 +15,7 @@ from twostream.cli.vocabulary import (
     default_of,
 )
 from twostream.data.manifest import load_manifest
-from twostream.pipeline.backbones import BACKBONES
+from twostream.pipeline.backbones import FRAME_BACKBONES
 from twostream.pipeline.streams.train_streams import (
     STREAMS,
     StreamResult,
@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_frames(parser)
     parser.add_argument("--out", required=True,
                         help="folder for <stream>.pt, <stream>.state.pt and <stream>.metrics.jsonl")
-    parser.add_argument("--backbone", choices=BACKBONES, default=DEFAULTS.backbone, help="the streams' network")
+    parser.add_argument("--backbone", choices=FRAME_BACKBONES, default=DEFAULTS.backbone, help="the streams' network")
     parser.add_argument("--streams", nargs="+", choices=STREAMS, default=list(STREAMS), help="streams to train")
     parser.add_argument("--split", default=DEFAULTS.split, help="split whose training videos are used")
     parser.add_argument("--val-fraction", type=float, default=DEFAULTS.val_fraction,

@@ -2,7 +2,9 @@
 
 Building
     build_backbone(name, modality, num_classes, pretrained=False, dropout=None) -> Backbone
-        name in BACKBONES: "bninception", "vgg16", "vgg19", "efficientnet_lite0", "tiny";
+        name in BACKBONES: "bninception", "vgg16", "vgg19", "efficientnet_lite0", "tiny", "i3d";
+        FRAME_BACKBONES are those that read one frame or one flow stack (all but "i3d", which reads
+        clips (N, C, T, H, W) of 3-channel RGB or 2-channel flow, as piergiaj/pytorch-i3d's models);
         modality "rgb" (3 input channels) or "flow" (10: 5 flow frames, x and y interleaved),
         the flow net made from the RGB one by cross-modality initialisation (first conv weights
         averaged over RGB and repeated). pretrained=True loads the ImageNet weights that install
@@ -44,7 +46,7 @@ Checkpoints
         Caffe layer names, TSN's parse_caffe.py output, Cadene's pretrainedmodels, torchvision VGG
         and plain state dicts, in torch or safetensors files; refuses missing/unexpected/mis-shaped
         keys by name unless strict=False. prefix="rgb_" picks one network of a file holding
-        several. normalization_named("caffe_tsn" | "tsn_pytorch" | "imagenet") gives overrides.
+        several. normalization_named("caffe_tsn" | "tsn_pytorch" | "imagenet" | "i3d") gives overrides.
     imagenet_backbone("imagenet" | "imagenet:<backbone>") -> backbone name (None for a path);
     imagenet_checkpoint(backbone, modality) -> LoadedCheckpoint of the offline ImageNet weights
         (flow: cross-modality initialised).
@@ -74,6 +76,7 @@ from twostream.pipeline.backbones.normalization import (
 )
 from twostream.pipeline.backbones.registry import (
     BACKBONES,
+    FRAME_BACKBONES,
     IMAGENET_BACKBONES,
     backbone_type,
     build_backbone,
@@ -86,6 +89,7 @@ __all__ = [
     "CAFFE_TSN",
     "FLOW_CHANNELS",
     "FLOW_STACK",
+    "FRAME_BACKBONES",
     "IMAGENET",
     "IMAGENET_BACKBONES",
     "NORMALIZATIONS",

@@ -36,6 +36,8 @@ class Backbone(nn.Module, metaclass=ABCMeta):
     POOLED_TAP: str = "global_pool"  # the vector the final classifier reads
     FIRST_CONV: str = ""
     CLASSIFIER: str = ""
+    CLIP_FRAMES: int = 0  # a clip network's frames per clip, input (N, C, T, H, W); 0: one frame or flow stack
+    FLOW_INPUT: int = FLOW_CHANNELS  # input channels of its temporal (flow) network
 
     def __init__(
         self,
@@ -144,10 +146,14 @@ class Backbone(nn.Module, metaclass=ABCMeta):
         if (height, width) not in self._shapes:
             with torch.device("meta"):
                 skeleton = self._rebuild(stages=None).eval()
-                probe = torch.empty(1, self.in_channels, height, width)
+                probe = torch.empty(self.input_shape(height, width))
             outputs = skeleton.forward_taps(probe, self.TAPS)
             self._shapes[(height, width)] = {name: tuple(value.shape[1:]) for name, value in outputs.items()}
         return self._shapes[(height, width)][tap]
+
+    def input_shape(self, height: int, width: int) -> tuple[int, ...]:
+        """Shape of a batch of one input of this size: (1, C, H, W) for an image or a flow stack."""
+        return (1, self.in_channels, height, width)
 
     def layers_after(self, tap: str) -> Backbone:
         """A fresh trainable copy of the layers after `tap` up to the pooled feature vector."""

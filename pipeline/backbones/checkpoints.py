@@ -323,14 +323,15 @@ def _agree(given: str | None, found: str, what: str, path: Path) -> str:
 def _first_conv_channels(weights: dict[str, Tensor], first_conv: str, modality: str | None) -> int:
     """Input channels of the checkpoint's first conv; without one, those of the requested modality."""
     value = weights.get(f"{first_conv}.weight")
-    if value is not None and value.dim() == 4:
+    if value is not None and value.dim() >= 4:  # a 2D or a 3D convolution
         return int(value.shape[1])
     return FLOW_CHANNELS if modality == "flow" else RGB_CHANNELS
 
 
 def _classifier_outputs(weights: dict[str, Tensor], classifier: str) -> int | None:
     value = weights.get(f"{classifier}.weight")
-    return int(value.shape[0]) if value is not None and value.dim() == 2 else None
+    # a Linear's weight, or a 1 x 1 (x 1) convolution's (I3D's classifier)
+    return int(value.shape[0]) if value is not None and value.dim() >= 2 else None
 
 
 def _resolve_classes(found: int | None, given: int | None, classifier: str, path: Path) -> int:

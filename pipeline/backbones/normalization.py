@@ -37,7 +37,8 @@ class Normalization:
             raise BackboneError(f"normalisation {self.name!r}: input_range must be 1 or 255, not {self.input_range!r}")
 
     def apply(self, x: Tensor, modality: str) -> Tensor:
-        """Normalise a float or uint8 batch (N, C, H, W) of 0-255 values: RGB frames in RGB order, or flow stacks."""
+        """Normalise a float or uint8 batch of 0-255 values, (N, C, H, W) or clips (N, C, T, H, W): RGB frames in
+        RGB order, or flow."""
         if modality not in MODALITIES:
             raise BackboneError(f"unknown modality {modality!r}: use one of {', '.join(MODALITIES)}")
         x = x.float()
@@ -45,12 +46,14 @@ class Normalization:
             x = x * (self.input_range / 255.0)
         if modality == "flow":
             return (x - self.flow_mean) / self.flow_std
-        if x.shape[-3] != 3:
-            raise BackboneError(f"normalisation {self.name!r}: RGB input needs 3 channels, got {x.shape[-3]}")
+        channel = 1 if x.dim() == 5 else -3
+        if x.shape[channel] != 3:
+            raise BackboneError(f"normalisation {self.name!r}: RGB input needs 3 channels, got {x.shape[channel]}")
         if self.channel_order == "bgr":
-            x = x.flip(-3)
-        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(3, 1, 1)
-        std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(3, 1, 1)
+            x = x.flip(channel)
+        per_channel = (3,) + (1,) * (x.dim() - 2 if x.dim() == 5 else 2)
+        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(per_channel)
+        std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(per_channel)
         return (x - mean) / std
 
     def to_dict(self) -> dict[str, Any]:
@@ -92,11 +95,15 @@ TSN_PYTORCH = Normalization("tsn_pytorch", "bgr", 255.0, (104.0, 117.0, 128.0), 
 # that a cross-modality initialised first conv sees inputs on the scale its RGB weights were trained on.
 IMAGENET = Normalization("imagenet", "rgb", 1.0, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 0.5, 0.226)
 
-NORMALIZATIONS: dict[str, Normalization] = {n.name: n for n in (CAFFE_TSN, TSN_PYTORCH, IMAGENET)}
+# I3D (Kinetics models as converted by pytorch-i3d): RGB scaled to [-1, 1]; TV-L1 flow clipped to +-20 px and
+# divided by 20. Flow quantised with TSN's bound of 20 px maps 0..255 onto exactly that range.
+I3D_NORMALIZATION = Normalization("i3d", "rgb", 1.0, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), 0.5, 0.5)
+
+NORMALIZATIONS: dict[str, Normalization] = {n.name: n for n in (CAFFE_TSN, TSN_PYTORCH, IMAGENET, I3D_NORMALIZATION)}
 
 
 def normalization_named(name: str) -> Normalization:
-    """The named normalisation (caffe_tsn, tsn_pytorch, imagenet), or an error listing the names."""
+    """The named normalisation (caffe_tsn, tsn_pytorch, imagenet, i3d), or an error listing the names."""
     try:
         return NORMALIZATIONS[name]
     except KeyError:

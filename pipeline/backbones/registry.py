@@ -8,10 +8,11 @@ from pathlib import Path
 
 import torch
 
-from twostream.pipeline.backbones.base import FLOW_CHANNELS, RGB_CHANNELS, Backbone
+from twostream.pipeline.backbones.base import RGB_CHANNELS, Backbone
 from twostream.pipeline.backbones.bninception import BNInception
 from twostream.pipeline.backbones.efficientnet import EfficientNetLite0, imagenet_weights_path
 from twostream.pipeline.backbones.errors import BackboneError
+from twostream.pipeline.backbones.i3d import I3D
 from twostream.pipeline.backbones.normalization import MODALITIES
 from twostream.pipeline.backbones.temporal import to_flow
 from twostream.pipeline.backbones.tiny import TinyNet
@@ -41,8 +42,11 @@ ARCHITECTURES: dict[str, Architecture] = {
     "vgg19": Architecture(partial(VGG, 19), 0.5, 0.5),
     "efficientnet_lite0": Architecture(EfficientNetLite0, 0.2, 0.2),
     "tiny": Architecture(TinyNet, 0.0, 0.0),
+    "i3d": Architecture(I3D, 0.5, 0.5),  # pytorch-i3d trains with dropout 0.5
 }
 BACKBONES: tuple[str, ...] = tuple(ARCHITECTURES)
+# The backbones that read single frames and flow stacks: the ones TSN-style sampling and training feed.
+FRAME_BACKBONES: tuple[str, ...] = tuple(name for name, arch in ARCHITECTURES.items() if not arch.kind.CLIP_FRAMES)
 IMAGENET_CLASSES = 1000
 # Backbones whose ImageNet weights install offline, and where the installed file lies.
 OFFLINE_IMAGENET: dict[str, Callable[[], Path]] = {"efficientnet_lite0": imagenet_weights_path}
@@ -97,7 +101,7 @@ def build_backbone(
     net = create_backbone(name, num_classes, RGB_CHANNELS, dropout)
     if pretrained:
         _load_imagenet(net)
-    return to_flow(net, FLOW_CHANNELS) if modality == "flow" else net
+    return to_flow(net) if modality == "flow" else net
 
 
 def imagenet_weights(name: str) -> Path:

@@ -68,9 +68,28 @@ EXPECTED_SHAPES: dict[str, dict[str, tuple[int, ...]]] = {
         "global_pool": (32,),
         "logits": (NUM_CLASSES,),
     },
+    # A 16-frame clip (channels, time, height, width): Carreira and Zisserman's Inception-v1 inflated, whose
+    # 7x7x7 stride-2 stem and 3x3x3 / 2x2x2 stride-2 pools before Mixed_4b and Mixed_5b halve time thrice.
+    "i3d": {
+        "conv3d_1a": (64, 8, 112, 112),
+        "conv3d_2b": (64, 8, 56, 56),
+        "conv3d_2c": (192, 8, 56, 56),
+        "mixed_3b": (256, 8, 28, 28),
+        "mixed_3c": (480, 8, 28, 28),
+        "mixed_4b": (512, 4, 14, 14),
+        "mixed_4c": (512, 4, 14, 14),
+        "mixed_4d": (512, 4, 14, 14),
+        "mixed_4e": (528, 4, 14, 14),
+        "mixed_4f": (832, 4, 14, 14),
+        "mixed_5b": (832, 2, 7, 7),
+        "mixed_5c": (1024, 2, 7, 7),
+        "global_pool": (1024,),
+        "logits": (NUM_CLASSES,),
+    },
 }
 EXPECTED_SHAPES["vgg19"] = EXPECTED_SHAPES["vgg16"]
-MAP_TAPS = {"bninception": "inception4e", "vgg16": "conv5", "vgg19": "conv5", "efficientnet_lite0": "stage6", "tiny": "conv3"}
+MAP_TAPS = {"bninception": "inception4e", "vgg16": "conv5", "vgg19": "conv5", "efficientnet_lite0": "stage6", "tiny": "conv3",
+            "i3d": "mixed_4f"}
 # Park et al.'s A and B: the last convolutional maps; what follows them is pooling and the fully connected layers.
 LAST_MAPS = {
     "bninception": ("inception5b", ("global_pool", "logits"), {"fc.weight", "fc.bias"}),
@@ -78,11 +97,12 @@ LAST_MAPS = {
               {f"classifier.{i}.{p}" for i in (0, 3, 6) for p in ("weight", "bias")}),
     "efficientnet_lite0": ("head", ("global_pool", "logits"), {"_fc.weight", "_fc.bias"}),
     "tiny": ("conv4", ("global_pool", "logits"), {"fc.weight", "fc.bias"}),
+    "i3d": ("mixed_5c", ("global_pool", "logits"), {"logits.conv3d.weight", "logits.conv3d.bias"}),
 }
 LAST_MAPS["vgg19"] = LAST_MAPS["vgg16"]
 POOLED_TAPS = {"bninception": "global_pool", "vgg16": "fc7", "vgg19": "fc7", "efficientnet_lite0": "global_pool",
-               "tiny": "global_pool"}
-FEATURE_DIMS = {"bninception": 1024, "vgg16": 4096, "vgg19": 4096, "efficientnet_lite0": 1280, "tiny": 32}
+               "tiny": "global_pool", "i3d": "global_pool"}
+FEATURE_DIMS = {"bninception": 1024, "vgg16": 4096, "vgg19": 4096, "efficientnet_lite0": 1280, "tiny": 32, "i3d": 1024}
 
 
 @pytest.fixture(scope="module", params=BACKBONES)
@@ -99,7 +119,7 @@ def test_every_tap_has_its_shape_at_224(rgb_net: Backbone) -> None:
     expected = EXPECTED_SHAPES[rgb_net.name]
     assert rgb_net.taps == tuple(expected)
     with torch.no_grad():
-        outputs = rgb_net.forward_taps(torch.randn(1, 3, 224, 224), rgb_net.taps)
+        outputs = rgb_net.forward_taps(torch.randn(rgb_net.input_shape(224, 224)), rgb_net.taps)
     assert {tap: tuple(value.shape[1:]) for tap, value in outputs.items()} == expected
     assert {tap: rgb_net.tap_shape(tap) for tap in rgb_net.taps} == expected
     assert rgb_net.feature_dim == FEATURE_DIMS[rgb_net.name]
@@ -116,13 +136,14 @@ def test_each_backbone_declares_its_last_map_and_pooled_taps_and_extracts_them_b
     assert {rgb_net.map_tap, rgb_net.last_map_tap, rgb_net.pooled_tap, "logits"} == set(rgb_net.default_taps)
     tail = rgb_net.classifier_after(rgb_net.last_map_tap)
     assert tail.stages == tail_stages and tail.input_tap == last_map and rgb_net.input_tap is None
-    assert not any(isinstance(module, torch.nn.Conv2d) for module in tail.modules())
+    convolutions = (torch.nn.Conv2d, torch.nn.Conv3d)
+    assert not any(isinstance(module, convolutions) and module.kernel_size != (1, 1, 1) for module in tail.modules())
     assert {name for name, p in tail.named_parameters() if p.requires_grad} == tail_parameters
     assert rgb_net.TAPS[rgb_net.TAPS.index(rgb_net.pooled_tap) + 1] == "logits"  # the classifier's input
 
 
 def test_layers_after_map_tap_reproduce_the_pooled_vector(rgb_net: Backbone) -> None:
-    x = torch.randn(1, 3, 224, 224)
+    x = torch.randn(rgb_net.input_shape(224, 224))
     with torch.no_grad():
         outputs = rgb_net.forward_taps(x, [rgb_net.map_tap, rgb_net.pooled_tap])
         tail = rgb_net.layers_after(rgb_net.map_tap)

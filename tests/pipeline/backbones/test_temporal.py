@@ -22,12 +22,13 @@ def test_flow_variant_is_the_rgb_net_with_an_averaged_first_conv(name: str) -> N
     rgb = build_backbone(name, "rgb", NUM_CLASSES)
     torch.manual_seed(3)
     flow = build_backbone(name, "flow", NUM_CLASSES)
-    assert (flow.modality, flow.in_channels, rgb.modality) == ("flow", FLOW_CHANNELS, "rgb")
+    channels = 2 if name == "i3d" else FLOW_CHANNELS  # I3D reads one flow field (x, y) per frame of a clip
+    assert (flow.modality, flow.in_channels, rgb.modality) == ("flow", channels, "rgb")
     first = f"{rgb.FIRST_CONV}.weight"
     rgb_weights, flow_weights = rgb.state_dict(), flow.state_dict()
-    assert flow_weights[first].shape[1] == FLOW_CHANNELS
+    assert flow_weights[first].shape[1] == channels
     mean = rgb_weights[first].mean(dim=1)
-    for channel in range(FLOW_CHANNELS):
+    for channel in range(channels):
         torch.testing.assert_close(flow_weights[first][:, channel], mean)
     assert rgb_weights.keys() == flow_weights.keys()
     for key in rgb_weights.keys() - {first}:
