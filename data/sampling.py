@@ -5,6 +5,8 @@ fields for N frames, snippet k starts its flow stack at field t_k and takes RGB 
 t_k + stack // 2 (the stack's middle frame), so both streams look at the same moment.
 Test time: S snippets evenly spaced (TSN: 25). Training: K segments, one random snippet each.
 Dense (temporal localisation): one snippet every N frames, at the middle of each N-frame window.
+Clips (networks such as I3D that read L frames at once): clip k is frames s_k .. s_k + L - 1 with s_k = k * N,
+each frame t with flow field t (from frame t to t + 1), as THUMOS14's I3D features (L = 16, N = 4) cut them.
 """
 from __future__ import annotations
 
@@ -55,6 +57,21 @@ def dense_snippets(num_frames: int, stride: int, stack: int = FLOW_STACK) -> np.
     starts = stack_starts(num_frames, stack)
     centres = np.arange(stride // 2, num_frames, stride, dtype=np.int64)
     return np.clip(centres - stack // 2, 0, starts - 1)
+
+
+def clip_starts(num_frames: int, clip: int, stride: int) -> np.ndarray:
+    """First frames of the clips of `clip` frames, one every `stride` frames, that fit the video's flow fields
+    (N - 1 for N frames); a video shorter than one clip gives a single clip at frame 0."""
+    if stride < 1:
+        raise SamplingError(f"the dense stride must be a positive number of frames, got {stride}")
+    fields = stack_starts(num_frames, 1)
+    return np.arange(0, max(fields - clip, 0) + 1, stride, dtype=np.int64)
+
+
+def clip_frames(start: int, clip: int, num_frames: int) -> np.ndarray:
+    """The frame (and flow field) indices of the clip starting at `start`: the last field repeated where the
+    video is shorter than the clip."""
+    return np.minimum(start + np.arange(clip, dtype=np.int64), stack_starts(num_frames, 1) - 1)
 
 
 def training_snippets(num_frames: int, segments: int, rng: np.random.Generator, stack: int = FLOW_STACK) -> np.ndarray:

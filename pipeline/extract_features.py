@@ -36,6 +36,8 @@ from twostream.data.sampling import (
     SamplingError,
     cut,
     cut_flow,
+    clip_frames,
+    clip_starts,
     dense_snippets,
     evaluation_crops,
     evaluation_snippets,
@@ -44,7 +46,6 @@ from twostream.data.sampling import (
 )
 from twostream.pipeline.backbones import (
     Backbone,
-    backbone_type,
     checkpoint_bytes,
     imagenet_backbone,
     imagenet_checkpoint,
@@ -157,11 +158,6 @@ def load_stream(stream: str, checkpoint: str, taps: tuple[str, ...] | None, devi
     if loaded.modality != expected:
         raise StoreError(f"checkpoint {checkpoint} is a {loaded.modality} network, but it was given for the "
                          f"{stream} stream")
-    clip_frames = backbone_type(loaded.backbone).CLIP_FRAMES
-    if clip_frames:
-        raise StoreError(f"checkpoint {checkpoint} is an {loaded.backbone} network, which reads clips of {clip_frames} "
-                         "frames; extract-features feeds networks one frame or one flow stack at a time, so it "
-                         "cannot extract its features")
     net = loaded.build(device)
     if device.startswith("cuda"):
         net = net.to(memory_format=torch.channels_last)
@@ -212,7 +208,8 @@ def store_config(config: FeatureExtractionConfig, frames: FrameStore, folds: Fol
     """The configuration a features store records (and requires of later runs); with `folds`, the fold
     assignment and every fold checkpoint's sha256 under "folds"."""
     models = {s: _model(config, s) for s in STREAMS}
-    recorded = {"streams": {s: m.describe() for s, m in models.items()}, "sampling": _sampling_record(config),
+    sampling = _sampling_record(config, models["rgb"].net.CLIP_FRAMES)
+    recorded = {"streams": {s: m.describe() for s, m in models.items()}, "sampling": sampling,
                 "frames": {"config": frames.config, "path": str(frames.path)}}
     if folds is not None:
         recorded["folds"] = {**folds.to_json(), "checkpoint_sha256": {
@@ -220,10 +217,14 @@ def store_config(config: FeatureExtractionConfig, frames: FrameStore, folds: Fol
     return recorded
 
 
-def _sampling_record(config: FeatureExtractionConfig) -> dict[str, Any]:
-    """What a store records of its sampling (TSN stores keep the keys they had before dense sampling existed)."""
-    common = {"crops": config.crops, "crop_size": config.crop_size, "input_size": config.input_size or config.crop_size,
-              "flow_stack": FLOW_STACK, "rgb_frame": "middle frame of the flow stack"}
+def _sampling_record(config: FeatureExtractionConfig, clip: int = 0) -> dict[str, Any]:
+    """What a store records of its sampling, with networks that read clips of `clip` frames (0: single frames
+    and flow stacks; TSN stores keep the keys they had before dense sampling existed)."""
+    common = {"crops": config.crops, "crop_size": config.crop_size, "input_size": config.input_size or config.crop_size}
+    if clip:
+        common.update({"clip_frames": clip, "rgb_frame": "every frame of the clip, each with the flow field leaving it"})
+    else:
+        common.update({"flow_stack": FLOW_STACK, "rgb_frame": "middle frame of the flow stack"})
     if config.sampling == TSN:
         return {"snippets": config.snippets, **common}
     return {"kind": DENSE, "stride": config.stride, **common, "crop_reduction": "mean"}
@@ -236,10 +237,19 @@ def _snippet_starts(config: FeatureExtractionConfig, num_frames: int) -> np.ndar
     return evaluation_snippets(num_frames, config.snippets)
 
 
-def with_dense_taps(config: FeatureExtractionConfig) -> FeatureExtractionConfig:
-    """For dense sampling, fill unset taps with each backbone's pooled vector and logits, and refuse map taps
-    over several crops (their mean would mix mirrored maps); other samplings are returned as they are."""
+def with_sampling_taps(config: FeatureExtractionConfig) -> FeatureExtractionConfig:
+    """Check the streams' networks against the sampling (networks that read clips: both streams, dense sampling
+    only); for dense sampling fill unset taps with each backbone's pooled vector and logits, and refuse map taps
+    over several crops (their mean would mix mirrored maps). TSN sampling's config is returned as it is."""
+    clips = {stream: _model(config, stream).net.CLIP_FRAMES for stream in STREAMS}
+    if len(set(clips.values())) > 1:
+        raise SamplingError("one stream's network reads clips and the other's single frames ("
+                            + ", ".join(f"{stream}: {frames or 'frames'}" for stream, frames in clips.items())
+                            + "); give both streams networks of one kind")
     if config.sampling != DENSE:
+        if clips["rgb"]:
+            raise SamplingError(f"the streams' networks read clips of {clips['rgb']} frames: extract their features "
+                                "with --sampling dense --stride N (THUMOS14's I3D features: --stride 4)")
         return config
     chosen = {}
     for stream in STREAMS:
@@ -310,11 +320,12 @@ def _require_same_folds(store: Path, config: dict[str, Any]) -> None:
 
 @dataclass
 class _Views:
-    """One batch of network inputs (uint8, N x C x H x W) for both streams, and the flow magnitudes."""
+    """One batch of network inputs for both streams (uint8, N x C x H x W, or N x C x L x H x W for clips),
+    and the flow magnitudes (None for clips)."""
 
     rgb: np.ndarray
     flow: np.ndarray
-    flowmag: np.ndarray
+    flowmag: np.ndarray | None
 
 
 def _resize(piece: np.ndarray, size: int) -> np.ndarray:
@@ -339,15 +350,39 @@ def _snippet_views(frames: FrameStore, video_id: str, starts: np.ndarray, crops:
         yield rgb, flow, mag
 
 
-def _batches(views: Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]], per_batch: int) -> Iterator[_Views]:
-    pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+def _clip_views(frames: FrameStore, video_id: str, starts: np.ndarray, clip: int, crops: list[Crop],
+                input_size: int) -> Iterator[tuple[np.ndarray, np.ndarray, None]]:
+    """For each clip: RGB crops (crops, 3, L, s, s) and flow crops (crops, 2, L, s, s), uint8; each frame is
+    decoded once however many clips overlap it."""
+    num_frames = frames.num_frames(video_id)
+    decoded: dict[int, np.ndarray] = {}
+    for start in starts:
+        indices = [int(i) for i in clip_frames(int(start), clip, num_frames)]
+        decoded = {i: frame for i, frame in decoded.items() if i >= indices[0]}
+        wanted = sorted(set(indices) - decoded.keys())
+        if wanted:
+            decoded.update(zip(wanted, frames.rgb(video_id, wanted)))
+        fields = frames.flow(video_id, indices[0], indices[-1] - indices[0] + 1)[np.asarray(indices) - indices[0]]
+        rgb = np.stack([np.stack([_resize(np.ascontiguousarray(cut(decoded[i], c)), input_size) for i in indices])
+                        .transpose(3, 0, 1, 2) for c in crops])
+        flow = np.stack([np.stack([_resize(np.ascontiguousarray(f), input_size) for f in cut_flow(fields, c)])
+                         .transpose(3, 0, 1, 2) for c in crops])
+        yield rgb, flow, None
+
+
+def _batches(views: Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]], per_batch: int) -> Iterator[_Views]:
+    pending: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
     for item in views:
         pending.append(item)
         if len(pending) == per_batch:
-            yield _Views(*(np.stack(part) for part in zip(*pending)))
+            yield _stacked(pending)
             pending = []
     if pending:
-        yield _Views(*(np.stack(part) for part in zip(*pending)))
+        yield _stacked(pending)
+
+
+def _stacked(views: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]) -> _Views:
+    return _Views(*(None if part[0] is None else np.stack(part) for part in zip(*views)))
 
 
 def _forward(model: StreamModel, batch: np.ndarray, device: str, amp: bool) -> dict[str, np.ndarray]:
@@ -356,7 +391,7 @@ def _forward(model: StreamModel, batch: np.ndarray, device: str, amp: bool) -> d
     x = torch.from_numpy(batch.reshape(snippets * crops, *batch.shape[2:])).to(device, non_blocking=True)
     x = model.net.normalization.apply(x, model.stream)
     if device.startswith("cuda"):
-        x = x.contiguous(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last if x.dim() == 4 else torch.channels_last_3d)
     with torch.inference_mode(), autocast(device, amp):
         outputs = model.net.forward_taps(x, model.taps)
     return {tap: value.float().cpu().numpy().reshape(snippets, crops, *value.shape[1:])
@@ -374,14 +409,21 @@ def extract_video_features(frames_path: str, store_path: str, video_id: str, *, 
     nets = {**models, **({out_of_fold(s): _fold_model(settings, fold, s) for s in STREAMS} if fold else {})}
     num_frames = frames.num_frames(video_id)
     height, width = frames.rgb(video_id, [0]).shape[1:3]
-    starts = _snippet_starts(settings, num_frames)
     crops = evaluation_crops(height, width, settings.crop_size, settings.crops)
     input_size = settings.input_size or settings.crop_size
-    map_grid = models["rgb"].net.tap_shape(models["rgb"].net.map_tap, input_size)[1:]
     per_batch = max(1, settings.batch_size // len(crops))
     dense = settings.sampling == DENSE
     outputs: dict[str, list[np.ndarray]] = {}
-    views = _snippet_views(frames, video_id, starts, crops, input_size, float(frames.config["bound"]))
+    clip = models["rgb"].net.CLIP_FRAMES
+    if clip:  # with_sampling_taps made sure both streams read clips, densely
+        starts = clip_starts(num_frames, clip, int(settings.stride))
+        views = _clip_views(frames, video_id, starts, clip, crops, input_size)
+        placed = {"clip_starts": starts.tolist(), "clip_frames": clip}
+    else:
+        starts = _snippet_starts(settings, num_frames)
+        views = _snippet_views(frames, video_id, starts, crops, input_size, float(frames.config["bound"]))
+        placed = {"flow_stack_starts": starts.tolist(), "rgb_frames": rgb_index(starts).tolist()}
+        map_grid = models["rgb"].net.tap_shape(models["rgb"].net.map_tap, input_size)[1:]
     for batch in prefetch(_batches(views, per_batch)):
         for prefix, model in nets.items():
             for tap, value in _forward(model, getattr(batch, model.stream), settings.device, settings.amp).items():
@@ -394,8 +436,7 @@ def extract_video_features(frames_path: str, store_path: str, video_id: str, *, 
         for name, parts in outputs.items():
             dtype = "float16" if name == FLOWMAG else tap_dtype(name.rsplit("/", 1)[1])  # oof/rgb/logits: logits
             write_array(group, name, np.concatenate(parts), dtype)
-        group.attrs.update({"label": int(label), "class_name": class_name, "frames": num_frames,
-                            "flow_stack_starts": starts.tolist(), "rgb_frames": rgb_index(starts).tolist(),
+        group.attrs.update({"label": int(label), "class_name": class_name, "frames": num_frames, **placed,
                             "crops": [asdict(c) for c in crops],
                             **({"stride": settings.stride} if dense else {})})
     return {"snippets": len(starts)}
@@ -419,7 +460,7 @@ def extract_features(
     frames = FrameStore.open(frames_store)
     config = dataclasses.replace(config, device=str(resolve_device(config.device)))
     config = with_checkpoint_sizes(config, lambda: _frame_short_side(frames, manifest))
-    config = with_dense_taps(config)
+    config = with_sampling_taps(config)
     for stream in STREAMS:
         model = _model(config, stream)
         # ImageNet features are wanted for their own sake; fusion refuses their 1000 classes later.

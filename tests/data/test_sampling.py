@@ -96,3 +96,15 @@ def test_dense_snippets_refuse_a_bad_stride_and_a_short_video():
         dense_snippets(num_frames=100, stride=0)
     with pytest.raises(SamplingError, match="shorter than a flow stack"):
         dense_snippets(num_frames=5, stride=2)
+
+
+def test_clips_start_every_stride_frames_while_their_flow_fields_last():
+    from twostream.data.sampling import clip_frames, clip_starts
+
+    starts = clip_starts(100, 16, 4)  # 99 flow fields: the last clip starts at 80 (84 + 16 would need field 99)
+    assert starts.tolist() == list(range(0, 81, 4))
+    assert clip_frames(80, 16, 100).tolist() == list(range(80, 96))
+    assert clip_starts(10, 16, 4).tolist() == [0]  # shorter than a clip: one clip, its last field repeated
+    assert clip_frames(0, 16, 10).tolist() == [*range(9), *[8] * 7]
+    with pytest.raises(SamplingError, match="positive number of frames"):
+        clip_starts(100, 16, 0)

@@ -17,9 +17,12 @@ from twostream.pipeline.backbones import (
     load_checkpoint,
 )
 from twostream.pipeline.backbones.normalization import I3D_NORMALIZATION
-from twostream.pipeline.extract_features import load_stream
-from twostream.pipeline.flow import quantize_flow
-from twostream.pipeline.stores.video_store import StoreError
+from twostream.data.sampling import SamplingError, evaluation_crops
+from twostream.pipeline.batch import Execution
+from twostream.pipeline.extract_features import FeatureExtractionConfig, extract_features
+from twostream.pipeline.flow import dequantize_flow, quantize_flow
+from twostream.pipeline.stores.feature_store import FeatureStore
+from twostream.pipeline.stores.frame_store import FrameStore
 
 KINETICS, CHARADES = 400, 157
 # Float sums of a 60-layer network in another order (ours pads once per unit, as the source does, but the
@@ -107,8 +110,57 @@ def test_i3d_normalisation_maps_pixels_and_tsn_quantised_flow_onto_minus_one_to_
     torch.testing.assert_close(scaled, torch.tensor([-1.0, -1.0, 0.0, 1.0]), rtol=0, atol=half_a_level)
 
 
-def test_extract_features_refuses_a_clip_network_naming_the_checkpoint(tmp_path: Path):
-    path = tmp_path / "rgb_imagenet.pt"
-    torch.save(formats.pytorch_i3d_state_dict(3, KINETICS, seed=1), path)
-    with pytest.raises(StoreError, match=rf"{path} is an i3d network, which reads clips of 16 frames"):
-        load_stream("rgb", str(path), None, "cpu", True)
+def test_dense_clip_features_are_the_source_model_s_on_the_clips_i3d_reads(tiny_dataset, reference_store, tmp_path):
+    import cv2
+
+    _, manifest = tiny_dataset
+    one = manifest.subset([manifest.videos[1].video_id])
+    video_id = one.videos[0].video_id
+    weights = {"rgb": formats.pytorch_i3d_state_dict(3, KINETICS, seed=11),
+               "flow": formats.pytorch_i3d_state_dict(2, KINETICS, seed=12)}
+    for stream, state in weights.items():
+        torch.save(state, tmp_path / f"{stream}_imagenet.pt")
+    config = FeatureExtractionConfig(rgb_checkpoint=str(tmp_path / "rgb_imagenet.pt"),
+                                     flow_checkpoint=str(tmp_path / "flow_imagenet.pt"), any_classes=True,
+                                     sampling="dense", stride=4, crops=1, crop_size=40, input_size=224)
+    summary = extract_features(one, reference_store, tmp_path / "i3d.zarr", config=config,
+                               execution=Execution(no_cluster=True, retries=0))
+    assert summary.ok
+    store = FeatureStore.open(tmp_path / "i3d.zarr")
+    assert store.config["sampling"]["clip_frames"] == 16 and store.config["sampling"]["stride"] == 4
+    frames = FrameStore.open(reference_store)
+    attrs = store.video(video_id).attrs
+    assert attrs["frames"] == 10 and attrs["clip_starts"] == [0]  # 9 flow fields: one clip, its last field repeated
+    # The clip as I3D's own preprocessing makes it: frames 0..8 then frame 8 again, the centre 40 x 40 crop resized
+    # to 224; RGB scaled to [-1, 1]; flow dequantised, clipped to +-20 px and divided by 20.
+    indices = [min(i, 8) for i in range(16)]
+    crop = evaluation_crops(48, 64, 40, 1)[0]
+    resize = lambda image: cv2.resize(np.ascontiguousarray(image[crop.top:crop.top + 40, crop.left:crop.left + 40]),
+                                      (224, 224))
+    rgb = np.stack([resize(frame) for frame in frames.rgb(video_id, indices)]).astype(np.float32) / 255 * 2 - 1
+    fields = np.stack([resize(field) for field in frames.flow(video_id, 0, 9)[indices]])
+    flow = np.clip(dequantize_flow(fields, float(frames.config["bound"])), -20, 20) / 20
+    for stream, clip in (("rgb", rgb), ("flow", flow)):
+        x = torch.from_numpy(np.ascontiguousarray(clip.transpose(3, 0, 1, 2)))[None]
+        with torch.no_grad():
+            logits, pooled = formats.pytorch_i3d_forward(weights[stream], x)
+        np.testing.assert_allclose(store.read(video_id, f"{stream}/logits")[0, 0], logits[0, :, 0].numpy(),
+                                   rtol=0, atol=2e-3)  # resizing the quantised flow before dequantising it
+        np.testing.assert_allclose(store.read(video_id, f"{stream}/global_pool")[0, 0], pooled.flatten().numpy(),
+                                   rtol=1e-2, atol=1e-2)  # stored as float16
+
+
+def test_clip_networks_need_dense_sampling_in_both_streams(tiny_dataset, reference_store, checkpoints, tmp_path):
+    torch.save(formats.pytorch_i3d_state_dict(3, KINETICS, seed=1), tmp_path / "rgb_imagenet.pt")
+    torch.save(formats.pytorch_i3d_state_dict(2, KINETICS, seed=2), tmp_path / "flow_imagenet.pt")
+    rgb, flow = str(tmp_path / "rgb_imagenet.pt"), str(tmp_path / "flow_imagenet.pt")
+    _, manifest = tiny_dataset
+    one = manifest.subset([manifest.videos[0].video_id])
+    for config, refused in (
+            (FeatureExtractionConfig(rgb, flow, any_classes=True), "--sampling dense --stride N"),
+            (FeatureExtractionConfig(rgb, str(checkpoints["flow"]), any_classes=True, sampling="dense", stride=4),
+             "one stream's network reads clips and the other's single frames")):
+        with pytest.raises(SamplingError, match=refused):
+            extract_features(one, reference_store, tmp_path / "refused.zarr", config=config,
+                             execution=Execution(no_cluster=True, retries=0))
+        assert not (tmp_path / "refused.zarr").exists()
