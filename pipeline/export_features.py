@@ -158,7 +158,8 @@ class _LocalizationWriter:
         attrs = self.store.video(video_id).attrs
         stride = int(attrs["stride"])
         self.videos[video_id] = {"snippets": len(snippets), "stride": stride, "frames": int(attrs["frames"]),
-                                 "feature_frame": len(snippets) * stride}
+                                 "feature_frame": len(snippets) * stride,
+                                 **({"clip_frames": int(attrs["clip_frames"])} if "clip_frames" in attrs else {})}
 
     def discard(self, video_id: str) -> None:
         """Nothing to take back: a video's matrix is written only once all its arrays were read."""

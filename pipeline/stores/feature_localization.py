@@ -7,7 +7,12 @@ Layout, as BSN, BMN, G-TAD and mmaction2's localisers read it::
                              numpy.loadtxt(path, delimiter=",", skiprows=1) give the (T, C) matrix)
     <out>/<video_id>.npy     localization-npy: the same (T, C) matrix, float32
     <out>/store.json         the store's root attributes and what the export took: tap per stream, column
-                             ranges, positions, and per video its snippets, stride and feature frames
+                             ranges, positions, and per video its snippets, stride and feature frames (and
+                             clip_frames, for networks that read clips)
+
+ActionFormer's and TriDet's THUMOS14 features are this layout's npy files at native positions from a dense
+I3D store (`--stride 4`, 16-frame clips) with `--taps global_pool`: (T, 2048) float32, RGB then flow, row i
+the clip of frames 4i .. 4i + 15, which those trainers place at frame 4i + 8 (feat_stride 4, num_frames 16).
 
 Columns are the rgb stream's tap, then the flow stream's (with logits of 200 classes: 400 columns,
 as in the ActivityNet csv_mean_100 files). Name the folder csv_mean_<T> where the trainer expects it.
