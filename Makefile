@@ -108,6 +108,7 @@ bench: install
 	$(BIN)/python bench/extract_features.py --videos 4 --device $(BENCH_DEVICE)
 	$(BIN)/python bench/extract_features.py --backbone i3d --videos 4 --preset demo --crops 1 --batch-size 4 \
 		--device $(BENCH_DEVICE) --out bench/results/extract_features_i3d.json
+	$(BIN)/python bench/i3d_flow_quantisation.py
 	$(BIN)/python bench/fusion_cache.py --device $(BENCH_DEVICE)
 	$(BIN)/python bench/fusion_scale.py --videos 50 200 800 --snippets 3 --crops 3
 	$(BIN)/python bench/fusion_quality.py --work bench/results/fusion_quality
