@@ -9,10 +9,12 @@ from typing import Any
 from steps import Step
 
 # Each step's time limit in seconds, in running order: TV-L1's figures first, then its tests, which need only
-# torch, numpy and Triton; then what needs the whole pipeline. They add up to 400 s, which leaves 80 s of the
-# 8-minute budget for the set-up (an offline pip install of the missing packages) and the environment query.
+# torch, numpy and Triton; then what needs the whole pipeline. The first eight add up to 400 s, which leaves
+# 80 s of the 8-minute budget for the set-up (an offline pip install of the missing packages) and the
+# environment query; I3D's clips per second come last, run when the set-up left the time for them.
 LIMITS_S = {"flow": 140, "flow_tests": 45, "tests": 50, "flow_eager": 50, "extract_frames_sharing": 35,
-            "extract_features_amp": 30, "extract_features_no_amp": 25, "fusion_cache": 25}
+            "extract_features_amp": 30, "extract_features_no_amp": 25, "fusion_cache": 25,
+            "extract_features_i3d": 30}
 # The flow rows' inputs, written beforehand by `python bench/flow.py --prepare bench/inputs/flow_inputs.npz`
 # and carried with the checkout: the flow steps then need neither ffmpeg nor OpenCV nor the shared data.
 FLOW_INPUTS = Path("bench/inputs/flow_inputs.npz")
@@ -22,12 +24,16 @@ SIZES = {
             "flow_eager": ["--gpu-pairs", "256", "--gpu-batches", "1", "64", "256", "--gpu-compile", "off",
                            "--iteration-pairs", "4"],
             "extract_features": ["--videos", "4"],
+            "extract_features_i3d": ["--backbone", "i3d", "--preset", "demo", "--videos", "8", "--crops", "1",
+                                     "--batch-size", "16"],
             "fusion_cache": ["--videos", "16", "--steps", "5"],
             "extract_frames": ["--sharing-videos", "16", "--sharing-frames", "48", "--threads", "8"]},
     "tiny": {"flow": ["--gpu-pairs", "1", "--gpu-batches", "1", "--work-batch", "1"],
              "flow_eager": ["--gpu-pairs", "1", "--gpu-batches", "1", "--iteration-pairs", "0"],
              "extract_features": ["--preset", "tiny", "--backbone", "tiny", "--videos", "1", "--snippets", "1",
                                   "--crops", "1", "--batch-size", "2"],
+             "extract_features_i3d": ["--preset", "tiny", "--backbone", "i3d", "--videos", "1", "--crops", "1",
+                                      "--batch-size", "1"],
              "fusion_cache": ["--videos", "1", "--steps", "1"],
              "extract_frames": ["--sharing-videos", "2", "--sharing-frames", "2", "--threads", "2"]},
 }
@@ -52,6 +58,8 @@ def plan(python: str, device: str, sizes: str, *, work: Path, test_paths: list[s
         "extract_features_amp": features,
         "extract_features_no_amp": features + ["--no-amp"],
         "fusion_cache": [python, "bench/fusion_cache.py", "--device", device, *size["fusion_cache"]],
+        "extract_features_i3d": [python, "bench/extract_features.py", "--device", device,
+                                 *size["extract_features_i3d"]],
     }
     steps = []
     for name, command in commands.items():
@@ -105,8 +113,8 @@ def headline(name: str, results: dict[str, Any] | None) -> str:
     if name == "extract_frames_sharing" and rows:
         return f"{rows[-2]['value']:.1f} frames/s shared, {rows[-1]['value']:.2f}x alone"
     if name.startswith("extract_features"):
-        whole = next((row["value"] for row in rows if row["measure"] == "whole extract-features path"), None)
-        return f"{whole:.1f} images/s whole path" if whole is not None else ""
+        whole = next((row for row in rows if row["measure"] == "whole extract-features path"), None)
+        return f"{whole['value']:.1f} {whole['unit']} whole path" if whole is not None else ""
     if name == "fusion_cache" and rows:
         ratio = rows[-1]
         return f"end-to-end / cached: {ratio['seconds_per_step']:.1f}x time, {ratio['peak_bytes']:.1f}x memory"

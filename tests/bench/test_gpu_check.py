@@ -33,7 +33,7 @@ def test_each_step_is_recorded_and_a_failure_does_not_stop_the_check(tmp_path):
     assert check["setup"] == {"status": "ok", "seconds": 1.5, "log": log.read_text().splitlines()}
     steps = {step["name"]: step for step in check["steps"]}
     assert list(steps) == ["flow", "flow_tests", "tests", "flow_eager", "extract_frames_sharing",
-                           "extract_features_amp", "extract_features_no_amp", "fusion_cache"]
+                           "extract_features_amp", "extract_features_no_amp", "fusion_cache", "extract_features_i3d"]
     tests = steps["tests"]
     assert tests["status"] == "skipped" and tests["reason"] == "all 1 tests skipped: needs a CUDA device"
     assert tests["results"]["skipped"] == 1 and tests["results"]["passed"] == 0
