@@ -51,6 +51,9 @@ def run(args: argparse.Namespace) -> int:
         with open(args.out, "w", encoding="utf-8") as stream:
             json.dump(report.to_dict(), stream, indent=1)
     print(f"{report.store}: {report.videos} videos read, {len(report.damaged)} damaged")
+    if report.unchecked:
+        print(f"  {report.unchecked} arrays carry no chunk checksums (written by an earlier version): damage inside "
+              "them can read as wrong numbers, which no check sees; extract the store again to add them")
     for video_id, damage in report.damaged.items():
         for array, what in damage.items():
             print(f"  DAMAGED {video_id} {array}: {what}")

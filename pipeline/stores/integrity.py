@@ -98,3 +98,14 @@ def array_damage(array: Any) -> str | None:
         except Exception as error:  # see CheckedArray._read
             return damage_text(error)
     return None
+
+
+def chunk_checksummed(metadata: dict[str, Any]) -> bool:
+    """Whether an array whose zarr.json says `metadata` checks each chunk (each inner chunk of a sharded array)
+    against a crc32c checksum; arrays written before the stores carried them do not, and damage inside them
+    can decode into wrong numbers."""
+    codecs = metadata.get("codecs", [])
+    for codec in codecs:
+        if codec.get("name") == "sharding_indexed":
+            codecs = codec.get("configuration", {}).get("codecs", [])
+    return any(codec.get("name") == "crc32c" for codec in codecs)

@@ -7,6 +7,7 @@ its metadata, or an array has a missing chunk or one that fails its checksum or 
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ import zarr
 from twostream.data.io import writer_token
 from twostream.pipeline.stores.feature_store import FeatureStore
 from twostream.pipeline.stores.frame_store import FrameStore
-from twostream.pipeline.stores.integrity import array_damage, damage_text
+from twostream.pipeline.stores.integrity import array_damage, chunk_checksummed, damage_text
 from twostream.pipeline.stores.video_store import ATTRS_KEY, GROUP, StoreError, VideoStore
 
 DAMAGED = "damaged: "  # how a repair's failure record begins
@@ -33,10 +34,12 @@ class VerifyReport:
     kind: str
     videos: int
     damaged: dict[str, dict[str, str]] = field(default_factory=dict)
+    unchecked: int = 0  # arrays read whose chunks carry no checksum (written by an earlier version)
 
     def to_dict(self) -> dict[str, Any]:
         """The report as plain data (verify --out)."""
-        return {"store": str(self.store), "kind": self.kind, "videos": self.videos, "damaged": self.damaged}
+        return {"store": str(self.store), "kind": self.kind, "videos": self.videos, "damaged": self.damaged,
+                "arrays_without_checksums": self.unchecked}
 
 
 def open_video_store(path: str | os.PathLike) -> FrameStore | FeatureStore:
@@ -54,25 +57,29 @@ def open_video_store(path: str | os.PathLike) -> FrameStore | FeatureStore:
     return kinds[kind].open(location)
 
 
-def video_damage(store: VideoStore, video_id: str, expected: list[str]) -> dict[str, str]:
-    """Each damaged array of one video (its path under the video, or GROUP) with what is wrong; empty if none."""
+def video_damage(store: VideoStore, video_id: str, expected: list[str]) -> tuple[dict[str, str], int]:
+    """Each damaged array of one video (its path under the video, or GROUP) with what is wrong (empty if
+    none), and how many of its arrays carry no chunk checksums."""
     folder = store.path / "videos" / video_id
     if not (folder / "zarr.json").is_file():
-        return {GROUP: "its metadata, zarr.json, is gone"}
+        return {GROUP: "its metadata, zarr.json, is gone"}, 0
     damage: dict[str, str] = {}
     arrays: list[str] = []
     _walk(folder, "", damage, arrays)
     for name in expected:
         if name not in arrays and name not in damage:
             damage[name] = "the array is gone"
+    unchecked = 0
     for name in arrays:
         try:
-            problem = array_damage(zarr.open_array(str(folder / name), mode="r"))
+            array = zarr.open_array(str(folder / name), mode="r")
+            unchecked += not chunk_checksummed(json.loads((folder / name / "zarr.json").read_text()))
+            problem = array_damage(array)
         except Exception as error:  # metadata that does not parse
             problem = damage_text(error)
         if problem:
             damage[name] = problem
-    return damage
+    return damage, unchecked
 
 
 def _walk(folder: Path, prefix: str, damage: dict[str, str], arrays: list[str]) -> None:
@@ -114,7 +121,8 @@ def verify_store(path: str | os.PathLike, workers: int | None = None,
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers or os.cpu_count() or 1)) as pool:
         futures = {pool.submit(video_damage, store, video_id, expected): video_id for video_id in video_ids}
         for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
-            damage = future.result()
+            damage, unchecked = future.result()
+            report.unchecked += unchecked
             if damage:
                 report.damaged[futures[future]] = damage
                 failed += 1

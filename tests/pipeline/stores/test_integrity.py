@@ -200,3 +200,19 @@ def test_a_write_that_fails_publishes_no_half_video_and_the_rerun_completes(tiny
     assert not verify_store(frames).damaged  # what was published is whole
     assert subprocess.run(command, capture_output=True, text=True).returncode == 0
     assert len(FrameStore.open(frames).video_ids()) == len(manifest) and not FrameStore.open(frames).failures()
+
+
+def test_verify_counts_the_arrays_an_earlier_version_wrote_without_chunk_checksums(feature_store, tmp_path, capsys):
+    features = copied(feature_store, tmp_path)
+    assert verify_store(features, workers=2).unchecked == 0  # every array of a store written now
+    video_id = FeatureStore.open(features).video_ids()[0]
+    group = zarr.open_group(str(features / "videos" / video_id), mode="r+")
+    values = np.asarray(group["rgb/logits"][...])
+    del group["rgb/logits"]
+    older = group.create_array("rgb/logits", shape=values.shape, dtype=values.dtype,  # as stores were written before
+                               compressors=(zarr.codecs.BloscCodec(cname="zstd", clevel=5),))
+    older[...] = values
+    report = verify_store(features, workers=2)
+    assert (report.unchecked, report.damaged) == (1, {})
+    assert main(["verify", "--features", str(features)]) == 0
+    assert "1 arrays carry no chunk checksums" in capsys.readouterr().out
