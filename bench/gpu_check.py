@@ -83,7 +83,7 @@ def run_all(steps: list[Step], selected: set[str], deadline: float, write: Any) 
         left = deadline - time.monotonic()
         if step.name not in selected:
             outcome = skipped(step, "not selected (--steps)")
-        elif left < MIN_STEP_S:
+        elif left < (step.timeout_s if step.optional else MIN_STEP_S):
             outcome = skipped(step, f"time budget spent ({left:.0f} s left)")
         else:
             step.timeout_s = min(step.timeout_s, left)

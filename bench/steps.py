@@ -34,7 +34,8 @@ def read_json(path: Path) -> dict[str, Any]:
 @dataclass
 class Step:
     """One command of a check. `results` (when set) is the file it writes, read by `load` (JSON by default)
-    and merged into its record; `judge` may turn a clean exit into "skipped" by returning the reason."""
+    and merged into its record; `judge` may turn a clean exit into "skipped" by returning the reason. An
+    `optional` step starts only with its whole time limit left."""
 
     name: str
     command: list[str]
@@ -42,6 +43,7 @@ class Step:
     results: Path | None = None
     load: Callable[[Path], dict[str, Any]] = read_json
     judge: Callable[[dict[str, Any]], str | None] | None = None
+    optional: bool = False
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from pathlib import Path
 
 from twostream.cli.vocabulary import (
     add_amp,
@@ -21,6 +22,7 @@ from twostream.data.metrics import spatial_share
 from twostream.data.selection import SELECTIONS
 from twostream.fusion.training.loop import TrainConfig
 from twostream.pipeline.stores.verify import verify_store
+from twostream.pipeline.stores.video_store import StoreError
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, defaults: object) -> None:
@@ -43,7 +45,13 @@ def data_manifest(args: argparse.Namespace) -> Manifest:
     manifest = load_manifest(args.manifest)
     if not args.leave_out_damaged:
         return manifest
+    if not (Path(args.features) / "zarr.json").is_file():
+        raise StoreError(f"--leave-out-damaged reads a features.zarr store; {args.features} is not one (an HDF5 "
+                         "export checks each chunk's Fletcher-32 sum as it is read): drop the flag")
     report = verify_store(args.features, only=[video.video_id for video in manifest])
+    if report.unchecked:
+        print(f"{args.features}: {report.unchecked} arrays carry no chunk checksums (written by an earlier "
+              "version): damage inside them cannot be seen", file=sys.stderr)
     if report.damaged:
         named = ", ".join(list(report.damaged)[:5]) + (", ..." if len(report.damaged) > 5 else "")
         print(f"{args.features}: leaving out {len(report.damaged)} damaged video(s) of {len(manifest)} ({named}); "

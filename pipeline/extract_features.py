@@ -45,6 +45,7 @@ from twostream.data.sampling import (
     rgb_index,
 )
 from twostream.pipeline.backbones import (
+    I3D_NORMALIZATION,
     Backbone,
     checkpoint_bytes,
     imagenet_backbone,
@@ -53,7 +54,7 @@ from twostream.pipeline.backbones import (
     normalization_named,
 )
 from twostream.pipeline.batch import Execution, Task, run_batch
-from twostream.pipeline.flow import dequantize_flow
+from twostream.pipeline.flow import TSN_BOUND, dequantize_flow
 from twostream.pipeline.stores.feature_store import (
     FLOWMAG,
     FeatureStore,
@@ -160,7 +161,7 @@ def load_stream(stream: str, checkpoint: str, taps: tuple[str, ...] | None, devi
                          f"{stream} stream")
     net = loaded.build(device)
     if device.startswith("cuda"):
-        net = net.to(memory_format=torch.channels_last)
+        net = net.to(memory_format=net.channels_last)
     chosen = tuple(taps) if taps else tuple(net.default_taps)
     for tap in chosen:
         if tap not in net.taps:
@@ -352,8 +353,8 @@ def _snippet_views(frames: FrameStore, video_id: str, starts: np.ndarray, crops:
 
 def _clip_views(frames: FrameStore, video_id: str, starts: np.ndarray, clip: int, crops: list[Crop],
                 input_size: int) -> Iterator[tuple[np.ndarray, np.ndarray, None]]:
-    """For each clip: RGB crops (crops, 3, L, s, s) and flow crops (crops, 2, L, s, s), uint8; each frame is
-    decoded once however many clips overlap it."""
+    """For each clip: RGB crops (crops, 3, L, s, s) and flow crops (crops, 2, L, s, s), uint8; each RGB frame
+    is decoded once however many clips overlap it (the flow fields, cheap to decompress, are read per clip)."""
     num_frames = frames.num_frames(video_id)
     decoded: dict[int, np.ndarray] = {}
     for start in starts:
@@ -391,7 +392,7 @@ def _forward(model: StreamModel, batch: np.ndarray, device: str, amp: bool) -> d
     x = torch.from_numpy(batch.reshape(snippets * crops, *batch.shape[2:])).to(device, non_blocking=True)
     x = model.net.normalization.apply(x, model.stream)
     if device.startswith("cuda"):
-        x = x.contiguous(memory_format=torch.channels_last if x.dim() == 4 else torch.channels_last_3d)
+        x = x.contiguous(memory_format=model.net.channels_last)
     with torch.inference_mode(), autocast(device, amp):
         outputs = model.net.forward_taps(x, model.taps)
     return {tap: value.float().cpu().numpy().reshape(snippets, crops, *value.shape[1:])
@@ -469,6 +470,12 @@ def extract_features(
             raise StoreError(f"the {stream} checkpoint has {model.net.num_classes} classes but the manifest has "
                              f"{len(manifest.classes)}; use checkpoints trained on this dataset, or pass "
                              "--any-classes to extract features anyway (fusion training then needs other logits)")
+        bound = float(frames.config["bound"])
+        if stream == "flow" and model.net.normalization == I3D_NORMALIZATION and bound != TSN_BOUND:
+            raise StoreError(f"{frames.path} quantised its flow with a bound of {bound:g} px; I3D's flow input is "
+                             f"flow clipped to +-{TSN_BOUND:g} px and divided by {TSN_BOUND:g}, which this "
+                             f"normalisation reads off flow quantised with --bound {TSN_BOUND:g}: extract the "
+                             "frames again with it")
     folds = read_folds(config.fold_checkpoints) if config.fold_checkpoints else None
     if folds is not None:
         check_fold_models(config, folds)

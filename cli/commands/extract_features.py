@@ -63,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="resize crops to this side for the networks (default: the input size the checkpoints "
                              "record, else the crop size)")
     parser.add_argument("--batch-size", type=int, default=default_of(DEFAULTS, "batch_size"),
-                        help="views per forward pass")
+                        help="views per forward pass (with a clip network such as I3D, clips: 16 frames each)")
     add_device(parser, default_of(DEFAULTS, "device"))
     add_amp(parser, default_of(DEFAULTS, "amp"))
     parser.add_argument("--strict", action=argparse.BooleanOptionalAction, default=default_of(DEFAULTS, "strict"),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from twostream.cli.fusion_args import add_data_arguments, data_manifest, add_training_arguments, print_results, train_config
+from twostream.cli.fusion_args import add_data_arguments, add_training_arguments, data_manifest, print_results, train_config
 from twostream.cli.vocabulary import default_of
 from twostream.fusion.configs import GATE_ACTIVATIONS, GATE_BODIES, GATE_FUSIONS, GATE_INITS, GATE_TRAIN_ON, GateConfig
 from twostream.fusion.train import train_gate

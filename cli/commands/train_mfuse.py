@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from twostream.cli.fusion_args import add_data_arguments, data_manifest, add_training_arguments, print_results, train_config
+from twostream.cli.fusion_args import add_data_arguments, add_training_arguments, data_manifest, print_results, train_config
 from twostream.cli.vocabulary import default_of
 from twostream.fusion.configs import HEAD_INPUTS, HEADS, PAPER_SCORE_WEIGHTS, HeadConfig
 from twostream.fusion.train import train_mfuse

@@ -68,6 +68,7 @@ from twostream.pipeline.backbones.errors import BackboneError, CheckpointError, 
 from twostream.pipeline.backbones.imagenet import imagenet_backbone, imagenet_checkpoint
 from twostream.pipeline.backbones.normalization import (
     CAFFE_TSN,
+    I3D_NORMALIZATION,
     IMAGENET,
     NORMALIZATIONS,
     TSN_PYTORCH,
@@ -90,6 +91,7 @@ __all__ = [
     "FLOW_CHANNELS",
     "FLOW_STACK",
     "FRAME_BACKBONES",
+    "I3D_NORMALIZATION",
     "IMAGENET",
     "IMAGENET_BACKBONES",
     "NORMALIZATIONS",

@@ -91,7 +91,7 @@ class Backbone(nn.Module, metaclass=ABCMeta):
 
     @property
     def in_channels(self) -> int:
-        """Input channels of the first convolution: 3 for RGB, 10 for a flow stack."""
+        """Input channels of the first convolution: 3 for RGB, FLOW_INPUT for flow (10 for a TSN flow stack)."""
         return int(self._config["in_channels"])
 
     @property
@@ -140,7 +140,8 @@ class Backbone(nn.Module, metaclass=ABCMeta):
         return x
 
     def tap_shape(self, tap: str, input_size: int | tuple[int, int] = 224) -> tuple[int, ...]:
-        """Shape of one sample's output at a tap, (channels, h, w) for maps or (length,) for vectors."""
+        """Shape of one sample's output at a tap, (channels, h, w) for maps ((channels, t, h, w) for a clip
+        network's) or (length,) for vectors."""
         self._require_tap(tap)
         height, width = (input_size, input_size) if isinstance(input_size, int) else input_size
         if (height, width) not in self._shapes:
@@ -154,6 +155,11 @@ class Backbone(nn.Module, metaclass=ABCMeta):
     def input_shape(self, height: int, width: int) -> tuple[int, ...]:
         """Shape of a batch of one input of this size: (1, C, H, W) for an image or a flow stack."""
         return (1, self.in_channels, height, width)
+
+    @property
+    def channels_last(self) -> torch.memory_format:
+        """The channels-last memory format of this network's weights and inputs (3D for a clip network)."""
+        return torch.channels_last_3d if self.CLIP_FRAMES else torch.channels_last
 
     def layers_after(self, tap: str) -> Backbone:
         """A fresh trainable copy of the layers after `tap` up to the pooled feature vector."""

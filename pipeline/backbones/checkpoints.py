@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from twostream.data.io import atomic_path, file_sha256
-from twostream.pipeline.backbones.base import FLOW_CHANNELS, RGB_CHANNELS, Backbone, modality_of
+from twostream.pipeline.backbones.base import RGB_CHANNELS, Backbone, modality_of
 from twostream.pipeline.backbones.checkpoint_layouts import (
     first_conv_and_classifier,
     fits,
@@ -35,7 +35,7 @@ from twostream.pipeline.backbones.checkpoint_layouts import (
 )
 from twostream.pipeline.backbones.errors import BackboneError, CheckpointError, CheckpointMismatchError
 from twostream.pipeline.backbones.normalization import Normalization
-from twostream.pipeline.backbones.registry import architecture, create_backbone
+from twostream.pipeline.backbones.registry import architecture, backbone_type, create_backbone
 
 FORMAT = "twostream"
 FORMAT_VERSION = 1
@@ -106,7 +106,7 @@ def load_checkpoint(
     record, weights, layout_format, backbone = _recognise(obj, metadata, backbone, path, strict, prefix)
     first_conv, classifier = first_conv_and_classifier(backbone)
     weights = name_classifier(weights, classifier)
-    in_channels = _first_conv_channels(weights, first_conv, modality)
+    in_channels = _first_conv_channels(weights, first_conv, modality, backbone)
     found_classes = _classifier_outputs(weights, classifier)
     num_classes = _resolve_classes(found_classes, num_classes, classifier, path)
     found_modality = modality_of(in_channels)
@@ -320,12 +320,13 @@ def _agree(given: str | None, found: str, what: str, path: Path) -> str:
     return found
 
 
-def _first_conv_channels(weights: dict[str, Tensor], first_conv: str, modality: str | None) -> int:
-    """Input channels of the checkpoint's first conv; without one, those of the requested modality."""
+def _first_conv_channels(weights: dict[str, Tensor], first_conv: str, modality: str | None, backbone: str) -> int:
+    """Input channels of the checkpoint's first conv; without one, those of the requested modality for the
+    architecture `backbone`."""
     value = weights.get(f"{first_conv}.weight")
     if value is not None and value.dim() >= 4:  # a 2D or a 3D convolution
         return int(value.shape[1])
-    return FLOW_CHANNELS if modality == "flow" else RGB_CHANNELS
+    return backbone_type(backbone).FLOW_INPUT if modality == "flow" else RGB_CHANNELS
 
 
 def _classifier_outputs(weights: dict[str, Tensor], classifier: str) -> int | None:

@@ -19,7 +19,10 @@ Dense stores (``extract-features --sampling dense --stride N``, for temporal loc
 snippet every N frames; each tap is the mean over the snippet's crops, so the crop axis has length 1;
 by default only the pooled vector and the logits are kept, and there is no ``flowmag``. Their
 videos' attributes add ``stride``; their root's ``config.sampling`` records ``kind: "dense"``, the
-stride and ``crop_reduction: "mean"`` (TSN stores record no kind).
+stride and ``crop_reduction: "mean"`` (TSN stores record no kind). With networks that read clips (I3D)
+the snippets are clips: S clips of ``clip_frames`` frames, a clip every N frames; videos record
+``clip_starts`` (each clip's first frame) instead of flow-stack starts and RGB frame indices, the root's
+sampling ``clip_frames``, and maps are (S, 1, C, T, H, W).
 
 Root group ``networks``: ``rgb`` and ``flow``, each stream's network as the bytes of a checkpoint file in this
 project's format (the attribute ``checkpoint_sha256`` names the checkpoint it was loaded from), written with the

@@ -57,3 +57,9 @@ def test_steps_past_the_budget_are_skipped(tmp_path):
     step = next(step for step in check["steps"] if step["name"] == "extract_features_amp")
     assert step["status"] == "skipped" and step["reason"].startswith("time budget spent")
     assert check["setup"]["status"] == "none"
+
+
+def test_the_optional_i3d_step_is_skipped_rather_than_cut_short(tmp_path):
+    done, check = _check(tmp_path, "--steps", "extract_features_i3d", "--budget", "60", "--setup-seconds", "40")
+    step = next(step for step in check["steps"] if step["name"] == "extract_features_i3d")
+    assert step["status"] == "skipped" and step["reason"].startswith("time budget spent")  # under its 30 s limit

@@ -164,3 +164,28 @@ def test_clip_networks_need_dense_sampling_in_both_streams(tiny_dataset, referen
             extract_features(one, reference_store, tmp_path / "refused.zarr", config=config,
                              execution=Execution(no_cluster=True, retries=0))
         assert not (tmp_path / "refused.zarr").exists()
+
+
+def test_i3d_flow_needs_flow_quantised_with_tsn_s_bound(tiny_dataset, tmp_path):
+    from twostream.pipeline.extract_frames import FrameExtractionConfig, extract_frames
+    from twostream.pipeline.stores.video_store import StoreError
+
+    _, manifest = tiny_dataset
+    one = manifest.subset([manifest.videos[0].video_id])
+    frames = tmp_path / "bound15.zarr"
+    assert extract_frames(one, frames, config=FrameExtractionConfig(frame_size="native", flow="farneback", bound=15),
+                          execution=Execution(no_cluster=True, retries=0)).ok
+    for stream, channels in (("rgb", 3), ("flow", 2)):
+        torch.save(formats.pytorch_i3d_state_dict(channels, KINETICS, seed=channels), tmp_path / f"{stream}.pt")
+    config = FeatureExtractionConfig(rgb_checkpoint=str(tmp_path / "rgb.pt"), flow_checkpoint=str(tmp_path / "flow.pt"),
+                                     any_classes=True, sampling="dense", stride=4, crops=1)
+    with pytest.raises(StoreError, match="bound of 15 px; I3D's flow input is flow clipped to \\+-20 px"):
+        extract_features(one, frames, tmp_path / "i3d.zarr", config=config, execution=Execution(no_cluster=True))
+    assert not (tmp_path / "i3d.zarr").exists()
+
+
+def test_each_network_names_its_channels_last_layout():
+    for name in ("i3d", "tiny"):
+        net = create_backbone(name, KINETICS)
+        net.to(memory_format=net.channels_last)  # what extract-features does on CUDA: 3D weights need the 3D layout
+        assert net.channels_last == (torch.channels_last_3d if name == "i3d" else torch.channels_last)
