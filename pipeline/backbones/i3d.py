@@ -8,7 +8,10 @@ odd), every convolution but the classifier is followed by BatchNorm (eps 0.001) 
 224 the last map, mixed_5c, is 1024 x 2 x 7 x 7; the source then average-pools it with a 2 x 7 x 7 window,
 stride 1, and applies the classifier as a 1 x 1 x 1 convolution at each remaining time step. Here
 global_pool averages those windows (one at 16 x 224 x 224: the source's 1024-d feature exactly) and logits
-are the classifier on that average, the mean of the source's per-step logits.
+are the classifier on that average, the mean of the source's per-step logits. On longer clips or larger
+frames the windows overlap, so positions near the middle count more than in a plain mean; on maps smaller
+than the window (clips under 9 frames, frames under 193 pixels) the window shrinks to the map, where the
+source would fail.
 """
 from __future__ import annotations
 
