@@ -2,7 +2,9 @@
 .npy files, read back by a loader written from ActionFormer's THUMOS14 dataset code (libs/datasets/thumos14.py):
 np.load(feat_folder + id + ".npy").astype(float32), every downsample_rate-th row, transposed to (C, T) with
 C = input_dim (2048); an annotation at t seconds lies at grid position t * fps / feat_stride - 0.5 *
-num_frames / feat_stride (feat_stride 4, num_frames 16 in configs/thumos_i3d.yaml)."""
+num_frames / feat_stride (feat_stride 4, num_frames 16 in configs/thumos_i3d.yaml). TriDet's
+libs/datasets/thumos14.py loads the same way and writes the position as (t * fps - 0.5 * num_frames) /
+feat_stride, with the same configuration."""
 from __future__ import annotations
 
 import json
@@ -36,6 +38,11 @@ def actionformer_grid(seconds: float, fps: float, downsample_rate: int = 1) -> f
     """Where ActionFormer places a time stamp on the feature grid."""
     feat_stride = FEAT_STRIDE * downsample_rate
     return seconds * fps / feat_stride - 0.5 * NUM_FRAMES / feat_stride
+
+
+def tridet_grid(seconds: float, fps: float, downsample_rate: int = 1) -> float:
+    """Where TriDet places a time stamp on the feature grid."""
+    return (seconds * fps - 0.5 * NUM_FRAMES) / (FEAT_STRIDE * downsample_rate)
 
 
 def test_videos_to_i3d_features_that_actionformer_s_thumos_loader_reads(tmp_path: Path):
@@ -72,5 +79,5 @@ def test_videos_to_i3d_features_that_actionformer_s_thumos_loader_reads(tmp_path
         # ActionFormer puts row i at frame (i + 0.5 * num_frames / feat_stride) * feat_stride: the clip's centre.
         for row, start in enumerate(clips):
             centre_seconds = (start + NUM_FRAMES / 2) / 10.0
-            assert actionformer_grid(centre_seconds, fps=10.0) == row
+            assert actionformer_grid(centre_seconds, fps=10.0) == row == tridet_grid(centre_seconds, fps=10.0)
         assert actionformer_features(out, video.video_id, downsample_rate=2).shape == (INPUT_DIM, 2)
