@@ -3,7 +3,8 @@ degradation, and the report's figures, with the machine and date it ran on.
 
 Run after `make demo`: python bench/demo_record.py [--demo demo_out] [--out docs/benchmarks/results]
 It writes demo.json and demo/<figure>.png there (the figures shrunk to at most 1200 pixels wide and 256
-colours); the documentation's demo page draws its tables and figures from them.
+colours); the documentation's demo page draws its tables and figures from them, and
+`python bench/readme_figures.py` writes the README's figures from them.
 """
 from __future__ import annotations
 

@@ -16,8 +16,6 @@ import pytest
 import yaml
 
 from twostream.cli.main import build_parser
-from twostream.fusion.configs import GateConfig
-from twostream.fusion.train import gate_method
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -127,30 +125,7 @@ def test_the_documentation_site_builds_strictly(tmp_path):
     assert "Train gated fusion" in (tmp_path / "site" / "reference" / "api" / "index.html").read_text(encoding="utf-8")
 
 
-def test_the_readme_headline_is_the_recorded_demo_run():
-    recorded = json.loads((DOCS / "benchmarks" / "results" / "demo.json").read_text(encoding="utf-8"))["results"]
-    rows = {row["method"]: row for row in recorded["rows"]}
+def test_the_readme_s_figures_are_written_from_the_recorded_runs():
+    figures = _script(ROOT / "bench" / "readme_figures.py")
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-
-    def shown(interval: dict) -> str:
-        return f"{100 * interval['estimate']:.1f} [{100 * interval['low']:.1f}, {100 * interval['high']:.1f}]"
-
-    gated = rows[gate_method(GateConfig(), "global_pool")]
-    for method in ("weighted average (grid search)", gated["method"], "oracle: either stream's top-1 right"):
-        assert shown(rows[method]["splits"]["split 1"]["interval"]) in readme, method
-    difference = gated["differences"]["split 1"]["weighted average (grid search)"]
-    assert (f"{100 * difference['estimate']:+.1f} points [{100 * difference['low']:+.1f}, "
-            f"{100 * difference['high']:+.1f}]") in readme
-
-
-@pytest.mark.parametrize("preset", ["demo", "quality"])
-def test_the_readme_s_fusion_quality_figures_are_the_recorded_runs_of_the_default_gate(preset):
-    recorded = json.loads((DOCS / "benchmarks" / "results" / f"fusion_quality_{preset}.json").read_text(encoding="utf-8"))
-    default_gate = _script(ROOT / "bench" / "fusion_quality.py").DEFAULT_GATE
-    rows = recorded["presets"][preset]["differences"]
-    row = next(row for row in rows if row["method"] == default_gate and row["minus"] == "weighted average (grid search)")
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert f"{row['points']:+.1f} [{row['low']:+.1f}, {row['high']:+.1f}]" in readme, preset
-    shares = recorded["presets"][preset]["gate_shares"]
-    pooled = next(row for row in shares if row["run"] == default_gate and row["seeds"] == "all")
-    assert f"{pooled['mimic minus distractor']:.2f}" in readme, preset
+    assert figures.current_block(readme) == figures.figures_block(), "run python bench/readme_figures.py"
