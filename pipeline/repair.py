@@ -1,6 +1,6 @@
 """`verify --repair`: take the damaged videos `verify` found out of their store, then extract exactly those
 again with the configuration the store records (frames from the manifest's video files; features from the
-frames store and the recorded checkpoints), leaving every other video untouched."""
+frames store and the recorded checkpoints, fold checkpoints included), leaving every other video untouched."""
 from __future__ import annotations
 
 import os
@@ -28,12 +28,17 @@ def frames_config(store: FrameStore) -> FrameExtractionConfig:
                                  rgb_encoding=recorded["rgb_encoding"], jpeg_quality=int(recorded["jpeg_quality"]))
 
 
-def features_config(store: FeatureStore, rgb_checkpoint: str | None = None,
-                    flow_checkpoint: str | None = None) -> FeatureExtractionConfig:
-    """The extraction settings a features store records, its checkpoints where it recorded them unless given."""
+def features_config(store: FeatureStore, rgb_checkpoint: str | None = None, flow_checkpoint: str | None = None,
+                    fold_checkpoints: str | None = None) -> FeatureExtractionConfig:
+    """The extraction settings a features store records, its checkpoints (and, for a store with out-of-fold
+    arrays, its fold checkpoints' folder) where it recorded them unless given."""
+    folds_folder = None
     if store.folds:
-        raise StoreError(f"{store.path} holds out-of-fold arrays: rerun the extract-features command that made it "
-                         "(with its --fold-checkpoints) to extract the damaged videos again")
+        folds_folder = fold_checkpoints or store.attrs.get("fold_checkpoints_dir")
+        if not folds_folder or not Path(folds_folder).is_dir():
+            raise StoreError(f"{store.path} holds out-of-fold arrays, and the fold checkpoints are not at "
+                             f"{folds_folder!r}, where the store recorded them: name the folder with "
+                             "--fold-checkpoints")
     streams, sampling = store.config["streams"], store.config["sampling"]
     recorded = store.attrs.get("checkpoints", {})
     checkpoints = {"rgb": rgb_checkpoint or recorded.get("rgb"), "flow": flow_checkpoint or recorded.get("flow")}
@@ -50,12 +55,12 @@ def features_config(store: FeatureStore, rgb_checkpoint: str | None = None,
         stride=int(sampling["stride"]) if dense else None,
         rgb_prefix=streams["rgb"].get("checkpoint_prefix"), flow_prefix=streams["flow"].get("checkpoint_prefix"),
         rgb_normalization=streams["rgb"]["normalization"]["name"],
-        flow_normalization=streams["flow"]["normalization"]["name"])
+        flow_normalization=streams["flow"]["normalization"]["name"], fold_checkpoints=folds_folder)
 
 
 def repair_store(report: VerifyReport, manifest: Manifest, *, frames: str | os.PathLike | None = None,
                  rgb_checkpoint: str | None = None, flow_checkpoint: str | None = None,
-                 execution: Execution = Execution(),
+                 fold_checkpoints: str | None = None, execution: Execution = Execution(),
                  progress: Callable[[int, int, int], None] | None = None) -> Any:
     """Re-extract the damaged videos of a verified store; return the extraction's summary (None: none damaged).
 
@@ -72,7 +77,7 @@ def repair_store(report: VerifyReport, manifest: Manifest, *, frames: str | os.P
         if frames is None:
             raise StoreError("repairing a features store extracts its damaged videos from their frames: give the "
                              "frames store (--frames)")
-        config = features_config(store, rgb_checkpoint, flow_checkpoint)
+        config = features_config(store, rgb_checkpoint, flow_checkpoint, fold_checkpoints)
         FrameStore.open(frames)
     take_out_damaged(report)
     if isinstance(store, FrameStore):

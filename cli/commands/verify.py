@@ -35,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     repair.add_argument("--rgb-checkpoint", help="the spatial checkpoint, where it is no longer where the store "
                                                  "recorded it (--repair of a features store)")
     repair.add_argument("--flow-checkpoint", help="the temporal checkpoint, likewise")
+    repair.add_argument("--fold-checkpoints", metavar="DIR",
+                        help="the train-streams --folds folder, where it is no longer where a store with "
+                             "out-of-fold arrays recorded it")
     add_execution_arguments(parser)
 
 
@@ -65,5 +68,6 @@ def run(args: argparse.Namespace) -> int:
         return 1
     summary = repair_store(report, load_manifest(args.manifest), frames=args.frames if args.features else None,
                            rgb_checkpoint=args.rgb_checkpoint, flow_checkpoint=args.flow_checkpoint,
+                           fold_checkpoints=args.fold_checkpoints,
                            execution=execution_from_args(args), progress=ProgressPrinter("videos"))
     return report_batch(summary, f"{len(summary.written)} damaged videos extracted again")

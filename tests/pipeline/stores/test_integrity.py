@@ -216,3 +216,21 @@ def test_verify_counts_the_arrays_an_earlier_version_wrote_without_chunk_checksu
     assert (report.unchecked, report.damaged) == (1, {})
     assert main(["verify", "--features", str(features)]) == 0
     assert "1 arrays carry no chunk checksums" in capsys.readouterr().out
+
+
+def test_verify_repair_extracts_out_of_fold_arrays_again_with_the_recorded_fold_checkpoints(
+        oof_feature_store, reference_store, tiny_dataset, tmp_path):
+    _, manifest = tiny_dataset
+    features = copied(oof_feature_store, tmp_path)
+    store = FeatureStore.open(features)
+    video_id = next(v for v in store.video_ids() if "oof" in store.video(v))  # a training video of the folds
+    before = np.asarray(store.read(video_id, "oof/rgb/logits"))
+    plant(features, video_id, "oof/rgb/logits", "changed bytes")
+    report = verify_store(features, workers=2)
+    assert report.damaged == {video_id: {"oof/rgb/logits": report.damaged[video_id]["oof/rgb/logits"]}}
+    manifest_path = manifest.save(tmp_path / "manifest.json")
+    assert main(["verify", str(manifest_path), "--features", str(features), "--frames", str(reference_store),
+                 "--repair", "--no-cluster"]) == 0
+    repaired = FeatureStore.open(features)
+    np.testing.assert_array_equal(np.asarray(repaired.read(video_id, "oof/rgb/logits")), before)
+    assert same_stores(features, oof_feature_store) and not verify_store(features).damaged
