@@ -128,14 +128,14 @@ class GateConfig(FusionTrainingConfig):
         if self.lam < 0:
             raise FusionError(f"lambda must be non-negative, got {self.lam}")
         object.__setattr__(self, "score_dropout", tuple(float(p) for p in self.score_dropout))
+        if len(self.score_dropout) != 2 or not all(0.0 <= p < 1.0 for p in self.score_dropout):
+            raise FusionError(f"score dropout is two rates in [0, 1) (rgb, flow), got {list(self.score_dropout)}")
 
     @property
     def trains_on_validation(self) -> bool:
         """Whether the gate trains on the validation carve too (train on train+val, or auto with the last epoch
         kept)."""
         return self.train_on == "train+val" or (self.train_on == "auto" and self.training.selection == BY_LAST)
-        if len(self.score_dropout) != 2 or not all(0.0 <= p < 1.0 for p in self.score_dropout):
-            raise FusionError(f"score dropout is two rates in [0, 1) (rgb, flow), got {list(self.score_dropout)}")
 
 
 # Gated TSN's gate: the spatial net's layers after the tap on the streams' maps joined by a 1x1 conv, a ReLU

@@ -65,6 +65,8 @@ def test_dropout_scores_refuse_bad_rates_missing_streams_and_unknown_modes(featu
         DroppedOutScores({"rgb": torch.nn.Linear(2, 2)}, {"rgb": 0.5})
     with pytest.raises(FusionError, match="train scores 'oracle'"):
         GateConfig(train_scores="oracle")
+    with pytest.raises(FusionError, match=r"score dropout is two rates in \[0, 1\) \(rgb, flow\), got \[1.0, 0.5\]"):
+        GateConfig(score_dropout=(1.0, 0.5))
 
 
 def test_dropout_scores_read_the_vector_the_backbones_classifier_reads(make_tap_store):
