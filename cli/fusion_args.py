@@ -50,8 +50,7 @@ def data_manifest(args: argparse.Namespace) -> Manifest:
                          "export checks each chunk's Fletcher-32 sum as it is read): drop the flag")
     report = verify_store(args.features, only=[video.video_id for video in manifest])
     if report.unchecked:
-        print(f"{args.features}: {report.unchecked} arrays carry no chunk checksums (written by an earlier "
-              "version): damage inside them cannot be seen", file=sys.stderr)
+        print(f"{args.features}: {report.unchecked_text()}", file=sys.stderr)
     if report.damaged:
         named = ", ".join(list(report.damaged)[:5]) + (", ..." if len(report.damaged) > 5 else "")
         print(f"{args.features}: leaving out {len(report.damaged)} damaged video(s) of {len(manifest)} ({named}); "

@@ -55,8 +55,7 @@ def run(args: argparse.Namespace) -> int:
             json.dump(report.to_dict(), stream, indent=1)
     print(f"{report.store}: {report.videos} videos read, {len(report.damaged)} damaged")
     if report.unchecked:
-        print(f"  {report.unchecked} arrays carry no chunk checksums (written by an earlier version): damage inside "
-              "them can read as wrong numbers, which no check sees; extract the store again to add them")
+        print(f"  {report.unchecked_text()}")
     for video_id, damage in report.damaged.items():
         for array, what in damage.items():
             print(f"  DAMAGED {video_id} {array}: {what}")

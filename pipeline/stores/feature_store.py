@@ -48,8 +48,8 @@ import numpy as np
 import zarr
 
 from twostream.data.sampling import DENSE, STREAMS, TSN
-from twostream.pipeline.stores.integrity import CheckedArray
-from twostream.pipeline.stores.video_store import StoreDamageError, StoreError, VideoStore, create_array
+from twostream.pipeline.stores.integrity import CheckedArray, checked_array
+from twostream.pipeline.stores.video_store import StoreError, VideoStore, create_array
 
 FLOWMAG = "flowmag"
 OOF = "oof"  # the prefix of the out-of-fold arrays
@@ -127,12 +127,7 @@ class FeatureReader(abc.ABC):
 
     def array_in(self, group: Any, video_id: str, name: str) -> CheckedArray:
         """Array `name` of the video `video_id` whose group `group` is already open (see `array`)."""
-        if name not in group:
-            expected = self.expected_arrays()
-            if name in expected:
-                raise StoreDamageError(self.path, video_id, name, "its metadata, zarr.json, is gone", self.kind)
-            raise StoreError(f"{self.path} holds no {name!r} for {video_id!r}; it has {', '.join(expected)}")
-        return CheckedArray(group[name], self.path, video_id, name, self.kind)
+        return checked_array(self, group, video_id, name)
 
     def expected_arrays(self) -> list[str]:
         """The arrays every video of the store holds: each stream's taps, then the flow magnitude where kept."""

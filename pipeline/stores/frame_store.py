@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import zarr
 
-from twostream.pipeline.stores.integrity import CheckedArray
+from twostream.pipeline.stores.integrity import CheckedArray, checked_array
 from twostream.pipeline.stores.video_store import StoreDamageError, StoreError, VideoStore, create_array
 
 FRAME_ARRAYS = ("rgb", "flow")
@@ -39,12 +39,7 @@ class FrameStore(VideoStore):
 
     def array(self, video_id: str, name: str) -> CheckedArray:
         """A video's "rgb" or "flow" array; its reads name the video and array when they meet damage."""
-        group = self.video(video_id)
-        if name not in group:
-            if name in self.expected_arrays():
-                raise StoreDamageError(self.path, video_id, name, "its metadata, zarr.json, is gone", self.kind)
-            raise StoreError(f"{self.path} holds no {name!r} for {video_id!r}; it has {', '.join(FRAME_ARRAYS)}")
-        return CheckedArray(group[name], self.path, video_id, name, self.kind)
+        return checked_array(self, self.video(video_id), video_id, name)
 
     def expected_arrays(self) -> list[str]:
         """The arrays every video of the store holds."""

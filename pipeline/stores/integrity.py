@@ -10,7 +10,7 @@ from typing import Any, Callable, TypeVar
 
 import numpy as np
 
-from twostream.pipeline.stores.video_store import StoreDamageError, StoreError
+from twostream.pipeline.stores.video_store import METADATA_GONE, StoreDamageError, StoreError
 
 T = TypeVar("T")
 VERIFY_BLOCK_BYTES = 64 << 20  # verify decodes an array this much at a time
@@ -65,6 +65,18 @@ class CheckedArray:
             raise StoreDamageError(self._store, self._video_id, self._name, damage_text(error), self._kind) from None
 
 
+def checked_array(store: Any, group: Any, video_id: str, name: str) -> CheckedArray:
+    """Array `name` of the video `video_id` (its group `group` already open) of `store` (a frames or features
+    reader: its `path`, `kind` and `expected_arrays()`), its reads checked; an expected array that is gone is
+    damage, any other name is not in the store."""
+    if name not in group:
+        expected = store.expected_arrays()
+        if name in expected:
+            raise StoreDamageError(store.path, video_id, name, METADATA_GONE, store.kind)
+        raise StoreError(f"{store.path} holds no {name!r} for {video_id!r}; it has {', '.join(expected)}")
+    return CheckedArray(group[name], store.path, video_id, name, store.kind)
+
+
 def missing_chunks(array: Any) -> str | None:
     """How many of a zarr array's chunks are gone, as a phrase (None: none is, or not a zarr array).
 
@@ -101,7 +113,7 @@ def array_damage(array: Any) -> str | None:
 
 
 def chunk_checksummed(metadata: dict[str, Any]) -> bool:
-    """Whether an array whose zarr.json says `metadata` checks each chunk (each inner chunk of a sharded array)
+    """Whether an array whose metadata (its zarr.json, as a dict) is `metadata` checks each chunk (each inner chunk of a sharded array)
     against a crc32c checksum; arrays written before the stores carried them do not, and damage inside them
     can decode into wrong numbers."""
     codecs = metadata.get("codecs", [])

@@ -7,7 +7,6 @@ its metadata, or an array has a missing chunk or one that fails its checksum or 
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from twostream.data.io import writer_token
 from twostream.pipeline.stores.feature_store import FeatureStore
 from twostream.pipeline.stores.frame_store import FrameStore
 from twostream.pipeline.stores.integrity import array_damage, chunk_checksummed, damage_text
-from twostream.pipeline.stores.video_store import ATTRS_KEY, GROUP, StoreError, VideoStore
+from twostream.pipeline.stores.video_store import ATTRS_KEY, GROUP, METADATA_GONE, StoreError, VideoStore
 
 DAMAGED = "damaged: "  # how a repair's failure record begins
 
@@ -35,6 +34,13 @@ class VerifyReport:
     videos: int
     damaged: dict[str, dict[str, str]] = field(default_factory=dict)
     unchecked: int = 0  # arrays read whose chunks carry no checksum (written by an earlier version)
+
+    def unchecked_text(self) -> str:
+        """What the arrays without chunk checksums mean, in one line ("" when every array has them)."""
+        if not self.unchecked:
+            return ""
+        return (f"{self.unchecked} arrays carry no chunk checksums (written by an earlier version): damage inside "
+                "them can read as wrong numbers, which no check sees; extract the store again to add them")
 
     def to_dict(self) -> dict[str, Any]:
         """The report as plain data (verify --out)."""
@@ -62,45 +68,45 @@ def video_damage(store: VideoStore, video_id: str, expected: list[str]) -> tuple
     none), and how many of its arrays carry no chunk checksums."""
     folder = store.path / "videos" / video_id
     if not (folder / "zarr.json").is_file():
-        return {GROUP: "its metadata, zarr.json, is gone"}, 0
+        return {GROUP: METADATA_GONE}, 0
     damage: dict[str, str] = {}
-    arrays: list[str] = []
+    arrays: dict[str, zarr.Array] = {}
     _walk(folder, "", damage, arrays)
     for name in expected:
         if name not in arrays and name not in damage:
             damage[name] = "the array is gone"
     unchecked = 0
-    for name in arrays:
+    for name, array in arrays.items():
         try:
-            array = zarr.open_array(str(folder / name), mode="r")
-            unchecked += not chunk_checksummed(json.loads((folder / name / "zarr.json").read_text()))
+            unchecked += not chunk_checksummed(array.metadata.to_dict())
             problem = array_damage(array)
-        except Exception as error:  # metadata that does not parse
+        except Exception as error:  # listing its chunks failed
             problem = damage_text(error)
         if problem:
             damage[name] = problem
     return damage, unchecked
 
 
-def _walk(folder: Path, prefix: str, damage: dict[str, str], arrays: list[str]) -> None:
-    """Collect the arrays under the group at `folder` (paths from the video), and each node without metadata."""
+def _walk(folder: Path, prefix: str, damage: dict[str, str], arrays: dict[str, zarr.Array]) -> None:
+    """Open the arrays under the group at `folder` (by path from the video), and note each node whose metadata
+    is gone or does not parse."""
     for entry in sorted(os.scandir(folder), key=lambda item: item.name):
         if not entry.is_dir():
             continue
         name = f"{prefix}{entry.name}"
         meta = Path(entry.path) / "zarr.json"
         if not meta.is_file():
-            damage[name] = "its metadata, zarr.json, is gone"
+            damage[name] = METADATA_GONE
             continue
         try:
-            node_type = zarr.open(str(entry.path), mode="r")
+            node = zarr.open(str(entry.path), mode="r")
         except Exception as error:
             damage[name] = f"its metadata does not parse ({damage_text(error)})"
             continue
-        if isinstance(node_type, zarr.Group):
+        if isinstance(node, zarr.Group):
             _walk(Path(entry.path), f"{name}/", damage, arrays)
         else:
-            arrays.append(name)
+            arrays[name] = node
 
 
 def verify_store(path: str | os.PathLike, workers: int | None = None,

@@ -63,6 +63,7 @@ class StoreDamageError(StoreError):
 
 
 GROUP = "its group"  # the name damage to a video's group itself goes by
+METADATA_GONE = "its metadata, zarr.json, is gone"  # the damage of a group or array whose zarr.json is gone
 
 
 def create_array(group: zarr.Group, name: str, *, compress: bool = True, **spec: Any) -> zarr.Array:
@@ -177,7 +178,7 @@ class VideoStore:
         """The group of a complete video, for reading."""
         if not self.is_complete(video_id):
             if (self.path / "videos" / video_id).is_dir() and not (self.path / "videos" / video_id / "zarr.json").is_file():
-                raise StoreDamageError(self.path, video_id, GROUP, "its metadata, zarr.json, is gone", self.kind)
+                raise StoreDamageError(self.path, video_id, GROUP, METADATA_GONE, self.kind)
             failure = self.failures().get(video_id)
             reason = f"it failed: {failure['error']}" if failure else "it is not in the store (or incomplete)"
             raise StoreError(f"video {video_id!r} cannot be read from {self.path}: {reason}")
