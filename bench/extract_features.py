@@ -106,8 +106,8 @@ def main() -> None:
         config = FeatureExtractionConfig(rgb_checkpoint=checkpoints["rgb"], flow_checkpoint=checkpoints["flow"],
                                          crops=args.crops, batch_size=args.batch_size, device=args.device,
                                          amp=args.amp, **sampling)
-        stored = FrameStore.open(frames)
-        per_video = {video.video_id: len(clip_starts(stored.num_frames(video.video_id), clip, args.stride)) if clip
+        frame_store = FrameStore.open(frames)
+        per_video = {video.video_id: len(clip_starts(frame_store.num_frames(video.video_id), clip, args.stride)) if clip
                      else args.snippets for video in manifest}
         views = sum(per_video.values()) * args.crops
         # before extract-features, which leaves torch with a worker's thread count

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from twostream.data.reference_data import shared_data_dir
-from twostream.data.sampling import clip_starts
+from twostream.data.sampling import clip_starts, evaluation_crops
 from twostream.pipeline.backbones import create_backbone
 from twostream.pipeline.backbones.i3d import THUMOS_CLIP
 from twostream.pipeline.decode import read_video
@@ -27,11 +27,10 @@ from common import report
 CROP = 224
 
 
-def centre_crop(array: np.ndarray, size: int = CROP) -> np.ndarray:
-    """The centre size x size crop of (..., H, W, C) arrays."""
-    height, width = array.shape[-3:-1]
-    top, left = (height - size) // 2, (width - size) // 2
-    return array[..., top:top + size, left:left + size, :]
+def centre_crop(fields: np.ndarray, size: int = CROP) -> np.ndarray:
+    """The centre size x size crop of flow fields (L, H, W, 2), where extract-features' one crop lies."""
+    crop = evaluation_crops(*fields.shape[1:3], size, 1)[0]
+    return fields[:, crop.top:crop.top + size, crop.left:crop.left + size]
 
 
 def i3d_input(flow: np.ndarray) -> torch.Tensor:

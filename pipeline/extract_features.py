@@ -351,11 +351,11 @@ def _snippet_views(frames: FrameStore, video_id: str, starts: np.ndarray, crops:
         yield rgb, flow, mag
 
 
-def _clip_views(frames: FrameStore, video_id: str, starts: np.ndarray, clip: int, crops: list[Crop],
-                input_size: int) -> Iterator[tuple[np.ndarray, np.ndarray, None]]:
-    """For each clip: RGB crops (crops, 3, L, s, s) and flow crops (crops, 2, L, s, s), uint8; each RGB frame
-    is decoded once however many clips overlap it (the flow fields, cheap to decompress, are read per clip)."""
-    num_frames = frames.num_frames(video_id)
+def _clip_views(frames: FrameStore, video_id: str, num_frames: int, starts: np.ndarray, clip: int,
+                crops: list[Crop], input_size: int) -> Iterator[tuple[np.ndarray, np.ndarray, None]]:
+    """For each clip of the video's `num_frames` frames: RGB crops (crops, 3, L, s, s) and flow crops (crops, 2,
+    L, s, s), uint8; each RGB frame is decoded once however many clips overlap it (the flow fields, cheap to
+    decompress, are read per clip)."""
     decoded: dict[int, np.ndarray] = {}
     for start in starts:
         indices = [int(i) for i in clip_frames(int(start), clip, num_frames)]
@@ -418,7 +418,7 @@ def extract_video_features(frames_path: str, store_path: str, video_id: str, *, 
     clip = models["rgb"].net.CLIP_FRAMES
     if clip:  # with_sampling_taps made sure both streams read clips, densely
         starts = clip_starts(num_frames, clip, int(settings.stride))
-        views = _clip_views(frames, video_id, starts, clip, crops, input_size)
+        views = _clip_views(frames, video_id, num_frames, starts, clip, crops, input_size)
         placed = {"clip_starts": starts.tolist(), "clip_frames": clip}
     else:
         starts = _snippet_starts(settings, num_frames)
@@ -470,12 +470,12 @@ def extract_features(
             raise StoreError(f"the {stream} checkpoint has {model.net.num_classes} classes but the manifest has "
                              f"{len(manifest.classes)}; use checkpoints trained on this dataset, or pass "
                              "--any-classes to extract features anyway (fusion training then needs other logits)")
-        bound = float(frames.config["bound"])
-        if stream == "flow" and model.net.normalization == I3D_NORMALIZATION and bound != TSN_BOUND:
-            raise StoreError(f"{frames.path} quantised its flow with a bound of {bound:g} px; I3D's flow input is "
-                             f"flow clipped to +-{TSN_BOUND:g} px and divided by {TSN_BOUND:g}, which this "
-                             f"normalisation reads off flow quantised with --bound {TSN_BOUND:g}: extract the "
-                             "frames again with it")
+    bound = float(frames.config["bound"])
+    if _model(config, "flow").net.normalization == I3D_NORMALIZATION and bound != TSN_BOUND:
+        raise StoreError(f"{frames.path} quantised its flow with a bound of {bound:g} px; I3D's flow input is "
+                         f"flow clipped to +-{TSN_BOUND:g} px and divided by {TSN_BOUND:g}, which this "
+                         f"normalisation reads off flow quantised with --bound {TSN_BOUND:g}: extract the "
+                         "frames again with it")
     folds = read_folds(config.fold_checkpoints) if config.fold_checkpoints else None
     if folds is not None:
         check_fold_models(config, folds)

@@ -51,7 +51,7 @@ class Normalization:
             raise BackboneError(f"normalisation {self.name!r}: RGB input needs 3 channels, got {x.shape[channel]}")
         if self.channel_order == "bgr":
             x = x.flip(channel)
-        per_channel = (3,) + (1,) * (x.dim() - 2 if x.dim() == 5 else 2)
+        per_channel = (3, 1, 1, 1) if x.dim() == 5 else (3, 1, 1)
         mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(per_channel)
         std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(per_channel)
         return (x - mean) / std
