@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from twostream.fusion.configs import GateConfig
+from twostream.fusion.results import accuracy_text, difference_text
 from twostream.fusion.train import gate_method
 
 from fusion_quality import DEFAULT_GATE
@@ -39,11 +40,6 @@ def _load(name: str) -> dict[str, Any]:
     return json.loads((RESULTS / f"{name}.json").read_text(encoding="utf-8"))
 
 
-def _interval(cell: dict[str, float], sign: str = "") -> str:
-    return (f"{100 * cell['estimate']:{sign}.1f} [{100 * cell['low']:{sign}.1f}, "
-            f"{100 * cell['high']:{sign}.1f}]")
-
-
 def _shares(rows: list[dict[str, Any]], run: str) -> dict[str, float]:
     """A gated run's mean spatial share per degradation, by degradation name (the column names carry counts)."""
     row = next(row for row in rows if row["run"] == run)
@@ -59,7 +55,7 @@ def _quality(preset: str) -> str:
     gaps = {str(row["seeds"]): row["mimic minus distractor"] for row in figures["gate_shares"]
             if row["run"] == DEFAULT_GATE}
     short = [f"by only {gaps[str(seed)]:.2f} on seed {seed}" for seed in seeds if gaps[str(seed)] < 0.25]
-    return (f"{row['points']:+.1f} [{row['low']:+.1f}, {row['high']:+.1f}] points on the `{preset}` preset "
+    return (f"{row['points']:+.1f} {row['95 % interval']} points on the `{preset}` preset "
             f"(seeds {seeds[0]} to {seeds[-1]}; share gap {gaps['all']:.2f}"
             + (f", {', '.join(short)}" if short else "") + ")")
 
@@ -69,7 +65,7 @@ def figures_block() -> str:
     demo = _load("demo")
     rows = {row["method"]: row for row in demo["results"]["rows"]}
     gated = gate_method(GateConfig(), "global_pool")
-    cell = {method: rows[method]["splits"]["split 1"]["interval"] for method in (BEST_FIXED, gated, ORACLE)}
+    cell = {method: accuracy_text(rows[method]["splits"]["split 1"]) for method in (BEST_FIXED, gated, ORACLE)}
     difference = rows[gated]["differences"]["split 1"][BEST_FIXED]
     videos = len(demo["results"]["outcomes"]["split 1"]["video_ids"])
     machine = demo["machine"]
@@ -82,11 +78,11 @@ def figures_block() -> str:
         "",
         "| method | mean class accuracy (%) |",
         "|---|---:|",
-        f"| best fixed weighting of the streams (grid search on validation) | {_interval(cell[BEST_FIXED])} |",
-        f"| gated fusion, `train-gate`'s defaults | {_interval(cell[gated])} |",
-        f"| oracle: either stream right | {_interval(cell[ORACLE])} |",
+        f"| best fixed weighting of the streams (grid search on validation) | {cell[BEST_FIXED]} |",
+        f"| gated fusion, `train-gate`'s defaults | {cell[gated]} |",
+        f"| oracle: either stream right | {cell[ORACLE]} |",
         "",
-        _wrapped(f"The paired difference, {_interval(difference, '+')} points, {held} shown above zero by one "
+        _wrapped(f"The paired difference, {difference_text(difference)} points, {held} shown above zero by one "
                  f"seed's {videos} videos. In this run the gate's spatial share is {shares[DISTRACTOR]:.2f} on videos "
                  f"whose frames mislead and {shares[MIMIC]:.2f} on videos whose flow misleads. Over seeds that no "
                  "choice saw ([fusion quality over seeds](docs/benchmarks/fusion-quality.md)), gated fusion with "

@@ -193,7 +193,7 @@ class ResultsTable:
                  "| method | " + " | ".join(f"{split} minus {reference}" for split, reference in pairs) + " |",
                  "|---|" + "---:|" * len(pairs)]
         for method, by_split in self.differences.items():
-            row = [_signed(by_split.get(split, {}).get(reference)) for split, reference in pairs]
+            row = [difference_text(by_split.get(split, {}).get(reference)) for split, reference in pairs]
             lines.append(f"| {method} | " + " | ".join(row) + " |")
         return lines
 
@@ -209,7 +209,13 @@ def interval_text(cell: dict | None, metric: str) -> str:
     return f" [{100 * cell['interval']['low']:.1f}, {100 * cell['interval']['high']:.1f}]"
 
 
-def _signed(difference: dict | None) -> str:
+def accuracy_text(cell: dict) -> str:
+    """A cell's mean class accuracy in percent with its interval where measured: '79.7 [68.9, 89.0]'."""
+    return _percent(cell.get("mean_class_accuracy")) + interval_text(cell, "mean_class_accuracy")
+
+
+def difference_text(difference: dict | None) -> str:
+    """A paired difference in points with its interval, '+6.2 [-2.0, +15.6]' ('-' where none was measured)."""
     if difference is None:
         return "-"
     return (f"{100 * difference['estimate']:+.1f} [{100 * difference['low']:+.1f}, "
