@@ -31,10 +31,10 @@ def execution_from_args(args: argparse.Namespace) -> Execution:
 
 
 def report_batch(summary: Any, written: str, missing: str = "") -> int:
-    """Print a batch's one-line outcome (`written`, then what was skipped, failed, `missing` and left to another
-    job) and a line per failed video; return the exit code: 1 if any video failed, else 0."""
+    """Print a batch's one-line outcome (`written`, then what was skipped, failed, `missing` and found held or
+    complete when reached) and a line per failed video; return the exit code: 1 if any video failed, else 0."""
     print(f"{summary.store}: {written}, {summary.skipped} already present, {len(summary.failed)} failed" + missing
-          + (f", {len(summary.elsewhere)} left to another job on this store" if summary.elsewhere else ""))
+          + (f", {len(summary.elsewhere)} held by another job or complete when reached" if summary.elsewhere else ""))
     for video_id, error in summary.failed.items():
         print(f"  FAILED {video_id}: {error}")
     return 1 if summary.failed else 0

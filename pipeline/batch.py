@@ -153,7 +153,9 @@ def _run_on_dask(tasks, execution: Execution, batch, progress, on_result, on_err
     try:
         futures = {client.submit(settled, task.function, *task.args, key=f"twostream-{task.key}-{os.urandom(4).hex()}",
                                  retries=execution.retries, pure=False): task.key for task in tasks}
-        for done, future in enumerate(as_completed(futures), 1):
+        # as_completed waits on the default client's loop, which is a caller's own client inside `with Client()`;
+        # a result lost with its worker is then gathered again on our loop and dask refuses the other loop's wait
+        for done, future in enumerate(as_completed(futures, loop=client.loop), 1):
             key = futures[future]
             outcome = future.result() if future.status == "finished" else None
             if isinstance(outcome, PermanentFailure):

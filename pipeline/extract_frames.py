@@ -85,7 +85,9 @@ class ExtractionSummary:
     failed: dict[str, str]
     frames: int
     seconds: float
-    elsewhere: list[str] = field(default_factory=list)  # held or finished by another job on the same store
+    # found held or complete when its task ran: another job's on the same store, or this job's own when a worker
+    # died after writing a video and before its result came back, so the task ran again
+    elsewhere: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
