@@ -113,8 +113,10 @@ bench: install
 	$(BIN)/python bench/fusion_scale.py --videos 50 200 800 --snippets 3 --crops 3
 	$(BIN)/python bench/fusion_quality.py --work bench/results/fusion_quality
 
+# Test files are shared out whole between TEST_WORKERS processes (session fixtures are built once in each).
+TEST_WORKERS ?= 2
 test: install-test
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # The documentation site in site/: the command reference from the parser, the API from the docstrings.
 docs: install-test

@@ -168,8 +168,8 @@ def test_a_small_validation_set_trains_every_epoch_and_keeps_the_lowest_loss(str
     assert result.best_epoch == 1 + losses.index(min(losses)) and result.val_loss == min(losses)
     assert log[-1]["best_val_loss"] == min(losses) and {record["selected_by"] for record in log} == {"loss"}
     assert load_checkpoint(result.checkpoint).config["selected_by"] == "loss"
-    # A finished run given more epochs goes on however many epochs ago its best was.
-    assert log[-1]["best_epoch"] < 4
+    # A finished run given more epochs goes on: a small validation set never stops early, resumed or not (and
+    # patience 1 would have stopped it already at epoch 2, checked above).
     longer = train_stream(manifest, store, tmp_path, "rgb", config=dataclasses.replace(config, epochs=5), resume=True)
     assert longer.epochs_run == 5 and not longer.stopped_early
 
