@@ -68,10 +68,20 @@ def benchmark_table(path: Path, rows: str = "rows") -> str:
 
 
 def rows_at(result: dict, rows: str, path: Path) -> list[dict]:
-    """The rows of a benchmark's JSON `result` (read from `path`) at the dotted key path `rows`."""
+    """The rows of a benchmark's JSON `result` (read from `path`) at the dotted key path `rows`; a record there
+    (a mapping) is one row, the keys of its nested mappings joined to their parent's."""
     table: Any = result
     for key in rows.split("."):
         if not isinstance(table, dict) or key not in table:
             raise KeyError(f"{path} has no rows at {rows!r} (no {key!r} there): rerun its benchmark or fix the marker")
         table = table[key]
-    return table
+    return [flattened(table)] if isinstance(table, dict) else table
+
+
+def flattened(record: dict, prefix: str = "") -> dict:
+    """A record with its nested mappings' items lifted to the top, each key after its parents' ("model: H100")."""
+    flat: dict = {}
+    for key, value in record.items():
+        name = f"{prefix}{key}"
+        flat.update(flattened(value, f"{name}: ") if isinstance(value, dict) else {name: value})
+    return flat
