@@ -41,6 +41,7 @@ import numpy as np
 from twostream.data.metrics import pooled_paired_difference, spatial_share
 from twostream.fusion import late
 from twostream.fusion.comparison import ORACLE
+from twostream.fusion.probe import CLEAN, OUTCOMES
 from twostream.fusion.results import ResultsTable
 from twostream.fusion.training.learning import LEARNING
 from twostream.fusion.training.runs import load_run
@@ -100,6 +101,11 @@ BEST_FIXED = late.TITLES[late.SEARCHED_RULE]
 # The degradations whose right gate weighting is known: the frames mislead (trust the flow), the flow misleads
 TELLING_DEGRADATIONS = ("distractor", "mimic")
 CHOICE_RESULTS = "choice-results.json"  # a choice seed's evaluation of the gate candidates
+PROBE_RESULTS = "probe.json"  # a choice seed's attribute probe of its features store
+PROBED_ATTRIBUTE = "degradation"
+# The epochs (from 1) at which the choice reads each candidate's share sd over the validation videos: the first,
+# through the first phase of 16 and the second
+SHARE_EPOCHS = (1, 2, 4, 8, 16, 24, 32)
 STAGE_ONE_DONE = "stage-one.done"  # written in a seed's folder once its stage one has finished
 
 
@@ -193,6 +199,14 @@ class Pipeline:
                    "--workers", str(self.workers), *FEATURES, *fold_checkpoints])
         done.write_text(json.dumps({"preset": self.preset, "seed": self.seed, "folds": self.folds}) + "\n")
 
+    def probe(self) -> dict:
+        """Probe the seed's features store for each video's degradation (twostream probe); return its result."""
+        result = self.root / PROBE_RESULTS
+        self.step("probe", result, ["probe", str(self.root / "manifest.json"), "--features",
+                                    str(self.root / "features.zarr"), "--split", SPLIT, "--attribute",
+                                    PROBED_ATTRIBUTE, "--out", str(result)])
+        return json.loads(result.read_text())
+
     def train(self, runs: dict[str, list[str]]) -> None:
         """Train every run not yet trained."""
         for name, command in runs.items():
@@ -249,6 +263,55 @@ def choice_rows(pipelines: list[Pipeline], folds: int, resamples: int, picked: l
                      "val share sd": float(np.mean([row["sd over test videos"] for row in shares])),
                      "val share gap per seed": ", ".join(f"{row['mimic minus distractor']:+.2f}" for row in shares)})
     return rows
+
+
+def share_sd_by_epoch_rows(pipelines: list[Pipeline], folds: int, picked: list[int] | None) -> list[dict]:
+    """Per gate candidate: its share sd over the validation videos after each epoch of SHARE_EPOCHS (mean over the
+    choice seeds that ran that epoch; blank where none did), and the epochs it ran (per seed)."""
+    candidates = candidate_runs(folds, picked)
+    rows = []
+    for index, label in enumerate(gate_candidates(folds)):
+        name = f"candidate-{index}"
+        if name not in candidates:
+            continue
+        histories = [load_run(p.runs_dir / name / f"split{SPLIT}").metrics for p in pipelines]
+        row: dict = {"candidate": label}
+        for epoch in SHARE_EPOCHS:
+            values = [history[epoch - 1]["val_share_sd"] for history in histories if len(history) >= epoch]
+            row[f"epoch {epoch}"] = float(np.mean(values)) if values else ""
+        row["epochs run"] = ", ".join(str(len(history)) for history in histories)
+        rows.append(row)
+    return rows
+
+
+def probe_rows(probes: dict[int, dict]) -> list[dict]:
+    """The probe's test accuracy per tap (and the majority value's) on each choice seed and their mean."""
+    first = next(iter(probes.values()))
+    labelled = {"majority value": {seed: result["majority"]["accuracy"] for seed, result in probes.items()}}
+    for tap, scored in first["taps"].items():
+        labelled[f"{tap} ({scored['kind']}, {scored['features']} features)"] = {
+            seed: result["taps"][tap]["accuracy"] for seed, result in probes.items()}
+    return [{"features": label, **{f"seed {seed}": value for seed, value in by_seed.items()},
+             "mean": float(np.mean(list(by_seed.values())))} for label, by_seed in labelled.items()]
+
+
+def streams_right_rows(probes: dict[int, dict]) -> list[dict]:
+    """Which stream is right on the training videos with the cached (clean) scores, per degradation: the share of
+    videos on which only the spatial stream, only the temporal one, both or neither is right, the choice seeds'
+    videos pooled."""
+    pooled: dict[str, dict[str, float]] = {}
+    for result in probes.values():
+        shares = result["streams_right"].get(CLEAN)
+        if shares is None:
+            continue
+        for value, row in [("all", shares["all"]), *shares["by_value"].items()]:
+            total = pooled.setdefault(value, dict.fromkeys(("videos", *OUTCOMES), 0.0))
+            total["videos"] += row["videos"]
+            for outcome in OUTCOMES:
+                total[outcome] += row[outcome] * row["videos"]
+    return [{PROBED_ATTRIBUTE: value, "videos": int(total["videos"]),
+             **{outcome.replace("_", " "): total[outcome] / total["videos"] for outcome in OUTCOMES}}
+            for value, total in pooled.items() if total["videos"]]
 
 
 def method_names(runs_dir: Path, names: list[str]) -> dict[str, str]:
@@ -376,7 +439,12 @@ def main() -> None:
             pipeline.stage_one()
             pipeline.train(candidate_runs(args.folds, args.candidates))
         reported = [Pipeline(work, preset, seed, args.folds, args.workers) for seed in args.report_seeds]
+        probes = {pipeline.seed: pipeline.probe() for pipeline in chosen}
         payload[preset] = {"choice": choice_rows(chosen, args.folds, args.bootstrap, args.candidates) if chosen else [],
+                           "share_sd_by_epoch": share_sd_by_epoch_rows(chosen, args.folds, args.candidates)
+                           if chosen else [],
+                           "probe": probe_rows(probes) if probes else [],
+                           "streams_right": streams_right_rows(probes),
                            **(report_part(reported, runs, compare, args.bootstrap) if reported else {}),
                            "seconds": {f"seed {p.seed}": p.seconds for p in chosen + reported}}
     for preset, parts in payload.items():
@@ -387,6 +455,13 @@ def main() -> None:
                   f"{row['val share gap']:+.2f} (per seed {row['val share gap per seed']}), share sd "
                   f"{row['val share sd']:.2f}; test minus best fixed {row['test minus best fixed']:+.1f} "
                   f"{row['test interval']}, test share gap {row['test share gap']:+.2f}  [{row['flags']}]")
+        print("\nThe gate's share sd over the validation videos after each epoch (mean over the choice seeds):")
+        print_table(parts["share_sd_by_epoch"])
+        print(f"\nThe probe's test accuracy, predicting each video's {PROBED_ATTRIBUTE} from both streams' pooled "
+              "features:")
+        print_table(parts["probe"])
+        print("\nWhich stream is right on the training videos (cached scores), the choice seeds pooled:")
+        print_table(parts["streams_right"])
         if "accuracy" not in parts:
             continue
         print(f"\n== {preset}: report seeds {args.report_seeds}, mean class accuracy (%) ==")

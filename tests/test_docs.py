@@ -83,6 +83,15 @@ def test_every_benchmark_table_of_the_docs_is_a_benchmark_json_that_says_what_ma
             assert all(f"| {row['method']}" in table for row in result["results"]["rows"])
 
 
+def test_a_benchmark_record_at_a_key_path_is_one_row_its_nested_keys_after_their_parents(tmp_path):
+    hooks = _hooks()
+    result = {"work": {"solved": 1.004, "model": {"H100": 785.0, "H200": 1124.0}}}
+    assert hooks.rows_at(result, "work", tmp_path / "flow.json") == [
+        {"solved": 1.004, "model: H100": 785.0, "model: H200": 1124.0}]
+    with pytest.raises(KeyError, match="no 'model' there"):
+        hooks.rows_at(result, "model", tmp_path / "flow.json")
+
+
 def test_every_picture_of_the_docs_exists_and_the_demo_s_are_the_recorded_run_s():
     for page in DOCS.rglob("*.md"):
         for target in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", page.read_text(encoding="utf-8")):
