@@ -100,7 +100,7 @@ AVERAGE = late.TITLES["average"]
 BEST_FIXED = late.TITLES[late.SEARCHED_RULE]
 # The degradations whose right gate weighting is known: the frames mislead (trust the flow), the flow misleads
 TELLING_DEGRADATIONS = ("distractor", "mimic")
-CHOICE_RESULTS = "choice-results.json"  # a choice seed's evaluation of the gate candidates
+CHOICE_RESULTS = "choice-results.json"  # a choice seed's evaluation of a gate candidate, after its run name
 PROBE_RESULTS = "probe.json"  # a choice seed's attribute probe of its features store
 PROBED_ATTRIBUTE = "degradation"
 # The epochs (from 1) at which the choice reads each candidate's share sd over the validation videos: the first,
@@ -242,14 +242,16 @@ def choice_rows(pipelines: list[Pipeline], folds: int, resamples: int, picked: l
     them); and on the choice seeds' test videos, gated fusion minus the best fixed weighting (pooled paired) and
     the share gap."""
     candidates = candidate_runs(folds, picked)
-    tables = {p.seed: ResultsTable.from_dict(json.loads(p.evaluate(candidates, [], CHOICE_RESULTS).read_text()))
-              for p in pipelines}
-    _, differences = summarise(tables, pipelines, list(candidates), [], resamples)
     rows = []
     for index, (label, flags) in enumerate(gate_candidates(folds).items()):
         name = f"candidate-{index}"
         if name not in candidates:
             continue
+        # one evaluation a candidate: candidates whose settings differ only where a method's name does not say
+        # (rates, dropout, the epoch kept) share a name, which one table refuses
+        tables = {p.seed: ResultsTable.from_dict(json.loads(
+            p.evaluate({name: candidates[name]}, [], f"{name}-{CHOICE_RESULTS}").read_text())) for p in pipelines}
+        _, differences = summarise(tables, pipelines, [name], [], resamples)
         scores = np.array([best_validation(p.runs_dir / name / f"split{SPLIT}") for p in pipelines])
         shares = [share_summary([gate_shares(p, name, "val")]) for p in pipelines]
         test = next(row for row in differences if row["method"] == name and row["minus"] == BEST_FIXED)
