@@ -1,5 +1,5 @@
 """Record a `make demo` run for the documentation: its results table, each gate's spatial share per
-degradation, and the report's figures, with the machine and date it ran on.
+degradation, and the report's figures, with the machine, date and wall time it ran on.
 
 Run after `make demo`: python bench/demo_record.py [--demo demo_out] [--out docs/benchmarks/results]
 It writes demo.json and demo/<figure>.png there (the figures shrunk to at most 1200 pixels wide and 256
@@ -46,6 +46,13 @@ def gate_share_rows(demo: Path) -> list[dict]:
     return rows
 
 
+def run_minutes(demo: Path) -> float:
+    """The demo's wall time in minutes, install excluded: from the first file it wrote (a rendered synthetic
+    video) to its report."""
+    first = min(path.stat().st_mtime for path in (demo / "synthetic").rglob("*") if path.is_file())
+    return ((demo / "report" / "report.html").stat().st_mtime - first) / 60
+
+
 def copy_figure(source: Path, target: Path) -> str:
     """Write the report's figure `source` to `target`, at most MAX_WIDTH pixels wide in 256 colours; return the
     written file's sha256."""
@@ -73,7 +80,7 @@ def main() -> None:
                       "sha256": copy_figure(args.demo / "report" / f"{name}.png", args.out / "demo" / f"{name}.png")}
                for name in FIGURES}
     record = {"benchmark": "demo", **provenance(), "command": "make demo",
-              "date": written.strftime("%Y-%m-%d %H:%M UTC"), "results": data,
+              "date": written.strftime("%Y-%m-%d %H:%M UTC"), "minutes": run_minutes(args.demo), "results": data,
               "gate_shares": gate_share_rows(args.demo), "figures": figures}
     target = args.out / "demo.json"
     target.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
