@@ -1,27 +1,10 @@
 """bench/fusion_quality.py's tables of the attribute probe over choice seeds, from real probes of a real store."""
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
 from twostream.data.splits import index_dataset
 from twostream.fusion.probe import OUTCOMES, ProbeConfig, probe
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _bench_fusion_quality():
-    name = "twostream_bench_fusion_quality"
-    if name not in sys.modules:
-        sys.path.insert(0, str(ROOT / "bench"))  # as when Python runs the script: its helpers sit beside it
-        spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / "fusion_quality.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules[name] = module
-    return sys.modules[name]
 
 
 @pytest.fixture(scope="module")
@@ -34,17 +17,17 @@ def probes(tiny_dataset, feature_store):
     return both, one
 
 
-def test_probe_rows_give_each_seeds_accuracy_and_their_mean(probes):
+def test_probe_rows_give_each_seeds_accuracy_and_their_mean(probes, bench_script):
     both, _ = probes
-    rows = _bench_fusion_quality().probe_rows({0: both, 1: both})
+    rows = bench_script("fusion_quality").probe_rows({0: both, 1: both})
     assert [row["features"].split(" ")[0] for row in rows] == ["majority", "conv4", "global_pool"]
     for row, expected in zip(rows, [both["majority"]["accuracy"], *(t["accuracy"] for t in both["taps"].values())]):
         assert row["seed 0"] == row["seed 1"] == pytest.approx(row["mean"]) == pytest.approx(expected)
 
 
-def test_streams_right_rows_pool_the_seeds_training_videos_per_degradation(probes):
+def test_streams_right_rows_pool_the_seeds_training_videos_per_degradation(probes, bench_script):
     both, one = probes
-    rows = _bench_fusion_quality().streams_right_rows({0: both, 1: one})
+    rows = bench_script("fusion_quality").streams_right_rows({0: both, 1: one})
     clean = both["streams_right"]["clean"]
     by_value = {row["degradation"]: row for row in rows}
     assert set(by_value) == {"all", *clean["by_value"]}
@@ -56,12 +39,12 @@ def test_streams_right_rows_pool_the_seeds_training_videos_per_degradation(probe
     assert sum(row[name.replace("_", " ")] for name in OUTCOMES for row in [by_value["all"]]) == pytest.approx(1.0)
 
 
-def test_streams_right_rows_weigh_each_seed_by_its_videos():
+def test_streams_right_rows_weigh_each_seed_by_its_videos(bench_script):
     def seed(videos: int, rgb_only: float) -> dict:
         row = {"videos": videos, "rgb_only": rgb_only, "flow_only": 0.0, "both": 1.0 - rgb_only, "neither": 0.0}
         return {"streams_right": {"clean": {"all": row, "by_value": {"mimic": row}}}}
 
-    rows = _bench_fusion_quality().streams_right_rows({0: seed(10, 0.5), 1: seed(30, 0.1)})
+    rows = bench_script("fusion_quality").streams_right_rows({0: seed(10, 0.5), 1: seed(30, 0.1)})
     assert [row["degradation"] for row in rows] == ["all", "mimic"]
     assert rows[0]["videos"] == 40 and rows[0]["rgb only"] == pytest.approx((10 * 0.5 + 30 * 0.1) / 40)
     assert rows[0]["both"] == pytest.approx(1 - 0.2)
