@@ -44,7 +44,9 @@ FUSE := --overwrite --preload --schedule plateau --batch-size 16 --patience 2 \
 # The gates run with train-gate's defaults (chosen by bench/fusion_quality.py on its choice seeds).
 GATE := --overwrite --preload
 
+# demo-started: when this run began (bench/demo_record.py records the run's wall time from it)
 demo: install
+	@mkdir -p $(DEMO_DIR) && date +%s > $(DEMO_DIR)/demo-started
 	$(TS) make-synthetic --preset demo --seed $(DEMO_SEED) --out $(DEMO_DIR)/synthetic
 	$(TS) index --dataset ucf101 --splits $(DEMO_DIR)/synthetic/splits --videos $(DEMO_DIR)/synthetic/videos \
 		--out $(DEMO_DIR)/manifest.json

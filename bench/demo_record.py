@@ -46,11 +46,16 @@ def gate_share_rows(demo: Path) -> list[dict]:
     return rows
 
 
-def run_minutes(demo: Path) -> float:
-    """The demo's wall time in minutes, install excluded: from the first file it wrote (a rendered synthetic
-    video) to its report."""
-    first = min(path.stat().st_mtime for path in (demo / "synthetic").rglob("*") if path.is_file())
-    return ((demo / "report" / "report.html").stat().st_mtime - first) / 60
+STARTED = "demo-started"  # the Makefile's stamp: the time, in seconds since the epoch, make demo began its steps
+
+
+def run_minutes(demo: Path) -> float | None:
+    """The demo's wall time in minutes, install excluded: from the Makefile's start stamp to the report (None
+    without a stamp: a rerun into an old folder keeps its videos, so no file dates the start)."""
+    stamp = demo / STARTED
+    if not stamp.is_file():
+        return None
+    return ((demo / "report" / "report.html").stat().st_mtime - float(stamp.read_text().split()[0])) / 60
 
 
 def copy_figure(source: Path, target: Path) -> str:

@@ -131,8 +131,14 @@ def gate_candidates(folds: int) -> dict[str, list[str]]:
 def candidate_runs(folds: int, picked: list[int] | None = None) -> dict[str, list[str]]:
     """Each gate candidate of a choice seed (those numbered in `picked`; None: all): a run name, candidate-<its
     number>, and the command that trains it."""
-    return {f"candidate-{index}": ["train-gate", *GATE, *flags]
-            for index, flags in enumerate(gate_candidates(folds).values()) if picked is None or index in picked}
+    return {name: ["train-gate", *GATE, *flags] for name, _, flags in picked_candidates(folds, picked)}
+
+
+def picked_candidates(folds: int, picked: list[int] | None) -> list[tuple[str, str, list[str]]]:
+    """The gate candidates a choice trains (those numbered in `picked`; None: all): each one's run name, label
+    and flags."""
+    return [(f"candidate-{index}", label, flags) for index, (label, flags) in enumerate(gate_candidates(folds).items())
+            if picked is None or index in picked]
 
 
 def comparisons(folds: int) -> list[tuple[str, str]]:
@@ -220,7 +226,7 @@ class Pipeline:
         results = self.root / name
         compare_flags = [flag for first, second in compare
                          for flag in ("--compare", str(self.runs_dir / first), str(self.runs_dir / second))]
-        self.step("evaluate", results, ["evaluate", *self.data, "--out", str(results),
+        self.step(f"evaluate {name}", results, ["evaluate", *self.data, "--out", str(results),
                                         "--runs", *[str(self.runs_dir / name) for name in runs], *compare_flags])
         return results
 
@@ -243,10 +249,7 @@ def choice_rows(pipelines: list[Pipeline], folds: int, resamples: int, picked: l
     the share gap."""
     candidates = candidate_runs(folds, picked)
     rows = []
-    for index, (label, flags) in enumerate(gate_candidates(folds).items()):
-        name = f"candidate-{index}"
-        if name not in candidates:
-            continue
+    for name, label, flags in picked_candidates(folds, picked):
         # one evaluation a candidate: candidates whose settings differ only where a method's name does not say
         # (rates, dropout, the epoch kept) share a name, which one table refuses
         tables = {p.seed: ResultsTable.from_dict(json.loads(
@@ -270,12 +273,8 @@ def choice_rows(pipelines: list[Pipeline], folds: int, resamples: int, picked: l
 def share_sd_by_epoch_rows(pipelines: list[Pipeline], folds: int, picked: list[int] | None) -> list[dict]:
     """Per gate candidate: its share sd over the validation videos after each epoch of SHARE_EPOCHS (mean over the
     choice seeds that ran that epoch; blank where none did), and the epochs it ran (per seed)."""
-    candidates = candidate_runs(folds, picked)
     rows = []
-    for index, label in enumerate(gate_candidates(folds)):
-        name = f"candidate-{index}"
-        if name not in candidates:
-            continue
+    for name, label, _ in picked_candidates(folds, picked):
         histories = [load_run(p.runs_dir / name / f"split{SPLIT}").metrics for p in pipelines]
         row: dict = {"candidate": label}
         for epoch in SHARE_EPOCHS:

@@ -71,7 +71,7 @@ def figures_block() -> str:
     machine = demo["machine"]
     shares = _shares(demo["gate_shares"], "gated")
     held = "is" if difference["low"] > 0 else "is not"
-    took = f"`make demo` took {demo['minutes']:.1f} minutes once installed; " if "minutes" in demo else ""
+    took = f"`make demo` took {demo['minutes']:.1f} minutes once installed; " if demo.get("minutes") else ""
     return "\n".join([
         BEGIN,
         _wrapped(f"On a {machine['cores']}-core {machine['cpu']} (torch {machine['torch']}, {demo['date'][:10]}), "

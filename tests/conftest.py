@@ -1,7 +1,11 @@
 """Fixtures shared by the whole suite."""
 from __future__ import annotations
 
+import importlib.util
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 import pytest
@@ -201,3 +205,23 @@ def dense_feature_store(tiny_dataset, reference_store, features_config, tmp_path
                                execution=Execution(no_cluster=True, retries=0))
     assert summary.ok and len(summary.written) == len(manifest)
     return path
+
+
+def _load_script(path: Path) -> ModuleType:
+    """The module of the script at `path` (a benchmark, the docs' hooks), loaded once as Python runs it: its
+    folder first on the path, so that the helpers beside it import."""
+    name = f"twostream_script_{path.parent.name}_{path.stem}"
+    if name not in sys.modules:
+        if str(path.parent) not in sys.path:
+            sys.path.insert(0, str(path.parent))
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[name] = module
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="session")
+def load_script() -> Callable[[Path], ModuleType]:
+    """Load a script that is not part of the package (bench/*.py, docs/hooks.py) by its path."""
+    return _load_script

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.util
 import json
 import os
 import re
@@ -49,25 +48,12 @@ def test_the_readme_is_short_and_links_every_page_of_the_site():
     assert set(pages) - {"index.md"} <= linked, f"pages the README does not link: {set(pages) - linked}"
 
 
-def _script(path: Path):
-    """The module of the script at `path`, loaded as Python runs it (its folder first on the path)."""
-    name = f"twostream_script_{path.parent.name}_{path.stem}"
-    if name not in sys.modules:
-        if str(path.parent) not in sys.path:
-            sys.path.insert(0, str(path.parent))
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules[name] = module
-    return sys.modules[name]
+def _hooks(load_script):
+    return load_script(DOCS / "hooks.py")
 
 
-def _hooks():
-    return _script(DOCS / "hooks.py")
-
-
-def test_every_benchmark_table_of_the_docs_is_a_benchmark_json_that_says_what_made_it():
-    hooks = _hooks()
+def test_every_benchmark_table_of_the_docs_is_a_benchmark_json_that_says_what_made_it(load_script):
+    hooks = _hooks(load_script)
     for page in DOCS.rglob("*.md"):
         for name, rows in hooks.BENCH_MARKER.findall(page.read_text(encoding="utf-8")):
             table = hooks.benchmark_table(page.parent / name, rows or "rows")
@@ -83,8 +69,8 @@ def test_every_benchmark_table_of_the_docs_is_a_benchmark_json_that_says_what_ma
             assert all(f"| {row['method']}" in table for row in result["results"]["rows"])
 
 
-def test_a_benchmark_record_at_a_key_path_is_one_row_its_nested_keys_after_their_parents(tmp_path):
-    hooks = _hooks()
+def test_a_benchmark_record_at_a_key_path_is_one_row_its_nested_keys_after_their_parents(tmp_path, load_script):
+    hooks = _hooks(load_script)
     result = {"work": {"solved": 1.004, "model": {"H100": 785.0, "H200": 1124.0}}}
     assert hooks.rows_at(result, "work", tmp_path / "flow.json") == [
         {"solved": 1.004, "model: H100": 785.0, "model: H200": 1124.0}]
@@ -104,8 +90,8 @@ def test_every_picture_of_the_docs_exists_and_the_demo_s_are_the_recorded_run_s(
     assert shown == {figure["file"] for figure in recorded["figures"].values()}
 
 
-def test_the_command_reference_page_shows_every_option_of_every_command_with_its_default():
-    hooks = _hooks()
+def test_the_command_reference_page_shows_every_option_of_every_command_with_its_default(load_script):
+    hooks = _hooks(load_script)
     page = hooks.on_page_markdown((DOCS / "reference" / "commands.md").read_text(encoding="utf-8"), page=None)
     assert hooks.MARKER not in page
     sections = dict(re.findall(r"^## twostream (\S+)\n\n```\n(.*?)\n```", page, re.M | re.S))
@@ -134,7 +120,7 @@ def test_the_documentation_site_builds_strictly(tmp_path):
     assert "Train gated fusion" in (tmp_path / "site" / "reference" / "api" / "index.html").read_text(encoding="utf-8")
 
 
-def test_the_readme_s_figures_are_written_from_the_recorded_runs():
-    figures = _script(ROOT / "bench" / "readme_figures.py")
+def test_the_readme_s_figures_are_written_from_the_recorded_runs(load_script):
+    figures = load_script(ROOT / "bench" / "readme_figures.py")
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert figures.current_block(readme) == figures.figures_block(), "run python bench/readme_figures.py"
