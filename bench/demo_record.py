@@ -29,6 +29,7 @@ FIGURES = ("fusion_weights", "spatial_share_by_degradation", "examples", "traini
 GATED_RUNS = ("gated", "gated-no-multitask", "gated-clean-scores")  # the Makefile's gated runs
 ATTRIBUTE = "degradation"
 MAX_WIDTH = 1200
+STARTED = "demo-started"  # the Makefile's stamp: the time, in seconds since the epoch, make demo began its steps
 
 
 def gate_share_rows(demo: Path) -> list[dict]:
@@ -44,9 +45,6 @@ def gate_share_rows(demo: Path) -> list[dict]:
         rows.append({"run": name, "mean share": float(every.mean()), "sd over test videos": float(every.std()),
                      **{f"{value} ({len(shares)})": float(shares.mean()) for value, shares in grouped.items()}})
     return rows
-
-
-STARTED = "demo-started"  # the Makefile's stamp: the time, in seconds since the epoch, make demo began its steps
 
 
 def run_minutes(demo: Path) -> float | None:

@@ -29,6 +29,7 @@ finished steps are not recomputed. --choice-seeds with no value skips the choice
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import subprocess
 import sys
@@ -44,7 +45,7 @@ from twostream.fusion.comparison import ORACLE
 from twostream.fusion.probe import CLEAN, OUTCOMES
 from twostream.fusion.results import ResultsTable
 from twostream.fusion.training.learning import LEARNING
-from twostream.fusion.training.runs import load_run
+from twostream.fusion.training.runs import RunRecord, load_run
 
 from common import print_table, write_results
 
@@ -208,9 +209,7 @@ class Pipeline:
     def probe(self) -> dict:
         """Probe the seed's features store for each video's degradation (twostream probe); return its result."""
         result = self.root / PROBE_RESULTS
-        self.step("probe", result, ["probe", str(self.root / "manifest.json"), "--features",
-                                    str(self.root / "features.zarr"), "--split", SPLIT, "--attribute",
-                                    PROBED_ATTRIBUTE, "--out", str(result)])
+        self.step("probe", result, ["probe", *self.data, "--attribute", PROBED_ATTRIBUTE, "--out", str(result)])
         return json.loads(result.read_text())
 
     def train(self, runs: dict[str, list[str]]) -> None:
@@ -236,9 +235,15 @@ class Pipeline:
         return {video["video_id"]: video["degradation"] or "none" for video in metadata["videos"]}
 
 
+@functools.cache
+def finished_run(run_dir: Path) -> RunRecord:
+    """A finished run's record, read once: the tables below each read the same runs."""
+    return load_run(run_dir)
+
+
 def best_validation(run_dir: Path) -> tuple[float, float]:
     """The validation accuracy and loss of the epoch a run kept."""
-    kept = [record for record in load_run(run_dir).metrics if record.get("improved")][-1]
+    kept = [record for record in finished_run(run_dir).metrics if record.get("improved")][-1]
     return float(kept["val_mean_class_accuracy"]), float(kept.get("val_loss", float("nan")))
 
 
@@ -275,7 +280,7 @@ def share_sd_by_epoch_rows(pipelines: list[Pipeline], folds: int, picked: list[i
     choice seeds that ran that epoch; blank where none did), and the epochs it ran (per seed)."""
     rows = []
     for name, label, _ in picked_candidates(folds, picked):
-        histories = [load_run(p.runs_dir / name / f"split{SPLIT}").metrics for p in pipelines]
+        histories = [finished_run(p.runs_dir / name / f"split{SPLIT}").metrics for p in pipelines]
         row: dict = {"candidate": label}
         for epoch in SHARE_EPOCHS:
             values = [history[epoch - 1]["val_share_sd"] for history in histories if len(history) >= epoch]
@@ -286,7 +291,10 @@ def share_sd_by_epoch_rows(pipelines: list[Pipeline], folds: int, picked: list[i
 
 
 def probe_rows(probes: dict[int, dict]) -> list[dict]:
-    """The probe's test accuracy per tap (and the majority value's) on each choice seed and their mean."""
+    """The probe's test accuracy per tap (and the majority value's) on each choice seed and their mean (none
+    without probes)."""
+    if not probes:
+        return []
     first = next(iter(probes.values()))
     labelled = {"majority value": {seed: result["majority"]["accuracy"] for seed, result in probes.items()}}
     for tap, scored in first["taps"].items():
@@ -317,13 +325,13 @@ def streams_right_rows(probes: dict[int, dict]) -> list[dict]:
 
 def method_names(runs_dir: Path, names: list[str]) -> dict[str, str]:
     """The method name evaluate gave each run (its recorded method), by run name."""
-    return {name: str(load_run(runs_dir / name / f"split{SPLIT}").config.get("method", name)) for name in names}
+    return {name: str(finished_run(runs_dir / name / f"split{SPLIT}").config.get("method", name)) for name in names}
 
 
 def gate_shares(pipeline: Pipeline, name: str, videos: str = "test") -> tuple[np.ndarray, list[str]]:
     """The gate's spatial share w1 / (w1 + w2) of each of a gated run's `videos` ("test" or "val"), and each
     video's degradation."""
-    records = load_run(pipeline.runs_dir / name / f"split{SPLIT}").predictions[videos]
+    records = finished_run(pipeline.runs_dir / name / f"split{SPLIT}").predictions[videos]
     kinds = pipeline.degradations()
     shares = spatial_share(np.array([record["gate_weights"] for record in records], dtype=np.float64))
     return shares, [kinds.get(record["video_id"], "none") for record in records]
@@ -357,7 +365,7 @@ def finding_rows(pipelines: list[Pipeline], runs: list[str]) -> list[dict]:
     for name in runs:
         found: dict[str, list[int]] = {}
         for pipeline in pipelines:
-            config = load_run(pipeline.runs_dir / name / f"split{SPLIT}").config
+            config = finished_run(pipeline.runs_dir / name / f"split{SPLIT}").config
             for finding in config.get(LEARNING, []):
                 found.setdefault(finding["name"], []).append(pipeline.seed)
         said = "; ".join(f"{finding} on seeds {', '.join(map(str, seeds))}" for finding, seeds in found.items())
@@ -444,7 +452,7 @@ def main() -> None:
         payload[preset] = {"choice": choice_rows(chosen, args.folds, args.bootstrap, args.candidates) if chosen else [],
                            "share_sd_by_epoch": share_sd_by_epoch_rows(chosen, args.folds, args.candidates)
                            if chosen else [],
-                           "probe": probe_rows(probes) if probes else [],
+                           "probe": probe_rows(probes),
                            "streams_right": streams_right_rows(probes),
                            **(report_part(reported, runs, compare, args.bootstrap) if reported else {}),
                            "seconds": {f"seed {p.seed}": p.seconds for p in chosen + reported}}

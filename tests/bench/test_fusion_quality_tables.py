@@ -36,7 +36,7 @@ def test_streams_right_rows_pool_the_seeds_training_videos_per_degradation(probe
         assert row["videos"] == 2 * single["videos"]  # the same training videos on both seeds
         for outcome in OUTCOMES:
             assert row[outcome.replace("_", " ")] == pytest.approx(single[outcome])
-    assert sum(row[name.replace("_", " ")] for name in OUTCOMES for row in [by_value["all"]]) == pytest.approx(1.0)
+    assert sum(by_value["all"][name.replace("_", " ")] for name in OUTCOMES) == pytest.approx(1.0)
 
 
 def test_streams_right_rows_weigh_each_seed_by_its_videos(bench_script):
