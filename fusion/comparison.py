@@ -4,7 +4,8 @@ differences."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -64,7 +65,7 @@ def evaluate(manifest: Manifest, features: str | Path, runs: Sequence[str | Path
         log.info("split %s: grid search chose flow weight %.2f", each, flow_weight)
         correct = {late.TITLES[rule]: scores.argmax(axis=1) == labels for rule, scores in fused.items()}
         trained: dict[str, str] = {}  # run folder -> method
-        trained_runs = [_trained_run(split_folder(root, each), sources.test) for root in roots]
+        trained_runs = distinct_titles(roots, [_trained_run(split_folder(root, each), sources.test) for root in roots])
         derived = amplification_rows(trained_runs, test_flow.probabilities)
         for root, run in zip(roots, trained_runs):
             _add_row(correct, run.title, run.scored.scores, labels, root)
@@ -86,11 +87,20 @@ def evaluate(manifest: Manifest, features: str | Path, runs: Sequence[str | Path
     return table
 
 
+def distinct_titles(roots: Sequence[str], runs: Sequence[TrainedRun]) -> list[TrainedRun]:
+    """`runs` (one per folder of `roots`), those whose recorded method names another run's too titled with
+    their folder's name as well, "method [folder]": two gates that differ only in settings their method
+    name leaves out (rates, epochs, dropout) get rows of their own."""
+    counts = Counter(run.title for run in runs)
+    return [replace(run, title=f"{run.title} [{Path(root).name}]") if counts[run.title] > 1 else run
+            for root, run in zip(roots, runs)]
+
+
 def _add_row(correct: dict[str, np.ndarray], title: str, scores: np.ndarray, labels: np.ndarray, origin: str) -> None:
     """Record which test videos a method got right, refusing a second method of the same title."""
     if title in correct:
         raise FusionError(f"{origin} and another run (or rule) are both named {title!r}; the table's rows need "
-                          "distinct names: evaluate one of them, or train it under another setting")
+                          "distinct names: evaluate one of them, or give the runs' folders distinct names")
     correct[title] = np.asarray(scores).argmax(axis=1) == labels
 
 

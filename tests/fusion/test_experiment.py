@@ -181,6 +181,22 @@ def test_evaluate_compares_chosen_pairs_of_runs(runs, feature_store, tiny_datase
         evaluate(manifest, feature_store, [gate], config=EvaluateConfig(compare=((gate, concat),)))
 
 
+def test_runs_of_one_method_name_get_rows_titled_by_their_folders(runs, feature_store, tiny_dataset, tmp_path):
+    folder, _ = runs
+    _, manifest = tiny_dataset
+    gate = folder / "runs" / "gate"
+    other = shutil.copytree(gate, tmp_path / "gate-other-rates")  # as a run whose name leaves its rates out
+    table = evaluate(manifest, feature_store, [str(gate), str(other)],
+                     config=EvaluateConfig(compare=((str(gate), str(other)),), bootstrap=50))
+    method = "gated fusion (pooled maps, softmax, lambda=1)"
+    first, second = f"{method} [gate]", f"{method} [gate-other-rates]"
+    assert {first, second} <= set(table.methods) and method not in table.methods
+    assert table.differences[first]["split 1"][second]["estimate"] == 0
+    same_folder = shutil.copytree(gate, tmp_path / "elsewhere" / "gate")
+    with pytest.raises(FusionError, match="distinct names"):
+        evaluate(manifest, feature_store, [str(gate), str(same_folder)], config=EvaluateConfig(bootstrap=0))
+
+
 def test_train_gate_prints_the_gate_spatial_share_and_records_its_training_scores(runs, feature_store, capsys):
     folder, manifest_path = runs
     assert GateConfig().train_scores == "dropout"  # chosen by bench/fusion_quality.py on its choice seeds
