@@ -2,7 +2,9 @@
 
 A validation set big enough to tell epochs apart (`twostream.data.validation.validation_power`)
 keeps the epoch of best validation accuracy, lower validation loss breaking ties, and stops after
-`patience` epochs without a better one. A smaller one cannot rank epochs by accuracy (a handful of
+`patience` epochs that neither beat it nor lower the validation loss: accuracy on a few dozen videos
+moves in coarse, noisy steps and stalls for several epochs while a stream still learns, which its
+falling validation loss shows. A smaller one cannot rank epochs by accuracy (a handful of
 videos ties many epochs and turns noise into a winner), so the run trains its whole schedule and
 keeps the epoch of lowest validation loss (mean cross-entropy, which varies smoothly and rarely ties).
 """
@@ -13,7 +15,7 @@ from typing import Any
 from twostream.data.selection import BY_ACCURACY, BY_LOSS, improves, selection_key
 from twostream.data.validation import ValidationPower
 
-__all__ = ["BY_ACCURACY", "BY_LOSS", "beats", "selection_for", "stops_early"]
+__all__ = ["BY_ACCURACY", "BY_LOSS", "beats", "progressed", "selection_for", "stops_early"]
 
 
 def selection_for(power: ValidationPower) -> str:
@@ -26,6 +28,12 @@ def beats(best: dict[str, Any] | None, accuracy: float, loss: float, selection: 
     if best is None:
         return True
     return improves(selection_key(accuracy, loss, selection), selection_key(best["accuracy"], best["loss"], selection))
+
+
+def progressed(improved: bool, loss: float, lowest_loss: float | None) -> bool:
+    """Whether an epoch restarts the patience count: it beat the kept epoch (`improved`), or its validation loss
+    is below every earlier epoch's (`lowest_loss`; None: the first epoch)."""
+    return improved or lowest_loss is None or loss < lowest_loss
 
 
 def stops_early(stale: int, patience: int, selection: str) -> bool:

@@ -1,6 +1,6 @@
 from twostream.data.manifest import VideoEntry
 from twostream.data.validation import validation_power
-from twostream.pipeline.streams.selection import BY_ACCURACY, BY_LOSS, beats, selection_for, stops_early
+from twostream.pipeline.streams.selection import BY_ACCURACY, BY_LOSS, beats, progressed, selection_for, stops_early
 
 CLASSES = ["a", "b", "c"]
 
@@ -25,3 +25,10 @@ def test_accuracy_selection_breaks_ties_by_loss_and_loss_selection_ignores_accur
 def test_only_accuracy_selection_stops_early():
     assert stops_early(3, 3, BY_ACCURACY) and not stops_early(2, 3, BY_ACCURACY)
     assert not stops_early(100, 3, BY_LOSS)
+
+
+def test_patience_restarts_on_a_better_kept_epoch_or_the_lowest_validation_loss_yet():
+    assert progressed(False, 2.0, None)  # the first epoch
+    assert progressed(True, 3.0, 1.0)  # beat the kept epoch, whatever its loss
+    assert progressed(False, 0.9, 1.0)  # accuracy stalled, loss still falling: the stream still learns
+    assert not progressed(False, 1.0, 1.0) and not progressed(False, 1.2, 1.0)
