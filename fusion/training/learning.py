@@ -28,6 +28,8 @@ LEARNING = "learning"  # the config.json field holding a run's findings
 KEPT_FIRST_EPOCH = "kept_first_epoch"
 CONSTANT_GATE = "constant_gate"
 CONSTANT_GATE_STD = 0.05  # below this standard deviation of the spatial share over videos, the gate is constant
+# a mean share this close to 0 or 1: the gate gives one stream nearly all the weight (a stream at chance earns that)
+ONE_STREAM_SHARE = 0.05
 GATE_SETS = ("test", "val")  # the scored set whose gate weights are checked, first one present
 TRY = ("try a higher learning rate (--lrs), other training scores (--train-scores), or more epochs "
        "(--patience, --max-epochs-per-phase; --iterations on a step schedule)")
@@ -66,9 +68,14 @@ def constant_gate(gate_weights: np.ndarray | None, set_name: str = "test") -> Fi
     share = spatial_share(gate_weights)
     if share.std() >= CONSTANT_GATE_STD:
         return None
+    mean = float(share.mean())
+    alone = "spatial" if mean > 1 - ONE_STREAM_SHARE else "temporal" if mean < ONE_STREAM_SHARE else None
+    advice = TRY if alone is None else (
+        f"it trusts the {alone} stream alone: right when the other stream is near chance on these videos (its "
+        f"accuracy in evaluate's table says), else {TRY}")
     return Finding(CONSTANT_GATE, f"the gate weighs every video alike: its spatial share w1/(w1+w2) over the "
-                                  f"{len(share)} {set_name} videos is {share.mean():.2f} +- {share.std():.3f} "
-                                  f"(below {CONSTANT_GATE_STD:g}), a fixed weighting; {TRY}")
+                                  f"{len(share)} {set_name} videos is {mean:.2f} +- {share.std():.3f} "
+                                  f"(below {CONSTANT_GATE_STD:g}), a fixed weighting; {advice}")
 
 
 def learning_findings(fit: FitResult) -> list[Finding]:

@@ -57,6 +57,9 @@ def test_the_checks_leave_alone_what_they_cannot_judge():
     assert constant_gate(None) is None and constant_gate(np.array([[1.0, 2.0]])) is None
     varied = np.array([[1.0, 1.0], [3.0, 1.0], [1.0, 3.0]])
     assert constant_gate(varied) is None and "over the 3 val videos" in constant_gate(varied[[0, 0, 0]], "val").message
+    assert "try a higher learning rate" in constant_gate(varied[[0, 0, 0]]).message
+    flow_only = constant_gate(np.array([[0.0, 1.0], [0.01, 0.99]]))  # as with a spatial stream at chance
+    assert "trusts the temporal stream alone" in flow_only.message and "0.01 +- 0.005" in flow_only.message
     assert Finding.from_dict(Finding(CONSTANT_GATE, "m").to_dict()) == Finding(CONSTANT_GATE, "m")
 
 
