@@ -53,8 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--classifier-lr-mult", type=float, default=DEFAULTS.classifier_lr_mult,
                         help="learning-rate multiplier of the new classifier (TSN: 1; 10 helps small datasets)")
     parser.add_argument("--patience", type=int, default=DEFAULTS.patience,
-                        help="stop after this many epochs without a better validation accuracy (never when "
-                             "validation is too small to tell epochs apart: then all epochs train)")
+                        help="stop after this many epochs that neither beat the best validation accuracy nor lower the "
+                             "validation loss (never when validation is too small to tell epochs apart: then all "
+                             "epochs train)")
     for stream in STREAMS:
         parser.add_argument(f"--dropout-{stream}", type=float, default=DEFAULTS.dropout[stream],
                             help=f"dropout before the {stream} network's classifier (TSN's)")

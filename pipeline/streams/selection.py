@@ -37,5 +37,6 @@ def progressed(improved: bool, loss: float, lowest_loss: float | None) -> bool:
 
 
 def stops_early(stale: int, patience: int, selection: str) -> bool:
-    """Whether a run stops now, `stale` epochs after its best one: only with `BY_ACCURACY`, after `patience`."""
+    """Whether a run stops now, after `stale` epochs without progress (see `progressed`): only with `BY_ACCURACY`,
+    after `patience`."""
     return selection == BY_ACCURACY and stale >= patience
