@@ -256,7 +256,8 @@ def choice_rows(pipelines: list[Pipeline], folds: int, resamples: int, picked: l
     rows = []
     for name, label, flags in picked_candidates(folds, picked):
         # one evaluation a candidate: candidates whose settings differ only where a method's name does not say
-        # (rates, dropout, the epoch kept) share a name, which one table would suffix with their folders
+        # (rates, dropout, the epoch kept) share a name, which one table would suffix with their folders, and
+        # summarise finds a run's rows under its recorded name (method_names)
         tables = {p.seed: ResultsTable.from_dict(json.loads(
             p.evaluate({name: candidates[name]}, [], f"{name}-{CHOICE_RESULTS}").read_text())) for p in pipelines}
         _, differences = summarise(tables, pipelines, [name], [], resamples)
